@@ -1,0 +1,70 @@
+// The agent's own settings, frozen at start. Only agent/config reads files or the environment.
+
+export interface DhcpSettings {
+  /** First and last address of the dynamic pool (inclusive). */
+  readonly poolStart: string;
+  readonly poolEnd: string;
+  /** Lease time in seconds (option 51). */
+  readonly leaseTime: number;
+  /** How long an OFFER holds its address before it returns to the pool, seconds. */
+  readonly offerHold: number;
+  readonly routers: readonly string[];
+  readonly dns: readonly string[];
+  /** Talos blocks boot until time syncs: option 42 matters. */
+  readonly ntp: readonly string[];
+  readonly domain?: string;
+  /** Pools for relayed subnets, chosen by giaddr (RFC 2131 §4.3.1). */
+  readonly relays: readonly RelayPool[];
+}
+
+export interface RelayPool {
+  /** Subnet the relay agent's giaddr belongs to, CIDR. */
+  readonly subnet: string;
+  readonly poolStart: string;
+  readonly poolEnd: string;
+  readonly routers: readonly string[];
+}
+
+export interface BootFiles {
+  /** Option 93 = 0 (BIOS): chainloaded over TFTP. */
+  readonly bios: string;
+  /** Option 93 = 6/7/9 (x86 UEFI). snponly.efi by default: ipxe.efi carries NIC drivers that hang on some NICs. */
+  readonly uefiX64: string;
+  /** Option 93 = 11 (arm64 UEFI). */
+  readonly uefiArm64: string;
+}
+
+export interface AgentConfig {
+  /** Defaults to the host name. */
+  readonly agentId: string;
+  readonly provisioning: {
+    /** The provisioning NIC; the service must be confined to it at the OS level (systemd unit). */
+    readonly interface: string;
+    /** This agent's address on the provisioning network: DHCP server id (54), siaddr, TFTP/HTTP host. */
+    readonly address: string;
+    /** CIDR of the provisioning network, e.g. 198.18.0.0/24. */
+    readonly subnet: string;
+  };
+  readonly ports: {
+    readonly dhcp: number;
+    /** Port DHCP replies go to on clients (68); overridable for loopback tests. */
+    readonly dhcpClient: number;
+    readonly tftp: number;
+    readonly http: number;
+  };
+  /** Address the HTTP server binds to (default 0.0.0.0). */
+  readonly httpListen: string;
+  /** Base URL nodes use to reach the HTTP server; default http://<address>[:<port>]. */
+  readonly httpBaseUrl: string;
+  readonly dataDir: string;
+  readonly bootBinariesDir: string;
+  readonly bootFiles: BootFiles;
+  readonly assetsDir: string;
+  readonly manifestFile: string;
+  readonly dhcp: DhcpSettings;
+  /** Lifetime of a per-boot config token, seconds. */
+  readonly bootTokenTtl: number;
+  /** Bearer token for the admin API from non-loopback clients; unset = loopback only. */
+  readonly adminToken?: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}

@@ -1,0 +1,88 @@
+// Desired state, as loaded from the local YAML manifest (and later the signed protobuf contract,
+// which carries the same model). Everything here is plain, frozen data.
+
+export type Arch = 'amd64' | 'arm64';
+export type DesiredState = 'installed' | 'discovery';
+/** How an installed node that PXE-boots again is sent to its disk (BRIEF §3, iPXE). */
+export type BootLocalMethod = 'exit' | 'sanboot' | 'http-404';
+
+export interface InstallSpec {
+  /** e.g. /dev/sda; exactly one of disk / diskSelector. */
+  readonly disk?: string;
+  readonly diskSelector?: Readonly<Record<string, unknown>>;
+  /** Installer image; default factory.talos.dev/metal-installer/<schematic>:<version>. */
+  readonly image?: string;
+  readonly wipe: boolean;
+}
+
+export interface Profile {
+  readonly name: string;
+  /** e.g. v1.13.9 */
+  readonly talosVersion: string;
+  /** Image Factory schematic id (64 hex). */
+  readonly schematic: string;
+  readonly arch: Arch;
+  /** Extra kernel args appended after the ones Talos requires. */
+  readonly kernelArgs: readonly string[];
+  readonly install: InstallSpec;
+  /** Base Talos machine config: one or more YAML documents, as parsed objects. */
+  readonly machineConfig: readonly Readonly<Record<string, unknown>>[];
+}
+
+export interface NodeSpec {
+  readonly id: string;
+  /** Lower-case, colon separated. */
+  readonly macs: readonly string[];
+  readonly serial?: string;
+  /** SMBIOS UUID, a hint only: may be zeros, ff or duplicated. */
+  readonly uuidHint?: string;
+  readonly hostname?: string;
+  readonly profile: string;
+  /** Fixed address reservation; without it the node gets a sticky pool address. */
+  readonly ipv4?: string;
+  /** RFC 7386 merge patches applied in order to the profile's v1alpha1 document. */
+  readonly patches: readonly Readonly<Record<string, unknown>>[];
+  readonly desired: DesiredState;
+  readonly generation: number;
+  readonly bootLocal: BootLocalMethod;
+  /** Per-node UEFI iPXE binary override (e.g. ipxe.efi when snponly.efi does not fit the NIC). */
+  readonly uefiBootFile?: string;
+}
+
+export interface Manifest {
+  readonly version: number;
+  readonly profiles: ReadonlyMap<string, Profile>;
+  readonly nodes: readonly NodeSpec[];
+}
+
+/** Lookup of desired state by hardware identity. */
+export interface NodeDirectory {
+  byMac(mac: string): NodeSpec | undefined;
+  byId(id: string): NodeSpec | undefined;
+  profileOf(node: NodeSpec): Profile;
+  all(): readonly NodeSpec[];
+}
+
+export function normalizeMac(mac: string): string {
+  return mac.trim().toLowerCase().replace(/-/g, ':');
+}
+
+export function directoryOf(manifest: Manifest): NodeDirectory {
+  const byMac = new Map<string, NodeSpec>();
+  const byId = new Map<string, NodeSpec>();
+  for (const node of manifest.nodes) {
+    byId.set(node.id, node);
+    for (const mac of node.macs) byMac.set(normalizeMac(mac), node);
+  }
+  return {
+    byMac: (mac) => byMac.get(normalizeMac(mac)),
+    byId: (id) => byId.get(id),
+    profileOf: (node) => {
+      const profile = manifest.profiles.get(node.profile);
+      // The loader checks every node's profile exists, so this is a programming error.
+      if (!profile) throw new Error(`node ${node.id} names unknown profile ${node.profile}`);
+      return profile;
+    },
+    all: () => manifest.nodes,
+  };
+}

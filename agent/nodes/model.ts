@@ -1,0 +1,73 @@
+// Observed state of machines on the provisioning network: identity facts, lifecycle state and a
+// per-node boot timeline. The DHCP/TFTP/HTTP edges report steps through BootObserver.
+
+export type NodeState = 'discovered' | 'installing' | 'installed';
+
+/** Firmware kinds, classified from DHCP options 93/60/77/175 (BRIEF §3). */
+export type FirmwareKind = 'bios' | 'uefi' | 'uefi-http' | 'ipxe';
+
+export type StepName =
+  | 'dhcp-discover'
+  | 'dhcp-offer'
+  | 'dhcp-ack'
+  | 'dhcp-nak'
+  | 'dhcp-decline'
+  | 'dhcp-release'
+  | 'tftp-transfer'
+  | 'tftp-failed'
+  | 'script-served'
+  | 'asset-download'
+  | 'config-served'
+  | 'config-refused'
+  | 'installer-event'
+  | 'install-reported'
+  | 'install-failed'
+  | 'boot-local-served'
+  | 'state-changed';
+
+export interface TimelineStep {
+  /** ISO 8601 */
+  readonly at: string;
+  readonly step: StepName;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** SMBIOS facts iPXE reports, plus what DHCP saw. */
+export interface NodeFacts {
+  uuid?: string;
+  serial?: string;
+  manufacturer?: string;
+  product?: string;
+  buildarch?: string;
+  platform?: string;
+  clientArch?: number;
+  firmware?: FirmwareKind;
+  ip?: string;
+}
+
+export interface NodeRecord {
+  /** Manifest node id, or `mac-<mac with dashes>` for a machine the manifest does not know. */
+  readonly id: string;
+  readonly known: boolean;
+  readonly macs: string[];
+  state: NodeState;
+  /** Generation of the desired state this record's state refers to. */
+  generation: number;
+  facts: NodeFacts;
+  /** Set when the node fetched its machine config during the current generation. */
+  configFetchedAt?: string;
+  timeline: TimelineStep[];
+}
+
+/** Who a step is about: DHCP knows the MAC, TFTP only the client IP. */
+export interface StepSubject {
+  readonly mac?: string;
+  readonly ip?: string;
+}
+
+export interface BootObserver {
+  /** Fire and forget: never throws, never blocks the caller's protocol path. */
+  record(subject: StepSubject, step: StepName, detail?: Record<string, unknown>): void;
+}
+
+export const nullObserver: BootObserver = { record: () => {} };
