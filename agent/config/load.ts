@@ -1,0 +1,163 @@
+// Agent config: parse YAML, validate against config/agent.schema.json, apply defaults, check the
+// relations a schema cannot express, freeze. The only place that reads the environment.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import AjvModule from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, InvalidFieldError } from '../errors.js';
+import { inCidr, ipToInt, parseCidr } from '../net/ipv4.js';
+import type { AgentConfig } from './model.js';
+import { toFieldErrors } from './schemaErrors.js';
+
+const Ajv = AjvModule.default;
+const addFormats = addFormatsModule.default;
+const CODE = 'MASKIN_ERR_CONFIG_FIELD';
+
+function loadSchema(): object {
+  // Works from agent/ (ts) and dist/agent/ (js): the schema lives in config/ at the repo top.
+  const candidates = [
+    fileURLToPath(new URL('../../config/agent.schema.json', import.meta.url)),
+    fileURLToPath(new URL('../../../config/agent.schema.json', import.meta.url)),
+  ];
+  for (const file of candidates) {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as object;
+    } catch {
+      // next candidate
+    }
+  }
+  throw new Error('config/agent.schema.json not found next to the agent');
+}
+
+let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
+function validate(raw: unknown): ReturnType<typeof toFieldErrors> {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv, ['ipv4']);
+    validator = ajv.compile(loadSchema());
+  }
+  return validator(raw) ? [] : toFieldErrors(CODE, 'config', validator.errors ?? []);
+}
+
+export interface LoadOptions {
+  /** Environment variables (MASKIN_*); defaults to process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export function loadConfigFile(file: string, options: LoadOptions = {}): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', '', `cannot read file (${(err as Error).message})`, 'pass an existing YAML file with --config')]);
+  }
+  return parseConfig(text, { ...options, file });
+}
+
+/** Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR. */
+export function parseConfig(text: string, options: LoadOptions & { file?: string } = {}): AgentConfig {
+  const file = options.file ?? '(inline)';
+  const env = options.env ?? process.env;
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', '', `not valid YAML (${(err as Error).message.split('\n')[0]})`, 'fix the YAML syntax')]);
+  }
+  const problems = validate(raw);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  const c = raw as RawConfig;
+  const relTo = (p: string): string => (path.isAbsolute(p) || options.file === undefined ? p : path.resolve(path.dirname(options.file), p));
+
+  const ports = { dhcp: c.ports?.dhcp ?? 67, dhcpClient: c.ports?.dhcpClient ?? 68, tftp: c.ports?.tftp ?? 69, http: c.ports?.http ?? 80 };
+  const address = c.provisioning.address;
+  const dataDir = relTo(env.MASKIN_DATA_DIR ?? c.dataDir ?? '/var/lib/maskin-agent');
+  let adminToken = env.MASKIN_ADMIN_TOKEN;
+  if (adminToken === undefined && c.adminTokenFile !== undefined) {
+    try {
+      adminToken = readFileSync(relTo(c.adminTokenFile), 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', 'adminTokenFile', `cannot read (${(err as Error).message})`, 'point it at a readable file holding the admin bearer token')]);
+    }
+  }
+  const config: AgentConfig = {
+    agentId: c.agentId ?? hostname(),
+    provisioning: { ...c.provisioning },
+    ports,
+    httpListen: c.http?.listen ?? '0.0.0.0',
+    httpBaseUrl: c.http?.baseUrl ?? `http://${address}${ports.http === 80 ? '' : `:${ports.http}`}`,
+    dataDir,
+    bootBinariesDir: relTo(c.bootBinariesDir ?? '/usr/lib/ipxe'),
+    bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi', ...c.bootFiles },
+    assetsDir: relTo(c.assetsDir ?? path.join(dataDir, 'assets')),
+    manifestFile: relTo(c.manifestFile ?? '/etc/maskin-agent/manifest.yaml'),
+    dhcp: {
+      poolStart: c.dhcp.pool.start,
+      poolEnd: c.dhcp.pool.end,
+      leaseTime: c.dhcp.leaseTime ?? 3600,
+      offerHold: c.dhcp.offerHold ?? 30,
+      routers: c.dhcp.routers ?? [],
+      dns: c.dhcp.dns ?? [],
+      ntp: c.dhcp.ntp ?? [],
+      ...(c.dhcp.domain !== undefined ? { domain: c.dhcp.domain } : {}),
+      relays: (c.dhcp.relays ?? []).map((r) => ({ subnet: r.subnet, poolStart: r.pool.start, poolEnd: r.pool.end, routers: r.routers ?? [] })),
+    },
+    bootTokenTtl: c.bootTokenTtl ?? 3600,
+    ...(adminToken ? { adminToken } : {}),
+    logLevel: (env.MASKIN_LOG_LEVEL as AgentConfig['logLevel'] | undefined) ?? c.logLevel ?? 'info',
+  };
+  const relationProblems = checkRelations(config);
+  if (relationProblems.length > 0) throw new ConfigError(file, relationProblems);
+  return deepFreeze(config);
+}
+
+function checkRelations(c: AgentConfig): InvalidFieldError[] {
+  const out: InvalidFieldError[] = [];
+  const bad = (field: string, problem: string, fix: string): void => {
+    out.push(new InvalidFieldError(CODE, 'config', field, problem, fix));
+  };
+  const subnet = parseCidr(c.provisioning.subnet);
+  if (!inCidr(c.provisioning.address, subnet)) bad('provisioning.address', `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`, 'use an address inside the subnet, or correct the subnet');
+  for (const [field, value] of [['dhcp.pool.start', c.dhcp.poolStart], ['dhcp.pool.end', c.dhcp.poolEnd]] as const)
+    if (!inCidr(value, subnet)) bad(field, `${value} is outside provisioning.subnet ${c.provisioning.subnet}`, 'keep the pool inside the provisioning subnet');
+  const start = ipToInt(c.dhcp.poolStart);
+  const end = ipToInt(c.dhcp.poolEnd);
+  if (start > end) bad('dhcp.pool', `start ${c.dhcp.poolStart} is after end ${c.dhcp.poolEnd}`, 'swap start and end');
+  const self = ipToInt(c.provisioning.address);
+  if (self >= start && self <= end) bad('dhcp.pool', `the pool contains this agent's own address ${c.provisioning.address}`, 'start the pool above (or end it below) provisioning.address');
+  c.dhcp.relays.forEach((relay, i) => {
+    const relaySubnet = parseCidr(relay.subnet);
+    if (!inCidr(relay.poolStart, relaySubnet) || !inCidr(relay.poolEnd, relaySubnet))
+      bad(`dhcp.relays.${i}.pool`, `pool ${relay.poolStart}-${relay.poolEnd} is outside ${relay.subnet}`, 'keep each relay pool inside its subnet');
+    if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');
+  });
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+interface RawRange { start: string; end: string }
+interface RawConfig {
+  agentId?: string;
+  provisioning: { interface: string; address: string; subnet: string };
+  ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
+  http?: { listen?: string; baseUrl?: string };
+  dataDir?: string;
+  bootBinariesDir?: string;
+  bootFiles?: { bios?: string; uefiX64?: string; uefiArm64?: string };
+  assetsDir?: string;
+  manifestFile?: string;
+  dhcp: { pool: RawRange; leaseTime?: number; offerHold?: number; routers?: string[]; dns?: string[]; ntp?: string[]; domain?: string; relays?: { subnet: string; pool: RawRange; routers?: string[] }[] };
+  bootTokenTtl?: number;
+  adminTokenFile?: string;
+  logLevel?: AgentConfig['logLevel'];
+}

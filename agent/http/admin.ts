@@ -1,0 +1,57 @@
+// Operator API: node list and detail, health, metrics. Loopback callers, or a bearer token.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import type { NodeRecord } from '../nodes/model.js';
+import type { HttpDeps } from './deps.js';
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
+}
+
+function authorized(request: FastifyRequest, token: string | undefined): boolean {
+  if (isLoopback(request.ip)) return true;
+  if (token === undefined) return false;
+  const given = Buffer.from(request.headers.authorization ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export function summary(record: NodeRecord): Record<string, unknown> {
+  const last = record.timeline.at(-1);
+  return {
+    id: record.id,
+    known: record.known,
+    state: record.state,
+    generation: record.generation,
+    macs: record.macs,
+    ip: record.facts.ip,
+    firmware: record.facts.firmware,
+    lastStep: last ? { at: last.at, step: last.step } : undefined,
+  };
+}
+
+export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
+  app.get('/healthz', async () => ({ status: 'ok', agentId: deps.config.agentId, startedAt: deps.startedAt.toISOString(), nodes: deps.nodes.list().length }));
+
+  app.register(async (admin) => {
+    admin.addHook('onRequest', async (request, reply) => {
+      if (!authorized(request, deps.config.adminToken)) {
+        request.log.warn({ from: request.ip }, 'admin request refused');
+        await reply.code(401).send({ error: 'unauthorized', fix: 'call from the agent host, or send Authorization: Bearer <admin token>' });
+      }
+    });
+    admin.get('/v1/nodes', async () => ({ nodes: deps.nodes.list().map(summary) }));
+    admin.get<{ Params: { id: string } }>('/v1/nodes/:id', async (request, reply) => {
+      const record = deps.nodes.get(request.params.id);
+      if (!record) {
+        reply.code(404);
+        return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
+      }
+      return record;
+    });
+    admin.get('/metrics', async (_request, reply) => {
+      reply.type(deps.metrics.contentType);
+      return deps.metrics.metrics();
+    });
+  });
+};

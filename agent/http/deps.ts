@@ -1,0 +1,25 @@
+// What the HTTP surface needs from the rest of the agent.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { AgentConfig } from '../config/model.js';
+import type { LeaseView } from '../dhcp/leaseView.js';
+import type { NodeDirectory } from '../manifest/model.js';
+import type { NodeRegistry } from '../nodes/registry.js';
+import type { BootTokens } from '../nodes/tokens.js';
+
+export interface HttpDeps {
+  readonly config: AgentConfig;
+  readonly directory: () => NodeDirectory;
+  readonly nodes: NodeRegistry;
+  readonly tokens: BootTokens;
+  readonly leases: LeaseView;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** Started-at, for /healthz. */
+  readonly startedAt: Date;
+}
+
+/** Boot tokens travel in URL paths; they must never reach a log line. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/v1\/boot\/[^/?#]+/g, '/v1/boot/<token>');
+}

@@ -1,0 +1,190 @@
+// Local manifest file: parse YAML, validate against config/manifest.schema.json, check cross
+// references, build the frozen model. A bad manifest is rejected whole, with every problem named.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import AjvModule from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { parseAllDocuments } from 'yaml';
+import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
+import { toFieldErrors } from '../config/schemaErrors.js';
+import type { Manifest, NodeSpec, Profile } from './model.js';
+import { normalizeMac } from './model.js';
+
+const Ajv = AjvModule.default;
+const addFormats = addFormatsModule.default;
+const CODE = 'MASKIN_ERR_MANIFEST_FIELD';
+
+/** Checks a profile's base machine config; throws a MaskinError naming the problem. */
+export type BaseConfigCheck = (talosVersion: string, docs: readonly Record<string, unknown>[]) => void;
+
+let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
+function schemaProblems(raw: unknown): InvalidFieldError[] {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv, ['ipv4']);
+    const candidates = ['../../config/manifest.schema.json', '../../../config/manifest.schema.json'];
+    const schema = candidates.map((rel) => {
+      try {
+        return JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8')) as object;
+      } catch {
+        return undefined;
+      }
+    }).find(Boolean);
+    if (!schema) throw new Error('config/manifest.schema.json not found next to the agent');
+    validator = ajv.compile(schema);
+  }
+  return validator(raw) ? [] : toFieldErrors(CODE, 'manifest', validator.errors ?? []);
+}
+
+export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ManifestError(file, [new InvalidFieldError(CODE, 'manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file')]);
+  }
+  return parseManifest(text, { file, ...(checkBase ? { checkBase } : {}) });
+}
+
+function parseYamlDocs(text: string): Record<string, unknown>[] {
+  const docs = parseAllDocuments(text);
+  const out: Record<string, unknown>[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw new Error(doc.errors[0]!.message.split('\n')[0]);
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    if (typeof value !== 'object' || Array.isArray(value)) throw new Error('each document must be a mapping');
+    out.push(value as Record<string, unknown>);
+  }
+  return out;
+}
+
+export function parseManifest(text: string, options: { file?: string; checkBase?: BaseConfigCheck } = {}): Manifest {
+  const file = options.file ?? '(inline)';
+  const problems: InvalidFieldError[] = [];
+  const bad = (field: string, problem: string, fix: string): void => {
+    problems.push(new InvalidFieldError(CODE, 'manifest', field, problem, fix));
+  };
+  let raw: unknown;
+  try {
+    const docs = parseYamlDocs(text);
+    if (docs.length !== 1) throw new Error(`expected one YAML document, found ${docs.length}`);
+    raw = docs[0];
+  } catch (err) {
+    throw new ManifestError(file, [new InvalidFieldError(CODE, 'manifest', '', `not valid YAML (${(err as Error).message})`, 'fix the YAML syntax')]);
+  }
+  const schemaErrors = schemaProblems(raw);
+  if (schemaErrors.length > 0) throw new ManifestError(file, schemaErrors);
+  const m = raw as RawManifest;
+
+  const profiles = new Map<string, Profile>();
+  for (const [name, p] of Object.entries(m.profiles)) {
+    const field = `profiles.${name}`;
+    let machineConfig: Record<string, unknown>[] = [];
+    try {
+      if (p.machineConfig !== undefined && p.machineConfigFile !== undefined) {
+        bad(field, 'has both machineConfig and machineConfigFile', 'keep only one of them');
+      } else if (p.machineConfigFile !== undefined) {
+        const base = options.file ? path.dirname(options.file) : process.cwd();
+        machineConfig = parseYamlDocs(readFileSync(path.resolve(base, p.machineConfigFile), 'utf8'));
+      } else if (typeof p.machineConfig === 'string') {
+        machineConfig = parseYamlDocs(p.machineConfig);
+      } else if (Array.isArray(p.machineConfig)) {
+        machineConfig = p.machineConfig as Record<string, unknown>[];
+      } else if (p.machineConfig !== undefined) {
+        machineConfig = [p.machineConfig as Record<string, unknown>];
+      }
+    } catch (err) {
+      bad(`${field}.machineConfig`, `cannot be read (${(err as Error).message})`, 'give valid YAML text, a list of documents, or a readable machineConfigFile');
+    }
+    if (options.checkBase && machineConfig.length > 0) {
+      try {
+        options.checkBase(p.talosVersion, machineConfig);
+      } catch (err) {
+        if (!(err instanceof MaskinError)) throw err;
+        bad(`${field}.machineConfig`, err.message, 'correct the base machine config so it validates against the Talos schema of talosVersion');
+      }
+    }
+    if (machineConfig.length === 0) bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
+    profiles.set(name, {
+      name,
+      talosVersion: p.talosVersion,
+      schematic: p.schematic,
+      arch: p.arch,
+      kernelArgs: p.kernelArgs ?? [],
+      install: {
+        ...(p.install.disk !== undefined ? { disk: p.install.disk } : {}),
+        ...(p.install.diskSelector !== undefined ? { diskSelector: p.install.diskSelector } : {}),
+        ...(p.install.image !== undefined ? { image: p.install.image } : {}),
+        wipe: p.install.wipe ?? false,
+      },
+      machineConfig,
+    });
+  }
+
+  const ids = new Set<string>();
+  const macOwner = new Map<string, string>();
+  const ipOwner = new Map<string, string>();
+  const nodes: NodeSpec[] = m.nodes.map((n, i) => {
+    const field = `nodes.${i}`;
+    if (ids.has(n.id)) bad(`${field}.id`, `duplicate node id ${n.id}`, 'give every node a unique id');
+    ids.add(n.id);
+    if (!profiles.has(n.profile)) bad(`${field}.profile`, `unknown profile ${n.profile}`, `use one of: ${[...profiles.keys()].join(', ') || '(define a profile first)'}`);
+    const macs = n.macs.map(normalizeMac);
+    for (const mac of macs) {
+      const owner = macOwner.get(mac);
+      if (owner !== undefined && owner !== n.id) bad(`${field}.macs`, `MAC ${mac} is also listed for node ${owner}`, 'a MAC belongs to exactly one node');
+      macOwner.set(mac, n.id);
+    }
+    if (n.ipv4 !== undefined) {
+      const owner = ipOwner.get(n.ipv4);
+      if (owner !== undefined) bad(`${field}.ipv4`, `${n.ipv4} is also reserved for node ${owner}`, 'reserve each address for one node only');
+      ipOwner.set(n.ipv4, n.id);
+    }
+    return {
+      id: n.id,
+      macs,
+      ...(n.serial !== undefined ? { serial: n.serial } : {}),
+      ...(n.uuid !== undefined ? { uuidHint: n.uuid.toLowerCase() } : {}),
+      ...(n.hostname !== undefined ? { hostname: n.hostname } : {}),
+      profile: n.profile,
+      ...(n.ipv4 !== undefined ? { ipv4: n.ipv4 } : {}),
+      patches: n.patches ?? [],
+      desired: n.desired ?? 'installed',
+      generation: n.generation ?? 1,
+      bootLocal: n.bootLocal ?? 'exit',
+      ...(n.uefiBootFile !== undefined ? { uefiBootFile: n.uefiBootFile } : {}),
+    };
+  });
+  if (problems.length > 0) throw new ManifestError(file, problems);
+  const manifest: Manifest = { version: m.version, profiles, nodes };
+  return Object.freeze(manifest);
+}
+
+interface RawManifest {
+  version: number;
+  profiles: Record<string, {
+    talosVersion: string;
+    schematic: string;
+    arch: 'amd64' | 'arm64';
+    kernelArgs?: string[];
+    install: { disk?: string; diskSelector?: Record<string, unknown>; image?: string; wipe?: boolean };
+    machineConfig?: unknown;
+    machineConfigFile?: string;
+  }>;
+  nodes: {
+    id: string;
+    macs: string[];
+    serial?: string;
+    uuid?: string;
+    hostname?: string;
+    profile: string;
+    ipv4?: string;
+    patches?: Record<string, unknown>[];
+    desired?: 'installed' | 'discovery';
+    generation?: number;
+    bootLocal?: 'exit' | 'sanboot' | 'http-404';
+    uefiBootFile?: string;
+  }[];
+}

@@ -1,0 +1,120 @@
+// Observed node records: identity binding by MAC, lifecycle state, per-node boot timeline.
+// Records live in memory and are written through to the `nodes` sublevel, one write chain per
+// node so a crash leaves each record at some complete earlier version.
+import type { Logger } from 'pino';
+import type { LeaseView } from '../dhcp/leaseView.js';
+import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
+import { normalizeMac } from '../manifest/model.js';
+import type { Sublevel } from '../store/store.js';
+import type { BootObserver, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+
+/** Oldest steps leave first beyond this; the timeline is for operators, reports keep history upstream. */
+export const TIMELINE_LIMIT = 500;
+
+export interface NodeRegistryDeps {
+  readonly store: Sublevel<NodeRecord>;
+  readonly directory: () => NodeDirectory;
+  readonly leases: LeaseView;
+  readonly now: () => Date;
+  readonly log: Logger;
+}
+
+export class NodeRegistry implements BootObserver {
+  private readonly records = new Map<string, NodeRecord>();
+  private readonly writes = new Map<string, Promise<void>>();
+
+  private constructor(private readonly deps: NodeRegistryDeps) {}
+
+  static async open(deps: NodeRegistryDeps): Promise<NodeRegistry> {
+    const registry = new NodeRegistry(deps);
+    for await (const [id, record] of deps.store.iterator()) registry.records.set(id, record);
+    return registry;
+  }
+
+  list(): NodeRecord[] {
+    return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(id: string): NodeRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** The record id a MAC belongs to: the manifest node id, or `mac-<mac>` for unknown machines. */
+  idFor(mac: string): { id: string; spec: NodeSpec | undefined } {
+    const spec = this.deps.directory().byMac(mac);
+    return { id: spec ? spec.id : `mac-${normalizeMac(mac).replace(/:/g, '-')}`, spec };
+  }
+
+  /** Finds or creates the record for a MAC. */
+  recordFor(mac: string): NodeRecord {
+    const normalized = normalizeMac(mac);
+    const { id, spec } = this.idFor(normalized);
+    let record = this.records.get(id);
+    if (!record) {
+      record = { id, known: spec !== undefined, macs: spec ? [...spec.macs] : [normalized], state: 'discovered', generation: 0, facts: {}, timeline: [] };
+      this.records.set(id, record);
+    } else if (!record.macs.includes(normalized)) {
+      record.macs.push(normalized);
+    }
+    return record;
+  }
+
+  record(subject: StepSubject, step: StepName, detail: Record<string, unknown> = {}): void {
+    const mac = subject.mac ?? (subject.ip !== undefined ? this.deps.leases.macOf(subject.ip) : undefined);
+    if (mac === undefined) {
+      this.deps.log.debug({ step, ip: subject.ip }, 'step from an address with no lease; not attributed to a node');
+      return;
+    }
+    const record = this.recordFor(mac);
+    this.append(record, step, detail);
+    this.persist(record);
+  }
+
+  updateFacts(mac: string, facts: NodeFacts): void {
+    const record = this.recordFor(mac);
+    for (const [key, value] of Object.entries(facts)) if (value !== undefined && value !== '') (record.facts as Record<string, unknown>)[key] = value;
+    this.persist(record);
+  }
+
+  /** Moves a record to a new state (and generation), with a timeline step. */
+  transition(record: NodeRecord, next: NodeState, why: string, generation?: number): void {
+    const generationChanged = generation !== undefined && generation !== record.generation;
+    if (record.state === next && !generationChanged) return;
+    const from = record.state;
+    record.state = next;
+    if (generationChanged) {
+      record.generation = generation;
+      delete record.configFetchedAt;
+    }
+    this.append(record, 'state-changed', { from, to: next, why, generation: record.generation });
+    this.deps.log.info({ node: record.id, from, to: next, why }, 'node state changed');
+    this.persist(record);
+  }
+
+  markConfigFetched(record: NodeRecord): void {
+    record.configFetchedAt = this.deps.now().toISOString();
+    this.persist(record);
+  }
+
+  /** Resolves once every write issued so far is on disk. */
+  async flush(): Promise<void> {
+    await Promise.all(this.writes.values());
+  }
+
+  private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): void {
+    const entry: TimelineStep = { at: this.deps.now().toISOString(), step, detail };
+    record.timeline.push(entry);
+    if (record.timeline.length > TIMELINE_LIMIT) record.timeline.splice(0, record.timeline.length - TIMELINE_LIMIT);
+  }
+
+  private persist(record: NodeRecord): void {
+    const previous = this.writes.get(record.id) ?? Promise.resolve();
+    const write = previous
+      .then(() => this.deps.store.put(record.id, record))
+      .catch((err: unknown) => this.deps.log.error({ err, node: record.id }, 'could not persist node record'));
+    this.writes.set(record.id, write);
+    void write.then(() => {
+      if (this.writes.get(record.id) === write) this.writes.delete(record.id);
+    });
+  }
+}
