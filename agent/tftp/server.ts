@@ -1,0 +1,216 @@
+// Read-only TFTP service for the chainload binaries (BRIEF §3). Thin transport: requests arrive on
+// address:port, each accepted read runs on its own socket (transfer.ts). Undecodable datagrams
+// are dropped and counted; only failing to bind is fatal.
+import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { MalformedPacketError } from '../errors.js';
+import { aborted, type Service } from '../lifecycle/supervisor.js';
+import type { BootObserver } from '../nodes/model.js';
+import { decodeTftp, encodeTftp, ErrorCode, type TftpMessage } from './codec.js';
+import { createServedFiles, type TransferMode } from './files.js';
+import { tftpMetrics } from './metrics.js';
+import { negotiate } from './negotiate.js';
+import { runTransfer } from './transfer.js';
+
+export interface TftpDeps {
+  /** Directory served; nothing outside it is ever read. */
+  readonly root: string;
+  readonly address: string;
+  readonly port: number;
+  readonly observer: BootObserver;
+  readonly log: Logger;
+  /** Cap on the negotiated blksize; 1468 fits a 1500-byte MTU (RFC 2348). */
+  readonly maxBlksize?: number;
+  /** Cap on the negotiated windowsize (RFC 7440). */
+  readonly maxWindowsize?: number;
+  readonly registry?: Registry;
+  /** Default 1000 ms (or the client's `timeout` option) and 5 retransmissions. */
+  readonly retransmit?: { readonly timeoutMs: number; readonly retries: number };
+}
+
+export interface TftpService extends Service {
+  /** The bound port; throws before the service has bound. */
+  port(): number;
+  /** Resolves with the bound port once listening; rejects if binding fails. */
+  readonly ready: Promise<number>;
+}
+
+type ReadRequest = Extract<TftpMessage, { op: 'RRQ' | 'WRQ' }>;
+
+function bind(socket: Socket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind({ address, port, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function connect(socket: Socket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.connect(port, address, () => {
+      socket.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export function createTftpService(deps: TftpDeps): TftpService {
+  const log = deps.log.child({ component: 'tftp' });
+  const metrics = tftpMetrics(deps.registry);
+  const files = createServedFiles(deps.root);
+  const limits = { maxBlksize: deps.maxBlksize ?? 1468, maxWindowsize: deps.maxWindowsize ?? 64 };
+  if (limits.maxBlksize < 8 || limits.maxBlksize > 65464) throw new RangeError('maxBlksize must be 8..65464');
+  const retransmit = deps.retransmit ?? { timeoutMs: 1000, retries: 5 };
+  let boundPort: number | undefined;
+  let markReady!: (port: number) => void;
+  let failReady!: (err: unknown) => void;
+  const ready = new Promise<number>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => undefined);
+
+  /** Transfers in progress, by client ip:port, so a retransmitted RRQ does not start a second one. */
+  const active = new Map<string, { key: string; stop: AbortController; done: Promise<void> }>();
+
+  function refuse(listener: Socket, rinfo: RemoteInfo, code: number, message: string): void {
+    try {
+      listener.send(encodeTftp({ op: 'ERROR', code, message }), rinfo.port, rinfo.address);
+    } catch (err) {
+      // The listener closed while the lookup ran (shutdown): nothing left to answer with.
+      log.debug({ err }, 'tftp error reply not sent');
+    }
+  }
+
+  async function serveRead(listener: Socket, req: ReadRequest, rinfo: RemoteInfo, stop: AbortController): Promise<void> {
+    const subject = { ip: rinfo.address };
+    const file = req.filename;
+    const failed = (result: string, reason: string, detail?: string): void => {
+      metrics.transfers.inc({ result });
+      deps.observer.record(subject, 'tftp-failed', { file, reason, ...(detail ? { detail } : {}) });
+      log.info({ client: rinfo.address, file, reason, detail }, 'tftp request failed');
+    };
+    if (req.mode !== 'octet' && req.mode !== 'netascii') {
+      refuse(listener, rinfo, ErrorCode.illegalOperation, 'only octet and netascii modes are served');
+      return failed('refused', 'unsupported-mode', req.mode);
+    }
+    const found = await files.lookup(file, req.mode as TransferMode);
+    if (found.kind === 'missing') {
+      refuse(listener, rinfo, ErrorCode.fileNotFound, 'file not found');
+      return failed('not-found', 'not-found');
+    }
+    if (found.kind === 'refused') {
+      refuse(listener, rinfo, ErrorCode.accessViolation, 'access violation');
+      return failed('refused', 'path-refused', found.reason);
+    }
+    const { params, oack } = negotiate(req.options, found.file.size, limits);
+    const image = found.file.image(params.blksize);
+    const socket = dgram.createSocket('udp4');
+    const started = Date.now();
+    metrics.active.inc();
+    try {
+      await bind(socket, deps.address, 0);
+      await connect(socket, rinfo.address, rinfo.port);
+      const outcome = await runTransfer(
+        {
+          socket,
+          image,
+          oack,
+          windowsize: params.windowsize,
+          timeoutMs: params.timeoutMs ?? retransmit.timeoutMs,
+          retries: retransmit.retries,
+          onDropped: (reason) => metrics.dropped.inc({ reason }),
+          onRetransmit: () => metrics.retransmits.inc(),
+        },
+        stop.signal,
+      );
+      if (outcome.ok) {
+        metrics.transfers.inc({ result: 'ok' });
+        metrics.bytes.inc(image.size);
+        const detail = { file, bytes: image.size, blksize: params.blksize, windowsize: params.windowsize, ms: Date.now() - started };
+        deps.observer.record(subject, 'tftp-transfer', detail);
+        log.debug({ client: rinfo.address, ...detail }, 'tftp transfer done');
+      } else if (outcome.reason === 'size-probe') {
+        log.debug({ client: rinfo.address, file }, 'tftp size probe');
+      } else if (outcome.reason !== 'aborted') {
+        failed('failed', outcome.reason, outcome.detail);
+      }
+    } finally {
+      metrics.active.dec();
+      socket.close();
+    }
+  }
+
+  function onRequest(listener: Socket, req: ReadRequest, rinfo: RemoteInfo): void {
+    if (req.op === 'WRQ') {
+      refuse(listener, rinfo, ErrorCode.accessViolation, 'read-only server');
+      metrics.transfers.inc({ result: 'refused' });
+      deps.observer.record({ ip: rinfo.address }, 'tftp-failed', { file: req.filename, reason: 'write-refused' });
+      return;
+    }
+    const peer = `${rinfo.address}:${rinfo.port}`;
+    const key = [req.filename, req.mode, ...req.options].join('\0');
+    const current = active.get(peer);
+    // The client resent its RRQ because our first reply was slow or lost: the running transfer
+    // retransmits by itself, a second one from another TID would only earn an ERROR 5.
+    if (current?.key === key) return;
+    current?.stop.abort();
+    const stop = new AbortController();
+    const done = serveRead(listener, req, rinfo, stop)
+      .catch((err: unknown) => {
+        log.error({ err, client: rinfo.address, file: req.filename }, 'tftp transfer crashed');
+        metrics.transfers.inc({ result: 'failed' });
+      })
+      .finally(() => {
+        if (active.get(peer)?.stop === stop) active.delete(peer);
+      });
+    active.set(peer, { key, stop, done });
+  }
+
+  return {
+    name: 'tftp',
+    ready,
+    port() {
+      if (boundPort === undefined) throw new Error('tftp service is not bound yet');
+      return boundPort;
+    },
+    async run(signal) {
+      const listener = dgram.createSocket('udp4');
+      try {
+        await bind(listener, deps.address, deps.port);
+      } catch (err) {
+        listener.close();
+        failReady(err);
+        throw err;
+      }
+      boundPort = listener.address().port;
+      log.info({ address: deps.address, port: boundPort, root: deps.root }, 'tftp listening');
+      markReady(boundPort);
+      listener.on('error', (err) => log.warn({ err }, 'tftp socket error'));
+      listener.on('message', (buf: Buffer, rinfo: RemoteInfo) => {
+        let msg: TftpMessage;
+        try {
+          msg = decodeTftp(buf);
+        } catch (err) {
+          if (!(err instanceof MalformedPacketError)) throw err;
+          metrics.dropped.inc({ reason: 'malformed' });
+          log.debug({ client: rinfo.address, reason: err.message }, 'tftp packet dropped');
+          return;
+        }
+        if (msg.op === 'RRQ' || msg.op === 'WRQ') onRequest(listener, msg, rinfo);
+        else metrics.dropped.inc({ reason: 'unexpected' });
+      });
+      await aborted(signal);
+      listener.close();
+      const running = [...active.values()];
+      for (const transfer of running) transfer.stop.abort();
+      await Promise.all(running.map((transfer) => transfer.done));
+      log.info('tftp stopped');
+    },
+  };
+}
