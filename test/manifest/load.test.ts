@@ -1,0 +1,86 @@
+import t from 'tap';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadManifestFile, parseManifest } from '../../agent/manifest/load.js';
+import { directoryOf } from '../../agent/manifest/model.js';
+import { ManifestError } from '../../agent/errors.js';
+
+const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples');
+
+t.test('the example manifest loads with defaults and a directory by MAC', async (t) => {
+  const m = loadManifestFile(path.join(examples, 'manifest.yaml'));
+  t.equal(m.version, 1);
+  const dir = directoryOf(m);
+  const n1 = dir.byMac('52-54-00-6D-00-01');
+  t.equal(n1?.id, 'rack1-n01');
+  t.equal(n1?.ipv4, '198.18.0.11');
+  t.equal(dir.byMac('52:54:00:6d:00:02')?.bootLocal, 'exit');
+  t.equal(dir.byMac('52:54:00:00:00:99'), undefined, 'unknown MAC is a normal undefined');
+  const profile = dir.profileOf(n1!);
+  t.equal(profile.install.disk, '/dev/vda');
+  t.equal(profile.install.wipe, false);
+  t.equal(profile.machineConfig.length, 1);
+  t.equal(profile.machineConfig[0]!.version, 'v1alpha1');
+});
+
+const base = (nodes: string, extra = ''): string => `
+version: 3
+profiles:
+  p1:
+    talosVersion: v1.12.11
+    schematic: ${'a'.repeat(64)}
+    arch: amd64
+    install: { disk: /dev/sda }
+    machineConfig: |
+      version: v1alpha1
+      machine: { type: worker }
+${extra}
+nodes:
+${nodes}
+`;
+
+t.test('defaults for a node', async (t) => {
+  const m = parseManifest(base('  - { id: n1, macs: ["AA:BB:CC:DD:EE:01"], profile: p1 }'));
+  const n = m.nodes[0]!;
+  t.same([n.desired, n.generation, n.bootLocal, n.patches], ['installed', 1, 'exit', []]);
+  t.same(n.macs, ['aa:bb:cc:dd:ee:01']);
+});
+
+const rejects: [string, string, RegExp][] = [
+  ['unknown profile', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: nope }'), /nodes\.0\.profile: unknown profile nope\. Fix: use one of: p1/],
+  ['duplicate MAC', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n2, macs: ["AA-BB-CC-DD-EE-01"], profile: p1 }'), /nodes\.1\.macs: MAC aa:bb:cc:dd:ee:01 is also listed for node n1/],
+  ['duplicate id', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n1, macs: ["aa:bb:cc:dd:ee:02"], profile: p1 }'), /nodes\.1\.id: duplicate node id n1/],
+  ['bad MAC', base('  - { id: n1, macs: ["aa:bb:cc"], profile: p1 }'), /nodes\.0\.macs\.0: .*Fix: expected a MAC address/],
+  ['bad desired state', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, desired: running }'), /nodes\.0\.desired: .*Fix: use one of: installed, discovery/],
+  ['bad boot-local', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bootLocal: reboot }'), /nodes\.0\.bootLocal: .*Fix: use one of: exit, sanboot, http-404/],
+  ['iPXE expansion in kernel args', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["talos.foo=${uuid}"]'), /kernelArgs\.0: .*one kernel argument without spaces or \$\{\.\.\.\}/],
+  ['reserved address twice', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, ipv4: 198.18.0.5 }\n  - { id: n2, macs: ["aa:bb:cc:dd:ee:02"], profile: p1, ipv4: 198.18.0.5 }'), /nodes\.1\.ipv4: 198\.18\.0\.5 is also reserved for node n1/],
+  ['unsupported Talos version', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('v1.12.11', 'v1.9.0'), /profiles\.p1\.talosVersion: .*Fix: expected a Talos version v1\.12\.x to v1\.15\.x/],
+  ['no install disk', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('install: { disk: /dev/sda }', 'install: { wipe: true }'), /profiles\.p1\.install/],
+];
+for (const [name, text, pattern] of rejects) {
+  t.test(`rejects whole: ${name}`, async (t) => {
+    let caught: unknown;
+    try {
+      parseManifest(text);
+    } catch (err) {
+      caught = err;
+    }
+    t.ok(caught instanceof ManifestError, 'ManifestError');
+    t.match((caught as Error).message, pattern);
+  });
+}
+
+t.test('a base-config check failure names the profile', async (t) => {
+  let caught: unknown;
+  try {
+    parseManifest(base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }'), {
+      checkBase: () => {
+        throw new ManifestError('x', []);
+      },
+    });
+  } catch (err) {
+    caught = err;
+  }
+  t.match((caught as Error).message, /profiles\.p1\.machineConfig:/);
+});

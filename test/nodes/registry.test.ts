@@ -1,0 +1,64 @@
+import t from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { openStore } from '../../agent/store/store.js';
+import { NodeRegistry, TIMELINE_LIMIT } from '../../agent/nodes/registry.js';
+import { directoryOf, type Manifest } from '../../agent/manifest/model.js';
+import type { NodeRecord } from '../../agent/nodes/model.js';
+
+const manifest: Manifest = {
+  version: 1,
+  profiles: new Map(),
+  nodes: [{ id: 'n1', macs: ['aa:bb:cc:dd:ee:01', 'aa:bb:cc:dd:ee:02'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit' }],
+};
+
+t.test('steps are attributed by MAC or by leased IP, persisted, and survive reopen', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
+  const store = await openStore(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const deps = {
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: (ip: string) => (ip === '198.18.0.11' ? 'aa:bb:cc:dd:ee:02' : undefined) },
+    now: () => new Date('2026-11-24T00:00:00Z'),
+    log: pino({ level: 'silent' }),
+  };
+  const reg = await NodeRegistry.open(deps);
+  reg.record({ mac: 'AA:BB:CC:DD:EE:01' }, 'dhcp-discover', { clientArch: 7 });
+  reg.record({ ip: '198.18.0.11' }, 'tftp-transfer', { file: 'snponly.efi' });
+  reg.record({ ip: '198.18.0.99' }, 'tftp-transfer', { file: 'x' });
+  reg.record({ mac: '52:54:00:00:00:09' }, 'dhcp-discover', {});
+  const n1 = reg.get('n1')!;
+  t.same(n1.timeline.map((s) => s.step), ['dhcp-discover', 'tftp-transfer']);
+  reg.transition(n1, 'installing', 'test', 1);
+  t.equal(n1.timeline.at(-1)?.step, 'state-changed');
+  t.same(reg.list().map((r) => [r.id, r.known]), [['mac-52-54-00-00-00-09', false], ['n1', true]]);
+  await reg.flush();
+  const again = await NodeRegistry.open(deps);
+  t.equal(again.get('n1')?.state, 'installing');
+  t.equal(again.get('n1')?.generation, 1);
+  t.equal(again.get('n1')?.timeline.length, 3);
+});
+
+t.test('the timeline is bounded', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
+  const store = await openStore(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const reg = await NodeRegistry.open({
+    store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date(), log: pino({ level: 'silent' }),
+  });
+  for (let i = 0; i < TIMELINE_LIMIT + 20; i++) reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-discover', { i });
+  const tl = reg.get('n1')!.timeline;
+  t.equal(tl.length, TIMELINE_LIMIT);
+  t.equal(tl[0]!.detail.i, 20, 'oldest left first');
+  await reg.flush();
+});

@@ -1,0 +1,59 @@
+import t from 'tap';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { openStore } from '../../agent/store/store.js';
+import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
+import { BootTokenError } from '../../agent/errors.js';
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-tokens-'));
+  const store = await openStore(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { dir, store };
+}
+
+const reason = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof BootTokenError) return err.reason;
+    throw err;
+  }
+  return undefined;
+};
+
+t.test('a token is good only from the leased address, within its window, until superseded', async (t) => {
+  const { store } = await setup(t);
+  let now = 1_000_000;
+  const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600, () => now);
+  const grant = { nodeId: 'n1', mac: 'aa:bb:cc:dd:ee:01', ip: '198.18.0.11', generation: 1 };
+  const token = await tokens.issue(grant);
+  const leased = (): string => '198.18.0.11';
+  t.equal(tokens.check(token, '198.18.0.11', leased).nodeId, 'n1');
+  t.equal(reason(() => tokens.check(token, '198.18.0.12', leased)), 'wrong-address');
+  t.equal(reason(() => tokens.check(token, '198.18.0.11', () => '198.18.0.50')), 'wrong-address', 'lease moved away');
+  t.equal(reason(() => tokens.check('x'.repeat(32), '198.18.0.11', leased)), 'unknown');
+  t.equal(reason(() => tokens.check('../../etc', '198.18.0.11', leased)), 'unknown');
+  const second = await tokens.issue(grant);
+  t.equal(reason(() => tokens.check(token, '198.18.0.11', leased)), 'unknown', 'superseded by a newer boot');
+  t.equal(tokens.check(second, '198.18.0.11', leased).generation, 1);
+  now += 601_000;
+  t.equal(reason(() => tokens.check(second, '198.18.0.11', leased)), 'expired');
+});
+
+t.test('tokens survive a restart and the store holds only hashes', async (t) => {
+  const { store } = await setup(t);
+  const sub = store.sublevel<BootGrant>('tokens');
+  const tokens = await BootTokens.open(sub, 600);
+  const token = await tokens.issue({ nodeId: 'n1', mac: 'aa:bb:cc:dd:ee:01', ip: '198.18.0.11', generation: 1 });
+  const keys: string[] = [];
+  for await (const key of sub.keys()) keys.push(key);
+  t.equal(keys.length, 1);
+  t.not(keys[0], token, 'token itself is not stored');
+  const reopened = await BootTokens.open(sub, 600);
+  t.equal(reopened.check(token, '198.18.0.11', () => undefined).nodeId, 'n1');
+});
