@@ -1,0 +1,198 @@
+// The pure reply policy: decide(request, node, self) → what to send, which lease change to make and
+// which boot step to report. Lease state is an input (a synchronous read view); nothing here
+// touches a socket, the disk or the clock.
+import type { AgentConfig } from '../config/model.js';
+import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
+import type { FirmwareKind, StepName } from '../nodes/model.js';
+import { inSubnet, intToIp, ipToInt } from './addr.js';
+import { bootTargetFor, classifyClient, type BootTarget, type ClientClass } from './classify.js';
+import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
+import type { LeaseChange, LeaseTable } from './leaseTable.js';
+import { MessageType } from './options.js';
+import { poolFor, type AddressPool } from './pools.js';
+import { buildReply, replyDestination, type Destination } from './reply.js';
+
+export type DropReason =
+  | 'not-a-request'
+  | 'bootp'
+  | 'no-hardware-address'
+  | 'no-relay-pool'
+  | 'pool-exhausted'
+  | 'reservation-outside-subnet'
+  | 'other-server'
+  | 'no-address'
+  | 'not-ours'
+  | 'unexpected-type';
+
+export interface StepReport {
+  readonly step: StepName;
+  readonly detail: {
+    clientArch?: number;
+    firmware?: FirmwareKind;
+    ip?: string;
+    bootFile?: string;
+    relay?: string;
+  };
+}
+
+export interface Decision {
+  readonly mac: string;
+  readonly reply?: { readonly message: DhcpMessage; readonly to: Destination };
+  readonly change?: LeaseChange;
+  readonly steps: readonly StepReport[];
+  readonly dropped?: DropReason;
+}
+
+/** Fixed reservations by address (as a number) → owning node id. */
+export type Reservations = ReadonlyMap<number, string>;
+
+export interface PolicySelf {
+  readonly config: AgentConfig;
+  readonly leases: LeaseTable;
+  readonly reservations: Reservations;
+  /** ms since the epoch */
+  readonly now: number;
+}
+
+const reservationCache = new WeakMap<NodeDirectory, Reservations>();
+
+export function reservationsOf(directory: NodeDirectory): Reservations {
+  let map = reservationCache.get(directory);
+  if (!map) {
+    map = new Map(directory.all().flatMap((n) => (n.ipv4 ? [[ipToInt(n.ipv4), n.id] as const] : [])));
+    reservationCache.set(directory, map);
+  }
+  return map;
+}
+
+/** May this client hold `ip` (a number) from `pool` now? */
+function allowed(mac: string, node: NodeSpec | undefined, ip: number, pool: AddressPool, self: PolicySelf): boolean {
+  if (node?.ipv4) return ip === ipToInt(node.ipv4);
+  if (self.reservations.has(ip)) return false;
+  if (ip < pool.start || ip > pool.end) return false;
+  const holder = self.leases.byIp(ip);
+  if (!holder || holder.expiresAt <= self.now) return true;
+  return holder.mac === mac && holder.state !== 'declined';
+}
+
+type Choice = { ip: string } | { none: DropReason };
+
+/** Reservation, else the client's previous address (sticky), else the one it asks for, else any free one. */
+function chooseAddress(mac: string, node: NodeSpec | undefined, request: DhcpMessage, pool: AddressPool, self: PolicySelf): Choice {
+  if (node?.ipv4) return inSubnet(ipToInt(node.ipv4), pool.subnet) ? { ip: node.ipv4 } : { none: 'reservation-outside-subnet' };
+  const previous = self.leases.byMac(mac);
+  if (previous && previous.state !== 'declined' && allowed(mac, node, ipToInt(previous.ip), pool, self)) return { ip: previous.ip };
+  const asked = request.options.requestedIp;
+  if (asked && allowed(mac, node, ipToInt(asked), pool, self)) return { ip: asked };
+  const free = self.leases.freeAddress(pool.start, pool.end, self.now, (ip) => self.reservations.has(ip));
+  return free === undefined ? { none: 'pool-exhausted' } : { ip: intToIp(free) };
+}
+
+export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf): Decision {
+  const mac = macOf(request);
+  if (request.op !== 1) return { mac, steps: [], dropped: 'not-a-request' };
+  const type = request.options.messageType;
+  // Plain BOOTP (no option 53) is not served: every firmware we boot speaks DHCP.
+  if (type === undefined) return { mac, steps: [], dropped: 'bootp' };
+  if (request.hlen === 0) return { mac, steps: [], dropped: 'no-hardware-address' };
+  const pool = poolFor(request.giaddr, self.config);
+  if (!pool) return { mac, steps: [], dropped: 'no-relay-pool' };
+
+  const cls = classifyClient(request.options);
+  const target = bootTargetFor(cls, node, self.config);
+  const { config, now } = self;
+  const ours = config.provisioning.address;
+  const step = (name: StepName, ip?: string): StepReport => ({
+    step: name,
+    detail: {
+      clientArch: cls.clientArch,
+      firmware: cls.firmware,
+      ip,
+      bootFile: target ? (target.via === 'tftp' ? target.file : target.url) : undefined,
+      relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
+    },
+  });
+  const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean } = {}): Decision['reply'] => ({
+    message: buildReply(
+      request,
+      { type: replyType, yiaddr: ip, leaseTime: extra.lease ? config.dhcp.leaseTime : undefined, pool, cls, target, node, message: extra.message },
+      config,
+    ),
+    to: replyDestination(request, replyType, config),
+  });
+
+  switch (type) {
+    case MessageType.DISCOVER: {
+      const choice = chooseAddress(mac, node, request, pool, self);
+      if ('none' in choice) return { mac, steps: [step('dhcp-discover')], dropped: choice.none };
+      const held = self.leases.byIp(ipToInt(choice.ip));
+      // An address already bound to this client keeps its binding; only new addresses are held.
+      const change: LeaseChange | undefined =
+        held && held.mac === mac && held.state === 'bound' && held.expiresAt > now
+          ? undefined
+          : { op: 'offer', mac, ip: choice.ip, until: now + config.dhcp.offerHold * 1000 };
+      return {
+        mac,
+        reply: answer(MessageType.OFFER, choice.ip, { lease: true }),
+        change,
+        steps: [step('dhcp-discover', choice.ip), step('dhcp-offer', choice.ip)],
+      };
+    }
+    case MessageType.REQUEST:
+      return decideRequest(request, node, self, { mac, pool, ours, step, answer });
+    case MessageType.DECLINE: {
+      // §4.3.3: the client found the address in use (ARP); quarantine it for one lease time.
+      const ip = request.options.requestedIp;
+      if (request.options.serverId !== ours) return { mac, steps: [], dropped: 'other-server' };
+      if (!ip || self.leases.byMac(mac)?.ip !== ip) return { mac, steps: [step('dhcp-decline', ip)], dropped: 'not-ours' };
+      return { mac, change: { op: 'decline', mac, ip, until: now + config.dhcp.leaseTime * 1000 }, steps: [step('dhcp-decline', ip)] };
+    }
+    case MessageType.RELEASE: {
+      const ip = request.ciaddr;
+      if (request.options.serverId !== undefined && request.options.serverId !== ours) return { mac, steps: [], dropped: 'other-server' };
+      const held = self.leases.byMac(mac);
+      if (!held || held.ip !== ip) return { mac, steps: [step('dhcp-release', ip)], dropped: 'not-ours' };
+      return { mac, change: { op: 'release', mac, ip, at: now }, steps: [step('dhcp-release', ip)] };
+    }
+    case MessageType.INFORM:
+      // §4.3.5: configuration only; no yiaddr, no lease time, sent to ciaddr.
+      return { mac, reply: answer(MessageType.ACK, undefined), steps: [] };
+    default:
+      return { mac, steps: [], dropped: 'unexpected-type' };
+  }
+}
+
+interface RequestContext {
+  mac: string;
+  pool: AddressPool;
+  ours: string;
+  step: (name: StepName, ip?: string) => StepReport;
+  answer: (type: number, ip: string | undefined, extra?: { message?: string; lease?: boolean }) => Decision['reply'];
+}
+
+/** RFC 2131 §4.3.2: SELECTING (54 + 50), INIT-REBOOT (50 only), RENEWING/REBINDING (ciaddr only). */
+function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf, ctx: RequestContext): Decision {
+  const { mac, pool, ours, step, answer } = ctx;
+  const serverId = request.options.serverId;
+  if (serverId !== undefined && serverId !== ours) {
+    // The client chose another server's offer: stay silent and free what we offered it.
+    const held = self.leases.byMac(mac);
+    const change: LeaseChange | undefined =
+      held && held.state === 'offered' ? { op: 'forget-offer', mac, ip: held.ip, at: self.now } : undefined;
+    return { mac, change, steps: [], dropped: 'other-server' };
+  }
+  const ip = request.options.requestedIp ?? (request.ciaddr !== ZERO_IP ? request.ciaddr : undefined);
+  if (!ip) return { mac, steps: [], dropped: 'no-address' };
+  const nak = (why: string): Decision => ({ mac, reply: answer(6, undefined, { message: why }), steps: [step('dhcp-nak', ip)] });
+  const n = ipToInt(ip);
+  if (Number.isNaN(n) || !inSubnet(n, pool.subnet)) return nak('requested address is not on this network');
+  if (!allowed(mac, node, n, pool, self)) return nak('requested address is not available to this client');
+  return {
+    mac,
+    reply: answer(MessageType.ACK, ip, { lease: true }),
+    change: { op: 'bind', mac, ip, until: self.now + self.config.dhcp.leaseTime * 1000 },
+    steps: [step('dhcp-ack', ip)],
+  };
+}
+
+export type { BootTarget, ClientClass };

@@ -1,0 +1,58 @@
+// Address pools: the provisioning subnet's own, and one per relayed subnet chosen by giaddr
+// (RFC 2131 §4.3.1: "from the subnet of the relay agent's address").
+import type { AgentConfig } from '../config/model.js';
+import { inSubnet, ipToInt, parseSubnet, type Subnet } from './addr.js';
+import { ZERO_IP } from './codec.js';
+
+export interface AddressPool {
+  readonly subnet: Subnet;
+  /** Inclusive range, as numbers. */
+  readonly start: number;
+  readonly end: number;
+  readonly routers: readonly string[];
+  /** The relayed subnet's CIDR; undefined for the provisioning subnet. */
+  readonly relay?: string;
+}
+
+interface Pools {
+  readonly local: AddressPool;
+  readonly relayed: readonly AddressPool[];
+}
+
+const cache = new WeakMap<AgentConfig, Pools>();
+
+function poolsOf(config: AgentConfig): Pools {
+  let pools = cache.get(config);
+  if (!pools) {
+    pools = {
+      local: {
+        subnet: parseSubnet(config.provisioning.subnet),
+        start: ipToInt(config.dhcp.poolStart),
+        end: ipToInt(config.dhcp.poolEnd),
+        routers: config.dhcp.routers,
+      },
+      relayed: config.dhcp.relays.map((r) => ({
+        subnet: parseSubnet(r.subnet),
+        start: ipToInt(r.poolStart),
+        end: ipToInt(r.poolEnd),
+        routers: r.routers,
+        relay: r.subnet,
+      })),
+    };
+    cache.set(config, pools);
+  }
+  return pools;
+}
+
+/**
+ * The pool a request draws from: no giaddr → the provisioning subnet; a giaddr inside the
+ * provisioning subnet (a relay on our own segment, as perfdhcp acts) → that too; otherwise the relay
+ * pool whose subnet holds giaddr, or undefined when no pool serves that relay.
+ */
+export function poolFor(giaddr: string, config: AgentConfig): AddressPool | undefined {
+  const pools = poolsOf(config);
+  if (giaddr === ZERO_IP) return pools.local;
+  const gi = ipToInt(giaddr);
+  if (inSubnet(gi, pools.local.subnet)) return pools.local;
+  return pools.relayed.find((p) => inSubnet(gi, p.subnet));
+}

@@ -1,0 +1,115 @@
+// Building reply messages (RFC 2131 §4.3.1 table 3) and choosing where they go (§4.1).
+import type { AgentConfig } from '../config/model.js';
+import type { NodeSpec } from '../manifest/model.js';
+import type { BootTarget, ClientClass } from './classify.js';
+import { BROADCAST_FLAG, ZERO_IP, type DhcpMessage } from './codec.js';
+import { MessageType, type DhcpOptions } from './options.js';
+import type { AddressPool } from './pools.js';
+
+export interface Destination {
+  readonly address: string;
+  readonly port: number;
+  readonly broadcast: boolean;
+}
+
+export const LIMITED_BROADCAST = '255.255.255.255';
+
+/**
+ * RFC 2131 §4.1: relayed → the relay's server port; NAK → broadcast; ciaddr known → unicast to it;
+ * otherwise broadcast. (Unicasting to yiaddr before the client has the address needs an ARP entry
+ * we cannot inject from Node's dgram, so we broadcast there too, which every client accepts.)
+ */
+export function replyDestination(request: DhcpMessage, type: number, config: AgentConfig): Destination {
+  if (request.giaddr !== ZERO_IP) return { address: request.giaddr, port: config.ports.dhcp, broadcast: false };
+  if (type !== MessageType.NAK && request.ciaddr !== ZERO_IP) {
+    return { address: request.ciaddr, port: config.ports.dhcpClient, broadcast: false };
+  }
+  return { address: LIMITED_BROADCAST, port: config.ports.dhcpClient, broadcast: true };
+}
+
+export interface ReplyParts {
+  readonly type: number;
+  /** The address offered or acknowledged; undefined for INFORM and NAK. */
+  readonly yiaddr?: string;
+  readonly leaseTime?: number;
+  readonly pool: AddressPool;
+  readonly cls: ClientClass;
+  readonly target: BootTarget | undefined;
+  readonly node: NodeSpec | undefined;
+  readonly message?: string;
+}
+
+const LEADING = [53, 54, 51, 58, 59, 1];
+
+function header(request: DhcpMessage): DhcpMessage {
+  return {
+    op: 2,
+    htype: request.htype,
+    hlen: request.hlen,
+    hops: 0,
+    xid: request.xid,
+    secs: 0,
+    flags: request.flags,
+    ciaddr: ZERO_IP,
+    yiaddr: ZERO_IP,
+    siaddr: ZERO_IP,
+    giaddr: request.giaddr,
+    chaddr: request.chaddr,
+    sname: '',
+    file: '',
+    options: {},
+  };
+}
+
+export function buildReply(request: DhcpMessage, parts: ReplyParts, config: AgentConfig): DhcpMessage {
+  const reply = header(request);
+  const o: DhcpOptions = reply.options;
+  o.messageType = parts.type;
+  o.serverId = config.provisioning.address;
+  if (parts.type === MessageType.NAK) {
+    // Table 3: a NAK carries only 53, 54, 56 (and 61); relayed NAKs get the broadcast bit (§4.3.2).
+    if (parts.message) o.message = parts.message;
+    if (request.giaddr !== ZERO_IP) reply.flags |= BROADCAST_FLAG;
+    if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
+    reply.optionOrder = [53, 54, 56, 82];
+    return reply;
+  }
+  if (parts.type === MessageType.ACK && request.ciaddr !== ZERO_IP) reply.ciaddr = request.ciaddr;
+  if (parts.yiaddr) reply.yiaddr = parts.yiaddr;
+  if (parts.leaseTime !== undefined) {
+    // RFC 2131 §4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
+    o.leaseTime = parts.leaseTime;
+    o.renewalTime = Math.floor(parts.leaseTime * 0.5);
+    o.rebindingTime = Math.floor(parts.leaseTime * 0.875);
+  }
+  o.subnetMask = parts.pool.subnet.maskIp;
+  if (parts.pool.routers.length) o.routers = [...parts.pool.routers];
+  if (config.dhcp.dns.length) o.dns = [...config.dhcp.dns];
+  if (config.dhcp.ntp.length) o.ntpServers = [...config.dhcp.ntp];
+  if (config.dhcp.domain) o.domainName = config.dhcp.domain;
+  if (parts.node?.hostname) o.hostname = parts.node.hostname;
+
+  const target = parts.target;
+  if (target) {
+    const name = target.via === 'tftp' ? target.file : target.url;
+    o.bootFile = name;
+    // The BOOTP `file` field holds 127 bytes; option 67 carries longer URLs on its own.
+    if (name.length <= 127) reply.file = name;
+    if (target.via === 'tftp') {
+      reply.siaddr = config.provisioning.address;
+      o.tftpServer = config.provisioning.address;
+    }
+    if (target.via === 'http' && target.vendorClass) o.vendorClass = target.vendorClass;
+    // PXE ROMs ignore offers that do not say PXEClient (PXE spec 2.1 §2.2.1).
+    else if (parts.cls.firmware === 'bios' || parts.cls.firmware === 'uefi') o.vendorClass = 'PXEClient';
+  }
+  if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
+  if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
+
+  // Honour the client's PRL order after the options every reply leads with; 82 goes last (RFC 3046 §2.2).
+  const order = [...LEADING];
+  for (const code of request.options.parameterRequestList ?? []) if (code !== 82) order.push(code);
+  order.push(3, 6, 12, 15, 42, 60, 66, 67, 97, 82);
+  reply.optionOrder = order;
+  return reply;
+}

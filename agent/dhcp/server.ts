@@ -1,0 +1,152 @@
+// Thin UDP transport for the DHCP policy. Node's dgram cannot bind to a device or tell the arrival
+// interface (BRIEF §3), so: receive on 0.0.0.0:67; send from a second socket bound to the
+// provisioning address on the same port, which makes the kernel route limited broadcasts out of
+// the interface owning that address. Unicast requests to that address land on the second socket,
+// so both sockets feed the same handler. Confinement to the provisioning NIC is the OS's job
+// (systemd RestrictNetworkInterfaces=, nftables).
+import dgram from 'node:dgram';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { AgentConfig } from '../config/model.js';
+import { aborted, type Service } from '../lifecycle/supervisor.js';
+import type { NodeDirectory } from '../manifest/model.js';
+import type { BootObserver } from '../nodes/model.js';
+import { decodeDhcp, encodeDhcp, macOf, type DhcpMessage } from './codec.js';
+import { isDurable } from './leaseTable.js';
+import type { LeasePool } from './leases.js';
+import { messageTypeName } from './options.js';
+import { decide, reservationsOf } from './policy.js';
+
+export { bootFilesNamed } from './classify.js';
+
+export interface DhcpServiceDeps {
+  readonly config: AgentConfig;
+  readonly directory: () => NodeDirectory;
+  readonly leases: LeasePool;
+  readonly observer: BootObserver;
+  readonly log: Logger;
+  readonly registry?: Registry;
+  /** ms since the epoch; injected for tests. */
+  readonly now?: () => number;
+}
+
+export interface DhcpService extends Service {
+  /** Resolves with the bound server port once both sockets are up (useful with port 0). */
+  readonly ready: Promise<{ port: number }>;
+}
+
+const WARN_EVERY_MS = 10_000;
+
+function bind(socket: dgram.Socket, port: number, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.bind({ port, address, exclusive: true }, () => {
+      socket.off('error', onError);
+      socket.setBroadcast(true);
+      resolve(socket.address().port);
+    });
+  });
+}
+
+export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
+  const { config, leases, observer } = deps;
+  const log = deps.log.child({ component: 'dhcp' });
+  const now = deps.now ?? Date.now;
+  const registers = deps.registry ? [deps.registry] : [];
+  const packets = new Counter({ name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'], registers });
+  const dropped = new Counter({ name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'], registers });
+  const replies = new Counter({ name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
+
+  let lastExhaustedWarn = 0;
+  let exhaustedSuppressed = 0;
+  function warnExhausted(mac: string, relay: string): void {
+    const t = now();
+    if (t - lastExhaustedWarn < WARN_EVERY_MS) {
+      exhaustedSuppressed++;
+      return;
+    }
+    log.warn({ mac, relay, suppressed: exhaustedSuppressed }, 'address pool exhausted; not answering');
+    lastExhaustedWarn = t;
+    exhaustedSuppressed = 0;
+  }
+
+  let readyResolve!: (v: { port: number }) => void;
+  let readyReject!: (err: unknown) => void;
+  const ready = new Promise<{ port: number }>((resolve, reject) => {
+    readyResolve = resolve;
+    readyReject = reject;
+  });
+  ready.catch(() => undefined);
+
+  async function handle(buf: Buffer, sender: dgram.Socket): Promise<void> {
+    let request: DhcpMessage;
+    try {
+      request = decodeDhcp(buf);
+    } catch (err) {
+      dropped.inc({ reason: 'malformed' });
+      log.debug({ err: (err as Error).message, bytes: buf.length }, 'dropped undecodable packet');
+      return;
+    }
+    packets.inc({ type: messageTypeName[request.options.messageType ?? 0] ?? 'none' });
+    const directory = deps.directory();
+    const mac = macOf(request);
+    const node = directory.byMac(mac);
+    const decision = decide(request, node, { config, leases, reservations: reservationsOf(directory), now: now() });
+    for (const s of decision.steps) observer.record({ mac, ip: s.detail.ip }, s.step, { ...s.detail });
+    if (decision.dropped) {
+      dropped.inc({ reason: decision.dropped });
+      if (decision.dropped === 'pool-exhausted') warnExhausted(mac, request.giaddr);
+      else log.debug({ mac, reason: decision.dropped }, 'request not answered');
+    }
+    if (decision.change) {
+      const written = leases.apply(decision.change);
+      if (isDurable(decision.change)) {
+        // An ACK is a promise to the client: it goes out only once the binding is on disk.
+        try {
+          await written;
+        } catch (err) {
+          dropped.inc({ reason: 'store-failed' });
+          log.error({ err, mac }, 'could not persist lease; not answering');
+          return;
+        }
+      } else written.catch((err: unknown) => log.error({ err, mac }, 'could not persist lease hold'));
+    }
+    const reply = decision.reply;
+    if (!reply) return;
+    const bytes = encodeDhcp(reply.message);
+    sender.send(bytes, reply.to.port, reply.to.address, (err) => {
+      if (err) {
+        dropped.inc({ reason: 'send-failed' });
+        log.warn({ err: err.message, to: reply.to.address }, 'could not send reply');
+      } else replies.inc({ type: messageTypeName[reply.message.options.messageType ?? 0] ?? 'none' });
+    });
+  }
+
+  async function run(signal: AbortSignal): Promise<void> {
+    const listen = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const speak = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const onMessage = (buf: Buffer): void => {
+      handle(buf, speak).catch((err: unknown) => log.error({ err }, 'unexpected error handling a DHCP packet'));
+    };
+    try {
+      const port = await bind(listen, config.ports.dhcp, '0.0.0.0');
+      await bind(speak, port, config.provisioning.address);
+      listen.on('message', onMessage);
+      speak.on('message', onMessage);
+      for (const s of [listen, speak]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
+      log.info({ port, address: config.provisioning.address }, 'DHCP server listening');
+      readyResolve({ port });
+    } catch (err) {
+      listen.close();
+      speak.close();
+      readyReject(err);
+      throw err;
+    }
+    await aborted(signal);
+    await leases.flush().catch(() => undefined);
+    await Promise.all([listen, speak].map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  return { name: 'dhcp', run, ready };
+}
