@@ -60,3 +60,28 @@ export class BootTokenError extends MaskinError {
     this.reason = reason;
   }
 }
+
+/** A kernel argument cannot be put on an iPXE `kernel` line (iPXE would expand or split it). */
+export class KernelArgError extends MaskinError {
+  readonly arg: string;
+  constructor(arg: string, reason: string) {
+    super('MASKIN_ERR_KERNEL_ARG_REFUSED', `kernel argument ${JSON.stringify(arg)} refused: ${reason}`);
+    this.arg = arg;
+  }
+}
+
+/** A profile names a Talos version we carry no machine-config schema or kernel-arg rules for. */
+export class TalosVersionError extends MaskinError {
+  constructor(version: string, supported: string) {
+    super('MASKIN_ERR_TALOS_VERSION_UNSUPPORTED', `Talos version ${JSON.stringify(version)} is not supported; supported: ${supported}`);
+  }
+}
+
+/** Talos machine-config documents that fail the Talos schema (base configs, before any node is involved). */
+export class TalosSchemaError extends MaskinError {
+  readonly problems: readonly string[];
+  constructor(version: string, problems: readonly string[]) {
+    super('MASKIN_ERR_TALOS_CONFIG_INVALID', `machine config does not validate against the Talos ${version} schema: ${problems.join('; ')}`);
+    this.problems = problems;
+  }
+}
