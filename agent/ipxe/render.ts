@@ -1,0 +1,161 @@
+// iPXE scripts, rendered as whole texts by pure functions (the HTTP layer only picks one and
+// sends it). Anything interpolated is either validated or reduced to a safe alphabet first: iPXE
+// expands `${...}` in every command, treats `||`/`&&` as operators and a newline as a new command,
+// so a stray node id or MAC could otherwise run commands on the machine.
+//
+// Commands and settings used, all present in Debian's ipxe 1.0.0+git-20190125 builds:
+// imgfetch --name / imgexec / kernel / initrd / boot / sanboot / sleep / echo / exit / goto
+// (https://ipxe.org/cmd); settings types `:hexhyp` (https://ipxe.org/cfg/mac, MAC with hyphens)
+// and `:uristring` (https://ipxe.org/cfgtype/string, URI-encodes SMBIOS strings like
+// "PowerEdge R210").
+import type { Arch, BootLocalMethod, NodeSpec, Profile } from '../manifest/model.js';
+import { normalizeMac } from '../manifest/model.js';
+import { talosKernelArgs } from '../talos/kernelArgs.js';
+
+/** iPXE's `${platform}`: how the firmware started it. */
+export type IpxePlatform = 'pcbios' | 'efi';
+
+/** Route of a node's machine config; the token is the only credential, so it lives in the path. */
+export function bootConfigUrl(baseUrl: string, token: string): string {
+  return `${trimBase(baseUrl)}/v1/boot/${checkToken(token)}/config`;
+}
+
+/** Route the installer reports its progress to. */
+export function bootEventsUrl(baseUrl: string, token: string): string {
+  return `${trimBase(baseUrl)}/v1/boot/${checkToken(token)}/events`;
+}
+
+export function assetUrl(baseUrl: string, profile: Profile, file: string): string {
+  return `${trimBase(baseUrl)}/assets/${profile.schematic}/${profile.talosVersion}/${file}`;
+}
+
+function trimBase(baseUrl: string): string {
+  if (!/^https?:\/\/[A-Za-z0-9.\-:[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(baseUrl)) throw new RangeError(`base URL ${JSON.stringify(baseUrl)} is not a plain http(s) URL`);
+  return baseUrl.replace(/\/+$/, '');
+}
+
+function checkToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(token)) throw new RangeError('boot token must be 16-128 URL-safe base64 characters');
+  return token;
+}
+
+/** Text that is safe in an `echo` or a comment: no `$`, operators, `#` or line breaks survive. */
+function safeText(text: string): string {
+  return text.replace(/[^A-Za-z0-9 ._:,/=()@+-]/g, '_');
+}
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
+
+function safeMac(mac: string): string {
+  const m = normalizeMac(mac);
+  return MAC.test(m) ? m : 'with an unreadable MAC';
+}
+
+const script = (lines: readonly string[]): string => ['#!ipxe', ...lines].join('\n') + '\n';
+
+/** Attempts of the chain fetch before giving the machine back to its firmware. */
+const CHAIN_ATTEMPTS = 3;
+const CHAIN_RETRY_SECONDS = 3;
+
+/**
+ * `/boot.ipxe`, what DHCP hands a machine already running iPXE. It asks for the per-machine script
+ * with the identity iPXE knows. `netX` is the device iPXE last opened, i.e. the NIC that did DHCP
+ * (not necessarily net0 on a multi-NIC server), so the MAC matches the lease.
+ *
+ * Fetch and execute are separate so that only a failed fetch is retried: a fetched script that
+ * ends in `exit 1` (boot local, discovery) must go straight back to the firmware.
+ */
+export function renderChainScript(baseUrl: string): string {
+  const url =
+    `${trimBase(baseUrl)}/ipxe?mac=\${netX/mac:hexhyp}&uuid=\${uuid:uristring}&serial=\${serial:uristring}` +
+    `&manufacturer=\${manufacturer:uristring}&product=\${product:uristring}&buildarch=\${buildarch}&platform=\${platform}`;
+  const lines: string[] = [];
+  for (let i = 1; i <= CHAIN_ATTEMPTS; i++) {
+    lines.push(`imgfetch --name maskin ${url} && goto run ||`);
+    if (i < CHAIN_ATTEMPTS) lines.push(`echo maskin: boot server did not answer, retry ${i} of ${CHAIN_ATTEMPTS - 1} in ${CHAIN_RETRY_SECONDS} s`, `sleep ${CHAIN_RETRY_SECONDS}`);
+  }
+  lines.push(
+    'echo maskin: boot server unreachable, returning to firmware',
+    'exit 1',
+    ':run',
+    'imgexec maskin',
+    'exit 1',
+  );
+  return script(lines);
+}
+
+export interface InstallScriptInput {
+  readonly node: NodeSpec;
+  readonly profile: Profile;
+  readonly baseUrl: string;
+  /** Per-boot token (agent/nodes/tokens.ts); it ends up on the kernel line, so never log this script. */
+  readonly token: string;
+  readonly platform: IpxePlatform;
+}
+
+const kernelFile = (arch: Arch): string => `kernel-${arch}`;
+const initrdFile = (arch: Arch): string => `initramfs-${arch}.xz`;
+
+/**
+ * Boot the Talos installer kernel. On EFI the kernel finds the initrd only when its command line
+ * names it (`initrd=<image name>`; iPXE names the image after the URL's last segment); without it
+ * the EFI stub boots with no root and panics (BRIEF §3).
+ */
+export function renderInstallScript(input: InstallScriptInput): string {
+  const { node, profile, baseUrl, token, platform } = input;
+  const args = talosKernelArgs(profile, { config: bootConfigUrl(baseUrl, token), events: bootEventsUrl(baseUrl, token) });
+  const initrd = initrdFile(profile.arch);
+  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
+  return script([
+    `# maskin: install node ${safeText(node.id)}, profile ${safeText(profile.name)}, generation ${node.generation}`,
+    `echo maskin: installing Talos ${safeText(profile.talosVersion)} on node ${safeText(node.id)}`,
+    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
+    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
+    'boot || goto failed',
+    ':failed',
+    'echo maskin: could not load the installer, returning to firmware',
+    'sleep 10',
+    'exit 1',
+  ]);
+}
+
+export type BootLocal = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
+
+/**
+ * Send an installed node to its disk (BRIEF §3, iPXE).
+ * - `exit`: `exit 1`, not plain `exit`. UEFI boot managers try the next BootOrder entry only when a
+ *   boot option returns an error; a success return may stop at the boot menu (UEFI spec §3.1.1).
+ *   Legacy BIOS ignores the status and tries its next boot device either way.
+ * - `sanboot`: BIOS only. `sanboot --no-describe --drive 0x80` boots the first hard disk through
+ *   INT 13 (ipxe.org appnote "work around BIOS halting on iPXE exit"). iPXE's EFI sanboot can boot
+ *   only SAN devices it attached itself, never a local disk, so on EFI this falls back to `exit 1`.
+ *   If the BIOS sanboot fails (no disk 0x80), `exit 1` still hands back to the firmware.
+ * - `http-404`: no script at all; the HTTP layer answers 404, iPXE's fetch fails and the chain
+ *   script returns to the firmware.
+ */
+export function renderBootLocalScript(method: BootLocalMethod, platform: IpxePlatform): BootLocal {
+  if (method === 'http-404') return { kind: 'http-404' };
+  if (method === 'sanboot' && platform === 'pcbios') {
+    return {
+      kind: 'script',
+      text: script(['echo maskin: installed, booting the first local disk', 'sanboot --no-describe --drive 0x80 || exit 1']),
+    };
+  }
+  const why = method === 'sanboot' ? ' (sanboot cannot boot a local disk under EFI, exiting instead)' : '';
+  return { kind: 'script', text: script([`echo maskin: installed, returning to firmware to boot from disk${why}`, 'exit 1']) };
+}
+
+/**
+ * A machine the manifest does not know: its facts were recorded by the request that fetched this;
+ * it gets no installer and no config. Wait so an operator at the console can read the message, then
+ * give the machine back to its firmware.
+ */
+export function renderDiscoveryScript(input: { readonly baseUrl: string; readonly mac: string }): string {
+  trimBase(input.baseUrl);
+  return script([`echo maskin: unknown machine ${safeMac(input.mac)} discovered, not installing`, 'sleep 10', 'exit 1']);
+}
+
+/** A known node whose desired state is `discovery`: the same hand-back, with the reason shown. */
+export function renderWaitScript(reason: string): string {
+  return script([`echo maskin: not installing: ${safeText(reason)}`, 'sleep 10', 'exit 1']);
+}
