@@ -5,7 +5,7 @@ import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../a
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
 
-export function testConfig(over: Partial<AgentConfig> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
+export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
   const base: AgentConfig = {
     agentId: 'rack-test',
     provisioning: { interface: 'eth0', address: '198.18.70.1', subnet: '198.18.70.0/24' },
