@@ -200,6 +200,11 @@ export function createTftpService(deps: TftpDeps): TftpService {
           if (!(err instanceof MalformedPacketError)) throw err;
           metrics.dropped.inc({ reason: 'malformed' });
           log.debug({ client: rinfo.address, reason: err.message }, 'tftp packet dropped');
+          // A broken request still deserves an answer so the client fails at once instead of
+          // retrying (RFC 1350 §7: error 4, illegal operation); the reply is never larger than
+          // the request and starts nothing.
+          const opcode = buf.length >= 2 ? buf.readUInt16BE(0) : 0;
+          if (opcode === 1 || opcode === 2) refuse(listener, rinfo, ErrorCode.illegalOperation, 'malformed request');
           return;
         }
         if (msg.op === 'RRQ' || msg.op === 'WRQ') onRequest(listener, msg, rinfo);

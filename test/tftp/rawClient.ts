@@ -106,8 +106,10 @@ export function fetchTftp(opts: FetchOptions): Promise<FetchResult> {
       next += 1;
       inWindow += 1;
       if (msg.data.length < blksize) {
-        send(encodeTftp({ op: 'ACK', block: msg.block }));
-        return done();
+        // Close only once the final ACK has left: closing first can discard it.
+        clearTimeout(timer);
+        socket.send(encodeTftp({ op: 'ACK', block: msg.block }), server.port, server.address, () => done());
+        return;
       }
       if (inWindow >= windowsize) {
         inWindow = 0;
