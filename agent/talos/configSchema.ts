@@ -56,14 +56,15 @@ interface CompiledLine {
   readonly validators: Map<string, ValidateFunction>;
 }
 
-const compiled = new Map<string, CompiledLine>();
+const compiled = new Map<SchemaKey, CompiledLine>();
 
 function lineFor(version: string): CompiledLine {
   const { line } = parseTalosVersion(version);
-  const cached = compiled.get(line);
-  if (cached) return cached;
   const spec = LINES[line];
   if (!spec) throw new Error(`no schema mapping for Talos ${line}`);
+  // Keyed by schema, not release line: 1.14 and 1.15 share one compiled schema.
+  const cached = compiled.get(spec.key);
+  if (cached) return cached;
   const schema = withAcceptedUndocumented(rawSchema(spec.key), spec.older.map(rawSchema));
   const ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false });
   // Talos's schema generator adds these editor annotations; they carry no validation.
@@ -77,7 +78,7 @@ function lineFor(version: string): CompiledLine {
     for (const kind of defs[name]?.properties?.['kind']?.enum ?? []) kinds.set(String(kind), name);
   }
   const entry: CompiledLine = { ajv, id: String(schema['$id']), kinds, validators: new Map() };
-  compiled.set(line, entry);
+  compiled.set(spec.key, entry);
   return entry;
 }
 
