@@ -36,13 +36,14 @@ export interface Rack {
 
 /**
  * Creates namespace `maskin-<tag>` with bridge `mbr-<tag>` holding 198.18.<octet>.1/24.
- * `tag` must be unique per test file (≤ 8 chars) and `octet` unique per test file too.
+ * `tag` must be unique per test file (≤ 8 chars) and `octet` unique per test file too. The bridge
+ * may be given another name (the demo calls it prov0, as the example config does).
  */
-export async function createRack(tag: string, octet: number): Promise<Rack> {
+export async function createRack(tag: string, octet: number, opts: { bridge?: string } = {}): Promise<Rack> {
   if (tag.length > 8) throw new Error('rack tag must be at most 8 characters');
   if (octet < 0 || octet > 255) throw new Error('octet out of range');
   const ns = `maskin-${tag}`;
-  const bridge = `mbr-${tag}`;
+  const bridge = opts.bridge ?? `mbr-${tag}`;
   const prefix = `198.18.${octet}`;
   const address = `${prefix}.1`;
   const hosts: string[] = [];

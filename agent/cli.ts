@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+// maskin-agent command line: run | check-config | nodes.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { loadConfigFile } from './config/load.js';
+import type { AgentConfig } from './config/model.js';
+import { MaskinError } from './errors.js';
+import { loadManifest, runAgent } from './main.js';
+import { formatNodeTable, formatTimeline } from './nodes/format.js';
+import type { NodeRecord } from './nodes/model.js';
+
+const USAGE = `usage:
+  maskin-agent run --config FILE          run the agent
+  maskin-agent check-config FILE          validate the agent config and the manifest it names
+  maskin-agent nodes [ID] [--config FILE | --url URL]
+                                          table of nodes from a running agent, or one node's timeline
+environment: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`maskin-agent: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || command === undefined || command === 'help' || command === '--help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  switch (command) {
+    case 'run':
+      return run(values.config ?? fail('run needs --config FILE', 2));
+    case 'check-config':
+      return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2));
+    case 'nodes':
+      return nodes(positionals[0], values.config, values.url);
+    default:
+      fail(`unknown command ${command}\n${USAGE}`, 2);
+  }
+}
+
+function loadOrExit(file: string): AgentConfig {
+  try {
+    return loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof MaskinError) fail(err.message);
+    throw err;
+  }
+}
+
+async function run(file: string): Promise<void> {
+  const config = loadOrExit(file);
+  const log = pino({ level: config.logLevel, base: { agent: config.agentId } });
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort(sig));
+  try {
+    await runAgent(config, log, stop.signal, (agent) => {
+      process.on('SIGHUP', () => agent.reloadManifest());
+    });
+  } catch (err) {
+    if (err instanceof MaskinError) {
+      log.fatal({ code: err.code }, err.message);
+      process.exitCode = 1;
+      return;
+    }
+    log.fatal({ err }, 'agent failed');
+    process.exitCode = 1;
+  }
+}
+
+function checkConfig(file: string): void {
+  const config = loadOrExit(file);
+  try {
+    const directory = loadManifest(config);
+    const nodes = directory.all();
+    process.stdout.write(
+      `config ok: ${file}\n  provisioning ${config.provisioning.address} (${config.provisioning.subnet}) on ${config.provisioning.interface}\n` +
+        `  dhcp pool ${config.dhcp.poolStart}-${config.dhcp.poolEnd}, http ${config.httpBaseUrl}, tftp port ${config.ports.tftp}\n` +
+        `manifest ok: ${config.manifestFile}: ${nodes.length} node(s), ${new Set(nodes.map((n) => n.profile)).size} profile(s) in use\n`,
+    );
+  } catch (err) {
+    if (err instanceof MaskinError) fail(err.message);
+    throw err;
+  }
+}
+
+async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
+  let base = url;
+  if (!base) {
+    const port = configFile ? loadOrExit(configFile).ports.http : 80;
+    base = `http://127.0.0.1${port === 80 ? '' : `:${port}`}`;
+  }
+  const headers: Record<string, string> = {};
+  if (process.env.MASKIN_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.MASKIN_ADMIN_TOKEN}`;
+  const target = `${base}/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`;
+  let response: Response;
+  try {
+    response = await fetch(target, { headers, signal: AbortSignal.timeout(5000) });
+  } catch (err) {
+    fail(`cannot reach the agent at ${base} (${(err as Error).message}); is it running? pass --config or --url`);
+  }
+  if (!response.ok) fail(`${target} answered ${response.status}: ${await response.text()}`);
+  if (id) process.stdout.write(formatTimeline((await response.json()) as NodeRecord));
+  else process.stdout.write(formatNodeTable(((await response.json()) as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err)));

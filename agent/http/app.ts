@@ -1,0 +1,34 @@
+// fastify app factory: one plugin per concern. Only main.ts calls listen().
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { HttpDeps } from './deps.js';
+import { redactUrl } from './deps.js';
+import { adminRoutes } from './admin.js';
+import { assetRoutes } from './assets.js';
+import { configRoutes } from './configs.js';
+import { eventRoutes } from './events.js';
+import { ipxeRoutes } from './ipxe.js';
+
+export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const log = deps.log.child(
+    { component: 'http' },
+    {
+      // Config and event URLs carry boot tokens: they must never reach a log line.
+      serializers: {
+        req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }),
+        res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
+      },
+    },
+  );
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    // Installer reports are small; nothing else accepts a body.
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+  await app.register(ipxeRoutes, deps);
+  await app.register(assetRoutes, deps);
+  await app.register(configRoutes, deps);
+  await app.register(eventRoutes, deps);
+  await app.register(adminRoutes, deps);
+  return app;
+}

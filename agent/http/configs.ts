@@ -1,0 +1,48 @@
+// Talos machine configs: served only to the boot they were rendered for (BRIEF §4). Anything
+// else gets 403 and a timeline event. The config body never reaches a log or an event.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { BootTokenError, MaskinError } from '../errors.js';
+import type { BootGrant } from '../nodes/tokens.js';
+import { renderMachineConfig } from '../talos/machineConfig.js';
+import type { HttpDeps } from './deps.js';
+
+/** Checks the path token against the caller's address and the node's current desired state. */
+export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { token: string } }>): BootGrant {
+  const grant = deps.tokens.check(request.params.token, request.ip, (mac) => deps.leases.ipOf(mac));
+  const spec = deps.directory().byId(grant.nodeId);
+  if (!spec || spec.generation !== grant.generation || spec.desired !== 'installed') throw new BootTokenError('superseded');
+  return grant;
+}
+
+export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
+  app.get<{ Params: { token: string } }>('/v1/boot/:token/config', async (request, reply) => {
+    let grant: BootGrant;
+    try {
+      grant = grantFor(deps, request);
+    } catch (err) {
+      if (!(err instanceof BootTokenError)) throw err;
+      deps.nodes.record({ ip: request.ip }, 'config-refused', { reason: err.reason, from: request.ip });
+      request.log.warn({ reason: err.reason, from: request.ip }, 'machine config refused');
+      reply.code(403).type('text/plain');
+      return `forbidden: ${err.reason}\n`;
+    }
+    const spec = deps.directory().byId(grant.nodeId)!;
+    const profile = deps.directory().profileOf(spec);
+    let body: string;
+    try {
+      body = renderMachineConfig(spec, profile, {});
+    } catch (err) {
+      // A config that does not validate is never served; Talos keeps retrying, the operator sees why.
+      if (!(err instanceof MaskinError)) throw err;
+      deps.nodes.record({ mac: grant.mac }, 'config-refused', { reason: 'invalid-config', error: err.message });
+      request.log.error({ node: spec.id, code: err.code, error: err.message }, 'machine config does not validate');
+      reply.code(500).type('text/plain');
+      return 'machine config invalid; see agent log\n';
+    }
+    const record = deps.nodes.recordFor(grant.mac);
+    deps.nodes.markConfigFetched(record);
+    deps.nodes.record({ mac: grant.mac }, 'config-served', { bytes: Buffer.byteLength(body), generation: grant.generation });
+    reply.type('application/yaml').header('cache-control', 'no-store');
+    return body;
+  });
+};

@@ -1,0 +1,196 @@
+// The HTTP side of a boot, through app.inject(): chain script, node pick by MAC, install script
+// with a per-boot token, config only to that boot, installer report, boot-local after install,
+// reprovision on a generation bump, discovery for unknown machines, admin API guard.
+import t from 'tap';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseConfig } from '../../agent/config/load.js';
+import { buildApp } from '../../agent/http/app.js';
+import { loadManifestFile } from '../../agent/manifest/load.js';
+import { directoryOf, type NodeDirectory } from '../../agent/manifest/model.js';
+import type { NodeRecord } from '../../agent/nodes/model.js';
+import { NodeRegistry } from '../../agent/nodes/registry.js';
+import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
+import { openStore } from '../../agent/store/store.js';
+import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+
+const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples');
+const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+
+const manifestText = (generation: number) => `
+version: 1
+profiles:
+  w:
+    talosVersion: v1.13.9
+    schematic: ${SCHEMATIC}
+    arch: amd64
+    install: { disk: /dev/vda }
+    machineConfigFile: ${path.join(examples, 'worker.machineconfig.yaml')}
+nodes:
+  - { id: n1, macs: ["52:54:00:aa:00:01"], profile: w, hostname: node-one, generation: ${generation}, bootLocal: exit }
+  - { id: n2, macs: ["52:54:00:aa:00:02"], profile: w, bootLocal: http-404 }
+  - { id: n3, macs: ["52:54:00:aa:00:03"], profile: w, desired: discovery }
+`;
+
+async function setup(t: { teardown(fn: () => unknown): void }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-http-'));
+  const assets = path.join(dir, 'assets');
+  await mkdir(path.join(assets, SCHEMATIC, 'v1.13.9'), { recursive: true });
+  await writeFile(path.join(assets, SCHEMATIC, 'v1.13.9', 'kernel-amd64'), Buffer.alloc(4096, 7));
+  const manifestFile = path.join(dir, 'manifest.yaml');
+  await writeFile(manifestFile, manifestText(1));
+  const config = parseConfig(
+    `provisioning: { interface: prov0, address: 198.18.9.1, subnet: 198.18.9.0/24 }
+dhcp: { pool: { start: 198.18.9.100, end: 198.18.9.199 } }
+assetsDir: ${assets}
+dataDir: ${dir}/data
+manifestFile: ${manifestFile}`,
+    { env: { MASKIN_ADMIN_TOKEN: 'admin-secret' } },
+  );
+  const store = await openStore(config.dataDir);
+  let directory: NodeDirectory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
+  const leased = new Map([['52:54:00:aa:00:01', '198.18.9.101'], ['52:54:00:aa:00:02', '198.18.9.102']]);
+  const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
+  let logged = '';
+  const log = pino({ level: 'trace' }, new Writable({ write: (chunk, _enc, cb) => ((logged += chunk.toString()), cb()) }));
+  const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(), log });
+  const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600);
+  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date() });
+  t.teardown(async () => {
+    await app.close();
+    await nodes.flush();
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    app, nodes, logs: () => logged,
+    bump: async (generation: number) => {
+      await writeFile(manifestFile, manifestText(generation));
+      directory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
+    },
+  };
+}
+
+const ipxeUrl = (mac: string, platform = 'efi') => `/ipxe?mac=${mac}&uuid=11111111-2222-3333-4444-555555555555&serial=SER%201&manufacturer=QEMU&product=Standard%20PC&buildarch=x86_64&platform=${platform}`;
+const tokenOf = (script: string): string => /\/v1\/boot\/([A-Za-z0-9_-]+)\/config/.exec(script)![1]!;
+
+t.test('a known node installs, reports, and is then sent to its disk', async (t) => {
+  const { app, nodes, logs, bump } = await setup(t);
+  const chain = await app.inject({ url: '/boot.ipxe', remoteAddress: '198.18.9.101' });
+  t.equal(chain.statusCode, 200);
+  t.match(chain.body, /^#!ipxe\n/);
+  t.match(chain.body, /http:\/\/198\.18\.9\.1\/ipxe\?mac=\$\{netX\/mac:hexhyp\}/);
+
+  const first = await app.inject({ url: ipxeUrl('52:54:00:aa:00:01'), remoteAddress: '198.18.9.101' });
+  t.equal(first.statusCode, 200);
+  t.match(first.body, /kernel http:\/\/198\.18\.9\.1\/assets\/376567988ad3.*\/v1\.13\.9\/kernel-amd64 initrd=initramfs-amd64\.xz /);
+  t.match(first.body, /talos\.platform=metal/);
+  t.match(first.body, /slab_nomerge/);
+  t.match(first.body, /pti=on/);
+  t.match(first.body, /initrd http:\/\/198\.18\.9\.1\/assets\/.*\/initramfs-amd64\.xz/);
+  const n1 = nodes.get('n1')!;
+  t.equal(n1.state, 'installing');
+  t.same([n1.facts.serial, n1.facts.manufacturer, n1.facts.platform, n1.facts.ip], ['SER 1', 'QEMU', 'efi', '198.18.9.101']);
+  const token = tokenOf(first.body);
+
+  // Someone else on the provisioning network: refused, and the refusal is on the timeline.
+  const stolen = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.102' });
+  t.equal(stolen.statusCode, 403);
+  t.equal(nodes.get('n2')?.timeline.at(-1)?.step, 'config-refused');
+  const guessed = await app.inject({ url: `/v1/boot/${'A'.repeat(32)}/config`, remoteAddress: '198.18.9.101' });
+  t.equal(guessed.statusCode, 403);
+
+  const config = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.101' });
+  t.equal(config.statusCode, 200);
+  t.match(config.headers['content-type'], /yaml/);
+  const docs = parseAllDocuments(config.body).map((d) => d.toJS() as Record<string, any>);
+  const v1 = docs.find((d) => d.version === 'v1alpha1')!;
+  t.equal(v1.machine.install.disk, '/dev/vda');
+  t.equal(docs.find((d) => d.kind === 'HostnameConfig')?.hostname ?? v1.machine.network?.hostname, 'node-one');
+  t.equal(nodes.get('n1')!.timeline.some((s) => s.step === 'config-served'), true);
+
+  const bad = await app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: '198.18.9.101', payload: { nope: 1 } });
+  t.equal(bad.statusCode, 400);
+  const report = await app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: '198.18.9.101', payload: { step: 'install-complete', disk: '/dev/vda' } });
+  t.equal(report.statusCode, 202);
+  t.equal(nodes.get('n1')!.state, 'installed');
+
+  const again = await app.inject({ url: ipxeUrl('52:54:00:aa:00:01'), remoteAddress: '198.18.9.101' });
+  t.equal(again.body, '#!ipxe\necho maskin: installed, returning to firmware to boot from disk\nexit 1\n');
+  t.equal(nodes.get('n1')!.timeline.at(-1)?.step, 'boot-local-served');
+
+  // Secrets never reach the log: neither the token nor the config body.
+  t.notMatch(logs(), token);
+  t.notMatch(logs(), 'abcdef.0123456789abcdef');
+
+  // A generation bump reprovisions; the old token is dead.
+  await bump(2);
+  const re = await app.inject({ url: ipxeUrl('52:54:00:aa:00:01', 'pcbios'), remoteAddress: '198.18.9.101' });
+  t.match(re.body, /kernel .*kernel-amd64 talos\.platform=metal/, 'no initrd= on BIOS');
+  t.equal(nodes.get('n1')!.state, 'installing');
+  t.equal(nodes.get('n1')!.generation, 2);
+  const old = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.101' });
+  t.equal(old.statusCode, 403);
+});
+
+t.test('netbooting again after fetching the config counts as installed even without a report', async (t) => {
+  const { app, nodes } = await setup(t);
+  const first = await app.inject({ url: ipxeUrl('52:54:00:aa:00:02', 'pcbios'), remoteAddress: '198.18.9.102' });
+  await app.inject({ url: `/v1/boot/${tokenOf(first.body)}/config`, remoteAddress: '198.18.9.102' });
+  const second = await app.inject({ url: ipxeUrl('52:54:00:aa:00:02', 'pcbios'), remoteAddress: '198.18.9.102' });
+  t.equal(second.statusCode, 404, 'http-404 boot-local method');
+  t.equal(nodes.get('n2')!.state, 'installed');
+});
+
+t.test('an unknown machine is discovered, never installed', async (t) => {
+  const { app, nodes } = await setup(t);
+  const res = await app.inject({ url: ipxeUrl('52:54:00:ff:00:09'), remoteAddress: '198.18.9.150' });
+  t.equal(res.body, '#!ipxe\necho maskin: unknown machine 52:54:00:ff:00:09 discovered, not installing\nsleep 10\nexit 1\n');
+  const rec = nodes.get('mac-52-54-00-ff-00-09')!;
+  t.equal(rec.known, false);
+  t.equal(rec.state, 'discovered');
+  t.equal(rec.facts.uuid, '11111111-2222-3333-4444-555555555555');
+  const waiting = await app.inject({ url: ipxeUrl('52:54:00:aa:00:03'), remoteAddress: '198.18.9.103' });
+  t.match(waiting.body, /not installing: desired state is discovery/);
+  t.notMatch(waiting.body, /kernel/);
+  const noMac = await app.inject({ url: '/ipxe?mac=', remoteAddress: '198.18.9.150' });
+  t.equal(noMac.statusCode, 400);
+});
+
+t.test('assets have Range, HEAD and ETag; admin needs loopback or the token', async (t) => {
+  const { app } = await setup(t);
+  const url = `/assets/${SCHEMATIC}/v1.13.9/kernel-amd64`;
+  const full = await app.inject({ url, remoteAddress: '198.18.9.101' });
+  t.equal(full.statusCode, 200);
+  t.equal(full.rawPayload.length, 4096);
+  const etag = full.headers.etag as string;
+  t.ok(etag, 'etag');
+  const cached = await app.inject({ url, headers: { 'if-none-match': etag }, remoteAddress: '198.18.9.101' });
+  t.equal(cached.statusCode, 304);
+  const part = await app.inject({ url, headers: { range: 'bytes=100-199' }, remoteAddress: '198.18.9.101' });
+  t.equal(part.statusCode, 206);
+  t.equal(part.rawPayload.length, 100);
+  const head = await app.inject({ method: 'HEAD', url, remoteAddress: '198.18.9.101' });
+  t.equal(head.headers['content-length'], '4096');
+  const escape = await app.inject({ url: '/assets/..%2f..%2fetc%2fpasswd', remoteAddress: '198.18.9.101' });
+  t.not(escape.statusCode, 200);
+  const bootFile = await app.inject({ url: '/boot/snponly.efi', remoteAddress: '198.18.9.101' });
+  t.equal(bootFile.statusCode, 200);
+
+  t.equal((await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101' })).statusCode, 401);
+  t.equal((await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+  const ok = await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer admin-secret' } });
+  t.equal(ok.statusCode, 200);
+  const local = await app.inject({ url: '/v1/nodes/n1', remoteAddress: '127.0.0.1' });
+  t.equal(local.statusCode, 200, 'loopback needs no token');
+  t.equal(JSON.parse(local.body).timeline[0].step, 'asset-download', 'downloads are attributed by leased IP');
+  const missing = await app.inject({ url: '/v1/nodes/nope', remoteAddress: '127.0.0.1' });
+  t.equal(missing.statusCode, 404);
+  t.equal(parseYaml((await app.inject({ url: '/healthz' })).body).status, 'ok');
+});
