@@ -55,7 +55,7 @@ t.test('renders the base + profile install + hostname as multi-document YAML', a
   const [main, hostname] = docs as [Doc, Doc];
   t.same(main.machine.install, { disk: '/dev/nvme0n1', image: `factory.talos.dev/metal-installer/${SCHEMATIC}:v1.13.9`, wipe: true });
   t.same(hostname, { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname: 'r1-n07' }, 'auto: stable replaced by the static hostname');
-  t.equal(main.machine.ca.crt, baseDocs()[0]?.['machine'].ca.crt, 'certificates survive on one line');
+  t.equal(main.machine.ca.crt, (baseDocs()[0] as Doc).machine.ca.crt, 'certificates survive on one line');
   t.notMatch(text, /\n {4,}[A-Za-z0-9+/=]{20,}\n/, 'no folded base64');
 });
 
