@@ -50,7 +50,9 @@ function bind(socket: dgram.Socket, port: number, address: string): Promise<numb
 }
 
 export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
-  const { config, leases, observer } = deps;
+  const { leases, observer } = deps;
+  // Replaced once bound, so that with port 0 (tests) relay replies go to the real server port.
+  let config = deps.config;
   const log = deps.log.child({ component: 'dhcp' });
   const now = deps.now ?? Date.now;
   const registers = deps.registry ? [deps.registry] : [];
@@ -132,6 +134,7 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
     try {
       const port = await bind(listen, config.ports.dhcp, '0.0.0.0');
       await bind(speak, port, config.provisioning.address);
+      config = { ...config, ports: { ...config.ports, dhcp: port } };
       listen.on('message', onMessage);
       speak.on('message', onMessage);
       for (const s of [listen, speak]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
