@@ -37,7 +37,7 @@ function next(s: dgram.Socket, ms = 2000): Promise<DhcpMessage | undefined> {
   });
 }
 
-async function start(t: Tap.Test, dir: string, clientPort: number) {
+async function start(dir: string, clientPort: number) {
   const config = testConfig({
     provisioning: { interface: 'lo', address: '127.0.0.1', subnet: '127.0.0.0/24' },
     ports: { dhcp: 0, dhcpClient: clientPort, tftp: 0, http: 0 },
@@ -74,7 +74,7 @@ t.test('DORA over UDP, malformed packets counted, relay replies, leases kept acr
   const client = await clientSocket();
   t.teardown(() => client.close());
   const clientPort = client.address().port;
-  let server = await start(t, dir, clientPort);
+  let server = await start(dir, clientPort);
   t.teardown(() => server.stop().catch(() => undefined));
   const send = (msg: DhcpMessage, port = server.port): void => client.send(encodeDhcp(msg), port, '127.0.0.1');
   const ask = async (options: DhcpOptions, over: Partial<DhcpMessage> = {}) => {
@@ -109,7 +109,7 @@ t.test('DORA over UDP, malformed packets counted, relay replies, leases kept acr
   t.same(server.steps.filter(([m]) => m === mac).map(([, s]) => s), ['dhcp-discover', 'dhcp-offer', 'dhcp-ack']);
 
   await server.stop();
-  server = await start(t, dir, clientPort);
+  server = await start(dir, clientPort);
   const renewed = await ask({ messageType: M.REQUEST }, { ciaddr: '127.0.0.100', flags: 0 });
   t.equal(renewed?.options.messageType, M.ACK, 'the binding survived the restart');
   const other = await ask({ messageType: M.REQUEST, requestedIp: '127.0.0.100' }, { chaddr: Buffer.from([2, 0, 0, 0, 0, 0x33]) });
