@@ -1,0 +1,38 @@
+// Runs our TFTP service alone, for the test bed and the benchmark (inside a namespace or on
+// loopback): node dist/test/tftp/bed/serve-tftp.js ROOT ADDRESS PORT
+// Prints "listening <port>" once bound; stops cleanly on SIGTERM/SIGINT.
+import { pino } from 'pino';
+import { createTftpService } from '../../../agent/tftp/server.js';
+import { recordingObserver } from '../../fakes/observer.js';
+
+const [root, address = '0.0.0.0', port = '69'] = process.argv.slice(2);
+if (root === undefined) {
+  process.stderr.write('usage: serve-tftp ROOT [ADDRESS] [PORT]\n');
+  process.exit(2);
+}
+const observer = recordingObserver();
+const service = createTftpService({
+  root,
+  address,
+  port: Number(port),
+  observer,
+  log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
+});
+const stop = new AbortController();
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+const running = service.run(stop.signal);
+service.ready.then(
+  (bound) => process.stdout.write(`listening ${bound}\n`),
+  () => undefined,
+);
+running.then(
+  () => {
+    const done = observer.steps.filter((s) => s.step === 'tftp-transfer').length;
+    const failed = observer.steps.filter((s) => s.step === 'tftp-failed').length;
+    process.stdout.write(`stopped transfers=${done} failed=${failed}\n`);
+  },
+  (err: unknown) => {
+    process.stderr.write(`tftp service failed: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
