@@ -1,0 +1,141 @@
+import t from 'tap';
+import type { NodeSpec, Profile } from '../../agent/manifest/model.js';
+import {
+  bootConfigUrl,
+  renderBootLocalScript,
+  renderChainScript,
+  renderDiscoveryScript,
+  renderInstallScript,
+  renderWaitScript,
+} from '../../agent/ipxe/render.js';
+
+const BASE = 'http://198.18.0.1:8080';
+const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+const TOKEN = 'q1w2e3r4t5y6u7i8o9p0AsDfGhJk';
+
+const profile = (over: Partial<Profile> = {}): Profile => ({
+  name: 'workers',
+  talosVersion: 'v1.13.9',
+  schematic: SCHEMATIC,
+  arch: 'amd64',
+  kernelArgs: [],
+  install: { disk: '/dev/sda', wipe: false },
+  machineConfig: [],
+  ...over,
+});
+const node = (over: Partial<NodeSpec> = {}): NodeSpec => ({
+  id: 'r1-n07',
+  macs: ['52:54:00:12:34:56'],
+  profile: 'workers',
+  patches: [],
+  desired: 'installed',
+  generation: 4,
+  bootLocal: 'exit',
+  ...over,
+});
+
+t.test('chain script: fetch retried, then executed; failure hands back to the firmware', async (t) => {
+  const url =
+    'http://198.18.0.1:8080/ipxe?mac=${netX/mac:hexhyp}&uuid=${uuid:uristring}&serial=${serial:uristring}' +
+    '&manufacturer=${manufacturer:uristring}&product=${product:uristring}&buildarch=${buildarch}&platform=${platform}';
+  const want = `#!ipxe
+imgfetch --name maskin ${url} && goto run ||
+echo maskin: boot server did not answer, retry 1 of 2 in 3 s
+sleep 3
+imgfetch --name maskin ${url} && goto run ||
+echo maskin: boot server did not answer, retry 2 of 2 in 3 s
+sleep 3
+imgfetch --name maskin ${url} && goto run ||
+echo maskin: boot server unreachable, returning to firmware
+exit 1
+:run
+imgexec maskin
+exit 1
+`;
+  t.equal(renderChainScript(BASE), want);
+  t.equal(renderChainScript(BASE + '/'), want, 'trailing slash of the base URL dropped');
+  t.throws(() => renderChainScript('http://x/${evil}'), RangeError);
+  t.throws(() => renderChainScript('http://x/\nshell'), RangeError);
+});
+
+const kernelArgs13 = (efi: boolean, console: string): string =>
+  [
+    ...(efi ? ['initrd=initramfs-ARCH.xz'] : []),
+    'talos.platform=metal slab_nomerge pti=on consoleblank=0 printk.devkmsg=on init_on_alloc=1',
+    console,
+    `talos.config=${BASE}/v1/boot/${TOKEN}/config maskin.events=${BASE}/v1/boot/${TOKEN}/events`,
+  ].join(' ');
+
+t.test('install script, every platform × arch, as whole texts', async (t) => {
+  const cases = [
+    { platform: 'pcbios', arch: 'amd64', console: 'console=tty0 console=ttyS0' },
+    { platform: 'efi', arch: 'amd64', console: 'console=tty0 console=ttyS0' },
+    { platform: 'pcbios', arch: 'arm64', console: 'console=ttyAMA0' },
+    { platform: 'efi', arch: 'arm64', console: 'console=ttyAMA0' },
+  ] as const;
+  for (const c of cases) {
+    const assets = `${BASE}/assets/${SCHEMATIC}/v1.13.9`;
+    const want = `#!ipxe
+# maskin: install node r1-n07, profile workers, generation 4
+echo maskin: installing Talos v1.13.9 on node r1-n07
+kernel ${assets}/kernel-${c.arch} ${kernelArgs13(c.platform === 'efi', c.console).replace('ARCH', c.arch)} || goto failed
+initrd ${assets}/initramfs-${c.arch}.xz || goto failed
+boot || goto failed
+:failed
+echo maskin: could not load the installer, returning to firmware
+sleep 10
+exit 1
+`;
+    const got = renderInstallScript({ node: node(), profile: profile({ arch: c.arch }), baseUrl: BASE, token: TOKEN, platform: c.platform });
+    t.equal(got, want, `${c.platform} ${c.arch}`);
+  }
+});
+
+t.test('install script for 1.14 drops init_on_alloc and keeps extras last', async (t) => {
+  const got = renderInstallScript({ node: node(), profile: profile({ talosVersion: 'v1.14.2', kernelArgs: ['console=ttyS1,115200'] }), baseUrl: BASE, token: TOKEN, platform: 'efi' });
+  const kernel = got.split('\n').find((l) => l.startsWith('kernel ')) ?? '';
+  t.equal(
+    kernel,
+    `kernel ${BASE}/assets/${SCHEMATIC}/v1.14.2/kernel-amd64 initrd=initramfs-amd64.xz talos.platform=metal slab_nomerge pti=on consoleblank=0 printk.devkmsg=on ` +
+      `talos.config=${BASE}/v1/boot/${TOKEN}/config maskin.events=${BASE}/v1/boot/${TOKEN}/events console=ttyS1,115200 || goto failed`,
+  );
+});
+
+t.test('install script: names from the manifest cannot inject commands; tokens are checked', async (t) => {
+  const got = renderInstallScript({ node: node({ id: 'n1\nshell ${x} || reboot' }), profile: profile({ name: 'p;#x' }), baseUrl: BASE, token: TOKEN, platform: 'pcbios' });
+  t.equal(got.split('\n')[1], '# maskin: install node n1_shell __x_ __ reboot, profile p__x, generation 4');
+  t.equal(got.split('\n').filter((l) => l === 'shell' || l.startsWith('shell ')).length, 0);
+  t.throws(() => renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: 'short', platform: 'efi' }), RangeError);
+  t.throws(() => renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: TOKEN + '/../x', platform: 'efi' }), RangeError);
+  t.throws(() => renderInstallScript({ node: node(), profile: profile({ kernelArgs: ['x=${uuid}'] }), baseUrl: BASE, token: TOKEN, platform: 'efi' }), { code: 'MASKIN_ERR_KERNEL_ARG_REFUSED' });
+  t.equal(bootConfigUrl(BASE + '/', TOKEN), `${BASE}/v1/boot/${TOKEN}/config`);
+});
+
+t.test('boot local: every method × platform', async (t) => {
+  const exitText = '#!ipxe\necho maskin: installed, returning to firmware to boot from disk\nexit 1\n';
+  t.same(renderBootLocalScript('exit', 'pcbios'), { kind: 'script', text: exitText });
+  t.same(renderBootLocalScript('exit', 'efi'), { kind: 'script', text: exitText });
+  t.same(renderBootLocalScript('sanboot', 'pcbios'), {
+    kind: 'script',
+    text: '#!ipxe\necho maskin: installed, booting the first local disk\nsanboot --no-describe --drive 0x80 || exit 1\n',
+  });
+  t.same(renderBootLocalScript('sanboot', 'efi'), {
+    kind: 'script',
+    text: '#!ipxe\necho maskin: installed, returning to firmware to boot from disk (sanboot cannot boot a local disk under EFI, exiting instead)\nexit 1\n',
+  });
+  t.same(renderBootLocalScript('http-404', 'pcbios'), { kind: 'http-404' });
+  t.same(renderBootLocalScript('http-404', 'efi'), { kind: 'http-404' });
+});
+
+t.test('discovery: a message, a pause, back to the firmware; never a kernel', async (t) => {
+  const want = '#!ipxe\necho maskin: unknown machine 52:54:00:ab:cd:ef discovered, not installing\nsleep 10\nexit 1\n';
+  t.equal(renderDiscoveryScript({ baseUrl: BASE, mac: '52-54-00-AB-CD-EF' }), want, 'iPXE hexhyp form normalised');
+  t.equal(renderDiscoveryScript({ baseUrl: BASE, mac: '52:54:00:ab:cd:ef' }), want);
+  const hostile = renderDiscoveryScript({ baseUrl: BASE, mac: '${net0/ip}\nkernel http://evil/k' });
+  t.equal(hostile, '#!ipxe\necho maskin: unknown machine with an unreadable MAC discovered, not installing\nsleep 10\nexit 1\n');
+});
+
+t.test('wait script for a known node kept in discovery', async (t) => {
+  t.equal(renderWaitScript('node r1-n07 desired state is discovery'), '#!ipxe\necho maskin: not installing: node r1-n07 desired state is discovery\nsleep 10\nexit 1\n');
+  t.equal(renderWaitScript('a ${b} && c'), '#!ipxe\necho maskin: not installing: a __b_ __ c\nsleep 10\nexit 1\n');
+});
