@@ -98,7 +98,7 @@ node "$HERE/diskImages.mjs" mbr "$STAGE/boot/mbr-bios.bin"
 esp="$CACHE/esp.img"
 rm -f "$esp"
 mkfs.fat -C -n MASKINESP "$esp" 8192 >/dev/null
-printf 'echo MASKIN-DISK-BOOT uefi\r\n' >"$CACHE/startup.nsh"
+printf '@echo -off\r\necho MASKIN-DISK-BOOT uefi\r\n' >"$CACHE/startup.nsh"
 mcopy -i "$esp" "$CACHE/startup.nsh" ::/startup.nsh
 # 64 MiB = the test bed's default VM disk, so the backup GPT header lands on the last sector.
 node "$HERE/diskImages.mjs" gpt "$CACHE/disk-uefi.img" 131072 "$esp"

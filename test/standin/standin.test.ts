@@ -96,6 +96,8 @@ t.test('stand-in refuses a command line without pti=on and reports why', async (
   ]);
   t.equal(bed.records.filter((r) => r.path === '/config').length, 0, 'no config fetched');
   // The stand-in powers the machine off after a failure, so QEMU exits by itself.
-  const code = await Promise.race([vm.exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([vm.exited, new Promise((r) => (timer = setTimeout(() => r('timeout'), 30_000)))]);
+  clearTimeout(timer);
   t.equal(code, 0, 'VM powered off');
 });
