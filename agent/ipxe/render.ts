@@ -65,9 +65,12 @@ const CHAIN_RETRY_SECONDS = 3;
  * Fetch and execute are separate so that only a failed fetch is retried: a fetched script that
  * ends in `exit 1` (boot local, discovery) must go straight back to the firmware.
  */
+// `${uuid}` stays in its own :uuid type (canonical text, URI-safe). As `:uristring` iPXE formats
+// the raw 16 bytes as a string; a zero byte there ends the expanded URL (seen with SeaBIOS+iPXE:
+// the request arrived cut after `uuid=`).
 export function renderChainScript(baseUrl: string): string {
   const url =
-    `${trimBase(baseUrl)}/ipxe?mac=\${netX/mac:hexhyp}&uuid=\${uuid:uristring}&serial=\${serial:uristring}` +
+    `${trimBase(baseUrl)}/ipxe?mac=\${netX/mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}` +
     `&manufacturer=\${manufacturer:uristring}&product=\${product:uristring}&buildarch=\${buildarch}&platform=\${platform}`;
   const lines: string[] = [];
   for (let i = 1; i <= CHAIN_ATTEMPTS; i++) {

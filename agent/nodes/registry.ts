@@ -67,7 +67,16 @@ export class NodeRegistry implements BootObserver {
     }
     const record = this.recordFor(mac);
     this.append(record, step, detail);
+    if (step === 'dhcp-discover' || step === 'dhcp-ack') this.noteDhcpFacts(record, detail);
     this.persist(record);
+  }
+
+  /** What DHCP learnt (firmware kind, client arch, address) is part of the node's facts. */
+  private noteDhcpFacts(record: NodeRecord, detail: Record<string, unknown>): void {
+    const { firmware, clientArch, ip } = detail;
+    if (typeof firmware === 'string') record.facts.firmware = firmware as NodeFacts['firmware'];
+    if (typeof clientArch === 'number') record.facts.clientArch = clientArch;
+    if (typeof ip === 'string' && ip !== '') record.facts.ip = ip;
   }
 
   updateFacts(mac: string, facts: NodeFacts): void {

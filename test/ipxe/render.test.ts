@@ -36,7 +36,7 @@ const node = (over: Partial<NodeSpec> = {}): NodeSpec => ({
 
 t.test('chain script: fetch retried, then executed; failure hands back to the firmware', async (t) => {
   const url =
-    'http://198.18.0.1:8080/ipxe?mac=${netX/mac:hexhyp}&uuid=${uuid:uristring}&serial=${serial:uristring}' +
+    'http://198.18.0.1:8080/ipxe?mac=${netX/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}' +
     '&manufacturer=${manufacturer:uristring}&product=${product:uristring}&buildarch=${buildarch}&platform=${platform}';
   const want = `#!ipxe
 imgfetch --name maskin ${url} && goto run ||

@@ -1,0 +1,74 @@
+// Shared set-up for the VM tier and the demo: a rack namespace running the real agent with the
+// stand-in installer served as the profile's Talos kernel/initramfs.
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot, startAgentInRack, type AgentInRack } from '../bed/agent.js';
+import { createRack, type Rack } from '../bed/netns.js';
+
+export const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+export const TALOS_VERSION = 'v1.13.9';
+export const standinDir = path.join(repoRoot, 'build', 'standin');
+
+/** Builds the stand-in installer if needed (cached by the script itself). */
+export async function buildStandin(): Promise<void> {
+  await promisify(execFile)('bash', [path.join(repoRoot, 'test', 'standin', 'build.sh'), standinDir], { maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** An assets dir in the Image Factory layout whose kernel/initramfs are the stand-in's. */
+export async function standinAssets(): Promise<{ dir: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-assets-'));
+  const versionDir = path.join(dir, SCHEMATIC, TALOS_VERSION);
+  await mkdir(versionDir, { recursive: true });
+  for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(versionDir, file));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface ManifestNode {
+  id: string;
+  mac: string;
+  bootLocal?: 'exit' | 'sanboot' | 'http-404';
+  generation?: number;
+}
+
+export function manifestFor(nodes: readonly ManifestNode[]): string {
+  const machineConfig = path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml');
+  return `version: 1
+profiles:
+  standin:
+    talosVersion: ${TALOS_VERSION}
+    schematic: ${SCHEMATIC}
+    arch: amd64
+    install: { disk: /dev/vda }
+    machineConfigFile: ${machineConfig}
+nodes:
+${nodes.map((n) => `  - { id: ${n.id}, macs: ["${n.mac}"], profile: standin, hostname: ${n.id}, generation: ${n.generation ?? 1}, bootLocal: ${n.bootLocal ?? 'exit'} }`).join('\n')}
+`;
+}
+
+export interface RackWithAgent {
+  rack: Rack;
+  agent: AgentInRack;
+  destroy(): Promise<void>;
+}
+
+export async function rackWithAgent(tag: string, octet: number, nodes: readonly ManifestNode[], opts: { bridge?: string } = {}): Promise<RackWithAgent> {
+  await buildStandin();
+  const assets = await standinAssets();
+  const rack = await createRack(tag, octet, opts);
+  let agent: AgentInRack | undefined;
+  const destroy = async (): Promise<void> => {
+    await agent?.stop();
+    await rack.destroy();
+    await assets.remove();
+  };
+  try {
+    agent = await startAgentInRack(rack, { manifest: manifestFor(nodes), assetsDir: assets.dir });
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+  return { rack, agent, destroy };
+}
