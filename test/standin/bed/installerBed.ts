@@ -2,9 +2,9 @@
 // server (busybox udhcpd) and installerServer.js (config + events) in place of the agent.
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -56,7 +56,7 @@ export interface InstallerBed {
 }
 
 /** The Talos PXE kernel arguments (BRIEF §3) pointing at this bed, minus any listed in `omit`. */
-export function talosCmdline(bed: InstallerBed, omit: string[] = []): string {
+export function talosCmdline(bed: Pick<InstallerBed, 'configUrl' | 'eventsUrl'>, omit: string[] = []): string {
   const args = [
     'talos.platform=metal', 'console=tty0', 'console=ttyS0', 'consoleblank=0', 'printk.devkmsg=on',
     'init_on_alloc=1', 'slab_nomerge', 'pti=on', `talos.config=${bed.configUrl}`, `maskin.events=${bed.eventsUrl}`,
@@ -73,12 +73,25 @@ function serverScript(root: string): string {
   return js;
 }
 
-export async function startInstallerBed(opts: {
+export interface InstallerBedOptions {
+  /** Rack tag (≤ 8 chars) and third octet, both unique per test file. */
   tag: string;
   octet: number;
+  /** Machine config served at /config. */
   config: string;
+  /** 404 the first N config requests. */
   failFirst?: number;
-}): Promise<InstallerBed> {
+  /** iPXE scripts served in turn at /boot.ipxe (the last one repeats). */
+  scripts?: string[];
+  /** Directory served at /assets/. */
+  assets?: string;
+  /** DHCP boot file (BOOTP file field) with siaddr = the rack address; a URL works for iPXE. */
+  bootFile?: string;
+  /** Files served by tftpd-hpa from the rack address. */
+  tftpFiles?: string[];
+}
+
+export async function startInstallerBed(opts: InstallerBedOptions): Promise<InstallerBed> {
   const root = repoRoot();
   const script = serverScript(root);
   const dir = await mkdtemp(join(tmpdir(), `maskin-${opts.tag}-`));
@@ -98,14 +111,25 @@ export async function startInstallerBed(opts: {
         `pidfile ${join(dir, 'udhcpd.pid')}`,
         'opt subnet 255.255.255.0',
         'opt lease 600',
+        ...(opts.bootFile ? [`boot_file ${opts.bootFile}`, `siaddr ${rack.address}`] : []),
         '',
       ].join('\n'),
     );
     await writeFile(join(dir, 'udhcpd.leases'), '');
     rack.spawn('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
-    const server = rack.spawn('node', [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    if (opts.tftpFiles?.length) {
+      const tftpRoot = join(dir, 'tftp');
+      await mkdir(tftpRoot);
+      for (const file of opts.tftpFiles) await copyFile(file, join(tftpRoot, basename(file)));
+      rack.spawn('in.tftpd', ['--foreground', '--secure', '--address', `${rack.address}:69`, tftpRoot], { stdio: 'ignore' });
+    }
+    const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)];
+    for (const [i, text] of (opts.scripts ?? []).entries()) {
+      await writeFile(join(dir, `script${i}.ipxe`), text);
+      args.push('--script', join(dir, `script${i}.ipxe`));
+    }
+    if (opts.assets) args.push('--assets', opts.assets);
+    const server = rack.spawn('node', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const listening = new Promise<void>((resolve, reject) => {
       server.once('exit', (code) => reject(new Error(`installerServer exited (${code})`)));
       createInterface({ input: server.stdout! }).on('line', (line) => {
