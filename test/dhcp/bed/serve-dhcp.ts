@@ -9,7 +9,12 @@ import { createDhcpService } from '../../../agent/dhcp/server.js';
 import { directoryOf, type NodeSpec } from '../../../agent/manifest/model.js';
 import { openStore } from '../../../agent/store/store.js';
 
-const config = JSON.parse(process.argv[2] ?? '') as AgentConfig;
+// Without arguments (e.g. when a test runner sweeps test/), there is nothing to serve.
+if (!process.argv[2]) {
+  process.stderr.write('usage: serve-dhcp.js <AgentConfig JSON> [<NodeSpec[] JSON>]\n');
+  process.exit(0);
+}
+const config = JSON.parse(process.argv[2]) as AgentConfig;
 const nodes = JSON.parse(process.argv[3] ?? '[]') as NodeSpec[];
 const directory = directoryOf({ version: 1, profiles: new Map(), nodes });
 const store = await openStore(config.dataDir);
