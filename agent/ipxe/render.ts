@@ -8,6 +8,9 @@
 // (https://ipxe.org/cmd); settings types `:hexhyp` (https://ipxe.org/cfg/mac, MAC with hyphens)
 // and `:uristring` (https://ipxe.org/cfgtype/string, URI-encodes SMBIOS strings like
 // "PowerEdge R210").
+// Checked by hand with that iPXE under QEMU/SeaBIOS: the chain script sent
+// `mac=52-54-00-12-34-56&...&product=Standard%20PC%20(i440FX%20+%20PIIX,%201996)&platform=pcbios`,
+// retried after an HTTP 503, and a fetched `exit 1` script sent the BIOS on to its hard disk.
 import type { Arch, BootLocalMethod, NodeSpec, Profile } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
 import { talosKernelArgs } from '../talos/kernelArgs.js';
