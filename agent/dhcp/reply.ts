@@ -6,6 +6,8 @@ import { BROADCAST_FLAG, ZERO_IP, type DhcpMessage } from './codec.js';
 import { MessageType, type DhcpOptions } from './options.js';
 import type { AddressPool } from './pools.js';
 
+const PXE_USE_BOOTFILE = Buffer.from([6, 1, 0x08, 255]);
+
 export interface Destination {
   readonly address: string;
   readonly port: number;
@@ -101,7 +103,14 @@ export function buildReply(request: DhcpMessage, parts: ReplyParts, config: Agen
     }
     if (target.via === 'http' && target.vendorClass) o.vendorClass = target.vendorClass;
     // PXE ROMs ignore offers that do not say PXEClient (PXE spec 2.1 §2.2.1).
-    else if (parts.cls.firmware === 'bios' || parts.cls.firmware === 'uefi') o.vendorClass = 'PXEClient';
+    else if (parts.cls.firmware === 'bios' || parts.cls.firmware === 'uefi') {
+      o.vendorClass = 'PXEClient';
+      // Option 43, PXE_DISCOVERY_CONTROL (tag 6) bit 3: "boot file name present: download it, do
+      // not discover boot servers" (PXE spec 2.1 §2.4.1). Without it, a PXEClient offer lacking
+      // option 43 is a BINL offer to EDK2/OVMF, which then asks siaddr:4011 and, with nobody
+      // there, gives up on PXE (seen: OVMF fell over to HTTP boot).
+      o.vendorSpecific = PXE_USE_BOOTFILE;
+    }
   }
   if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
   if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;

@@ -90,6 +90,9 @@ for (const [name, options, want] of pxeCases) {
       t.equal(r.siaddr, want.siaddr);
       t.equal(r.options.tftpServer, want.tftp);
       t.equal(r.options.vendorClass, want.vc);
+      // PXE discovery control "use the boot file": without it EDK2 treats the offer as BINL.
+      if (want.vc === 'PXEClient') t.same([...(r.options.vendorSpecific ?? [])], [6, 1, 8, 255]);
+      else t.equal(r.options.vendorSpecific, undefined);
       t.same(r.options.clientUuid, uuid);
       t.equal(r.options.serverId, SERVER);
       t.equal(r.options.subnetMask, '255.255.255.0');
