@@ -8,7 +8,7 @@ import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
-import { inCidr, ipToInt, parseCidr } from '../net/ipv4.js';
+import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
 import type { AgentConfig } from './model.js';
 import { toFieldErrors } from './schemaErrors.js';
 
@@ -35,7 +35,7 @@ function loadSchema(): object {
 let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
 function validate(raw: unknown): ReturnType<typeof toFieldErrors> {
   if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
     addFormats(ajv, ['ipv4']);
     validator = ajv.compile(loadSchema());
   }
@@ -119,18 +119,18 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
   const bad = (field: string, problem: string, fix: string): void => {
     out.push(new InvalidFieldError(CODE, 'config', field, problem, fix));
   };
-  const subnet = parseCidr(c.provisioning.subnet);
-  if (!inCidr(c.provisioning.address, subnet)) bad('provisioning.address', `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`, 'use an address inside the subnet, or correct the subnet');
+  const subnet = parseSubnet(c.provisioning.subnet);
+  if (!inSubnet(ipToInt(c.provisioning.address), subnet)) bad('provisioning.address', `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`, 'use an address inside the subnet, or correct the subnet');
   for (const [field, value] of [['dhcp.pool.start', c.dhcp.poolStart], ['dhcp.pool.end', c.dhcp.poolEnd]] as const)
-    if (!inCidr(value, subnet)) bad(field, `${value} is outside provisioning.subnet ${c.provisioning.subnet}`, 'keep the pool inside the provisioning subnet');
+    if (!inSubnet(ipToInt(value), subnet)) bad(field, `${value} is outside provisioning.subnet ${c.provisioning.subnet}`, 'keep the pool inside the provisioning subnet');
   const start = ipToInt(c.dhcp.poolStart);
   const end = ipToInt(c.dhcp.poolEnd);
   if (start > end) bad('dhcp.pool', `start ${c.dhcp.poolStart} is after end ${c.dhcp.poolEnd}`, 'swap start and end');
   const self = ipToInt(c.provisioning.address);
   if (self >= start && self <= end) bad('dhcp.pool', `the pool contains this agent's own address ${c.provisioning.address}`, 'start the pool above (or end it below) provisioning.address');
   c.dhcp.relays.forEach((relay, i) => {
-    const relaySubnet = parseCidr(relay.subnet);
-    if (!inCidr(relay.poolStart, relaySubnet) || !inCidr(relay.poolEnd, relaySubnet))
+    const relaySubnet = parseSubnet(relay.subnet);
+    if (!inSubnet(ipToInt(relay.poolStart), relaySubnet) || !inSubnet(ipToInt(relay.poolEnd), relaySubnet))
       bad(`dhcp.relays.${i}.pool`, `pool ${relay.poolStart}-${relay.poolEnd} is outside ${relay.subnet}`, 'keep each relay pool inside its subnet');
     if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');
   });

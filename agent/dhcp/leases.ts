@@ -5,7 +5,7 @@
 // next batch (group commit), so a storm costs one fsync per batch rather than one per ACK.
 import type { AbstractBatchOptions } from 'abstract-level';
 import type { Sublevel } from '../store/store.js';
-import { ipToInt } from './addr.js';
+import { ipToInt } from '../net/ipv4.js';
 import type { LeaseView } from './leaseView.js';
 import { isDurable, type LeaseChange, type LeaseRecord, type LeaseTable } from './leaseTable.js';
 

@@ -4,7 +4,7 @@
 import type { AgentConfig } from '../config/model.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import type { FirmwareKind, StepName } from '../nodes/model.js';
-import { inSubnet, intToIp, ipToInt } from './addr.js';
+import { inSubnet, intToIp, ipToInt } from '../net/ipv4.js';
 import { bootTargetFor, classifyClient, type BootTarget, type ClientClass } from './classify.js';
 import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
 import type { LeaseChange, LeaseTable } from './leaseTable.js';

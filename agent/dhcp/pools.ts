@@ -1,7 +1,7 @@
 // Address pools: the provisioning subnet's own, and one per relayed subnet chosen by giaddr
 // (RFC 2131 §4.3.1: "from the subnet of the relay agent's address").
 import type { AgentConfig } from '../config/model.js';
-import { inSubnet, ipToInt, parseSubnet, type Subnet } from './addr.js';
+import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { ZERO_IP } from './codec.js';
 
 export interface AddressPool {

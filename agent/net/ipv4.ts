@@ -1,41 +1,52 @@
-// IPv4 arithmetic shared by config validation and the DHCP lease pool.
+// IPv4 addresses as unsigned 32-bit numbers, for the DHCP lease pool (hot path: no throwing,
+// NaN for a malformed address) and for config validation.
 
 export function ipToInt(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`);
   let n = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) throw new Error(`not an IPv4 address: ${ip}`);
-    const octet = Number(part);
-    if (octet > 255) throw new Error(`not an IPv4 address: ${ip}`);
-    n = n * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 255) return Number.NaN;
+      n = n * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else {
+      return Number.NaN;
+    }
   }
-  return n >>> 0;
+  if (dots !== 3 || digits === 0 || octet > 255) return Number.NaN;
+  return (n * 256 + octet) >>> 0;
 }
 
 export function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-export interface Cidr {
+export interface Subnet {
   readonly network: number;
-  readonly prefix: number;
   readonly mask: number;
+  /** Dotted mask, for option 1. */
+  readonly maskIp: string;
 }
 
-export function parseCidr(cidr: string): Cidr {
-  const [addr, bits] = cidr.split('/');
-  const prefix = Number(bits);
-  if (addr === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`not a CIDR: ${cidr}`);
+export function parseSubnet(cidr: string): Subnet {
+  const slash = cidr.indexOf('/');
+  const prefix = Number(cidr.slice(slash + 1));
+  const base = ipToInt(cidr.slice(0, slash));
+  if (slash < 0 || !Number.isInteger(prefix) || prefix < 0 || prefix > 32 || Number.isNaN(base)) {
+    throw new Error(`not a CIDR: ${cidr}`);
+  }
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { network: (ipToInt(addr) & mask) >>> 0, prefix, mask };
+  return { network: (base & mask) >>> 0, mask, maskIp: intToIp(mask) };
 }
 
-export function inCidr(ip: string | number, cidr: Cidr): boolean {
-  const n = typeof ip === 'number' ? ip : ipToInt(ip);
-  return ((n & cidr.mask) >>> 0) === cidr.network;
-}
-
-export function maskOf(cidr: Cidr): string {
-  return intToIp(cidr.mask);
+export function inSubnet(ip: number, subnet: Subnet): boolean {
+  return ((ip & subnet.mask) >>> 0) === subnet.network;
 }
