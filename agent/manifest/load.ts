@@ -8,6 +8,7 @@ import addFormatsModule from 'ajv-formats';
 import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
 import { toFieldErrors } from '../config/schemaErrors.js';
+import { kernelArgProblems } from '../talos/kernelArgs.js';
 import type { Manifest, NodeSpec, Profile } from './model.js';
 import { normalizeMac } from './model.js';
 
@@ -21,7 +22,7 @@ export type BaseConfigCheck = (talosVersion: string, docs: readonly Record<strin
 let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
 function schemaProblems(raw: unknown): InvalidFieldError[] {
   if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
     addFormats(ajv, ['ipv4']);
     const candidates = ['../../config/manifest.schema.json', '../../../config/manifest.schema.json'];
     const schema = candidates.map((rel) => {
@@ -106,6 +107,8 @@ export function parseManifest(text: string, options: { file?: string; checkBase?
         bad(`${field}.machineConfig`, err.message, 'correct the base machine config so it validates against the Talos schema of talosVersion');
       }
     }
+    for (const problem of kernelArgProblems(p.kernelArgs ?? []))
+      bad(`${field}.kernelArgs`, problem, 'drop it: maskin sets the args Talos requires, talos.config and the consoles (an extra console= replaces both defaults)');
     if (machineConfig.length === 0) bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
     profiles.set(name, {
       name,
