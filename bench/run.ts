@@ -1,0 +1,24 @@
+// `npm run bench`: every benchmark, each against its anchor in the same run, one after the other
+// (they share the machine's two cores, so never in parallel). Not a test: prints figures/ratios.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const benches = [
+  { name: 'DHCP: perfdhcp against maskin and Kea', file: 'dhcp.js' },
+  { name: 'TFTP: 100 concurrent ipxe.efi fetches against maskin and tftpd-hpa', file: 'tftp.js' },
+];
+
+let failed = 0;
+for (const bench of benches) {
+  process.stdout.write(`\n=== ${bench.name} ===\n`);
+  const started = Date.now();
+  const code = await new Promise<number | null>((resolve) => {
+    const child = spawn(process.execPath, [path.join(here, bench.file)], { stdio: 'inherit' });
+    child.on('exit', resolve);
+  });
+  process.stdout.write(`=== ${bench.file} finished in ${((Date.now() - started) / 1000).toFixed(0)} s (exit ${code}) ===\n`);
+  if (code !== 0) failed += 1;
+}
+process.exitCode = failed === 0 ? 0 : 1;
