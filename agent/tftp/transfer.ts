@@ -67,9 +67,10 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
       if (awaitingOackAck && oack !== undefined) send(encodeTftp({ op: 'OACK', options: oack }));
       else sendWindow();
     };
+    // refresh() re-arms the same timer object: one allocation per transfer, not per ACK.
     const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(onTimeout, spec.timeoutMs);
+      if (timer === undefined) timer = setTimeout(onTimeout, spec.timeoutMs);
+      else timer.refresh();
     };
     function onTimeout(): void {
       attempts += 1;
@@ -94,6 +95,8 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
     };
 
     socket.on('message', (buf: Buffer) => {
+      // ACKs are nearly all the traffic of a boot storm: read them without building a message.
+      if (buf.length === 4 && buf[0] === 0 && buf[1] === 4) return onAck(buf.readUInt16BE(2));
       let msg;
       try {
         msg = decodeTftp(buf);
@@ -109,11 +112,15 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
         return;
       }
       if (msg.op !== 'ACK') return spec.onDropped('unexpected');
+      onAck(msg.block);
+    });
+    function onAck(block: number): void {
+      if (settled) return;
       if (awaitingOackAck) {
-        if (msg.block !== 0) return;
+        if (block !== 0) return;
         awaitingOackAck = false;
       } else {
-        const index = ackedIndex(msg.block);
+        const index = ackedIndex(block);
         // Duplicate or old ACKs are ignored rather than answered with DATA: answering them is
         // the Sorcerer's Apprentice bug (RFC 1123 §4.2.3.1); our own timer covers real loss.
         if (index === undefined) return;
@@ -126,7 +133,7 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
       }
       sendWindow();
       arm();
-    });
+    }
     socket.on('error', (err) => finish({ ok: false, reason: 'socket-error', detail: err.message }));
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });

@@ -2,6 +2,7 @@
 // loopback): node dist/test/tftp/bed/serve-tftp.js ROOT ADDRESS PORT
 // Prints "listening <port>" once bound; stops cleanly on SIGTERM/SIGINT.
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { createTftpService } from '../../../agent/tftp/server.js';
 import { recordingObserver } from '../../fakes/observer.js';
 
@@ -11,11 +12,13 @@ if (root === undefined) {
   process.exit(2);
 }
 const observer = recordingObserver();
+const registry = new Registry();
 const service = createTftpService({
   root,
   address,
   port: Number(port),
   observer,
+  registry,
   log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
 });
 const stop = new AbortController();
@@ -26,10 +29,11 @@ service.ready.then(
   () => undefined,
 );
 running.then(
-  () => {
+  async () => {
+    const retransmits = (await registry.getSingleMetric('maskin_tftp_retransmits_total')?.get())?.values[0]?.value ?? 0;
     const done = observer.steps.filter((s) => s.step === 'tftp-transfer').length;
     const failed = observer.steps.filter((s) => s.step === 'tftp-failed').length;
-    process.stdout.write(`stopped transfers=${done} failed=${failed}\n`);
+    process.stdout.write(`stopped transfers=${done} failed=${failed} retransmits=${retransmits}\n`);
   },
   (err: unknown) => {
     process.stderr.write(`tftp service failed: ${String(err)}\n`);
