@@ -1,11 +1,13 @@
 // Composition root: wires the subsystems and runs them under one supervisor. Nothing else here.
+import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AgentConfig } from './config/model.js';
 import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
-import { createDhcpService } from './dhcp/server.js';
+import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { aborted, supervise, type Service } from './lifecycle/supervisor.js';
 import { loadManifestFile } from './manifest/load.js';
@@ -31,6 +33,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
   checkProvisioningInterface(config, log);
   let directory = loadManifest(config);
   log.info({ manifest: config.manifestFile, nodes: directory.all().length }, 'manifest loaded');
+  checkBootFiles(config, directory, log);
 
   const store = await openStore(config.dataDir);
   try {
@@ -91,6 +94,14 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     }
   } finally {
     await store.close();
+  }
+}
+
+/** A boot file DHCP may name but nobody can fetch strands that kind of machine in PXE. */
+function checkBootFiles(config: AgentConfig, directory: NodeDirectory, log: Logger): void {
+  for (const file of bootFilesNamed(config, directory)) {
+    if (file.via === 'tftp' && !existsSync(path.join(config.bootBinariesDir, file.name)))
+      log.warn({ file: file.name, dir: config.bootBinariesDir }, 'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there');
   }
 }
 
