@@ -163,8 +163,11 @@ export function createTftpService(deps: TftpDeps): TftpService {
     const stop = new AbortController();
     const done = serveRead(listener, req, rinfo, stop)
       .catch((err: unknown) => {
+        // Unreadable root, no ephemeral port left...: tell the client rather than let it retry.
         log.error({ err, client: rinfo.address, file: req.filename }, 'tftp transfer crashed');
+        refuse(listener, rinfo, ErrorCode.notDefined, 'server error');
         metrics.transfers.inc({ result: 'failed' });
+        deps.observer.record({ ip: rinfo.address }, 'tftp-failed', { file: req.filename, reason: 'server-error' });
       })
       .finally(() => {
         if (active.get(peer)?.stop === stop) active.delete(peer);

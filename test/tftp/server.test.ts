@@ -30,7 +30,6 @@ async function startServer(t: Teardown, extra: Partial<TftpDeps> = {}) {
   const observer = recordingObserver();
   const registry = new Registry();
   const service = createTftpService({
-    root,
     address: '127.0.0.1',
     port: 0,
     observer,
@@ -38,6 +37,7 @@ async function startServer(t: Teardown, extra: Partial<TftpDeps> = {}) {
     registry,
     retransmit: { timeoutMs: 200, retries: 3 },
     ...extra,
+    root: extra.root ?? root,
   });
   const stop = new AbortController();
   const running = service.run(stop.signal);
@@ -237,4 +237,47 @@ t.test('stops on abort, closing its sockets; a taken port is a fatal bind error'
   });
   socket.close();
   t.pass('port is free again');
+});
+
+t.test('a PXE size probe (OACK answered with ERROR) is not a failure; a retransmitted RRQ starts no second transfer', async (t) => {
+  const { port, observer } = await startServer(t, { retransmit: { timeoutMs: 1000, retries: 1 } });
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  const seen: { port: number; msg: TftpMessage }[] = [];
+  socket.on('message', (buf, rinfo) => seen.push({ port: rinfo.port, msg: decodeTftp(buf) }));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const probe = rrq('undionly.kpxe', [['tsize', '0']]);
+  socket.send(probe, port, '127.0.0.1');
+  socket.send(probe, port, '127.0.0.1');
+  await eventually(() => seen.length > 0);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(seen.length, 1, 'one OACK for two identical RRQs');
+  const [first] = seen;
+  if (first === undefined) return;
+  t.match(first.msg, { op: 'OACK' });
+  t.equal(first.msg.op === 'OACK' ? first.msg.options.get('tsize') : undefined, String((await readFile(path.join(IPXE, 'undionly.kpxe'))).length));
+  socket.send(encodeTftp({ op: 'ERROR', code: 0, message: 'TFTP Aborted' }), first.port, '127.0.0.1');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(seen.length, 1, 'nothing more after the abort');
+  t.same(observer.steps.filter((s) => s.step === 'tftp-failed'), [], 'no failure recorded for a probe');
+});
+
+t.test('a client ERROR in the middle of a transfer is recorded as a failure', async (t) => {
+  const { port, observer } = await startServer(t);
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  socket.on('message', (buf, rinfo) => {
+    const msg = decodeTftp(buf);
+    if (msg.op === 'DATA' && msg.block === 1) socket.send(encodeTftp({ op: 'ERROR', code: 3, message: 'disk full' }), rinfo.port, '127.0.0.1');
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  socket.send(rrq('undionly.kpxe'), port, '127.0.0.1');
+  t.ok(await eventually(() => observer.steps.some((s) => s.step === 'tftp-failed')));
+  t.match(observer.steps.find((s) => s.step === 'tftp-failed'), { detail: { reason: 'client-error', detail: '3 disk full' } });
+});
+
+t.test('an unreadable root answers ERROR 0 instead of leaving the client waiting', async (t) => {
+  const { port, observer } = await startServer(t, { root: '/nonexistent/maskin-tftp-root' });
+  t.match(await exchange(port, rrq('undionly.kpxe')), [{ op: 'ERROR', code: 0 }]);
+  t.match(observer.steps, [{ step: 'tftp-failed', detail: { reason: 'server-error' } }]);
 });
