@@ -147,9 +147,10 @@ export function createServedFiles(root: string, opts: { maxCachedBytes?: number 
       let entry = cache.get(real);
       if (entry === undefined || entry.version !== version) {
         // Concurrent requests for a changed file share one read.
-        const contents = readFile(real);
-        entry = { version, contents, views: new Map(), bytes: info.size };
-        contents.catch(() => cache.delete(real));
+        const created: CacheEntry = { version, contents: readFile(real), views: new Map(), bytes: info.size };
+        // A failed read must not stay cached, but must not evict a newer entry either.
+        created.contents.catch(() => cache.get(real) === created && cache.delete(real));
+        entry = created;
       }
       cache.delete(real);
       cache.set(real, entry);
