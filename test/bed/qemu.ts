@@ -42,6 +42,8 @@ export interface VmOptions {
   memoryMb?: number;
   /** Default: kvm when usable (see kvmUsable), else tcg. */
   accel?: Accel;
+  /** Appended to QEMU's arguments as they are. */
+  extraArgs?: string[];
   log?: (line: string) => void;
 }
 
@@ -118,6 +120,10 @@ export function qemuArgs(o: {
   if (o.firmware === 'uefi') {
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     args.push('-drive', `if=pflash,format=raw,unit=1,file=${o.vars ?? ''}`);
+    // The agent serves IPv4 only; OVMF's PXEv6 and HTTPv6 boot options would each wait for
+    // offers that never come, so they are switched off (OvmfPkg/RUNTIME_CONFIG.md).
+    args.push('-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=no');
+    args.push('-fw_cfg', 'name=opt/org.tianocore/IPv6Support,string=no');
   }
   args.push('-drive', `file=${o.disk},format=raw,if=none,id=disk0`);
   args.push('-device', `virtio-blk-pci,drive=disk0${idx.disk ? `,bootindex=${idx.disk}` : ''}`);
@@ -164,7 +170,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     direct: opts.direct,
   });
   // `ip netns exec` execs QEMU in place, so the child's PID is QEMU's.
-  const child: ChildProcess = opts.rack.spawn('qemu-system-x86_64', ['-name', `maskin-${opts.name}`, ...args], {
+  const child: ChildProcess = opts.rack.spawn('qemu-system-x86_64', ['-name', `maskin-${opts.name}`, ...args, ...(opts.extraArgs ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderrText = '';

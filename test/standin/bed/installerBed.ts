@@ -89,6 +89,8 @@ export interface InstallerBedOptions {
   bootFile?: string;
   /** Files served by tftpd-hpa from the rack address. */
   tftpFiles?: string[];
+  /** tftpd-hpa --map-file rules (e.g. 'r ^http://.* snponly.efi'). */
+  tftpMap?: string[];
 }
 
 export async function startInstallerBed(opts: InstallerBedOptions): Promise<InstallerBed> {
@@ -121,7 +123,12 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
       const tftpRoot = join(dir, 'tftp');
       await mkdir(tftpRoot);
       for (const file of opts.tftpFiles) await copyFile(file, join(tftpRoot, basename(file)));
-      rack.spawn('in.tftpd', ['--foreground', '--secure', '--address', `${rack.address}:69`, tftpRoot], { stdio: 'ignore' });
+      const tftpArgs = ['--foreground', '--secure', '--address', `${rack.address}:69`];
+      if (opts.tftpMap?.length) {
+        await writeFile(join(dir, 'tftp.map'), `${opts.tftpMap.join('\n')}\n`);
+        tftpArgs.push('--map-file', join(dir, 'tftp.map'));
+      }
+      rack.spawn('in.tftpd', [...tftpArgs, tftpRoot], { stdio: 'ignore' });
     }
     const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)];
     for (const [i, text] of (opts.scripts ?? []).entries()) {
