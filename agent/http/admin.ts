@@ -1,6 +1,7 @@
 // Operator API: node list and detail, health, metrics. Loopback callers, or a bearer token.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import type { NodeSummary } from '../nodes/format.js';
 import type { NodeRecord } from '../nodes/model.js';
 import type { HttpDeps } from './deps.js';
 
@@ -16,7 +17,7 @@ function authorized(request: FastifyRequest, token: string | undefined): boolean
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-export function summary(record: NodeRecord): Record<string, unknown> {
+export function summary(record: NodeRecord): NodeSummary {
   const last = record.timeline.at(-1);
   return {
     id: record.id,
@@ -24,9 +25,9 @@ export function summary(record: NodeRecord): Record<string, unknown> {
     state: record.state,
     generation: record.generation,
     macs: record.macs,
-    ip: record.facts.ip,
-    firmware: record.facts.firmware,
-    lastStep: last ? { at: last.at, step: last.step } : undefined,
+    ...(record.facts.ip !== undefined ? { ip: record.facts.ip } : {}),
+    ...(record.facts.firmware !== undefined ? { firmware: record.facts.firmware } : {}),
+    ...(last ? { lastStep: { at: last.at, step: last.step } } : {}),
   };
 }
 

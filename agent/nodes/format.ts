@@ -1,5 +1,5 @@
 // Text views of node records for the CLI (pure).
-import type { NodeRecord, TimelineStep } from './model.js';
+import type { FirmwareKind, NodeRecord, TimelineStep } from './model.js';
 
 export interface NodeSummary {
   id: string;
@@ -8,6 +8,7 @@ export interface NodeSummary {
   generation: number;
   macs: string[];
   ip?: string;
+  firmware?: FirmwareKind;
   lastStep?: { at: string; step: string };
 }
 

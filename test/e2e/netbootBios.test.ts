@@ -6,7 +6,7 @@
 // Rack 198.18.20.0/24.
 import t from 'tap';
 import { startVm } from '../bed/qemu.js';
-import { rackWithAgent } from './scenario.js';
+import { assertStepsInOrder, rackWithAgent } from './scenario.js';
 
 const KNOWN = '52:54:00:6d:20:01';
 const UNKNOWN = '52:54:00:6d:20:99';
@@ -30,12 +30,7 @@ t.test('BIOS machine installs through the agent and then boots from its disk', a
   const steps = node.timeline.map((s) => s.step);
   // Every step of the boot, in order.
   const order = ['dhcp-discover', 'dhcp-offer', 'dhcp-ack', 'script-served', 'asset-download', 'config-served', 'installer-event', 'install-reported', 'boot-local-served'];
-  let at = -1;
-  for (const step of order) {
-    const next = steps.indexOf(step as (typeof steps)[number], at + 1);
-    t.ok(next > at, `timeline has ${step} after the previous step`);
-    if (next > at) at = next;
-  }
+  assertStepsInOrder(t, steps, order);
   t.equal(node.facts.firmware, 'ipxe', 'the iPXE ROM was classified as iPXE');
   t.equal(node.facts.platform, 'pcbios');
   t.notOk(steps.includes('config-refused'), 'no refusal for the rightful boot');

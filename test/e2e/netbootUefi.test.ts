@@ -5,7 +5,7 @@
 // startup.nsh prints the marker. Rack 198.18.21.0/24.
 import t from 'tap';
 import { startVm } from '../bed/qemu.js';
-import { rackWithAgent } from './scenario.js';
+import { assertStepsInOrder, rackWithAgent } from './scenario.js';
 
 const MAC = '52:54:00:6d:21:01';
 
@@ -25,12 +25,7 @@ t.test('UEFI machine chainloads over TFTP, installs and then boots from its disk
   const node = await env.agent.waitForNode('uefi-n1', (n) => n.state === 'installed' && n.timeline.some((s) => s.step === 'boot-local-served'), 30_000);
   const steps = node.timeline.map((s) => s.step);
   const order = ['dhcp-ack', 'tftp-transfer', 'dhcp-ack', 'script-served', 'asset-download', 'config-served', 'install-reported', 'tftp-transfer', 'boot-local-served'];
-  let at = -1;
-  for (const step of order) {
-    const next = steps.indexOf(step as (typeof steps)[number], at + 1);
-    t.ok(next > at, `timeline has ${step} after the previous step`);
-    if (next > at) at = next;
-  }
+  assertStepsInOrder(t, steps, order);
   const firstAck = node.timeline.find((s) => s.step === 'dhcp-ack')!;
   t.equal(firstAck.detail.firmware, 'uefi', 'firmware PXE classified as UEFI');
   t.equal(firstAck.detail.bootFile, 'snponly.efi', 'UEFI gets snponly.efi by default');

@@ -72,3 +72,13 @@ export async function rackWithAgent(tag: string, octet: number, nodes: readonly 
   }
   return { rack, agent, destroy };
 }
+
+/** Asserts `expected` occurs in the node's timeline in this order (other steps may sit between). */
+export function assertStepsInOrder(t: { ok(value: unknown, message: string): void }, steps: readonly string[], expected: readonly string[]): void {
+  let at = -1;
+  for (const step of expected) {
+    const next = steps.indexOf(step, at + 1);
+    t.ok(next > at, `timeline has ${step} after the previous step`);
+    if (next > at) at = next;
+  }
+}
