@@ -8,6 +8,28 @@ import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
 import { ipxeRoutes } from './ipxe.js';
 
+/**
+ * RFC 3986 query parsing: `+` stays `+`. iPXE's `:uristring` leaves `+` unencoded, so form-style
+ * parsing (`+` → space) would record SMBIOS names wrongly ("i440FX + PIIX" as "i440FX   PIIX").
+ */
+export function parseQuery(query: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  for (const pair of query.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decode(eq < 0 ? pair : pair.slice(0, eq));
+    if (!(key in out)) out[key] = eq < 0 ? '' : decode(pair.slice(eq + 1));
+  }
+  return out;
+}
+
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const log = deps.log.child(
     { component: 'http' },
@@ -24,6 +46,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    querystringParser: parseQuery,
   });
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);

@@ -77,7 +77,7 @@ manifestFile: ${manifestFile}`,
   };
 }
 
-const ipxeUrl = (mac: string, platform = 'efi') => `/ipxe?mac=${mac}&uuid=11111111-2222-3333-4444-555555555555&serial=SER%201&manufacturer=QEMU&product=Standard%20PC&buildarch=x86_64&platform=${platform}`;
+const ipxeUrl = (mac: string, platform = 'efi') => `/ipxe?mac=${mac}&uuid=11111111-2222-3333-4444-555555555555&serial=SER%201&manufacturer=QEMU&product=Standard%20PC%20(i440FX%20+%20PIIX,%201996)&buildarch=x86_64&platform=${platform}`;
 const tokenOf = (script: string): string => /\/v1\/boot\/([A-Za-z0-9_-]+)\/config/.exec(script)![1]!;
 
 t.test('a known node installs, reports, and is then sent to its disk', async (t) => {
@@ -97,6 +97,7 @@ t.test('a known node installs, reports, and is then sent to its disk', async (t)
   const n1 = nodes.get('n1')!;
   t.equal(n1.state, 'installing');
   t.same([n1.facts.serial, n1.facts.manufacturer, n1.facts.platform, n1.facts.ip], ['SER 1', 'QEMU', 'efi', '198.18.9.101']);
+  t.equal(n1.facts.product, 'Standard PC (i440FX + PIIX, 1996)', 'a + left unencoded by iPXE stays a +');
   const token = tokenOf(first.body);
 
   // Someone else on the provisioning network: refused, and the refusal is on the timeline.
