@@ -169,8 +169,10 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     memoryMb: opts.memoryMb ?? 512,
     direct: opts.direct,
   });
-  // `ip netns exec` execs QEMU in place, so the child's PID is QEMU's.
-  const child: ChildProcess = opts.rack.spawn('qemu-system-x86_64', ['-name', `maskin-${opts.name}`, ...args, ...(opts.extraArgs ?? [])], {
+  // `ip netns exec` and setpriv exec in place, so the child's PID is QEMU's. The parent-death
+  // signal kills QEMU if the test process dies without running its teardowns.
+  const qemu = ['qemu-system-x86_64', '-name', `maskin-${opts.name}`, ...args, ...(opts.extraArgs ?? [])];
+  const child: ChildProcess = opts.rack.spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...qemu], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderrText = '';

@@ -118,7 +118,9 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
       ].join('\n'),
     );
     await writeFile(join(dir, 'udhcpd.leases'), '');
-    rack.spawn('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
+    // setpriv's parent-death signal: no orphans if the test process dies before its teardown.
+    const orphanless = (cmd: string, args: string[]): string[] => ['--pdeathsig', 'KILL', '--', cmd, ...args];
+    rack.spawn('setpriv', orphanless('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')]), { stdio: 'ignore' });
     if (opts.tftpFiles?.length) {
       const tftpRoot = join(dir, 'tftp');
       await mkdir(tftpRoot);
@@ -128,7 +130,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
         await writeFile(join(dir, 'tftp.map'), `${opts.tftpMap.join('\n')}\n`);
         tftpArgs.push('--map-file', join(dir, 'tftp.map'));
       }
-      rack.spawn('in.tftpd', [...tftpArgs, tftpRoot], { stdio: 'ignore' });
+      rack.spawn('setpriv', orphanless('in.tftpd', [...tftpArgs, tftpRoot]), { stdio: 'ignore' });
     }
     const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)];
     for (const [i, text] of (opts.scripts ?? []).entries()) {
@@ -136,7 +138,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
       args.push('--script', join(dir, `script${i}.ipxe`));
     }
     if (opts.assets) args.push('--assets', opts.assets);
-    const server = rack.spawn('node', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const server = rack.spawn('setpriv', orphanless('node', args), { stdio: ['ignore', 'pipe', 'inherit'] });
     const listening = new Promise<void>((resolve, reject) => {
       server.once('exit', (code) => reject(new Error(`installerServer exited (${code})`)));
       createInterface({ input: server.stdout! }).on('line', (line) => {
