@@ -2,9 +2,9 @@
 // server (busybox udhcpd) and installerServer.js (config + events) in place of the agent.
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -81,16 +81,6 @@ export interface InstallerBedOptions {
   config: string;
   /** 404 the first N config requests. */
   failFirst?: number;
-  /** iPXE scripts served in turn at /boot.ipxe (the last one repeats). */
-  scripts?: string[];
-  /** Directory served at /assets/. */
-  assets?: string;
-  /** DHCP boot file (BOOTP file field) with siaddr = the rack address; a URL works for iPXE. */
-  bootFile?: string;
-  /** Files served by tftpd-hpa from the rack address. */
-  tftpFiles?: string[];
-  /** tftpd-hpa --map-file rules (e.g. 'r ^http://.* snponly.efi'). */
-  tftpMap?: string[];
 }
 
 export async function startInstallerBed(opts: InstallerBedOptions): Promise<InstallerBed> {
@@ -113,7 +103,6 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
         `pidfile ${join(dir, 'udhcpd.pid')}`,
         'opt subnet 255.255.255.0',
         'opt lease 600',
-        ...(opts.bootFile ? [`boot_file ${opts.bootFile}`, `siaddr ${rack.address}`] : []),
         '',
       ].join('\n'),
     );
@@ -121,23 +110,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
     // setpriv's parent-death signal: no orphans if the test process dies before its teardown.
     const orphanless = (cmd: string, args: string[]): string[] => ['--pdeathsig', 'KILL', '--', cmd, ...args];
     rack.spawn('setpriv', orphanless('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')]), { stdio: 'ignore' });
-    if (opts.tftpFiles?.length) {
-      const tftpRoot = join(dir, 'tftp');
-      await mkdir(tftpRoot);
-      for (const file of opts.tftpFiles) await copyFile(file, join(tftpRoot, basename(file)));
-      const tftpArgs = ['--foreground', '--secure', '--address', `${rack.address}:69`];
-      if (opts.tftpMap?.length) {
-        await writeFile(join(dir, 'tftp.map'), `${opts.tftpMap.join('\n')}\n`);
-        tftpArgs.push('--map-file', join(dir, 'tftp.map'));
-      }
-      rack.spawn('setpriv', orphanless('in.tftpd', [...tftpArgs, tftpRoot]), { stdio: 'ignore' });
-    }
     const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)];
-    for (const [i, text] of (opts.scripts ?? []).entries()) {
-      await writeFile(join(dir, `script${i}.ipxe`), text);
-      args.push('--script', join(dir, `script${i}.ipxe`));
-    }
-    if (opts.assets) args.push('--assets', opts.assets);
     const server = rack.spawn('setpriv', orphanless('node', args), { stdio: ['ignore', 'pipe', 'inherit'] });
     const listening = new Promise<void>((resolve, reject) => {
       server.once('exit', (code) => reject(new Error(`installerServer exited (${code})`)));

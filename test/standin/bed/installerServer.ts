@@ -4,14 +4,10 @@
 //   --port N           listen port (default 80) on 0.0.0.0 of the namespace
 //   --config FILE      served at GET /config (any query string)
 //   --fail-first N     answer 404 to the first N config requests (Talos keeps retrying)
-//   --script FILE      served at GET /boot.ipxe; repeatable: the Nth request gets the Nth file,
-//                      later requests the last one (install first, then "boot local")
-//   --assets DIR       files of DIR served at GET /assets/<name> (kernel, initramfs)
 // Every request and event is printed to stdout as one JSON line: {"kind":"request",...} or
 // {"kind":"event","body":{...}}; the test reads them from the child's stdout.
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { basename, join } from 'node:path';
 
 function option(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,9 +19,6 @@ function option(name: string, fallback?: string): string {
 const port = Number(option('port', '80'));
 const config = readFileSync(option('config'));
 let failFirst = Number(option('fail-first', '0'));
-const scripts = process.argv.flatMap((a, i) => (a === '--script' ? [readFileSync(String(process.argv[i + 1]))] : []));
-const assets = process.argv.includes('--assets') ? option('assets') : undefined;
-let scriptRequests = 0;
 
 function emit(record: object): void {
   process.stdout.write(`${JSON.stringify(record)}\n`);
@@ -38,19 +31,7 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const body = Buffer.concat(chunks).toString();
     let status = 404;
-    if (req.method === 'GET' && path === '/boot.ipxe' && scripts.length > 0) {
-      status = 200;
-      res.end(scripts[Math.min(scriptRequests++, scripts.length - 1)]);
-    } else if (req.method === 'GET' && assets && path?.startsWith('/assets/')) {
-      const file = join(assets, basename(path));
-      try {
-        res.setHeader('content-length', statSync(file).size);
-        status = 200;
-        createReadStream(file).pipe(res);
-      } catch {
-        status = 404;
-      }
-    } else if (req.method === 'GET' && path === '/config') {
+    if (req.method === 'GET' && path === '/config') {
       if (failFirst > 0) {
         failFirst -= 1;
       } else {
