@@ -1,6 +1,7 @@
 // Shared test data for the DHCP tests: a config on 198.18.70.0/24 (no traffic is sent to it by
 // the pure tests), a directory, and a request builder.
 import type { AgentConfig } from '../../agent/config/model.js';
+import { profileFixture } from '../fakes/manifest.js';
 import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../agent/manifest/model.js';
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
@@ -34,15 +35,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }
 
-const profile: Profile = {
-  name: 'worker',
-  talosVersion: 'v1.13.9',
-  schematic: '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba',
-  arch: 'amd64',
-  kernelArgs: [],
-  install: { disk: '/dev/sda', wipe: false },
-  machineConfig: [],
-};
+const profile: Profile = profileFixture({ name: 'worker' });
 
 export function node(id: string, mac: string, extra: Partial<NodeSpec> = {}): NodeSpec {
   return { id, macs: [mac], profile: 'worker', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit', ...extra };

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot, startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack, type Rack } from '../bed/netns.js';
+import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
-export const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+export const SCHEMATIC = VANILLA_SCHEMATIC;
 export const TALOS_VERSION = 'v1.13.9';
 export const standinDir = path.join(repoRoot, 'build', 'standin');
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { nodeFixture, profileFixture, VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 import type { NodeSpec, Profile } from '../../agent/manifest/model.js';
 import {
   bootConfigUrl,
@@ -10,29 +11,10 @@ import {
 } from '../../agent/ipxe/render.js';
 
 const BASE = 'http://198.18.0.1:8080';
-const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
 const TOKEN = 'q1w2e3r4t5y6u7i8o9p0AsDfGhJk';
 
-const profile = (over: Partial<Profile> = {}): Profile => ({
-  name: 'workers',
-  talosVersion: 'v1.13.9',
-  schematic: SCHEMATIC,
-  arch: 'amd64',
-  kernelArgs: [],
-  install: { disk: '/dev/sda', wipe: false },
-  machineConfig: [],
-  ...over,
-});
-const node = (over: Partial<NodeSpec> = {}): NodeSpec => ({
-  id: 'r1-n07',
-  macs: ['52:54:00:12:34:56'],
-  profile: 'workers',
-  patches: [],
-  desired: 'installed',
-  generation: 4,
-  bootLocal: 'exit',
-  ...over,
-});
+const profile = (over: Partial<Profile> = {}): Profile => profileFixture(over);
+const node = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ generation: 4, ...over });
 
 t.test('chain script: fetch retried, then executed; failure hands back to the firmware', async (t) => {
   const url =
@@ -74,7 +56,7 @@ t.test('install script, every platform × arch, as whole texts', async (t) => {
     { platform: 'efi', arch: 'arm64', console: 'console=ttyAMA0' },
   ] as const;
   for (const c of cases) {
-    const assets = `${BASE}/assets/${SCHEMATIC}/v1.13.9`;
+    const assets = `${BASE}/assets/${VANILLA_SCHEMATIC}/v1.13.9`;
     const want = `#!ipxe
 # maskin: install node r1-n07, profile workers, generation 4
 echo maskin: installing Talos v1.13.9 on node r1-n07
@@ -96,7 +78,7 @@ t.test('install script for 1.14 drops init_on_alloc and keeps extras last', asyn
   const kernel = got.split('\n').find((l) => l.startsWith('kernel ')) ?? '';
   t.equal(
     kernel,
-    `kernel ${BASE}/assets/${SCHEMATIC}/v1.14.2/kernel-amd64 initrd=initramfs-amd64.xz talos.platform=metal slab_nomerge pti=on consoleblank=0 printk.devkmsg=on ` +
+    `kernel ${BASE}/assets/${VANILLA_SCHEMATIC}/v1.14.2/kernel-amd64 initrd=initramfs-amd64.xz talos.platform=metal slab_nomerge pti=on consoleblank=0 printk.devkmsg=on ` +
       `talos.config=${BASE}/v1/boot/${TOKEN}/config maskin.events=${BASE}/v1/boot/${TOKEN}/events console=ttyS1,115200 || goto failed`,
   );
 });

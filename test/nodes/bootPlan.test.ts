@@ -1,11 +1,10 @@
 import t from 'tap';
+import { nodeFixture } from '../fakes/manifest.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
 import type { NodeSpec } from '../../agent/manifest/model.js';
 import type { NodeRecord, NodeState } from '../../agent/nodes/model.js';
 
-const spec = (over: Partial<NodeSpec> = {}): NodeSpec => ({
-  id: 'n1', macs: ['aa:bb:cc:dd:ee:01'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit', ...over,
-});
+const spec = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ id: 'n1', macs: ['aa:bb:cc:dd:ee:01'], profile: 'p', ...over });
 const record = (state: NodeState, generation: number, configFetched = false): NodeRecord => ({
   id: 'n1', known: true, macs: ['aa:bb:cc:dd:ee:01'], state, generation, facts: {}, timeline: [],
   ...(configFetched ? { configFetchedAt: '2026-01-01T00:00:00Z' } : {}),

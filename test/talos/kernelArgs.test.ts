@@ -1,4 +1,5 @@
 import t from 'tap';
+import { profileFixture } from '../fakes/manifest.js';
 import { KernelArgError, TalosVersionError } from '../../agent/errors.js';
 
 const REFUSED = { code: 'MASKIN_ERR_KERNEL_ARG_REFUSED', constructor: KernelArgError };
@@ -6,16 +7,7 @@ const UNSUPPORTED = { code: 'MASKIN_ERR_TALOS_VERSION_UNSUPPORTED', constructor:
 import type { Profile } from '../../agent/manifest/model.js';
 import { kernelArgProblems, talosKernelArgs } from '../../agent/talos/kernelArgs.js';
 
-const profile = (over: Partial<Profile>): Profile => ({
-  name: 'workers',
-  talosVersion: 'v1.13.9',
-  schematic: '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba',
-  arch: 'amd64',
-  kernelArgs: [],
-  install: { disk: '/dev/sda', wipe: false },
-  machineConfig: [],
-  ...over,
-});
+const profile = (over: Partial<Profile>): Profile => profileFixture(over);
 const urls = { config: 'http://198.18.0.1:8080/v1/boot/AAAAAAAAAAAAAAAAAAAAAAAA/config' };
 const cfg = `talos.config=${urls.config}`;
 const REQ = ['talos.platform=metal', 'slab_nomerge', 'pti=on'];

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { nodeFixture, profileFixture, VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 import { parse, parseAllDocuments } from 'yaml';
 import { MachineConfigError, TalosSchemaError } from '../../agent/errors.js';
 import type { NodeSpec, Profile } from '../../agent/manifest/model.js';
@@ -8,28 +9,10 @@ import { machineConfigDocs, renderMachineConfig } from '../../agent/talos/machin
 
 const fixture = readFileSync(new URL('../fixtures/talos/worker.yaml', import.meta.url), 'utf8');
 const baseDocs = (): Record<string, unknown>[] => parseAllDocuments(fixture).map((d) => d.toJS() as Record<string, unknown>);
-const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
 
-const profile = (over: Partial<Profile> = {}): Profile => ({
-  name: 'workers',
-  talosVersion: 'v1.13.9',
-  schematic: SCHEMATIC,
-  arch: 'amd64',
-  kernelArgs: [],
-  install: { disk: '/dev/nvme0n1', wipe: true },
-  machineConfig: baseDocs(),
-  ...over,
-});
-const node = (over: Partial<NodeSpec> = {}): NodeSpec => ({
-  id: 'r1-n07',
-  macs: ['52:54:00:12:34:56'],
-  profile: 'workers',
-  patches: [],
-  desired: 'installed',
-  generation: 3,
-  bootLocal: 'exit',
-  ...over,
-});
+const profile = (over: Partial<Profile> = {}): Profile =>
+  profileFixture({ install: { disk: '/dev/nvme0n1', wipe: true }, machineConfig: baseDocs(), ...over });
+const node = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ generation: 3, ...over });
 type Doc = Record<string, any>;
 const MCE = { code: 'MASKIN_ERR_MACHINE_CONFIG_INVALID', constructor: MachineConfigError };
 
@@ -53,7 +36,7 @@ t.test('renders the base + profile install + hostname as multi-document YAML', a
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc);
   t.equal(docs.length, 2);
   const [main, hostname] = docs as [Doc, Doc];
-  t.same(main.machine.install, { disk: '/dev/nvme0n1', image: `factory.talos.dev/metal-installer/${SCHEMATIC}:v1.13.9`, wipe: true });
+  t.same(main.machine.install, { disk: '/dev/nvme0n1', image: `factory.talos.dev/metal-installer/${VANILLA_SCHEMATIC}:v1.13.9`, wipe: true });
   t.same(hostname, { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname: 'r1-n07' }, 'auto: stable replaced by the static hostname');
   t.equal(main.machine.ca.crt, (baseDocs()[0] as Doc).machine.ca.crt, 'certificates survive on one line');
   t.notMatch(text, /\n {4,}[A-Za-z0-9+/=]{20,}\n/, 'no folded base64');
@@ -63,7 +46,7 @@ t.test('install image: profile, then context, then Image Factory', async (t) => 
   const img = (p: Profile, ctx = {}) => (machineConfigDocs(node(), p, ctx)[0] as Doc).machine.install.image;
   t.equal(img(profile({ install: { disk: '/dev/sda', wipe: false, image: 'registry.local/installer:x' } }), { installerImage: 'mirror/i:y' }), 'registry.local/installer:x');
   t.equal(img(profile(), { installerImage: 'mirror.local:5000/siderolabs/installer:v1.13.9' }), 'mirror.local:5000/siderolabs/installer:v1.13.9');
-  t.equal(img(profile()), `factory.talos.dev/metal-installer/${SCHEMATIC}:v1.13.9`);
+  t.equal(img(profile()), `factory.talos.dev/metal-installer/${VANILLA_SCHEMATIC}:v1.13.9`);
 });
 
 t.test('profile diskSelector replaces the base disk; node patches override the profile, in order', async (t) => {
