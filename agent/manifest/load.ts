@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
 import { toFieldErrors } from '../config/schemaErrors.js';
 import { kernelArgProblems } from '../talos/kernelArgs.js';
-import type { Manifest, NodeSpec, Profile } from './model.js';
+import type { BmcRef, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride } from './model.js';
 import { normalizeMac } from './model.js';
 
 const Ajv = AjvModule.default;
@@ -23,7 +23,7 @@ let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
 function schemaProblems(raw: unknown): InvalidFieldError[] {
   if (!validator) {
     const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-    addFormats(ajv, ['ipv4']);
+    addFormats(ajv, ['ipv4', 'date-time']);
     const candidates = ['../../config/manifest.schema.json', '../../../config/manifest.schema.json'];
     const schema = candidates.map((rel) => {
       try {
@@ -61,12 +61,14 @@ function parseYamlDocs(text: string): Record<string, unknown>[] {
   return out;
 }
 
-export function parseManifest(text: string, options: { file?: string; checkBase?: BaseConfigCheck } = {}): Manifest {
+export interface BuildOptions {
+  /** Where the manifest came from, for messages (a file path, "pull", "push"). */
+  readonly file?: string;
+  readonly checkBase?: BaseConfigCheck;
+}
+
+export function parseManifest(text: string, options: BuildOptions = {}): Manifest {
   const file = options.file ?? '(inline)';
-  const problems: InvalidFieldError[] = [];
-  const bad = (field: string, problem: string, fix: string): void => {
-    problems.push(new InvalidFieldError(CODE, 'manifest', field, problem, fix));
-  };
   let raw: unknown;
   try {
     const docs = parseYamlDocs(text);
@@ -75,6 +77,20 @@ export function parseManifest(text: string, options: { file?: string; checkBase?
   } catch (err) {
     throw new ManifestError(file, [new InvalidFieldError(CODE, 'manifest', '', `not valid YAML (${(err as Error).message})`, 'fix the YAML syntax')]);
   }
+  return buildManifest(raw, options);
+}
+
+/**
+ * The one validation path for desired state, whatever carried it (local YAML, signed protobuf):
+ * schema, then cross references, then the frozen model. Every problem is collected; any problem
+ * rejects the manifest whole.
+ */
+export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifest {
+  const file = options.file ?? '(inline)';
+  const problems: InvalidFieldError[] = [];
+  const bad = (field: string, problem: string, fix: string): void => {
+    problems.push(new InvalidFieldError(CODE, 'manifest', field, problem, fix));
+  };
   const schemaErrors = schemaProblems(raw);
   if (schemaErrors.length > 0) throw new ManifestError(file, schemaErrors);
   const m = raw as RawManifest;
@@ -158,15 +174,33 @@ export function parseManifest(text: string, options: { file?: string; checkBase?
       generation: n.generation ?? 1,
       bootLocal: n.bootLocal ?? 'exit',
       ...(n.uefiBootFile !== undefined ? { uefiBootFile: n.uefiBootFile } : {}),
+      ...(n.bmc !== undefined ? { bmc: n.bmc } : {}),
     };
   });
+  (m.images ?? []).forEach((image, i) => {
+    if (image.profile !== undefined && !profiles.has(image.profile)) bad(`images.${i}.profile`, `unknown profile ${image.profile}`, `use one of: ${[...profiles.keys()].join(', ')}`);
+  });
   if (problems.length > 0) throw new ManifestError(file, problems);
-  const manifest: Manifest = { version: m.version, profiles, nodes };
+  const manifest: Manifest = {
+    ...(m.rackId !== undefined ? { rackId: m.rackId } : {}),
+    version: m.version,
+    ...(m.issuedAt !== undefined ? { issuedAt: new Date(m.issuedAt) } : {}),
+    profiles,
+    nodes,
+    images: m.images ?? [],
+    settings: m.settings ?? {},
+  };
   return Object.freeze(manifest);
 }
 
-interface RawManifest {
+/** The manifest as its schema describes it (YAML keys); the protobuf form converts to this. */
+export interface RawManifest {
+  rackId?: string;
   version: number;
+  /** ISO 8601; not in the schema for YAML files, set by the protobuf conversion. */
+  issuedAt?: string;
+  images?: ImagePin[];
+  settings?: SettingsOverride;
   profiles: Record<string, {
     talosVersion: string;
     schematic: string;
@@ -189,5 +223,6 @@ interface RawManifest {
     generation?: number;
     bootLocal?: 'exit' | 'sanboot' | 'http-404';
     uefiBootFile?: string;
+    bmc?: BmcRef;
   }[];
 }

@@ -47,12 +47,42 @@ export interface NodeSpec {
   readonly bootLocal: BootLocalMethod;
   /** Per-node UEFI iPXE binary override (e.g. ipxe.efi when snponly.efi does not fit the NIC). */
   readonly uefiBootFile?: string;
+  readonly bmc?: BmcRef;
+}
+
+/** Where a node's BMC is; credentials are a name resolved locally, never carried in a manifest. */
+export interface BmcRef {
+  readonly driver: 'redfish' | 'ipmi';
+  readonly address: string;
+  readonly credentialsRef?: string;
+}
+
+/** An image to pre-cache, pinned by digest. */
+export interface ImagePin {
+  readonly kind: 'kernel' | 'initramfs' | 'installer';
+  readonly profile?: string;
+  readonly source?: string;
+  /** sha256:<hex> */
+  readonly digest: string;
+  readonly size?: number;
+}
+
+/** Agent settings central may override; absent = keep the agent's own. */
+export interface SettingsOverride {
+  readonly pullIntervalSeconds?: number;
+  readonly bootTokenTtlSeconds?: number;
+  readonly outboxMaxEvents?: number;
 }
 
 export interface Manifest {
+  /** Absent only in a local file that does not name its rack. */
+  readonly rackId?: string;
   readonly version: number;
+  readonly issuedAt?: Date;
   readonly profiles: ReadonlyMap<string, Profile>;
   readonly nodes: readonly NodeSpec[];
+  readonly images: readonly ImagePin[];
+  readonly settings: SettingsOverride;
 }
 
 /** Lookup of desired state by hardware identity. */

@@ -36,6 +36,8 @@ dataDir: ${dir}/data`,
   );
   const manifest: Manifest = {
     version: 1,
+    images: [],
+    settings: {},
     profiles: new Map(),
     nodes: [{ id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit', uefiBootFile: 'ipxe.efi' }],
   };

@@ -45,7 +45,7 @@ export const fixedNode = node('fixed', '52:54:00:00:00:01', { ipv4: '198.18.70.1
 export const nicNode = node('nic', '52:54:00:00:00:02', { uefiBootFile: 'ipxe.efi' });
 
 export function testDirectory(nodes: NodeSpec[] = [fixedNode, nicNode]) {
-  const manifest: Manifest = { version: 1, profiles: new Map([['worker', profile]]), nodes };
+  const manifest: Manifest = { version: 1, profiles: new Map([['worker', profile]]), nodes, images: [], settings: {} };
   return directoryOf(manifest);
 }
 

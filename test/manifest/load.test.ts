@@ -86,3 +86,20 @@ t.test('a base-config check failure names the profile', async (t) => {
   }
   t.match((caught as Error).message, /profiles\.p1\.machineConfig:/);
 });
+
+t.test('rack id, pinned images, setting overrides and BMC references', async (t) => {
+  const text = base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bmc: { driver: redfish, address: "https://198.18.1.5", credentialsRef: bmc-n1 } }')
+    .replace('version: 3', `version: 3\nrackId: rack-7\nsettings: { pullIntervalSeconds: 30 }\nimages:\n  - { kind: kernel, profile: p1, digest: "sha256:${'ab'.repeat(32)}" }`);
+  const m = parseManifest(text);
+  t.equal(m.rackId, 'rack-7');
+  t.same(m.settings, { pullIntervalSeconds: 30 });
+  t.equal(m.images[0]?.digest, `sha256:${'ab'.repeat(32)}`);
+  t.same(m.nodes[0]?.bmc, { driver: 'redfish', address: 'https://198.18.1.5', credentialsRef: 'bmc-n1' });
+  let caught: unknown;
+  try {
+    parseManifest(text.replace(`sha256:${'ab'.repeat(32)}`, 'md5:1234').replace('profile: p1, digest', 'profile: nope, digest'));
+  } catch (err) {
+    caught = err;
+  }
+  t.match((caught as Error).message, /images\.0\.digest: .*Fix: expected sha256:<64 hex>/);
+});

@@ -10,6 +10,8 @@ import type { NodeRecord } from '../../agent/nodes/model.js';
 
 const manifest: Manifest = {
   version: 1,
+  images: [],
+  settings: {},
   profiles: new Map(),
   nodes: [{ id: 'n1', macs: ['aa:bb:cc:dd:ee:01', 'aa:bb:cc:dd:ee:02'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit' }],
 };

@@ -16,7 +16,7 @@ if (!process.argv[2]) {
 }
 const config = JSON.parse(process.argv[2]) as AgentConfig;
 const nodes = JSON.parse(process.argv[3] ?? '[]') as NodeSpec[];
-const directory = directoryOf({ version: 1, profiles: new Map(), nodes });
+const directory = directoryOf({ version: 1, profiles: new Map(), nodes, images: [], settings: {} });
 const store = await openStore(config.dataDir);
 const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
 const log = pino({ level: process.env.MASKIN_BED_LOG ?? 'warn' }, pino.destination(2));
