@@ -11,7 +11,7 @@ import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { aborted, supervise, type Service } from './lifecycle/supervisor.js';
 import { loadManifestFile } from './manifest/load.js';
-import { directoryOf, type NodeDirectory } from './manifest/model.js';
+import { directoryOf, EMPTY_MANIFEST, type NodeDirectory } from './manifest/model.js';
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
@@ -25,7 +25,7 @@ export interface AgentHandle {
 }
 
 export function loadManifest(config: AgentConfig): NodeDirectory {
-  return directoryOf(loadManifestFile(config.manifestFile, validateMachineConfigDocs));
+  return directoryOf(config.manifestFile === undefined ? EMPTY_MANIFEST : loadManifestFile(config.manifestFile, validateMachineConfigDocs));
 }
 
 /** Runs the agent until `signal` aborts or a service fails. */

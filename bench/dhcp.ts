@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
 import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
+import { DEFAULT_OUTBOX_MAX_EVENTS, NO_UPLINK } from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
@@ -123,6 +124,8 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     dhcp: { poolStart: POOL[0], poolEnd: POOL[1], leaseTime: 3600, offerHold: 30, routers: [SERVER], dns: [SERVER], ntp: [SERVER], domain: 'bench.test', relays: [] },
     bootTokenTtl: 600,
     logLevel: 'warn',
+    uplink: NO_UPLINK,
+    outboxMaxEvents: DEFAULT_OUTBOX_MAX_EVENTS,
   };
 }
 

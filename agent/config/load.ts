@@ -9,7 +9,8 @@ import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
-import type { AgentConfig } from './model.js';
+import { createPublicKey } from 'node:crypto';
+import type { AgentConfig, TrustedKey, UplinkSettings } from './model.js';
 import { toFieldErrors } from './schemaErrors.js';
 
 const Ajv = AjvModule.default;
@@ -57,9 +58,17 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
   return parseConfig(text, { ...options, file });
 }
 
-/** Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR. */
+/** Uplink defaults: nothing configured means no central (local manifest file only). */
+export const NO_UPLINK: UplinkSettings = Object.freeze({ pullIntervalSeconds: 60, timeoutSeconds: 10, trustedKeys: [], maxManifestBytes: 16 * 1024 * 1024 });
+export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
+
+/**
+ * Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, and the secrets
+ * MASKIN_UPLINK_TOKEN, MASKIN_PUSH_TOKEN (secrets come from files or the environment only).
+ */
 export function parseConfig(text: string, options: LoadOptions & { file?: string } = {}): AgentConfig {
   const file = options.file ?? '(inline)';
+  const configFile = file;
   const env = options.env ?? process.env;
   let raw: unknown;
   try {
@@ -83,8 +92,51 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', 'adminTokenFile', `cannot read (${(err as Error).message})`, 'point it at a readable file holding the admin bearer token')]);
     }
   }
+  const secret = (envName: string, fileField: string, file: string | undefined): string | undefined => {
+    if (env[envName] !== undefined && env[envName] !== '') return env[envName];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(relTo(file), 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
+    }
+  };
+  const u = c.uplink ?? {};
+  const trustedKeys: TrustedKey[] = (u.trustedKeys ?? []).map((k, i) => {
+    const field = `uplink.trustedKeys.${i}.publicKeyFile`;
+    let pem: string;
+    try {
+      pem = readFileSync(relTo(k.publicKeyFile), 'utf8');
+    } catch (err) {
+      throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
+    }
+    let type: string | undefined;
+    try {
+      type = createPublicKey(pem).asymmetricKeyType;
+    } catch {
+      type = undefined;
+    }
+    if (type !== 'ed25519') throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
+    return { id: k.id, publicKeyPem: pem };
+  });
+  const uplink: UplinkSettings = {
+    ...(u.manifestUrl !== undefined ? { manifestUrl: u.manifestUrl } : {}),
+    ...(u.reportUrl !== undefined ? { reportUrl: u.reportUrl } : {}),
+    pullIntervalSeconds: u.pullIntervalSeconds ?? NO_UPLINK.pullIntervalSeconds,
+    timeoutSeconds: u.timeoutSeconds ?? NO_UPLINK.timeoutSeconds,
+    ...(u.caFile !== undefined ? { caFile: relTo(u.caFile) } : {}),
+    ...(u.certFile !== undefined ? { certFile: relTo(u.certFile) } : {}),
+    ...(u.keyFile !== undefined ? { keyFile: relTo(u.keyFile) } : {}),
+    ...optional('token', secret('MASKIN_UPLINK_TOKEN', 'uplink.tokenFile', u.tokenFile)),
+    ...optional('pushToken', secret('MASKIN_PUSH_TOKEN', 'uplink.pushTokenFile', u.pushTokenFile)),
+    trustedKeys,
+    maxManifestBytes: u.maxManifestBytes ?? NO_UPLINK.maxManifestBytes,
+  };
   const config: AgentConfig = {
     agentId: c.agentId ?? hostname(),
+    ...(c.rackId !== undefined ? { rackId: c.rackId } : {}),
+    uplink,
+    outboxMaxEvents: c.outbox?.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS,
     provisioning: { ...c.provisioning },
     ports,
     httpListen: c.http?.listen ?? '0.0.0.0',
@@ -93,7 +145,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     bootBinariesDir: relTo(c.bootBinariesDir ?? '/usr/lib/ipxe'),
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi', ...c.bootFiles },
     assetsDir: relTo(c.assetsDir ?? path.join(dataDir, 'assets')),
-    manifestFile: relTo(c.manifestFile ?? '/etc/maskin-agent/manifest.yaml'),
+    ...(c.manifestFile !== undefined ? { manifestFile: relTo(c.manifestFile) } : {}),
     dhcp: {
       poolStart: c.dhcp.pool.start,
       poolEnd: c.dhcp.pool.end,
@@ -128,6 +180,16 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
   if (start > end) bad('dhcp.pool', `start ${c.dhcp.poolStart} is after end ${c.dhcp.poolEnd}`, 'swap start and end');
   const self = ipToInt(c.provisioning.address);
   if (self >= start && self <= end) bad('dhcp.pool', `the pool contains this agent's own address ${c.provisioning.address}`, 'start the pool above (or end it below) provisioning.address');
+  const u = c.uplink;
+  if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && c.rackId === undefined)
+    bad('rackId', 'is required when manifests come from central (uplink.manifestUrl or a push token)', "set rackId to this rack's id as central names it");
+  if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && u.trustedKeys.length === 0)
+    bad('uplink.trustedKeys', 'is empty, so no signed manifest could ever be accepted', 'add the public key(s) central signs with: [{ id, publicKeyFile }]');
+  if ((u.certFile === undefined) !== (u.keyFile === undefined)) bad(u.certFile === undefined ? 'uplink.certFile' : 'uplink.keyFile', 'client certificate and key come together', 'set both uplink.certFile and uplink.keyFile, or neither');
+  const ids = u.trustedKeys.map((k) => k.id);
+  ids.forEach((id, i) => {
+    if (ids.indexOf(id) !== i) bad(`uplink.trustedKeys.${i}.id`, `duplicate key id ${id}`, 'give every trusted key its own id');
+  });
   c.dhcp.relays.forEach((relay, i) => {
     const relaySubnet = parseSubnet(relay.subnet);
     if (!inSubnet(ipToInt(relay.poolStart), relaySubnet) || !inSubnet(ipToInt(relay.poolEnd), relaySubnet))
@@ -135,6 +197,10 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
     if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');
   });
   return out;
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -148,6 +214,21 @@ function deepFreeze<T>(value: T): T {
 interface RawRange { start: string; end: string }
 interface RawConfig {
   agentId?: string;
+  rackId?: string;
+  uplink?: {
+    manifestUrl?: string;
+    reportUrl?: string;
+    pullIntervalSeconds?: number;
+    timeoutSeconds?: number;
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+    tokenFile?: string;
+    pushTokenFile?: string;
+    maxManifestBytes?: number;
+    trustedKeys?: { id: string; publicKeyFile: string }[];
+  };
+  outbox?: { maxEvents?: number };
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
   http?: { listen?: string; baseUrl?: string };

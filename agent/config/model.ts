@@ -34,9 +34,38 @@ export interface BootFiles {
   readonly uefiArm64: string;
 }
 
+export interface TrustedKey {
+  readonly id: string;
+  /** SPKI PEM of an Ed25519 public key, read from uplink.trustedKeys[].publicKeyFile at load. */
+  readonly publicKeyPem: string;
+}
+
+export interface UplinkSettings {
+  /** Pull source of this rack's SignedManifest; unset = no pull. */
+  readonly manifestUrl?: string;
+  /** Where report batches go; unset = reports stay queued (bounded) until it is set. */
+  readonly reportUrl?: string;
+  readonly pullIntervalSeconds: number;
+  readonly timeoutSeconds: number;
+  /** Pinned CA for central's TLS certificate. */
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Bearer token for central (from tokenFile or MASKIN_UPLINK_TOKEN). */
+  readonly token?: string;
+  /** Bearer token central must present to PUT a manifest (from pushTokenFile or MASKIN_PUSH_TOKEN); unset = push disabled. */
+  readonly pushToken?: string;
+  readonly trustedKeys: readonly TrustedKey[];
+  readonly maxManifestBytes: number;
+}
+
 export interface AgentConfig {
   /** Defaults to the host name. */
   readonly agentId: string;
+  /** Required with an uplink: signed manifests for another rack are refused. */
+  readonly rackId?: string;
+  readonly uplink: UplinkSettings;
+  readonly outboxMaxEvents: number;
   readonly provisioning: {
     /** The provisioning NIC; the service must be confined to it at the OS level (systemd unit). */
     readonly interface: string;
@@ -60,7 +89,8 @@ export interface AgentConfig {
   readonly bootBinariesDir: string;
   readonly bootFiles: BootFiles;
   readonly assetsDir: string;
-  readonly manifestFile: string;
+  /** Local manifest (YAML); with an uplink, only used while no signed manifest was ever applied. */
+  readonly manifestFile?: string;
   readonly dhcp: DhcpSettings;
   /** Lifetime of a per-boot config token, seconds. */
   readonly bootTokenTtl: number;

@@ -116,3 +116,6 @@ export function directoryOf(manifest: Manifest): NodeDirectory {
     all: () => manifest.nodes,
   };
 }
+
+/** No desired state at all: every machine is unknown, so DHCP and discovery only. */
+export const EMPTY_MANIFEST: Manifest = Object.freeze({ version: 0, profiles: new Map(), nodes: [], images: [], settings: {} });

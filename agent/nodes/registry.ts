@@ -6,6 +6,12 @@ import type { LeaseView } from '../dhcp/leaseView.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
 import type { Sublevel } from '../store/store.js';
+import type { Report } from '../uplink/gen/maskin/v1/report_pb.js';
+
+/** A report for the outbox (the oneof of maskin.v1.Report). */
+export type ReportBody = Report['body'];
+/** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
+export type ReportSink = (body: ReportBody) => void;
 import type { BootObserver, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
 
 /** Oldest steps leave first beyond this; the timeline is for operators, reports keep history upstream. */
@@ -17,6 +23,7 @@ export interface NodeRegistryDeps {
   readonly leases: LeaseView;
   readonly now: () => Date;
   readonly log: Logger;
+  readonly reports?: ReportSink;
 }
 
 export class NodeRegistry implements BootObserver {
@@ -67,22 +74,37 @@ export class NodeRegistry implements BootObserver {
     }
     const record = this.recordFor(mac);
     this.append(record, step, detail);
-    if (step === 'dhcp-discover' || step === 'dhcp-ack') this.noteDhcpFacts(record, detail);
+    if ((step === 'dhcp-discover' || step === 'dhcp-ack') && this.noteDhcpFacts(record, detail)) this.reportDiscovery(record);
     this.persist(record);
   }
 
   /** What DHCP learnt (firmware kind, client arch, address) is part of the node's facts. */
-  private noteDhcpFacts(record: NodeRecord, detail: Record<string, unknown>): void {
+  /** Returns whether any fact changed. */
+  private noteDhcpFacts(record: NodeRecord, detail: Record<string, unknown>): boolean {
     const { firmware, clientArch, ip } = detail;
+    const before = JSON.stringify(record.facts);
     if (typeof firmware === 'string') record.facts.firmware = firmware as NodeFacts['firmware'];
     if (typeof clientArch === 'number') record.facts.clientArch = clientArch;
     if (typeof ip === 'string' && ip !== '') record.facts.ip = ip;
+    return JSON.stringify(record.facts) !== before;
   }
 
   updateFacts(mac: string, facts: NodeFacts): void {
     const record = this.recordFor(mac);
-    for (const [key, value] of Object.entries(facts)) if (value !== undefined && value !== '') (record.facts as Record<string, unknown>)[key] = value;
+    let changed = false;
+    for (const [key, value] of Object.entries(facts)) {
+      if (value === undefined || value === '' || (record.facts as Record<string, unknown>)[key] === value) continue;
+      (record.facts as Record<string, unknown>)[key] = value;
+      changed = true;
+    }
+    if (changed) this.reportDiscovery(record);
     this.persist(record);
+  }
+
+  private reportDiscovery(record: NodeRecord): void {
+    const facts: Record<string, string> = {};
+    for (const [key, value] of Object.entries(record.facts)) if (value !== undefined) facts[key] = String(value);
+    this.deps.reports?.({ case: 'discovery', value: { $typeName: 'maskin.v1.DiscoveryFact', nodeId: record.id, macs: [...record.macs], known: record.known, facts } });
   }
 
   /** Moves a record to a new state (and generation), with a timeline step. */
@@ -96,6 +118,7 @@ export class NodeRegistry implements BootObserver {
       delete record.configFetchedAt;
     }
     this.append(record, 'state-changed', { from, to: next, why, generation: record.generation });
+    this.deps.reports?.({ case: 'stateChange', value: { $typeName: 'maskin.v1.StateChange', nodeId: record.id, from, to: next, reason: why, generation: BigInt(record.generation) } });
     this.deps.log.info({ node: record.id, from, to: next, why }, 'node state changed');
     this.persist(record);
   }
@@ -113,6 +136,8 @@ export class NodeRegistry implements BootObserver {
   private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): void {
     const entry: TimelineStep = { at: this.deps.now().toISOString(), step, detail };
     record.timeline.push(entry);
+    // state-changed steps travel as StateChange reports, which are never evicted.
+    if (step !== 'state-changed') this.deps.reports?.({ case: 'step', value: { $typeName: 'maskin.v1.TimelineStep', nodeId: record.id, step, detailJson: JSON.stringify(detail) } });
     if (record.timeline.length > TIMELINE_LIMIT) record.timeline.splice(0, record.timeline.length - TIMELINE_LIMIT);
   }
 

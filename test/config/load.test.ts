@@ -53,3 +53,43 @@ for (const [name, text, pattern] of cases) {
     t.match((caught as Error).message, pattern);
   });
 }
+
+t.test('uplink: trusted keys are read and checked, secrets come from files or env, relations hold', async (t) => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { generateKeyPairSync } = await import('node:crypto');
+  const path = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-cfg-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const { publicKey } = generateKeyPairSync('ed25519');
+  await writeFile(path.join(dir, 'k1.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
+  await writeFile(path.join(dir, 'rsa.pub'), rsa.export({ type: 'spki', format: 'pem' }));
+  await writeFile(path.join(dir, 'push.token'), 'push-secret\n');
+  const uplink = (extra: string) => `${minimal}rackId: rack1\nuplink:\n  manifestUrl: https://central.test/v1/racks/rack1/manifest\n${extra}`;
+  const c = parseConfig(uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }]\n  pushTokenFile: push.token\n`), { env: { MASKIN_UPLINK_TOKEN: 'up' }, file: path.join(dir, 'agent.yaml') });
+  t.equal(c.rackId, 'rack1');
+  t.equal(c.uplink.trustedKeys[0]?.id, 'k1');
+  t.match(c.uplink.trustedKeys[0]?.publicKeyPem, /BEGIN PUBLIC KEY/);
+  t.equal(c.uplink.pushToken, 'push-secret');
+  t.equal(c.uplink.token, 'up');
+  t.equal(c.uplink.pullIntervalSeconds, 60);
+  t.equal(c.outboxMaxEvents, 100_000);
+  const rejects: [string, RegExp][] = [
+    [uplink(''), /uplink\.trustedKeys: is empty, so no signed manifest could ever be accepted/],
+    [uplink(`  trustedKeys: [{ id: k1, publicKeyFile: rsa.pub }]\n`), /uplink\.trustedKeys\.0\.publicKeyFile: is not an Ed25519 public key/],
+    [uplink(`  trustedKeys: [{ id: k1, publicKeyFile: missing.pub }]\n`), /uplink\.trustedKeys\.0\.publicKeyFile: cannot read/],
+    [uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }, { id: k1, publicKeyFile: k1.pub }]\n`), /uplink\.trustedKeys\.1\.id: duplicate key id k1/],
+    [uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }]\n  certFile: c.pem\n`), /uplink\.keyFile: client certificate and key come together/],
+    [uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }]\n`).replace('rackId: rack1\n', ''), /rackId: is required when manifests come from central/],
+  ];
+  for (const [text, pattern] of rejects) {
+    let caught: unknown;
+    try {
+      parseConfig(text, { env: {}, file: path.join(dir, 'agent.yaml') });
+    } catch (err) {
+      caught = err;
+    }
+    t.match((caught as Error | undefined)?.message, pattern);
+  }
+});

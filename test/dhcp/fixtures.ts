@@ -5,6 +5,7 @@ import { profileFixture } from '../fakes/manifest.js';
 import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../agent/manifest/model.js';
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
+import { DEFAULT_OUTBOX_MAX_EVENTS, NO_UPLINK } from '../../agent/config/load.js';
 
 export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
   const base: AgentConfig = {
@@ -31,6 +32,8 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     },
     bootTokenTtl: 600,
     logLevel: 'info',
+    uplink: NO_UPLINK,
+    outboxMaxEvents: DEFAULT_OUTBOX_MAX_EVENTS,
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { openStore } from '../../agent/store/store.js';
-import { NodeRegistry, TIMELINE_LIMIT } from '../../agent/nodes/registry.js';
+import { NodeRegistry, TIMELINE_LIMIT, type ReportBody } from '../../agent/nodes/registry.js';
 import { directoryOf, type Manifest } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
 
@@ -62,5 +62,30 @@ t.test('the timeline is bounded', async (t) => {
   const tl = reg.get('n1')!.timeline;
   t.equal(tl.length, TIMELINE_LIMIT);
   t.equal(tl[0]!.detail.i, 20, 'oldest left first');
+  await reg.flush();
+});
+
+t.test('every reportable event goes to the report sink: steps, state changes, changed facts', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
+  const store = await openStore(dir);
+  t.teardown(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const reports: ReportBody[] = [];
+  const reg = await NodeRegistry.open({
+    store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date(), log: pino({ level: 'silent' }), reports: (body) => reports.push(body),
+  });
+  reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-discover', { firmware: 'uefi', clientArch: 7, ip: '198.18.0.5' });
+  reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-ack', { firmware: 'uefi', clientArch: 7, ip: '198.18.0.5' });
+  reg.updateFacts('aa:bb:cc:dd:ee:01', { serial: 'S1' });
+  reg.updateFacts('aa:bb:cc:dd:ee:01', { serial: 'S1' });
+  reg.transition(reg.get('n1')!, 'installing', 'test', 1);
+  t.same(reports.map((r) => r.case), ['step', 'discovery', 'step', 'discovery', 'stateChange'], 'unchanged facts are not reported again; state-changed is a StateChange, not a step');
+  const change = reports.at(-1)!;
+  t.equal(change.case === 'stateChange' && change.value.to, 'installing');
+  const fact = reports[3]!;
+  t.same(fact.case === 'discovery' && fact.value.facts, { firmware: 'uefi', clientArch: '7', ip: '198.18.0.5', serial: 'S1' });
   await reg.flush();
 });
