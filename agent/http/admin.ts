@@ -50,6 +50,13 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       }
       return record;
     });
+    admin.get('/v1/status', async () => ({
+      agentId: deps.config.agentId,
+      rackId: deps.config.rackId,
+      startedAt: deps.startedAt.toISOString(),
+      nodes: deps.nodes.list().length,
+      ...(deps.uplinkStatus?.() ?? {}),
+    }));
     admin.get('/metrics', async (_request, reply) => {
       reply.type(deps.metrics.contentType);
       return deps.metrics.metrics();

@@ -7,6 +7,7 @@ import { assetRoutes } from './assets.js';
 import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
 import { ipxeRoutes } from './ipxe.js';
+import { pushRoutes } from './push.js';
 
 /**
  * RFC 3986 query parsing: `+` stays `+`. iPXE's `:uristring` leaves `+` unencoded, so form-style
@@ -53,5 +54,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(configRoutes, deps);
   await app.register(eventRoutes, deps);
   await app.register(adminRoutes, deps);
+  await app.register(pushRoutes, deps);
   return app;
 }

@@ -7,6 +7,13 @@ import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { BootTokens } from '../nodes/tokens.js';
 
+/** The manifest applier as HTTP sees it (push endpoint, status). */
+export interface ManifestPort {
+  offer(bytes: Uint8Array, source: 'pull' | 'push'): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: string; message?: string }>;
+  /** Records a refused push (no or wrong credentials) upstream. */
+  refusedPush(from: string, why: string): void;
+}
+
 export interface HttpDeps {
   readonly config: AgentConfig;
   readonly directory: () => NodeDirectory;
@@ -17,6 +24,10 @@ export interface HttpDeps {
   readonly metrics: Registry;
   /** Started-at, for /healthz. */
   readonly startedAt: Date;
+  /** Absent: push disabled (answers 404). */
+  readonly manifest?: ManifestPort;
+  /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
+  readonly uplinkStatus?: () => Record<string, unknown>;
 }
 
 /** Boot tokens travel in URL paths; they must never reach a log line. */
