@@ -85,3 +85,57 @@ export class TalosSchemaError extends MaskinError {
     this.problems = problems;
   }
 }
+
+export type ManifestRejection = 'too-large' | 'garbage' | 'unknown-key' | 'bad-signature' | 'wrong-rack' | 'rollback' | 'invalid';
+
+const REJECTION_CODES: Readonly<Record<ManifestRejection, string>> = {
+  'too-large': 'MASKIN_ERR_MANIFEST_TOO_LARGE',
+  garbage: 'MASKIN_ERR_MANIFEST_GARBAGE',
+  'unknown-key': 'MASKIN_ERR_MANIFEST_UNKNOWN_KEY',
+  'bad-signature': 'MASKIN_ERR_MANIFEST_BAD_SIGNATURE',
+  'wrong-rack': 'MASKIN_ERR_MANIFEST_WRONG_RACK',
+  rollback: 'MASKIN_ERR_MANIFEST_ROLLBACK',
+  // Same code as ManifestError on purpose: a signed manifest that fails the schema is the same fault.
+  invalid: 'MASKIN_ERR_MANIFEST_INVALID',
+};
+
+/** A signed manifest (pulled or pushed) was refused whole; the one in force stays. */
+export class ManifestRejectedError extends MaskinError {
+  readonly reason: ManifestRejection;
+  constructor(reason: ManifestRejection, detail: string, options?: { cause?: unknown }) {
+    super(REJECTION_CODES[reason], `signed manifest rejected (${reason}): ${detail}`, options);
+    this.reason = reason;
+  }
+}
+
+/** A file the uplink config names (pinned CA, client cert/key) cannot be read or used. `field` is the config field. */
+export class UplinkFileError extends MaskinError {
+  readonly field: string;
+  constructor(field: string, file: string, problem: string, options?: { cause?: unknown }) {
+    super('MASKIN_ERR_UPLINK_FILE', `config: ${field}: ${file}: ${problem}`, options);
+    this.field = field;
+  }
+}
+
+export type UplinkFailure = 'unreachable' | 'timeout' | 'tls' | 'status' | 'too-large';
+
+const UPLINK_CODES: Readonly<Record<UplinkFailure, string>> = {
+  unreachable: 'MASKIN_ERR_UPLINK_UNREACHABLE',
+  timeout: 'MASKIN_ERR_UPLINK_TIMEOUT',
+  tls: 'MASKIN_ERR_UPLINK_TLS',
+  status: 'MASKIN_ERR_UPLINK_HTTP_STATUS',
+  'too-large': 'MASKIN_ERR_UPLINK_TOO_LARGE',
+};
+
+/** One request to central failed. `retryable`: another attempt soon may succeed (network, timeout, 5xx). */
+export class UplinkRequestError extends MaskinError {
+  readonly kind: UplinkFailure;
+  readonly status: number | undefined;
+  readonly retryable: boolean;
+  constructor(kind: UplinkFailure, detail: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+    super(UPLINK_CODES[kind], `central ${kind}: ${detail}`, { cause: opts.cause });
+    this.kind = kind;
+    this.status = opts.status;
+    this.retryable = opts.retryable;
+  }
+}
