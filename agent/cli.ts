@@ -5,8 +5,9 @@ import pino from 'pino';
 import { loadConfigFile } from './config/load.js';
 import type { AgentConfig } from './config/model.js';
 import { MaskinError } from './errors.js';
+import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
-import { formatNodeTable, formatTimeline } from './nodes/format.js';
+import { formatNodeTable, formatStatus, formatTimeline } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 
 const USAGE = `usage:
@@ -14,7 +15,13 @@ const USAGE = `usage:
   maskin-agent check-config FILE          validate the agent config and the manifest it names
   maskin-agent nodes [ID] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
-environment: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR`;
+  maskin-agent status [--config FILE | --url URL]
+                                          manifest version/source/age, last pull, outbox depth
+  maskin-agent manifest keygen|sign|verify|show ...
+                                          operator tools for signed manifests (see below)
+environment: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, MASKIN_UPLINK_TOKEN, MASKIN_PUSH_TOKEN
+
+${MANIFEST_USAGE}`;
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`maskin-agent: ${message}\n`);
@@ -23,6 +30,11 @@ function fail(message: string, code = 1): never {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  // The manifest tools parse their own flags.
+  if (command === 'manifest') {
+    process.exitCode = await manifestCommand(rest);
+    return;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -39,6 +51,8 @@ async function main(argv: string[]): Promise<void> {
       return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2));
     case 'nodes':
       return nodes(positionals[0], values.config, values.url);
+    case 'status':
+      return status(values.config, values.url);
     default:
       fail(`unknown command ${command}\n${USAGE}`, 2);
   }
@@ -89,7 +103,8 @@ function checkConfig(file: string): void {
   }
 }
 
-async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
+/** GET from a running agent's admin API (loopback, or MASKIN_ADMIN_TOKEN). */
+async function adminGet(path: string, configFile: string | undefined, url: string | undefined): Promise<unknown> {
   let base = url;
   if (!base) {
     const port = configFile ? loadOrExit(configFile).ports.http : 80;
@@ -97,7 +112,7 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
   }
   const headers: Record<string, string> = {};
   if (process.env.MASKIN_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.MASKIN_ADMIN_TOKEN}`;
-  const target = `${base}/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`;
+  const target = `${base}${path}`;
   let response: Response;
   try {
     response = await fetch(target, { headers, signal: AbortSignal.timeout(5000) });
@@ -105,8 +120,17 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
     fail(`cannot reach the agent at ${base} (${(err as Error).message}); is it running? pass --config or --url`);
   }
   if (!response.ok) fail(`${target} answered ${response.status}: ${await response.text()}`);
-  if (id) process.stdout.write(formatTimeline((await response.json()) as NodeRecord));
-  else process.stdout.write(formatNodeTable(((await response.json()) as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+  return response.json();
+}
+
+async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
+  const body = await adminGet(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
+  if (id) process.stdout.write(formatTimeline(body as NodeRecord));
+  else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+}
+
+async function status(configFile: string | undefined, url: string | undefined): Promise<void> {
+  process.stdout.write(formatStatus((await adminGet('/v1/status', configFile, url)) as Parameters<typeof formatStatus>[0], new Date()));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err)));
