@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseYaml, stringify } from 'yaml';
 import { MaskinError } from '../errors.js';
 import { validateMachineConfigDocs } from '../talos/configSchema.js';
@@ -148,7 +148,7 @@ async function signCommand(args: string[], io: CommandIo): Promise<number> {
   });
   const bytes = signManifest(pb, id, key);
   // What agents will run: the signed bytes through the agent's own path (catches a bad --rack).
-  const trusted = new Map([[id, loadPublicKey(key.export({ type: 'spki', format: 'pem' }))]]);
+  const trusted = new Map([[id, createPublicKey(key)]]);
   const checked = verifySignedManifest(bytes, { trustedKeys: trusted, rackId: pb.rackId, maxBytes: Number.MAX_SAFE_INTEGER, checkBase: validateMachineConfigDocs });
   await writeAtomically(output, bytes);
   io.stdout.write(`signed ${output}: rack ${pb.rackId} version ${checked.version} key ${id}, ${checked.manifest.nodes.length} nodes, ${bytes.length} bytes\n`);
