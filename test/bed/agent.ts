@@ -34,6 +34,8 @@ export interface AgentOptions {
   readonly extraConfig?: string;
   /** Reuse a data dir (restart tests). */
   readonly dataDir?: string;
+  /** Extra environment for the agent process (secrets such as MASKIN_PUSH_TOKEN). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export async function startAgentInRack(rack: Rack, opts: AgentOptions): Promise<AgentInRack> {
@@ -61,7 +63,7 @@ logLevel: debug
 ${opts.extraConfig ?? ''}`,
   );
   let output = '';
-  const child = rack.spawn(process.execPath, [cliPath, 'run', '--config', configFile]);
+  const child = rack.spawn(process.execPath, [cliPath, 'run', '--config', configFile], { env: { ...process.env, ...opts.env } });
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const curl = (url: string): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', '-f', url]);
