@@ -1,6 +1,7 @@
 // The one HTTP client the agent uses to reach central (manifest pull, report push). Everything that
 // can be wrong with its TLS material is found here, at construction, and named by config field; a
 // request later only fails for reasons central or the network cause.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
@@ -48,6 +49,8 @@ export function createUplinkClient(opts: UplinkClientOptions): UplinkClient {
   // Parse the material now so a wrong PEM is a start-up error naming the field, not a failed pull an hour later.
   if (ca !== undefined && opts.caFile !== undefined) {
     try {
+      // createSecureContext silently skips non-PEM text in `ca`; X509Certificate does not.
+      new X509Certificate(ca);
       createSecureContext({ ca });
     } catch (err) {
       throw new UplinkFileError('uplink.caFile', opts.caFile, `not a usable PEM CA certificate (${(err as Error).message})`, { cause: err });
