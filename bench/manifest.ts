@@ -1,0 +1,152 @@
+// Signed-manifest benchmark (issue 3): a 10,000-node manifest, decode + verify (Ed25519 over the
+// payload, protobuf decode, rawFromProto, buildManifest with the Talos base-config check warm),
+// its time and the RSS it adds while the model is held. Targets: < 300 ms, RSS growth < 50 MB.
+//   node --expose-gc dist/bench/manifest.js
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { create } from '@bufbuild/protobuf';
+import { generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifiedManifest, type VerifyPolicy } from '../agent/manifest/signature.js';
+import { validateMachineConfigDocs } from '../agent/talos/configSchema.js';
+import { Arch, BootLocal, DesiredState, ManifestSchema, type Manifest as PbManifest } from '../agent/uplink/gen/maskin/v1/manifest_pb.js';
+
+export interface ManifestBenchResult {
+  readonly nodes: number;
+  readonly signedBytes: number;
+  /** Each timed decode+verify, ms. */
+  readonly runsMs: number[];
+  /** The first run after warm-up (schemas compiled, code not yet hot for this size). */
+  readonly firstMs: number;
+  readonly medianMs: number;
+  /** RSS with one verified model held minus RSS before the first 10k-node verify, after GC; MB. */
+  readonly rssGrowthMb: number;
+  /** Growth of the process's peak RSS over that first verify (transient decode garbage included); MB. */
+  readonly peakRssGrowthMb: number;
+  /** Heap one more held model adds (the first verify's baseline is blurred by one-off caches); MB. */
+  readonly modelHeapMb: number;
+  readonly gcExposed: boolean;
+  readonly targetMs: number;
+  readonly targetRssMb: number;
+  readonly pass: boolean;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+
+function baseConfig(): string {
+  for (const rel of ['../config/examples/worker.machineconfig.yaml', '../../config/examples/worker.machineconfig.yaml']) {
+    try {
+      return readFileSync(path.join(here, rel), 'utf8');
+    } catch {
+      // try the next layout (source tree or dist/)
+    }
+  }
+  throw new Error('config/examples/worker.machineconfig.yaml not found');
+}
+
+const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+const mac = (i: number, nic: number): string => `52:54:${hex2(nic)}:${hex2((i >> 16) & 0xff)}:${hex2((i >> 8) & 0xff)}:${hex2(i & 0xff)}`;
+
+/** `count` nodes on one profile; 2 MACs, a reserved address, a BMC each; patches on every 10th. */
+export function largeManifest(count: number, version = 2): PbManifest {
+  return create(ManifestSchema, {
+    rackId: 'rack-bench',
+    version: BigInt(version),
+    issuedAtUnixMs: BigInt(Date.now()),
+    profiles: [{ name: 'workers', talosVersion: 'v1.13.9', schematic: SCHEMATIC, arch: Arch.AMD64, install: { disk: '/dev/sda' }, machineConfigYaml: baseConfig() }],
+    nodes: Array.from({ length: count }, (_, i) => {
+      const id = `r1-n${String(i).padStart(5, '0')}`;
+      return {
+        id,
+        macs: [mac(i, 0), mac(i, 1)],
+        serial: `SN-${String(i).padStart(8, '0')}`,
+        hostname: id,
+        profile: 'workers',
+        // 198.18.0.0/15 has room for 131,072 hosts.
+        ipv4: `198.${18 + (i >> 16)}.${(i >> 8) & 0xff}.${i & 0xff}`,
+        patchesJson: i % 10 === 0 ? [JSON.stringify({ machine: { nodeLabels: { 'maskin.dev/rack': 'rack-bench', 'maskin.dev/slot': String(i) } } })] : [],
+        desired: DesiredState.INSTALLED,
+        generation: 1n,
+        bootLocal: BootLocal.EXIT,
+        bmc: { driver: 'redfish', address: `https://198.19.${(i >> 8) & 0xff}.${i & 0xff}`, credentialsRef: 'rack-bmc' },
+      };
+    }),
+  });
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const settle = (): void => {
+  gc?.();
+  gc?.();
+};
+const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+export async function benchManifest(nodes = 10_000, rounds = 7): Promise<ManifestBenchResult> {
+  const pair = generateKeyPair();
+  const key = loadPrivateKey(pair.privatePem);
+  const policy: VerifyPolicy = {
+    trustedKeys: new Map([['bench', loadPublicKey(pair.publicPem)]]),
+    rackId: 'rack-bench',
+    currentVersion: 1,
+    maxBytes: 256 * 1024 * 1024,
+    checkBase: validateMachineConfigDocs,
+  };
+  // Warm-up on a small manifest: compiles the manifest and Talos schemas, as an agent has at start.
+  verifySignedManifest(signManifest(largeManifest(10), 'bench', key), policy);
+  const bytes = signManifest(largeManifest(nodes), 'bench', key);
+
+  settle();
+  const before = process.memoryUsage();
+  const peakBefore = process.resourceUsage().maxRSS;
+  let held: VerifiedManifest[] = [verifySignedManifest(bytes, policy)];
+  const peakAfter = process.resourceUsage().maxRSS;
+  settle();
+  const after = process.memoryUsage();
+  held.push(verifySignedManifest(bytes, policy));
+  settle();
+  const afterSecond = process.memoryUsage();
+  if (held.some((v) => v.manifest.nodes.length !== nodes)) throw new Error(`verified a model without ${nodes} nodes`);
+  held = [];
+
+  const runsMs: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    settle();
+    const started = process.hrtime.bigint();
+    verifySignedManifest(bytes, policy);
+    runsMs.push(Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10);
+  }
+  const sorted = [...runsMs].sort((a, b) => a - b);
+  const medianMs = sorted[Math.floor(sorted.length / 2)]!;
+  const rssGrowthMb = mb(after.rss - before.rss);
+  const targetMs = 300;
+  const targetRssMb = 50;
+  return {
+    nodes,
+    signedBytes: bytes.length,
+    runsMs,
+    firstMs: runsMs[0]!,
+    medianMs,
+    rssGrowthMb,
+    peakRssGrowthMb: mb((peakAfter - peakBefore) * 1024),
+    modelHeapMb: mb(afterSecond.heapUsed - after.heapUsed),
+    gcExposed: gc !== undefined,
+    targetMs,
+    targetRssMb,
+    pass: medianMs < targetMs && rssGrowthMb < targetRssMb,
+  };
+}
+
+function table(r: ManifestBenchResult): string {
+  return [
+    `signed manifest: ${r.nodes} nodes, ${r.signedBytes} bytes signed`,
+    `decode+verify (Ed25519, protobuf, rawFromProto, buildManifest, Talos check warm): median ${r.medianMs} ms, runs ${r.runsMs.join('/')} ms (target: median < ${r.targetMs} ms)`,
+    `RSS growth holding the verified model ${r.rssGrowthMb} MB (target < ${r.targetRssMb} MB), peak RSS growth ${r.peakRssGrowthMb} MB, model heap ${r.modelHeapMb} MB${r.gcExposed ? '' : ' — run with --expose-gc for steady figures'}`,
+    r.pass ? 'PASS' : 'FAIL',
+  ].join('\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const result = await benchManifest();
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n' + table(result) + '\n');
+  process.exitCode = result.pass ? 0 : 1;
+}
