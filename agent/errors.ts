@@ -139,3 +139,10 @@ export class UplinkRequestError extends MaskinError {
     this.retryable = opts.retryable;
   }
 }
+
+/** Central answered a report batch, but not with an ack the outbox can act on; the batch stays queued. */
+export class ReportAckError extends MaskinError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('MASKIN_ERR_REPORT_ACK_INVALID', `report ack refused: ${detail}`, options);
+  }
+}
