@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseYaml, stringify } from 'yaml';
-import { MaskinError } from '../errors.js';
+import { ManifestRejectedError, MaskinError } from '../errors.js';
 import { validateMachineConfigDocs } from '../talos/configSchema.js';
 import { loadManifestFile, type RawManifest } from './load.js';
 import { manifestToProto, rawFromProto } from './convert.js';
@@ -149,7 +149,13 @@ async function signCommand(args: string[], io: CommandIo): Promise<number> {
   const bytes = signManifest(pb, id, key);
   // What agents will run: the signed bytes through the agent's own path (catches a bad --rack).
   const trusted = new Map([[id, createPublicKey(key)]]);
-  const checked = verifySignedManifest(bytes, { trustedKeys: trusted, rackId: pb.rackId, maxBytes: Number.MAX_SAFE_INTEGER, checkBase: validateMachineConfigDocs });
+  let checked: VerifiedManifest;
+  try {
+    checked = verifySignedManifest(bytes, { trustedKeys: trusted, rackId: pb.rackId, maxBytes: Number.MAX_SAFE_INTEGER, checkBase: validateMachineConfigDocs });
+  } catch (err) {
+    if (!(err instanceof ManifestRejectedError)) throw err;
+    throw new MaskinError(err.code, `not signed: agents would refuse the result. ${err.message}`, { cause: err });
+  }
   await writeAtomically(output, bytes);
   io.stdout.write(`signed ${output}: rack ${pb.rackId} version ${checked.version} key ${id}, ${checked.manifest.nodes.length} nodes, ${bytes.length} bytes\n`);
   if (bytes.length > DEFAULT_MAX_BYTES) io.stderr.write(`warning: ${bytes.length} bytes is above the agents' default uplink.maxManifestBytes (${DEFAULT_MAX_BYTES}); raise it on the agents\n`);
