@@ -10,6 +10,7 @@ const benches: { name: string; file: string; args?: string[] }[] = [
   { name: 'TFTP: 100 concurrent ipxe.efi fetches against maskin and tftpd-hpa', file: 'tftp.js' },
   // Measures in its own child process started with --expose-gc (RSS read after a full GC).
   { name: 'Manifest: 10,000-node signed manifest decode+verify, RSS growth', file: 'manifest.js' },
+  { name: 'Outbox: durable appends/s (1 and 64 in flight), drain rate, RSS over 100k appends', file: 'outbox.js', args: ['--expose-gc'] },
 ];
 
 let failed = 0;
