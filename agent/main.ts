@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AgentConfig } from './config/model.js';
@@ -10,6 +11,7 @@ import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import { aborted, supervise, type Service } from './lifecycle/supervisor.js';
+import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
 import { directoryOf, EMPTY_MANIFEST, type NodeDirectory } from './manifest/model.js';
 import type { NodeRecord } from './nodes/model.js';
@@ -18,12 +20,19 @@ import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { openStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
 import { createTftpService } from './tftp/server.js';
+import { createUplinkClient } from './uplink/client.js';
+import { ManifestEventSchema } from './uplink/gen/maskin/v1/report_pb.js';
+import { createHealthService } from './uplink/health.js';
+import { openOutbox, type ReportBody, type StoredReport } from './uplink/outbox.js';
+import { createManifestPuller } from './uplink/puller.js';
+import { createReporter, httpReportTransport } from './uplink/reporter.js';
 
 export interface AgentHandle {
-  /** Re-reads the manifest file; a bad one is rejected whole and the last good one stays. */
+  /** Re-reads the local manifest file (only while no signed manifest is in force). */
   reloadManifest(): boolean;
 }
 
+/** The local manifest file alone (check-config). */
 export function loadManifest(config: AgentConfig): NodeDirectory {
   return directoryOf(config.manifestFile === undefined ? EMPTY_MANIFEST : loadManifestFile(config.manifestFile, validateMachineConfigDocs));
 }
@@ -31,24 +40,86 @@ export function loadManifest(config: AgentConfig): NodeDirectory {
 /** Runs the agent until `signal` aborts or a service fails. */
 export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSignal, onReady?: (agent: AgentHandle) => void): Promise<void> {
   checkProvisioningInterface(config, log);
-  let directory = loadManifest(config);
-  log.info({ manifest: config.manifestFile, nodes: directory.all().length }, 'manifest loaded');
-  checkBootFiles(config, directory, log);
-
   const store = await openStore(config.dataDir);
   try {
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'maskin_' });
-    const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
-    const nodes = await NodeRegistry.open({
-      store: store.sublevel<NodeRecord>('nodes'),
-      directory: () => directory,
-      leases,
-      now: () => new Date(),
-      log: log.child({ component: 'nodes' }),
+    const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), { maxEvents: config.outboxMaxEvents, log: log.child({ component: 'outbox' }), registry: metrics });
+    // Reports are durable once appended; a failed append is logged, never fatal to provisioning.
+    const report = (body: ReportBody): void => {
+      outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
+    };
+    const manifestFile = config.manifestFile;
+    const applier = await ManifestApplier.open({
+      store: store.sublevel<StoredManifest>('manifest'),
+      ...(config.rackId !== undefined ? { rackId: config.rackId } : {}),
+      trustedKeys: config.uplink.trustedKeys,
+      maxBytes: config.uplink.maxManifestBytes,
+      checkBase: validateMachineConfigDocs,
+      ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
+      log: log.child({ component: 'manifest' }),
+      events: (e) =>
+        report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) }),
     });
+    const directory = (): NodeDirectory => applier.directory();
+    checkBootFiles(config, directory(), log);
+
+    const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
+    const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
-    const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics, startedAt: new Date() });
+
+    const client = createUplinkClient({
+      timeoutMs: config.uplink.timeoutSeconds * 1000,
+      ...(config.uplink.caFile ? { caFile: config.uplink.caFile } : {}),
+      ...(config.uplink.certFile ? { certFile: config.uplink.certFile } : {}),
+      ...(config.uplink.keyFile ? { keyFile: config.uplink.keyFile } : {}),
+      ...(config.uplink.token ? { token: config.uplink.token } : {}),
+    });
+    const puller = config.uplink.manifestUrl
+      ? createManifestPuller({
+          url: config.uplink.manifestUrl,
+          client,
+          intervalSeconds: config.uplink.pullIntervalSeconds,
+          maxBytes: config.uplink.maxManifestBytes,
+          apply: (bytes) => applier.offer(bytes, 'pull'),
+          log: log.child({ component: 'pull' }),
+        })
+      : undefined;
+    const reporter = config.uplink.reportUrl && config.rackId
+      ? createReporter({
+          outbox,
+          agentId: config.agentId,
+          rackId: config.rackId,
+          post: httpReportTransport({ url: config.uplink.reportUrl, dispatcher: client.dispatcher, headers: client.headers, timeoutMs: client.timeoutMs }),
+          log: log.child({ component: 'reports' }),
+        })
+      : undefined;
+    if (!reporter) log.warn('uplink.reportUrl (or rackId) not set: reports are queued in the outbox (bounded) and not delivered');
+
+    const app = await buildApp({
+      config,
+      directory,
+      nodes,
+      tokens,
+      leases,
+      log,
+      metrics,
+      startedAt: new Date(),
+      manifest: {
+        offer: (bytes, source) => applier.offer(bytes, source),
+        refusedPush: (from, why) =>
+          report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'rejected', version: BigInt(applier.status().version ?? 0), source: 'push', errorCode: 'MASKIN_ERR_PUSH_UNAUTHENTICATED', detail: `${why} from ${from}` }) }),
+      },
+      uplinkStatus: () => {
+        const oldest = outbox.oldest();
+        return {
+          manifest: applier.status(),
+          ...(puller ? { pull: puller.status() } : {}),
+          outbox: { depth: outbox.depth(), evicted: outbox.evicted(), ...(oldest ? { oldestSeq: String(oldest.seq), oldestAt: oldest.atUnixMs } : {}) },
+          ...(reporter ? { reporter: reporter.status() } : {}),
+        };
+      },
+    });
 
     const http: Service = {
       name: 'http',
@@ -67,28 +138,20 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       },
     };
     const services: Service[] = [
-      createDhcpService({ config, directory: () => directory, leases, observer: nodes, log, registry: metrics }),
+      createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics }),
       createTftpService({ root: config.bootBinariesDir, address: config.provisioning.address, port: config.ports.tftp, observer: nodes, log: log.child({ component: 'tftp' }), registry: metrics }),
       http,
       pruneTokens,
+      createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir }) }),
+      ...(puller ? [puller] : []),
+      ...(reporter ? [reporter] : []),
     ];
-    onReady?.({
-      reloadManifest() {
-        try {
-          const next = loadManifest(config);
-          directory = next;
-          log.info({ nodes: next.all().length }, 'manifest reloaded');
-          return true;
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'manifest rejected; the last good one stays in force');
-          return false;
-        }
-      },
-    });
-    log.info({ address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl }, 'maskin-agent running');
+    onReady?.({ reloadManifest: () => applier.reloadLocal() });
+    log.info({ address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl, manifest: applier.status() }, 'maskin-agent running');
     try {
       await supervise(services, signal, log);
     } finally {
+      await client.close();
       await nodes.flush();
       await leases.flush();
     }
@@ -104,7 +167,6 @@ function checkBootFiles(config: AgentConfig, directory: NodeDirectory, log: Logg
       log.warn({ file: file.name, dir: config.bootBinariesDir }, 'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there');
   }
 }
-
 /** The service must only ever serve the provisioning network; say so when the host disagrees. */
 function checkProvisioningInterface(config: AgentConfig, log: Logger): void {
   const nics = networkInterfaces();

@@ -6,10 +6,9 @@ import type { LeaseView } from '../dhcp/leaseView.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
 import type { Sublevel } from '../store/store.js';
-import type { Report } from '../uplink/gen/maskin/v1/report_pb.js';
+import type { ReportBody } from '../uplink/outbox.js';
 
-/** A report for the outbox (the oneof of maskin.v1.Report). */
-export type ReportBody = Report['body'];
+export type { ReportBody };
 /** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
 export type ReportSink = (body: ReportBody) => void;
 import type { BootObserver, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';

@@ -139,6 +139,11 @@ export function createCentral(opts: CentralOptions = {}): ReferenceCentral {
       else agent.bySeq.set(report.seq, report);
     }
     if (agent === undefined) return 0n;
+    // Contract (report.proto): a batch starts at the agent's oldest undelivered report, so every
+    // seq below it is settled — delivered, or evicted by the agent's bounded outbox. Without this
+    // an evicted timeline step would hold the ack (and delivery) back forever.
+    const first = reports[0]?.seq;
+    if (first !== undefined && first - 1n > agent.through) agent.through = first - 1n;
     while (agent.bySeq.has(agent.through + 1n)) agent.through++;
     return agent.through < 0n ? 0n : agent.through;
   }
