@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { request } from 'undici';
 import { MaskinError, UplinkRequestError } from '../errors.js';
 import type { Service } from '../lifecycle/supervisor.js';
+import { backoffDelay } from './backoff.js';
 import { classifyRequestError, statusError, type UplinkClient } from './client.js';
 
 export type ApplyOutcome = 'applied' | 'unchanged' | 'rejected';
@@ -61,11 +62,6 @@ export interface ManifestPuller extends Service {
 }
 
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
-
-/** Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"): spreads a rack fleet's retries after a central outage. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number): number {
-  return random() * Math.min(maxMs, initialMs * 2 ** attempt);
-}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

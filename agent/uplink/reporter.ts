@@ -10,6 +10,7 @@ import { ReportAckError, UplinkRequestError } from '../errors.js';
 import type { Service } from '../lifecycle/supervisor.js';
 import { classifyRequestError, statusError } from './client.js';
 import { ReportAckSchema, ReportBatchSchema, type Report } from './gen/maskin/v1/report_pb.js';
+import { backoffDelay } from './backoff.js';
 import type { Outbox } from './outbox.js';
 
 /** POSTs one encoded ReportBatch and returns the ReportAck bytes; throws on any failure. */
@@ -47,11 +48,6 @@ export interface ReporterStatus {
 
 export interface Reporter extends Service {
   status(): ReporterStatus;
-}
-
-/** Full jitter (AWS Architecture Blog, "Exponential Backoff and Jitter"). */
-function backoffDelay(failures: number, initialMs: number, maxMs: number, random: () => number): number {
-  return random() * Math.min(maxMs, initialMs * 2 ** Math.min(failures - 1, 30));
 }
 
 /** Resolves after `ms`, on abort, or when `hook` is called, whichever comes first. */
@@ -167,7 +163,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
             if (woken) await sleep(lingerMs, signal);
             continue;
           }
-          if (!(await deliver(reports, signal))) await sleep(backoffDelay(consecutiveFailures, initialMs, maxMs, random), signal);
+          if (!(await deliver(reports, signal))) await sleep(backoffDelay(consecutiveFailures - 1, initialMs, maxMs, random), signal);
         }
       } finally {
         unsubscribe();
