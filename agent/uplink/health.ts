@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import si from 'systeminformation';
-import type { Service } from '../lifecycle/supervisor.js';
+import { sleep, type Service } from '../lifecycle/supervisor.js';
 import { AgentHealthSchema, NicStatsSchema, type AgentHealth } from './gen/maskin/v1/report_pb.js';
 import type { Outbox } from './outbox.js';
 
@@ -81,16 +81,7 @@ export function createHealthService(deps: HealthServiceDeps): Service {
     async run(signal) {
       while (!signal.aborted) {
         await once();
-        await new Promise<void>((resolve) => {
-          if (signal.aborted) return resolve();
-          const done = (): void => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          const timer = setTimeout(done, intervalMs);
-          signal.addEventListener('abort', done, { once: true });
-        });
+        await sleep(intervalMs, signal);
       }
     },
   };

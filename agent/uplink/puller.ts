@@ -6,7 +6,7 @@ import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { request } from 'undici';
 import { MaskinError, UplinkRequestError } from '../errors.js';
-import type { Service } from '../lifecycle/supervisor.js';
+import { sleep, type Service } from '../lifecycle/supervisor.js';
 import { backoffDelay } from './backoff.js';
 import { classifyRequestError, statusError, type UplinkClient } from './client.js';
 
@@ -62,19 +62,6 @@ export interface ManifestPuller extends Service {
 }
 
 const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 type Fetched = { kind: 'not-modified' } | { kind: 'body'; bytes: Uint8Array; etag: string | undefined };
 

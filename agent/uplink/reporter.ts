@@ -7,7 +7,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { request, type Dispatcher } from 'undici';
 import { ReportAckError, UplinkRequestError } from '../errors.js';
-import type { Service } from '../lifecycle/supervisor.js';
+import { sleep, type Service } from '../lifecycle/supervisor.js';
 import { classifyRequestError, statusError } from './client.js';
 import { ReportAckSchema, ReportBatchSchema, type Report } from './gen/maskin/v1/report_pb.js';
 import { backoffDelay } from './backoff.js';
@@ -48,21 +48,6 @@ export interface ReporterStatus {
 
 export interface Reporter extends Service {
   status(): ReporterStatus;
-}
-
-/** Resolves after `ms`, on abort, or when `hook` is called, whichever comes first. */
-function sleep(ms: number, signal: AbortSignal, hook?: (wakeUp: () => void) => void): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    hook?.(done);
-  });
 }
 
 /**
