@@ -13,7 +13,7 @@ import { buildApp } from './http/app.js';
 import { aborted, supervise, type Service } from './lifecycle/supervisor.js';
 import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
-import { directoryOf, EMPTY_MANIFEST, type NodeDirectory } from './manifest/model.js';
+import { directoryOf, EMPTY_MANIFEST, type NodeDirectory, type SettingsOverride } from './manifest/model.js';
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
@@ -44,7 +44,14 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
   try {
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'maskin_' });
-    const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), { maxEvents: config.outboxMaxEvents, log: log.child({ component: 'outbox' }), registry: metrics });
+    // The manifest may override some settings; the outbox opens before the manifest (it records
+    // the manifest's own events), so it reads them late.
+    let overrides = (): SettingsOverride => ({});
+    const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), {
+      maxEvents: () => overrides().outboxMaxEvents ?? config.outboxMaxEvents,
+      log: log.child({ component: 'outbox' }),
+      registry: metrics,
+    });
     // Reports are durable once appended; a failed append is logged, never fatal to provisioning.
     const report = (body: ReportBody): void => {
       outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
@@ -62,6 +69,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) }),
     });
     const directory = (): NodeDirectory => applier.directory();
+    overrides = () => applier.directory().settings;
     checkBootFiles(config, directory(), log);
 
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
@@ -79,7 +87,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       ? createManifestPuller({
           url: config.uplink.manifestUrl,
           client,
-          intervalSeconds: config.uplink.pullIntervalSeconds,
+          intervalSeconds: () => overrides().pullIntervalSeconds ?? config.uplink.pullIntervalSeconds,
           maxBytes: config.uplink.maxManifestBytes,
           apply: (bytes) => applier.offer(bytes, 'pull'),
           log: log.child({ component: 'pull' }),

@@ -63,8 +63,9 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       }
       return local.text;
     }
-    const profile = deps.directory().profileOf(spec);
-    const token = await tokens.issue({ nodeId: spec.id, mac, ip: leases.ipOf(mac) ?? request.ip, generation: spec.generation });
+    const directory = deps.directory();
+    const profile = directory.profileOf(spec);
+    const token = await tokens.issue({ nodeId: spec.id, mac, ip: leases.ipOf(mac) ?? request.ip, generation: spec.generation }, directory.settings.bootTokenTtlSeconds);
     nodes.record({ mac }, 'script-served', { kind: 'install', platform, profile: profile.name, talosVersion: profile.talosVersion, generation: spec.generation });
     return renderInstallScript({ node: spec, profile, baseUrl: config.httpBaseUrl, token, platform });
   });

@@ -91,6 +91,8 @@ export interface NodeDirectory {
   byId(id: string): NodeSpec | undefined;
   profileOf(node: NodeSpec): Profile;
   all(): readonly NodeSpec[];
+  /** Agent settings the manifest overrides (central's say over pull interval, token TTL, outbox bound). */
+  readonly settings: SettingsOverride;
 }
 
 export function normalizeMac(mac: string): string {
@@ -114,6 +116,7 @@ export function directoryOf(manifest: Manifest): NodeDirectory {
       return profile;
     },
     all: () => manifest.nodes,
+    settings: manifest.settings,
   };
 }
 

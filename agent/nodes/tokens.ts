@@ -31,7 +31,8 @@ export class BootTokens {
     return tokens;
   }
 
-  async issue(grant: Omit<BootGrant, 'expiresAt'>): Promise<string> {
+  /** `ttlSeconds` overrides the configured lifetime (a manifest's bootTokenTtlSeconds). */
+  async issue(grant: Omit<BootGrant, 'expiresAt'>, ttlSeconds?: number): Promise<string> {
     const token = randomBytes(24).toString('base64url');
     const batch = this.store.batch();
     for (const [hash, old] of this.grants) {
@@ -40,7 +41,7 @@ export class BootTokens {
         batch.del(hash);
       }
     }
-    const full: BootGrant = { ...grant, expiresAt: this.now() + this.ttlMs };
+    const full: BootGrant = { ...grant, expiresAt: this.now() + (ttlSeconds !== undefined ? ttlSeconds * 1000 : this.ttlMs) };
     const hash = hashOf(token);
     this.grants.set(hash, full);
     batch.put(hash, full);

@@ -35,8 +35,8 @@ export interface StoredHighWater {
 export type StoredReport = StoredEntry | StoredHighWater;
 
 export interface OutboxOptions {
-  /** Entries kept before evicting timeline steps, then health snapshots. */
-  readonly maxEvents: number;
+  /** Entries kept before evicting timeline steps, then health snapshots; a function is read on every check (a manifest may override it). */
+  readonly maxEvents: number | (() => number);
   readonly now?: () => number;
   readonly log: Logger;
   readonly registry?: Registry;
@@ -88,6 +88,8 @@ interface PendingAck {
 type BatchOp = { type: 'put'; key: string; value: StoredReport } | { type: 'del'; key: string };
 
 export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions): Promise<Outbox> {
+  const { maxEvents: bound } = opts;
+  const maxEvents = typeof bound === 'function' ? bound : (): number => bound;
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'outbox' });
   const queues: Queues = { step: new SeqQueue(), health: new SeqQueue(), kept: new SeqQueue() };
@@ -172,7 +174,7 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     for (const a of batchAppends) fresh.push({ seq: ++highWater, at: a.at, kind: a.body.case, body: a.body });
 
     // The bound: oldest steps first (stored, then new), then oldest health snapshots.
-    let excess = depth() - (acked.step + acked.health + acked.kept) + fresh.length - opts.maxEvents;
+    let excess = depth() - (acked.step + acked.health + acked.kept) + fresh.length - maxEvents();
     const evictStored = { step: 0, health: 0 };
     const evictedFresh = new Set<bigint>();
     const evictFresh = { step: 0, health: 0 };
@@ -214,7 +216,7 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     countEvictions('health', evictStored.health + evictFresh.health);
     if (excess > 0 && now() - lastWarn >= WARN_EVERY_MS) {
       lastWarn = now();
-      log.warn({ depth: depth(), maxEvents: opts.maxEvents }, 'outbox over its bound with only state changes, discovery facts and manifest events, which are never evicted; is central reachable?');
+      log.warn({ depth: depth(), maxEvents: maxEvents() }, 'outbox over its bound with only state changes, discovery facts and manifest events, which are never evicted; is central reachable?');
     }
 
     batchAppends.forEach((a, i) => a.resolve(fresh[i]!.seq));

@@ -43,7 +43,8 @@ export interface PullStatus {
 export interface ManifestPullerDeps {
   readonly url: string;
   readonly client: UplinkClient;
-  readonly intervalSeconds: number;
+  /** Read after every pull, so a manifest's pullIntervalSeconds takes effect from the next tick. */
+  readonly intervalSeconds: number | (() => number);
   /** Extra attempts after a retryable failure; default 3. */
   readonly retries?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -162,10 +163,15 @@ export function createManifestPuller(deps: ManifestPullerDeps): ManifestPuller {
     return { result: applied.outcome, attempts, ...(version === undefined ? {} : { version }) };
   }
 
+  /** Set while running: re-arms the schedule if the interval changed (set by run()). */
+  let rearm = (): void => {};
+
   function pullNow(): Promise<PullResult> {
     // No overlapping pulls: a tick or caller arriving mid-pull shares the pull in progress.
     inFlight ??= pull(stopping.signal).finally(() => {
       inFlight = undefined;
+      // The pull may have applied a manifest that changes the interval.
+      rearm();
     });
     return inFlight;
   }
@@ -181,22 +187,33 @@ export function createManifestPuller(deps: ManifestPullerDeps): ManifestPuller {
       signal.addEventListener('abort', onAbort, { once: true });
       // croner with a `* * * * * *` pattern and `interval` (minimum seconds between runs) instead of
       // `*/N` seconds: `*/N` only ticks evenly for N dividing 60, and the interval is config.
-      // startAt skips the tick right after the start-up pull; `protect` is a second guard against overlap.
-      const job = new Cron(
-        '* * * * * *',
-        { interval: deps.intervalSeconds, protect: true, startAt: new Date(Date.now() + deps.intervalSeconds * 1000), catch: true },
-        async () => {
+      // startAt skips the tick right after the previous pull; `protect` is a second guard against overlap.
+      const intervalOf = typeof deps.intervalSeconds === 'function' ? deps.intervalSeconds : (): number => deps.intervalSeconds as number;
+      let job: Cron | undefined;
+      let armedFor = 0;
+      const arm = (): void => {
+        const seconds = intervalOf();
+        if (job && seconds === armedFor) return;
+        if (job) deps.log.info({ from: armedFor, to: seconds }, 'pull interval changed');
+        job?.stop();
+        armedFor = seconds;
+        job = new Cron('* * * * * *', { interval: seconds, protect: true, startAt: new Date(Date.now() + seconds * 1000), catch: true }, async () => {
           await pullNow();
-        },
-      );
+        });
+      };
       try {
         await pullNow();
+        if (!signal.aborted) {
+          arm();
+          rearm = arm;
+        }
         await new Promise<void>((resolve) => {
           if (signal.aborted) resolve();
           else signal.addEventListener('abort', () => resolve(), { once: true });
         });
       } finally {
-        job.stop();
+        rearm = () => {};
+        job?.stop();
         signal.removeEventListener('abort', onAbort);
         stopping.abort();
         await inFlight;

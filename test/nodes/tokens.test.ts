@@ -57,3 +57,14 @@ t.test('tokens survive a restart and the store holds only hashes', async (t) => 
   const reopened = await BootTokens.open(sub, 600);
   t.equal(reopened.check(token, '198.18.0.11', () => undefined).nodeId, 'n1');
 });
+
+t.test("a manifest's bootTokenTtlSeconds overrides the configured lifetime", async (t) => {
+  const { store } = await setup(t);
+  let now = 0;
+  const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 3600, () => now);
+  const token = await tokens.issue({ nodeId: 'n1', mac: 'aa:bb:cc:dd:ee:01', ip: '198.18.0.11', generation: 1 }, 120);
+  now = 119_000;
+  t.equal(tokens.check(token, '198.18.0.11', () => undefined).nodeId, 'n1');
+  now = 121_000;
+  t.equal(reason(() => tokens.check(token, '198.18.0.11', () => undefined)), 'expired');
+});

@@ -183,3 +183,17 @@ t.test('append without a body is refused; listeners hear durable appends', async
   t.equal(heard, 1);
   t.equal(outbox.highWater(), 2n);
 });
+
+t.test('a bound given as a function is read on every append (a manifest can tighten it)', async (t) => {
+  const { open } = await tempStore(t);
+  const store = await open();
+  t.teardown(() => store.close());
+  let bound = 100;
+  const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), { maxEvents: () => bound, log });
+  for (let i = 0; i < 5; i++) await outbox.append(body.step('a', `s${i}`));
+  t.equal(outbox.depth(), 5);
+  bound = 3;
+  await outbox.append(body.state('a'));
+  t.equal(outbox.depth(), 3, 'the new bound holds from the next append');
+  t.equal(outbox.evicted(), 3);
+});

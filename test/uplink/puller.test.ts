@@ -235,3 +235,22 @@ t.test('TLS: pinned CA, another CA refused, mTLS', async (t) => {
   const withCert = await harness(t, { central: { tls: mtls }, client: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile } });
   t.equal((await withCert.puller.pullNow()).result, 'applied', 'client cert: accepted');
 });
+
+t.test("the interval is read after every pull: a manifest's pullIntervalSeconds takes effect", async (t) => {
+  let interval = 60;
+  const h = await harness(t, { puller: { intervalSeconds: () => interval } });
+  const stop = new AbortController();
+  const running = h.puller.run(stop.signal);
+  t.teardown(async () => {
+    stop.abort();
+    await running;
+  });
+  await until('start-up pull', () => h.applied.length === 1);
+  // A newly applied manifest says 1 s: any pull (here one on demand) re-arms the schedule.
+  interval = 1;
+  await h.puller.pullNow();
+  const pulls = (): number => h.central.requests().manifest + h.central.requests().notModified;
+  const before = pulls();
+  await until('ticks at the new 1 s interval', () => pulls() >= before + 2, 4000);
+  t.ok(infos(h, /pull interval changed/).length >= 1, 'the change is logged');
+});
