@@ -146,3 +146,53 @@ export class ReportAckError extends MaskinError {
     super('MASKIN_ERR_REPORT_ACK_INVALID', `report ack refused: ${detail}`, options);
   }
 }
+
+/** Bytes received for a digest hash to something else; nothing of them was stored or served. */
+export class DigestMismatchError extends MaskinError {
+  readonly expected: string;
+  readonly got: string;
+  constructor(expected: string, got: string, what: string) {
+    super('MASKIN_ERR_IMAGE_DIGEST_MISMATCH', `digest mismatch for ${what}: expected ${expected}, got ${got}`);
+    this.expected = expected;
+    this.got = got;
+  }
+}
+
+/** The filesystem holding the image cache is full (ENOSPC) or over quota (EDQUOT). */
+export class DiskFullError extends MaskinError {
+  readonly dir: string;
+  constructor(dir: string, what: string, options?: { cause?: unknown }) {
+    const errno = (options?.cause as { code?: string } | undefined)?.code ?? 'ENOSPC';
+    super('MASKIN_ERR_IMAGE_DISK_FULL', `image cache ${dir} is full (${errno}) while writing ${what}; existing entries are intact. Fix: free space there or lower cache.limitBytes`, options);
+    this.dir = dir;
+  }
+}
+
+/** The pinned images (current and last-good manifest) alone exceed the cache size limit; they are kept anyway. */
+export class CacheTooSmallError extends MaskinError {
+  readonly pinnedBytes: number;
+  readonly limitBytes: number;
+  constructor(pinnedBytes: number, limitBytes: number, pinnedCount: number) {
+    super(
+      'MASKIN_ERR_IMAGE_CACHE_TOO_SMALL',
+      `image cache limit ${limitBytes} bytes is smaller than the ${pinnedCount} pinned images (${pinnedBytes} bytes); they are kept, nothing else is cached. Fix: raise the cache limit`,
+    );
+    this.pinnedBytes = pinnedBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** An image source answered with an error status, or could not be reached after every retry. */
+export class UpstreamError extends MaskinError {
+  readonly url: string;
+  readonly status: number | undefined;
+  constructor(url: string, detail: string, opts: { status?: number; cause?: unknown } = {}) {
+    super(
+      opts.status === 404 ? 'MASKIN_ERR_IMAGE_UPSTREAM_NOT_FOUND' : 'MASKIN_ERR_IMAGE_UPSTREAM',
+      `image upstream ${url}: ${opts.status === 404 ? 'not found (404)' : detail}`,
+      { cause: opts.cause },
+    );
+    this.url = url;
+    this.status = opts.status;
+  }
+}
