@@ -18,6 +18,16 @@ export interface BlobInfo {
   readonly lastUsedAt: string;
 }
 
+export interface PutOptions {
+  readonly mediaType?: string;
+  readonly expectedSize?: number;
+  /**
+   * Called after each chunk reaches the temp file (unverified, not yet fsynced): lets the fetcher
+   * stream a running download to readers from disk rather than holding it in memory per reader.
+   */
+  readonly onWrite?: (tempPath: string, written: number) => void;
+}
+
 export interface ContentStore {
   /** A verified blob, or undefined. */
   get(digest: Digest): BlobInfo | undefined;
@@ -26,7 +36,7 @@ export interface ContentStore {
    * it into place and indexes it. Throws DigestMismatchError (expected vs got), DiskFullError, or
    * the source's error; nothing partial is ever visible.
    */
-  put(digest: Digest, source: AsyncIterable<Uint8Array>, opts?: { mediaType?: string; expectedSize?: number }): Promise<BlobInfo>;
+  put(digest: Digest, source: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<BlobInfo>;
   /** Records a use, for least-recently-used eviction. */
   touch(digest: Digest): void;
   /** Replaces the pinned set (digests the current or last-good manifest references). */
