@@ -5,7 +5,7 @@ import type { AbstractSublevel } from 'abstract-level';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-export type SublevelName = 'leases' | 'nodes' | 'tokens' | 'meta' | 'manifest' | 'outbox' | 'images';
+export type SublevelName = 'leases' | 'nodes' | 'tokens' | 'meta' | 'manifest' | 'outbox' | 'images' | 'oci-tags';
 export type Sublevel<V> = AbstractSublevel<ClassicLevel<string, unknown>, string | Buffer | Uint8Array, string, V>;
 
 export interface AgentStore {
