@@ -93,6 +93,9 @@ export interface NodeDirectory {
   all(): readonly NodeSpec[];
   /** Agent settings the manifest overrides (central's say over pull interval, token TTL, outbox bound). */
   readonly settings: SettingsOverride;
+  /** Images pinned by digest, to pre-cache and serve verified. */
+  readonly images: readonly ImagePin[];
+  readonly profiles: ReadonlyMap<string, Profile>;
 }
 
 export function normalizeMac(mac: string): string {
@@ -117,6 +120,8 @@ export function directoryOf(manifest: Manifest): NodeDirectory {
     },
     all: () => manifest.nodes,
     settings: manifest.settings,
+    images: manifest.images,
+    profiles: manifest.profiles,
   };
 }
 
