@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
 import type { LeaseView } from '../dhcp/leaseView.js';
+import type { ContentStore, Download } from '../images/model.js';
+import type { AssetPin } from '../images/pins.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { BootTokens } from '../nodes/tokens.js';
@@ -12,6 +14,15 @@ export interface ManifestPort {
   offer(bytes: Uint8Array, source: 'pull' | 'push'): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: string; message?: string }>;
   /** Records a refused push (no or wrong credentials) upstream. */
   refusedPush(from: string, why: string): void;
+}
+
+/** The verified image cache as HTTP sees it. */
+export interface ImagesPort {
+  /** Pinned kernel/initramfs by asset path (`<schematic>/<version>/<file>`). */
+  pins(): ReadonlyMap<string, AssetPin>;
+  readonly store: ContentStore;
+  /** Single-flight download of a pinned digest (streams while it runs). */
+  fetch(digest: string, source: { url: string; size?: number }): Download;
 }
 
 export interface HttpDeps {
@@ -26,6 +37,8 @@ export interface HttpDeps {
   readonly startedAt: Date;
   /** Absent: push disabled (answers 404). */
   readonly manifest?: ManifestPort;
+  /** Absent: assets come from assetsDir only. */
+  readonly images?: ImagesPort;
   /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
   readonly uplinkStatus?: () => Record<string, unknown>;
 }
