@@ -1,0 +1,112 @@
+// Prefetch: on every manifest change (and every minute, to retry failures), every pinned
+// kernel/initramfs not yet cached is downloaded through the single-flight fetcher, two at a time,
+// with progress in the log and in status() (for `maskin-agent cache status` and the admin API).
+import type { Logger } from 'pino';
+import { sleep, type Service } from '../lifecycle/supervisor.js';
+import type { ContentStore, Download } from './model.js';
+import type { AssetPin } from './pins.js';
+
+export type AssetState = 'cached' | 'downloading' | 'missing' | 'failed';
+
+export interface AssetStatus {
+  readonly assetPath: string;
+  readonly profile: string;
+  readonly kind: 'kernel' | 'initramfs';
+  readonly digest: string;
+  readonly state: AssetState;
+  readonly received?: number;
+  readonly total?: number;
+  readonly error?: string;
+}
+
+export interface PrefetcherDeps {
+  readonly pins: () => ReadonlyMap<string, AssetPin>;
+  /** Digests referenced by the current and last-good manifests: never evicted. */
+  readonly referenced: () => Iterable<string>;
+  readonly store: ContentStore;
+  readonly fetch: (digest: string, source: { url: string; size?: number }) => Download;
+  readonly log: Logger;
+  readonly concurrency?: number;
+  readonly retryMs?: number;
+  readonly progressMs?: number;
+}
+
+export interface Prefetcher extends Service {
+  /** Starts a round now (a manifest changed). */
+  kick(): void;
+  status(): AssetStatus[];
+  /** Per profile: every pinned asset cached. */
+  readiness(): Record<string, boolean>;
+}
+
+export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
+  const running = new Map<string, Download>();
+  const failures = new Map<string, string>();
+  let wake: (() => void) | undefined;
+  let kicked = false;
+
+  const status = (): AssetStatus[] =>
+    [...deps.pins().values()].map((pin) => {
+      const base = { assetPath: pin.assetPath, profile: pin.profile, kind: pin.kind, digest: pin.digest };
+      if (deps.store.get(pin.digest)) return { ...base, state: 'cached' as const };
+      const download = running.get(pin.digest);
+      if (download) {
+        const p = download.progress();
+        return { ...base, state: 'downloading' as const, received: p.received, ...(p.total !== undefined ? { total: p.total } : {}) };
+      }
+      const error = failures.get(pin.digest);
+      return error ? { ...base, state: 'failed' as const, error } : { ...base, state: 'missing' as const };
+    });
+
+  async function round(signal: AbortSignal): Promise<void> {
+    deps.store.pin(deps.referenced());
+    const todo = [...deps.pins().values()].filter((pin) => !deps.store.get(pin.digest) && !running.has(pin.digest));
+    const unique = [...new Map(todo.map((pin) => [pin.digest, pin])).values()];
+    if (unique.length > 0) deps.log.info({ images: unique.length }, 'prefetching pinned images');
+    const queue = [...unique];
+    const worker = async (): Promise<void> => {
+      for (let pin = queue.shift(); pin && !signal.aborted; pin = queue.shift()) {
+        const download = deps.fetch(pin.digest, { url: pin.url, ...(pin.size !== undefined ? { size: pin.size } : {}) });
+        running.set(pin.digest, download);
+        const reporter = setInterval(() => {
+          const p = download.progress();
+          deps.log.info({ image: pin.assetPath, received: p.received, total: p.total, percent: p.total ? Math.floor((100 * p.received) / p.total) : undefined }, 'prefetch progress');
+        }, deps.progressMs ?? 5000);
+        try {
+          const blob = await download.done;
+          failures.delete(pin.digest);
+          deps.log.info({ image: pin.assetPath, digest: pin.digest, bytes: blob.size }, 'image cached and verified');
+        } catch (err) {
+          failures.set(pin.digest, (err as Error).message);
+          deps.log.error({ image: pin.assetPath, url: pin.url, err: (err as Error).message }, 'prefetch failed; retrying later');
+        } finally {
+          clearInterval(reporter);
+          running.delete(pin.digest);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: deps.concurrency ?? 2 }, worker));
+  }
+
+  return {
+    name: 'image-prefetch',
+    kick() {
+      kicked = true;
+      wake?.();
+    },
+    status,
+    readiness() {
+      const ready: Record<string, boolean> = {};
+      for (const s of status()) ready[s.profile] = (ready[s.profile] ?? true) && s.state === 'cached';
+      return ready;
+    },
+    async run(signal) {
+      while (!signal.aborted) {
+        kicked = false;
+        await round(signal);
+        if (!kicked) await sleep(deps.retryMs ?? 60_000, signal, (wakeUp) => (wake = wakeUp));
+        wake = undefined;
+      }
+    },
+  };
+}
