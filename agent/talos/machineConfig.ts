@@ -21,6 +21,12 @@ import { mergePatch } from './mergePatch.js';
 export interface MachineConfigContext {
   /** Installer image to use when the profile names none, e.g. the agent's local OCI mirror. */
   readonly installerImage?: string;
+  /**
+   * The agent's read-only OCI mirror (issue 4 §6): one RegistryMirrorConfig per registry host.
+   * `endpoint` is the mirror's base URL without /v2/ (containerd appends /v2/ and names the
+   * registry in `?ns=`). A registry the base config already mirrors is left to the base.
+   */
+  readonly registryMirror?: { readonly endpoint: string; readonly registries: readonly string[] };
 }
 
 type Doc = Record<string, unknown>;
@@ -65,6 +71,17 @@ function withHostname(docs: Doc[], mainIndex: number, hostname: string): Doc[] {
   return [...docs, { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname }];
 }
 
+// Talos ≥1.12 (our minimum) takes RegistryMirrorConfig documents; machine.registries.mirrors is
+// the older form, still honoured, so a registry named there counts as already mirrored too.
+function withRegistryMirrors(docs: Doc[], main: Doc, mirror: NonNullable<MachineConfigContext['registryMirror']>): Doc[] {
+  const machine = isObject(main['machine']) ? main['machine'] : {};
+  const registries = isObject(machine['registries']) ? machine['registries'] : {};
+  const legacy = isObject(registries['mirrors']) ? Object.keys(registries['mirrors']) : [];
+  const mirrored = new Set([...legacy, ...docs.flatMap((d) => (documentKind(d) === 'RegistryMirrorConfig' && typeof d['name'] === 'string' ? [d['name']] : []))]);
+  const added = [...new Set(mirror.registries)].filter((r) => !mirrored.has(r));
+  return [...docs, ...added.map((name) => ({ apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name, endpoints: [{ url: mirror.endpoint }] }))];
+}
+
 /** The documents a node gets, validated. Throws MachineConfigError naming the node and the problems. */
 export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: MachineConfigContext = {}): Doc[] {
   const fail = (detail: string): never => {
@@ -84,6 +101,7 @@ export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: Machine
   });
   docs = docs.map((d, i) => (i === mainIndex ? main : d));
   if (node.hostname !== undefined) docs = withHostname(docs, mainIndex, node.hostname);
+  if (ctx.registryMirror) docs = withRegistryMirrors(docs, main, ctx.registryMirror);
 
   const problems = machineConfigProblems(profile.talosVersion, docs);
   if (problems.length > 0) fail(problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; ... ${problems.length - 5} more` : ''));

@@ -150,3 +150,30 @@ t.test('the rendered text parses back to the validated documents', async (t) => 
   t.same(parseAllDocuments(text).map((d) => d.toJS()), machineConfigDocs(n, profile()));
   t.equal(parse(text.split('---\n')[1] ?? '').kind, 'HostnameConfig');
 });
+
+t.test('registry mirror: one RegistryMirrorConfig per registry, on every release line, schema-checked', async (t) => {
+  const registryMirror = { endpoint: 'http://198.18.9.1:8080', registries: ['factory.talos.dev', 'ghcr.io', 'ghcr.io'] };
+  for (const v of ['v1.12.11', 'v1.13.9', 'v1.14.0']) {
+    const docs = machineConfigDocs(node({ hostname: 'n1' }), profile({ talosVersion: v }), { registryMirror });
+    t.same(
+      docs.filter((d) => d['kind'] === 'RegistryMirrorConfig'),
+      [
+        { apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name: 'factory.talos.dev', endpoints: [{ url: 'http://198.18.9.1:8080' }] },
+        { apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name: 'ghcr.io', endpoints: [{ url: 'http://198.18.9.1:8080' }] },
+      ],
+      `${v}: one document per registry, duplicates folded`,
+    );
+  }
+  t.equal(machineConfigDocs(node(), profile()).filter((d) => d['kind'] === 'RegistryMirrorConfig').length, 0, 'no mirror in context: none');
+  t.throws(() => machineConfigDocs(node(), profile(), { registryMirror: { endpoint: '198.18.9.1:8080', registries: ['ghcr.io'] } }), { ...MCE, message: /RegistryMirrorConfig.*url/ }, 'an endpoint without scheme fails the schema');
+});
+
+t.test('registry mirror: registries the base already mirrors are left to the base', async (t) => {
+  const own = { apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name: 'ghcr.io', endpoints: [{ url: 'https://mirror.corp' }] };
+  const legacy = { machine: { registries: { mirrors: { 'factory.talos.dev': { endpoints: ['https://factory-mirror.corp'] } } } } };
+  const docs = machineConfigDocs(node({ patches: [legacy] }), profile({ machineConfig: [...baseDocs(), own] }), {
+    registryMirror: { endpoint: 'http://198.18.9.1:8080', registries: ['factory.talos.dev', 'ghcr.io', 'docker.io'] },
+  });
+  const mirrors = docs.filter((d) => d['kind'] === 'RegistryMirrorConfig');
+  t.same(mirrors, [own, { apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name: 'docker.io', endpoints: [{ url: 'http://198.18.9.1:8080' }] }]);
+});
