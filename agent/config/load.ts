@@ -61,6 +61,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
 /** Uplink defaults: nothing configured means no central (local manifest file only). */
 export const NO_UPLINK: UplinkSettings = Object.freeze({ pullIntervalSeconds: 60, timeoutSeconds: 10, trustedKeys: [], maxManifestBytes: 16 * 1024 * 1024 });
 export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
+export const DEFAULT_IMAGES = Object.freeze({ factoryUrl: 'https://factory.talos.dev', limitBytes: 20 * 1024 ** 3 });
 
 /**
  * Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, and the secrets
@@ -137,6 +138,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     ...(c.rackId !== undefined ? { rackId: c.rackId } : {}),
     uplink,
     outboxMaxEvents: c.outbox?.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS,
+    images: { factoryUrl: c.images?.factoryUrl ?? DEFAULT_IMAGES.factoryUrl, limitBytes: c.images?.limitBytes ?? DEFAULT_IMAGES.limitBytes },
     provisioning: { ...c.provisioning },
     ports,
     httpListen: c.http?.listen ?? '0.0.0.0',
@@ -229,6 +231,7 @@ interface RawConfig {
     trustedKeys?: { id: string; publicKeyFile: string }[];
   };
   outbox?: { maxEvents?: number };
+  images?: { factoryUrl?: string; limitBytes?: number };
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
   http?: { listen?: string; baseUrl?: string };

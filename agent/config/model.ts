@@ -66,6 +66,12 @@ export interface AgentConfig {
   readonly rackId?: string;
   readonly uplink: UplinkSettings;
   readonly outboxMaxEvents: number;
+  readonly images: {
+    /** Image Factory or a central mirror of it: /image/<schematic>/<version>/kernel-<arch>. */
+    readonly factoryUrl: string;
+    /** Cache size limit; images the manifest references are pinned regardless. */
+    readonly limitBytes: number;
+  };
   readonly provisioning: {
     /** The provisioning NIC; the service must be confined to it at the OS level (systemd unit). */
     readonly interface: string;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
 import type { LeaseView } from '../dhcp/leaseView.js';
-import type { ContentStore, Download } from '../images/model.js';
+import type { ContentStore, Download, DownloadProgress } from '../images/model.js';
 import type { AssetPin } from '../images/pins.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
@@ -23,6 +23,8 @@ export interface ImagesPort {
   readonly store: ContentStore;
   /** Single-flight download of a pinned digest (streams while it runs). */
   fetch(digest: string, source: { url: string; size?: number }): Download;
+  /** Progress of a running download of this digest, if one runs. */
+  progress(digest: string): DownloadProgress | undefined;
 }
 
 export interface HttpDeps {

@@ -3,7 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
 import { decideBoot } from '../nodes/bootPlan.js';
-import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
+import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
 import type { HttpDeps } from './deps.js';
 
 interface IpxeQuery {
@@ -18,6 +18,21 @@ interface IpxeQuery {
 
 const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 const clip = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value.slice(0, 128));
+
+/** "kernel-amd64, 63% of 14 MB" for the first pinned asset of this profile not cached yet. */
+function imagesNotReady(deps: HttpDeps, schematic: string, version: string): string | undefined {
+  if (!deps.images) return undefined;
+  const prefix = `${schematic}/${version}/`;
+  for (const [assetPath, pin] of deps.images.pins()) {
+    if (!assetPath.startsWith(prefix) || deps.images.store.get(pin.digest)) continue;
+    const file = assetPath.slice(prefix.length);
+    const p = deps.images.progress(pin.digest);
+    const total = p?.total ?? pin.size;
+    if (!p) return `${file}, not downloaded yet`;
+    return total ? `${file}, ${Math.floor((100 * p.received) / total)}% of ${Math.ceil(total / 1e6)} MB` : `${file}, ${Math.floor(p.received / 1e6)} MB so far`;
+  }
+  return undefined;
+}
 
 export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   const { config, nodes, tokens, leases } = deps;
@@ -65,6 +80,12 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     }
     const directory = deps.directory();
     const profile = directory.profileOf(spec);
+    const waiting = imagesNotReady(deps, profile.schematic, profile.talosVersion);
+    if (waiting) {
+      // Not an install yet: nothing unverified is ever served, and no token is issued.
+      nodes.record({ mac }, 'script-served', { kind: 'wait-image', platform, waiting });
+      return renderImageWaitScript(waiting);
+    }
     const token = await tokens.issue({ nodeId: spec.id, mac, ip: leases.ipOf(mac) ?? request.ip, generation: spec.generation }, directory.settings.bootTokenTtlSeconds);
     nodes.record({ mac }, 'script-served', { kind: 'install', platform, profile: profile.name, talosVersion: profile.talosVersion, generation: spec.generation });
     return renderInstallScript({ node: spec, profile, baseUrl: config.httpBaseUrl, token, platform });

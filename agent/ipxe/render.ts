@@ -44,7 +44,7 @@ function checkToken(token: string): string {
 
 /** Text that is safe in an `echo` or a comment: no `$`, operators, `#` or line breaks survive. */
 function safeText(text: string): string {
-  return text.replace(/[^A-Za-z0-9 ._:,/=()@+-]/g, '_');
+  return text.replace(/[^A-Za-z0-9 ._:,/=()@+%-]/g, '_');
 }
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
@@ -164,4 +164,12 @@ export function renderDiscoveryScript(input: { readonly baseUrl: string; readonl
 /** A known node whose desired state is `discovery`: the same hand-back, with the reason shown. */
 export function renderWaitScript(reason: string): string {
   return script([`echo maskin: not installing: ${safeText(reason)}`, 'sleep 10', 'exit 1']);
+}
+
+/**
+ * An image the node needs is not cached and verified yet: say which and how far along, wait, and
+ * ask again (`${cwuri}` is this script's own URL), instead of failing the boot.
+ */
+export function renderImageWaitScript(what: string): string {
+  return script([`echo maskin: waiting for image ${safeText(what)}`, 'sleep 10', 'chain --replace --autofree ${cwuri} || exit 1']);
 }

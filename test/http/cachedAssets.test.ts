@@ -19,6 +19,7 @@ import { NodeRegistry } from '../../agent/nodes/registry.js';
 import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
 import { openStore } from '../../agent/store/store.js';
 import { fakeContentStore } from '../fakes/contentStore.js';
+import { nodeFixture, profileFixture } from '../fakes/manifest.js';
 
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -55,10 +56,11 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
       fetches.push(`${digest} ${source.url}`);
       return { digest, progress: () => ({ digest, received: 0 }), stream: () => Readable.from([initramfs.subarray(0, 1000), initramfs.subarray(1000)]), done: new Promise(() => {}) };
     },
+    progress: (digest: string) => (digest === digestOf(initramfs) ? { digest, received: 25_000, total: 50_000 } : undefined),
   };
   const db = await openStore(config.dataDir);
   const log = pino({ level: 'silent' });
-  const directory = directoryOf(EMPTY_MANIFEST);
+  const directory = directoryOf({ ...EMPTY_MANIFEST, profiles: new Map([['workers', profileFixture({ schematic: 's' })]]), nodes: [nodeFixture({ macs: ['52:54:00:00:00:07'] })] });
   const leases = { ipOf: () => undefined, macOf: () => undefined };
   const nodes = await NodeRegistry.open({ store: db.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(), log });
   const tokens = await BootTokens.open(db.sublevel<BootGrant>('tokens'), 600);
@@ -89,6 +91,11 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
   t.equal(streamed.statusCode, 200);
   t.ok(streamed.rawPayload.equals(initramfs), 'streamed from the download');
   t.same(fetches, [`${digestOf(initramfs)} http://up/i`]);
+
+  // The node's profile needs the initramfs, which is still downloading: it waits, visibly.
+  const wait = await app.inject({ url: '/ipxe?mac=52:54:00:00:00:07&platform=pcbios', remoteAddress: '198.18.9.107' });
+  t.equal(wait.body, '#!ipxe\necho maskin: waiting for image initramfs-amd64.xz, 50% of 1 MB\nsleep 10\nchain --replace --autofree ${cwuri} || exit 1\n');
+  t.notMatch(wait.body, /kernel|talos\.config/, 'no installer and no token before the images are verified');
 
   await writeFile(path.join(dir, 'plain.txt'), 'unpinned');
   t.equal((await app.inject({ url: '/assets/plain.txt' })).body, 'unpinned', 'unpinned assets still come from assetsDir');
