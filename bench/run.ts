@@ -11,6 +11,7 @@ const benches: { name: string; file: string; args?: string[] }[] = [
   // Measures in its own child process started with --expose-gc (RSS read after a full GC).
   { name: 'Manifest: 10,000-node signed manifest decode+verify, RSS growth', file: 'manifest.js' },
   { name: 'Outbox: durable appends/s (1 and 64 in flight), drain rate, RSS over 100k appends', file: 'outbox.js', args: ['--expose-gc'] },
+  { name: 'Image cache cold storm: 50 concurrent requests for an uncached 100 MB image (one upstream fetch, ≤1.3× one download, RSS)', file: 'cache.js' },
 ];
 
 let failed = 0;

@@ -35,10 +35,15 @@ export interface FetcherOptions {
   readonly log: Logger;
   /** Headers and idle-body timeout per request. */
   readonly timeoutMs?: number;
+  /** Recent bytes kept in memory for readers at the live edge (default 16 MiB). */
+  readonly liveWindowBytes?: number;
 }
 
 // Reader buffers: small enough that 50 readers stay a few tens of MB, large enough for few syscalls.
 const READ_CHUNK = 256 * 1024;
+// The most recent upstream chunks stay in memory, shared by every reader at the live edge (no copy,
+// no syscall); readers further behind read the temp file.
+const LIVE_WINDOW = 16 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 
 /** One running download's shared state, read by its readers. */
@@ -52,7 +57,38 @@ class Flight {
   blob: BlobInfo | undefined;
   error: Error | undefined;
   private waiters = new Set<() => void>();
-  constructor(readonly digest: Digest) {}
+  /** Recent chunks in order, `start` = offset of the first byte of window[0]. */
+  private window: Buffer[] = [];
+  private windowStart = 0;
+  private windowBytes = 0;
+  constructor(
+    readonly digest: Digest,
+    private readonly windowLimit: number,
+  ) {}
+
+  remember(chunk: Buffer): void {
+    this.window.push(chunk);
+    this.windowBytes += chunk.length;
+    while (this.windowBytes - this.window[0]!.length >= this.windowLimit) {
+      const old = this.window.shift()!;
+      this.windowStart += old.length;
+      this.windowBytes -= old.length;
+    }
+  }
+  /** Bytes from `pos` (below `safe`) out of the live window, or undefined when they have left it. */
+  fromWindow(pos: number): Buffer | undefined {
+    if (pos < this.windowStart) return undefined;
+    let start = this.windowStart;
+    for (const chunk of this.window) {
+      if (pos < start + chunk.length) return chunk.subarray(pos - start, Math.min(chunk.length, this.safe - start));
+      start += chunk.length;
+    }
+    return undefined;
+  }
+  dropWindow(): void {
+    this.window = [];
+    this.windowBytes = 0;
+  }
 
   wait(wake: () => void): void {
     this.waiters.add(wake);
@@ -97,6 +133,12 @@ function liveReader(flight: Flight): Readable {
         return release();
       }
       return flight.wait(pump);
+    }
+    const live = flight.fromWindow(pos);
+    if (live && live.length > 0) {
+      pos += live.length;
+      if (stream.push(live)) queueMicrotask(pump);
+      return;
     }
     if (flight.fd === undefined) {
       // A verified blob that was never written through onWrite (empty, or raced with another put).
@@ -183,6 +225,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
             skip = 0;
           }
           flight.received += c.length;
+          flight.remember(c);
           progressed = true;
           yield c;
         }
@@ -202,7 +245,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
   }
 
   function start(digest: Digest, source: FetchSource): Download {
-    const flight = new Flight(digest);
+    const flight = new Flight(digest, opts.liveWindowBytes ?? LIVE_WINDOW);
     if (source.size !== undefined) flight.total = source.size;
     const started = Date.now();
     let lastWritten = 0;
@@ -234,6 +277,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
       )
       .finally(() => {
         flights.delete(digest);
+        flight.dropWindow();
         flight.wakeAll();
         flight.release();
       });

@@ -82,7 +82,11 @@ t.test('single flight: 10 concurrent fetches, one upstream GET, every reader get
 });
 
 t.test('a late joiner reads what is already on disk, then follows live', async (t) => {
-  const { up, fetcher, url } = await setup(t);
+  const { up, bed, url } = await setup(t);
+  const dispatcher = new Agent();
+  t.teardown(() => dispatcher.close());
+  // A live window far smaller than what has arrived: the late joiner must start from the temp file.
+  const fetcher = createFetcher({ store: bed.store, dispatcher, log: silent, liveWindowBytes: 128 * 1024 });
   let release!: () => void;
   let reached!: () => void;
   const atHold = new Promise<void>((r) => (reached = r));
