@@ -19,6 +19,11 @@ import { NodeRegistry } from './nodes/registry.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { openStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
+import { createFetcher } from './images/fetcher.js';
+import { createRegistryMirror, type TagRecord } from './images/oci.js';
+import { assetPins, referencedDigests, type AssetPin } from './images/pins.js';
+import { createPrefetcher } from './images/prefetch.js';
+import { openContentStore, type IndexEntry } from './images/store.js';
 import { createTftpService } from './tftp/server.js';
 import { createUplinkClient } from './uplink/client.js';
 import { ManifestEventSchema } from './uplink/gen/maskin/v1/report_pb.js';
@@ -57,6 +62,8 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
     };
     const manifestFile = config.manifestFile;
+    // Set once the prefetcher exists: a newly applied manifest starts fetching its images.
+    let manifestApplied = (): void => {};
     const applier = await ManifestApplier.open({
       store: store.sublevel<StoredManifest>('manifest'),
       ...(config.rackId !== undefined ? { rackId: config.rackId } : {}),
@@ -65,12 +72,30 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       checkBase: validateMachineConfigDocs,
       ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
       log: log.child({ component: 'manifest' }),
-      events: (e) =>
-        report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) }),
+      events: (e) => {
+        report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) });
+        if (e.outcome === 'applied') manifestApplied();
+      },
     });
     const directory = (): NodeDirectory => applier.directory();
     overrides = () => applier.directory().settings;
     checkBootFiles(config, directory(), log);
+
+    // The verified image cache: pinned kernels/initramfs and the installer image's registry blobs.
+    const images = await openContentStore({ dir: path.join(config.dataDir, 'cache'), index: store.sublevel<IndexEntry>('images'), limitBytes: config.images.limitBytes, log: log.child({ component: 'cache' }) });
+    const fetcher = createFetcher({ store: images, log: log.child({ component: 'fetch' }) });
+    const pins = (): ReadonlyMap<string, AssetPin> => assetPins(applier.directory(), config.images.factoryUrl);
+    const prefetcher = createPrefetcher({ pins, referenced: () => referencedDigests(applier.directory()), store: images, fetch: (digest, source) => fetcher.fetch(digest, source), log: log.child({ component: 'prefetch' }) });
+    manifestApplied = () => prefetcher.kick();
+    const registry = createRegistryMirror({
+      store: images,
+      tags: store.sublevel<TagRecord>('oci-tags'),
+      upstreams: (host) => {
+        const url = config.images.registryUpstreams[host];
+        return url === undefined ? undefined : { url };
+      },
+      log: log.child({ component: 'registry' }),
+    });
 
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
     const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });
@@ -113,6 +138,8 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       log,
       metrics,
       startedAt: new Date(),
+      images: { pins, store: images, fetch: (digest, source) => fetcher.fetch(digest, source), progress: (digest) => fetcher.active().find((p) => p.digest === digest) },
+      registry,
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
         refusedPush: (from, why) =>
@@ -125,6 +152,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
           ...(puller ? { pull: puller.status() } : {}),
           outbox: { depth: outbox.depth(), evicted: outbox.evicted(), ...(oldest ? { oldestSeq: String(oldest.seq), oldestAt: oldest.atUnixMs } : {}) },
           ...(reporter ? { reporter: reporter.status() } : {}),
+          cache: { totalBytes: images.totalBytes(), limitBytes: config.images.limitBytes, blobs: images.list().length, assets: prefetcher.status(), readiness: prefetcher.readiness() },
         };
       },
     });
@@ -150,6 +178,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       createTftpService({ root: config.bootBinariesDir, address: config.provisioning.address, port: config.ports.tftp, observer: nodes, log: log.child({ component: 'tftp' }), registry: metrics }),
       http,
       pruneTokens,
+      prefetcher,
       createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir }) }),
       ...(puller ? [puller] : []),
       ...(reporter ? [reporter] : []),

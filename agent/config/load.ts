@@ -61,7 +61,12 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
 /** Uplink defaults: nothing configured means no central (local manifest file only). */
 export const NO_UPLINK: UplinkSettings = Object.freeze({ pullIntervalSeconds: 60, timeoutSeconds: 10, trustedKeys: [], maxManifestBytes: 16 * 1024 * 1024 });
 export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
-export const DEFAULT_IMAGES = Object.freeze({ factoryUrl: 'https://factory.talos.dev', limitBytes: 20 * 1024 ** 3 });
+export const DEFAULT_IMAGES = Object.freeze({
+  factoryUrl: 'https://factory.talos.dev',
+  limitBytes: 20 * 1024 ** 3,
+  // Where Talos installer images come from: the Image Factory's registry, and ghcr.io for the rest.
+  registryUpstreams: Object.freeze({ 'factory.talos.dev': 'https://factory.talos.dev', 'ghcr.io': 'https://ghcr.io' }),
+});
 
 /**
  * Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, and the secrets
@@ -138,7 +143,11 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     ...(c.rackId !== undefined ? { rackId: c.rackId } : {}),
     uplink,
     outboxMaxEvents: c.outbox?.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS,
-    images: { factoryUrl: c.images?.factoryUrl ?? DEFAULT_IMAGES.factoryUrl, limitBytes: c.images?.limitBytes ?? DEFAULT_IMAGES.limitBytes },
+    images: {
+      factoryUrl: c.images?.factoryUrl ?? DEFAULT_IMAGES.factoryUrl,
+      limitBytes: c.images?.limitBytes ?? DEFAULT_IMAGES.limitBytes,
+      registryUpstreams: c.images?.registryUpstreams ?? DEFAULT_IMAGES.registryUpstreams,
+    },
     provisioning: { ...c.provisioning },
     ports,
     httpListen: c.http?.listen ?? '0.0.0.0',
@@ -231,7 +240,7 @@ interface RawConfig {
     trustedKeys?: { id: string; publicKeyFile: string }[];
   };
   outbox?: { maxEvents?: number };
-  images?: { factoryUrl?: string; limitBytes?: number };
+  images?: { factoryUrl?: string; limitBytes?: number; registryUpstreams?: Record<string, string> };
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
   http?: { listen?: string; baseUrl?: string };

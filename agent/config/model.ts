@@ -71,6 +71,8 @@ export interface AgentConfig {
     readonly factoryUrl: string;
     /** Cache size limit; images the manifest references are pinned regardless. */
     readonly limitBytes: number;
+    /** Registry host → upstream base URL for the /v2/ mirror; rendered configs point these hosts at the agent. */
+    readonly registryUpstreams: Readonly<Record<string, string>>;
   };
   readonly provisioning: {
     /** The provisioning NIC; the service must be confined to it at the OS level (systemd unit). */

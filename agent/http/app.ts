@@ -8,6 +8,7 @@ import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
 import { ipxeRoutes } from './ipxe.js';
 import { pushRoutes } from './push.js';
+import { registryRoutes } from './registry.js';
 
 /**
  * RFC 3986 query parsing: `+` stays `+`. iPXE's `:uristring` leaves `+` unencoded, so form-style
@@ -55,5 +56,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes, deps);
   await app.register(adminRoutes, deps);
   await app.register(pushRoutes, deps);
+  if (deps.registry) await app.register(registryRoutes, { mirror: deps.registry });
   return app;
 }

@@ -30,7 +30,9 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const profile = deps.directory().profileOf(spec);
     let body: string;
     try {
-      body = renderMachineConfig(spec, profile, {});
+      // The installer pulls its image through this agent's /v2/ mirror (offline installs).
+      const registries = Object.keys(deps.config.images.registryUpstreams);
+      body = renderMachineConfig(spec, profile, deps.registry && registries.length > 0 ? { registryMirror: { endpoint: deps.config.httpBaseUrl, registries } } : {});
     } catch (err) {
       // A config that does not validate is never served; Talos keeps retrying, the operator sees why.
       if (!(err instanceof MaskinError)) throw err;

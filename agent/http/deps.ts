@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
 import type { LeaseView } from '../dhcp/leaseView.js';
 import type { ContentStore, Download, DownloadProgress } from '../images/model.js';
+import type { RegistryMirror } from '../images/oci.js';
 import type { AssetPin } from '../images/pins.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
@@ -41,6 +42,8 @@ export interface HttpDeps {
   readonly manifest?: ManifestPort;
   /** Absent: assets come from assetsDir only. */
   readonly images?: ImagesPort;
+  /** Absent: no /v2/ registry mirror. */
+  readonly registry?: RegistryMirror;
   /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
   readonly uplinkStatus?: () => Record<string, unknown>;
 }
