@@ -7,7 +7,7 @@ import type { AgentConfig } from './config/model.js';
 import { MaskinError } from './errors.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
-import { formatNodeTable, formatStatus, formatTimeline } from './nodes/format.js';
+import { formatCache, formatNodeTable, formatStatus, formatTimeline } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 
 const USAGE = `usage:
@@ -17,6 +17,8 @@ const USAGE = `usage:
                                           table of nodes from a running agent, or one node's timeline
   maskin-agent status [--config FILE | --url URL]
                                           manifest version/source/age, last pull, outbox depth
+  maskin-agent cache status [--config FILE | --url URL]
+                                          pinned images: cached, downloading (progress bars on a terminal), failed
   maskin-agent manifest keygen|sign|verify|show ...
                                           operator tools for signed manifests (see below)
 environment: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, MASKIN_UPLINK_TOKEN, MASKIN_PUSH_TOKEN
@@ -53,6 +55,9 @@ async function main(argv: string[]): Promise<void> {
       return nodes(positionals[0], values.config, values.url);
     case 'status':
       return status(values.config, values.url);
+    case 'cache':
+      if (positionals[0] !== 'status') fail('usage: maskin-agent cache status [--config FILE | --url URL]', 2);
+      return cacheStatus(values.config, values.url);
     default:
       fail(`unknown command ${command}\n${USAGE}`, 2);
   }
@@ -127,6 +132,12 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
   const body = await adminGet(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
   if (id) process.stdout.write(formatTimeline(body as NodeRecord));
   else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+}
+
+async function cacheStatus(configFile: string | undefined, url: string | undefined): Promise<void> {
+  const body = (await adminGet('/v1/status', configFile, url)) as { cache?: Parameters<typeof formatCache>[0] };
+  if (!body.cache) fail('this agent reports no image cache');
+  process.stdout.write(formatCache(body.cache, { bars: process.stdout.isTTY === true }));
 }
 
 async function status(configFile: string | undefined, url: string | undefined): Promise<void> {

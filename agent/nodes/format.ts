@@ -76,3 +76,34 @@ export function formatStatus(s: StatusView, now: Date): string {
   if (s.reporter) lines.push(`reports: last delivered ${ago(s.reporter.lastSuccessAt, now)}${s.reporter.consecutiveFailures ? `, ${s.reporter.consecutiveFailures} failure(s) in a row: ${s.reporter.lastError ?? ''}` : ''}`);
   return lines.join('\n') + '\n';
 }
+
+export interface CacheView {
+  totalBytes: number;
+  limitBytes: number;
+  blobs: number;
+  readiness: Record<string, boolean>;
+  assets: { assetPath: string; profile: string; kind: string; digest: string; state: string; received?: number; total?: number; error?: string }[];
+}
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
+
+/** `maskin-agent cache status`: per pinned image its state, with a progress bar on a terminal. */
+export function formatCache(c: CacheView, opts: { bars: boolean }): string {
+  const lines = [`cache: ${c.blobs} blob(s), ${mb(c.totalBytes)} of ${mb(c.limitBytes)}`];
+  for (const [profile, ready] of Object.entries(c.readiness)) lines.push(`profile ${profile}: ${ready ? 'ready' : 'not ready'}`);
+  if (c.assets.length === 0) lines.push('no images pinned by the manifest');
+  for (const a of c.assets) {
+    let state = a.state;
+    if (a.state === 'downloading' && a.total) {
+      const share = Math.min(1, (a.received ?? 0) / a.total);
+      const bar = opts.bars ? ` [${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')}]` : '';
+      state = `downloading${bar} ${Math.floor(share * 100)}% of ${mb(a.total)}`;
+    } else if (a.state === 'downloading') {
+      state = `downloading ${mb(a.received ?? 0)}`;
+    } else if (a.state === 'failed') {
+      state = `failed: ${a.error ?? ''}`;
+    }
+    lines.push(`  ${a.profile}  ${a.assetPath.split('/').pop()}  ${a.digest.slice(0, 19)}…  ${state}`);
+  }
+  return lines.join('\n') + '\n';
+}

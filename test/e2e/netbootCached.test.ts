@@ -43,6 +43,7 @@ t.test('installs from the verified cache with the upstream stopped', async (t) =
     await new Promise((r) => setTimeout(r, 300));
   }
   t.same((await status()).cache.assets.map((a) => a.state), ['cached', 'cached'], 'both images cached and verified');
+  t.match(await agent.cli(['cache', 'status']), /profile standin: ready\n.*kernel-amd64 .*cached\n.*initramfs-amd64\.xz .*cached\n/s, 'maskin-agent cache status');
   await stopChild(upstream);
   t.not(await rack.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:18090/']).catch(() => 'down'), '200', 'the upstream is gone');
 
