@@ -179,7 +179,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       http,
       pruneTokens,
       prefetcher,
-      createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir }) }),
+      createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir, profilesReady: prefetcher.readiness(), cacheBytes: images.totalBytes() }) }),
       ...(puller ? [puller] : []),
       ...(reporter ? [reporter] : []),
     ];

@@ -20,6 +20,9 @@ export interface HealthExtra {
   readonly manifestVersion: number | bigint;
   /** The filesystem holding this path is reported; without it (or no match), the largest. */
   readonly dataDir?: string;
+  /** Image cache readiness per profile (every pinned image cached and verified), and its size. */
+  readonly profilesReady?: Readonly<Record<string, boolean>>;
+  readonly cacheBytes?: number;
 }
 
 const u64 = (n: number | undefined): bigint => (n !== undefined && Number.isFinite(n) && n > 0 ? BigInt(Math.round(n)) : 0n);
@@ -51,6 +54,8 @@ export async function healthSnapshot(probe: HealthProbe = si, extra: HealthExtra
     outboxDepth: u64(extra.outboxDepth),
     outboxEvicted: u64(extra.outboxEvicted),
     manifestVersion: typeof extra.manifestVersion === 'bigint' ? extra.manifestVersion : u64(extra.manifestVersion),
+    profilesReady: { ...extra.profilesReady },
+    cacheBytes: u64(extra.cacheBytes),
   });
 }
 
@@ -59,7 +64,7 @@ export interface HealthServiceDeps {
   /** Default 60 s. */
   readonly intervalMs?: number;
   /** What the outbox cannot know: the manifest version in force, the data dir. */
-  readonly extra: () => { readonly manifestVersion: number | bigint; readonly dataDir?: string };
+  readonly extra: () => Omit<HealthExtra, 'outboxDepth' | 'outboxEvicted'>;
   readonly log: Logger;
   readonly probe?: HealthProbe;
 }
