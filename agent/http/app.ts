@@ -48,7 +48,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
-    querystringParser: parseQuery,
+    routerOptions: { querystringParser: parseQuery },
   });
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
