@@ -3,7 +3,6 @@
 // its scan leaves no temp file, every indexed blob's file hashes to its name, and every put the
 // child saw resolve is still there.
 // Needs `npx tsc -p .` first (npm test does it): the child runs as dist/test/images/bed/blobWriter.js.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,31 +10,16 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { hashFile, openContentStore, type IndexEntry } from '../../agent/images/store.js';
 import { openStore } from '../../agent/store/store.js';
+import { runAndKill } from '../bed/killRandomly.js';
 import { silent } from './blobs.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = path.join(repo, 'dist/test/images/bed/blobWriter.js');
 
 /** Runs the writer until "open", lets it work 5–200 ms, SIGKILLs it; returns the digests it saw stored. */
-function runAndKill(dataDir: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let killTimer: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (!killTimer && out.includes('open\n')) killTimer = setTimeout(() => child.kill('SIGKILL'), 5 + Math.random() * 195);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(killTimer);
-      if (signal !== 'SIGKILL') return reject(new Error(`writer exited ${code ?? signal} before the kill: ${err}`));
-      const lines = out.split('\n').slice(0, -1); // the last piece has no newline: incomplete
-      resolve(lines.filter((l) => l.startsWith('p ')).map((l) => l.slice(2)));
-    });
-  });
+async function runAndKillWriter(dataDir: string): Promise<string[]> {
+  const lines = await runAndKill(entry, [dataDir], { ready: (out) => out.includes('open\n'), killAfterMs: [5, 200] });
+  return lines.filter((l) => l.startsWith('p ')).map((l) => l.slice(2));
 }
 
 t.test('kill -9 during puts, 25 times over one cache: never a corrupt entry, nothing acknowledged lost', async (t) => {
@@ -47,7 +31,7 @@ t.test('kill -9 during puts, 25 times over one cache: never a corrupt entry, not
   let problems = 0;
   const started = Date.now();
   for (let round = 0; round < 25 && Date.now() - started < 20_000; round++) {
-    for (const d of await runAndKill(dataDir)) acknowledged.add(d);
+    for (const d of await runAndKillWriter(dataDir)) acknowledged.add(d);
     const db = await openStore(dataDir);
     try {
       const store = await openContentStore({ dir: path.join(dataDir, 'cache'), index: db.sublevel<IndexEntry>('images'), limitBytes: 2 ** 40, log: silent });

@@ -2,7 +2,6 @@
 // store always opens, the last good manifest is intact (it verifies) and is never older than the
 // last version the process said it applied.
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import pino from 'pino';
 import { ManifestApplier, type StoredManifest } from '../../agent/manifest/applier.js';
 import { openStore } from '../../agent/store/store.js';
 import { repoRoot } from '../bed/agent.js';
+import { runAndKill } from '../bed/killRandomly.js';
 import { testSigner } from '../fakes/signedManifests.js';
 
 const ROUNDS = 20;
@@ -26,23 +26,9 @@ t.test(`kill -9 during apply, ${ROUNDS} times: last good intact and never behind
   const writer = path.join(repoRoot, 'dist/test/manifest/bed/applierWriter.js');
   let lastApplied = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const child = spawn(process.execPath, [writer, dataDir, dir, pub, String(VERSIONS)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     // Once it is applying, kill it at a random point mid-stream.
-    await new Promise<void>((resolve) => {
-      const onData = (): void => {
-        if (!out.includes('ready')) return;
-        child.stdout.off('data', onData);
-        resolve();
-      };
-      child.stdout.on('data', onData);
-      child.once('exit', () => resolve());
-    });
-    await new Promise((r) => setTimeout(r, 5 + Math.floor(Math.random() * 120)));
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    const printed = [...out.matchAll(/applied (\d+)/g)].map((m) => Number(m[1]));
+    const lines = await runAndKill(writer, [dataDir, dir, pub, String(VERSIONS)], { ready: (out) => out.includes('ready'), killAfterMs: [5, 125] });
+    const printed = lines.flatMap((l) => (/^applied (\d+)$/.exec(l) ? [Number(l.slice(8))] : []));
     if (printed.length > 0) lastApplied = Math.max(lastApplied, ...printed);
     const store = await openStore(dataDir);
     try {

@@ -4,7 +4,6 @@
 // it had started acking past it), hold no entry whose ack it saw resolve, and go on numbering
 // above every seq ever handed out.
 // Needs `npx tsc -p .` first (npm test does it): the child runs as dist/test/uplink/bed/outboxWriter.js.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +13,7 @@ import pino from 'pino';
 import { openStore } from '../../../agent/store/store.js';
 import { entryKey, openOutbox, type StoredReport } from '../../../agent/uplink/outbox.js';
 import { body } from '../reports.js';
+import { runAndKill } from '../../bed/killRandomly.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const entry = path.join(repo, 'dist/test/uplink/bed/outboxWriter.js');
@@ -28,33 +28,17 @@ interface ChildRun {
 }
 
 /** Runs the writer until `open`, lets it work 5–150 ms, then SIGKILLs it. Only complete lines count. */
-function runAndKill(dir: string, mode: 'append' | 'drain'): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, dir, mode, '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let killTimer: NodeJS.Timeout | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (!killTimer && out.includes('\n')) killTimer = setTimeout(() => child.kill('SIGKILL'), 5 + Math.random() * 145);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(killTimer);
-      if (signal !== 'SIGKILL') return reject(new Error(`writer exited ${code ?? signal} before the kill: ${err}`));
-      const lines = out.split('\n').slice(0, -1); // the last piece has no newline: incomplete
-      const run: ChildRun = { openedAt: -1n, appended: [], acked: [], acking: [] };
-      for (const line of lines) {
-        const [tag, value] = line.split(' ');
-        if (tag === 'open') (run as { openedAt: bigint }).openedAt = BigInt(value!);
-        else if (tag === 'a') run.appended.push(BigInt(value!));
-        else if (tag === 'k') run.acked.push(BigInt(value!));
-        else if (tag === 'K') run.acking.push(BigInt(value!));
-      }
-      resolve(run);
-    });
-  });
+async function runAndKillWriter(dir: string, mode: 'append' | 'drain'): Promise<ChildRun> {
+  const lines = await runAndKill(entry, [dir, mode, '16'], { ready: (out) => out.includes('\n'), killAfterMs: [5, 150] });
+  const run: ChildRun = { openedAt: -1n, appended: [], acked: [], acking: [] };
+  for (const line of lines) {
+    const [tag, value] = line.split(' ');
+    if (tag === 'open') (run as { openedAt: bigint }).openedAt = BigInt(value!);
+    else if (tag === 'a') run.appended.push(BigInt(value!));
+    else if (tag === 'k') run.acked.push(BigInt(value!));
+    else if (tag === 'K') run.acking.push(BigInt(value!));
+  }
+  return run;
 }
 
 export async function crashLoop(t: Pick<typeof import('tap').t, 'ok' | 'same' | 'teardown'>, mode: 'append' | 'drain', iterations: number): Promise<void> {
@@ -66,7 +50,7 @@ export async function crashLoop(t: Pick<typeof import('tap').t, 'ok' | 'same' | 
   let withAcks = 0;
   const problems: string[] = [];
   for (let i = 0; i < iterations; i++) {
-    const run = await runAndKill(dir, mode);
+    const run = await runAndKillWriter(dir, mode);
     if (run.appended.length > 0) withAppends++;
     if (run.acked.length > 0) withAcks++;
     if (run.openedAt < everPrinted) problems.push(`#${i}: child opened with high-water ${run.openedAt} below ${everPrinted}`);
