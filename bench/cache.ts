@@ -13,7 +13,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { Agent } from 'undici';
 import { createFetcher } from '../agent/images/fetcher.js';
 import { openContentStore, type IndexEntry } from '../agent/images/store.js';
 import { openStore } from '../agent/store/store.js';
@@ -64,8 +63,7 @@ async function storm(dir: string, base: string, digest: string, readers: number)
   const db = await openStore(dir);
   const log = pino({ level: 'silent' });
   const store = await openContentStore({ dir: path.join(dir, 'cache'), index: db.sublevel<IndexEntry>('images'), limitBytes: 2 ** 40, log });
-  const dispatcher = new Agent();
-  const fetcher = createFetcher({ store, dispatcher, log });
+  const fetcher = createFetcher({ store, log });
   try {
     const started = performance.now();
     await Promise.all(
@@ -77,7 +75,6 @@ async function storm(dir: string, base: string, digest: string, readers: number)
     );
     return performance.now() - started;
   } finally {
-    await dispatcher.close();
     await db.close();
   }
 }

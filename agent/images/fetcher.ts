@@ -6,9 +6,9 @@
 import { close, createReadStream, openSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { getGlobalDispatcher, interceptors, request, type Dispatcher } from 'undici';
 import { UpstreamError } from '../errors.js';
 import { backoffDelay } from '../uplink/backoff.js';
+import { httpGet } from './httpGet.js';
 import type { BlobInfo, ContentStore, Digest, Download, DownloadProgress } from './model.js';
 
 export interface FetchSource {
@@ -27,7 +27,6 @@ export interface Fetcher {
 
 export interface FetcherOptions {
   readonly store: ContentStore;
-  readonly dispatcher?: Dispatcher;
   /** Attempts after the first on network errors and 5xx, counted afresh whenever bytes arrive. */
   readonly retries?: number;
   /** Delay (ms) before retry number `attempt` (from 0). */
@@ -175,7 +174,6 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
   const retries = opts.retries ?? 4;
   const backoff = opts.backoff ?? ((attempt: number) => backoffDelay(attempt, 250, 10_000, Math.random));
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const dispatcher = (opts.dispatcher ?? getGlobalDispatcher()).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
   const flights = new Map<Digest, { flight: Flight; download: Download }>();
   const fatal = new WeakSet<Error>();
 
@@ -188,10 +186,10 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         const resumeAt = flight.received;
         const headers: Record<string, string> = { ...source.headers };
         if (resumeAt > 0) headers['range'] = `bytes=${resumeAt}-`;
-        const res = await request(source.url, { dispatcher, method: 'GET', headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-        const status = res.statusCode;
+        const res = await httpGet(source.url, { headers, timeoutMs, maxRedirects: MAX_REDIRECTS });
+        const status = res.status;
         if (status !== 200 && status !== 206) {
-          await res.body.dump();
+          res.body.destroy();
           const err = new UpstreamError(source.url, `HTTP ${status}`, { status });
           // 408/429 and 5xx are transient; any other status will not change on retry.
           if (status < 500 && status !== 408 && status !== 429) fatal.add(err);
@@ -201,7 +199,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         if (status === 206) {
           const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
           if (!m || Number(m[1]) !== resumeAt) {
-            await res.body.dump();
+            res.body.destroy();
             throw new UpstreamError(source.url, `206 with Content-Range ${String(res.headers['content-range'])}, asked for bytes=${resumeAt}-`);
           }
           if (m[2] !== '*') flight.total = Number(m[2]);

@@ -3,7 +3,6 @@
 // chunk (no reader ever holds a complete unverified file).
 import type { Readable } from 'node:stream';
 import t from 'tap';
-import { Agent } from 'undici';
 import { DigestMismatchError, UpstreamError } from '../../agent/errors.js';
 import { createFetcher, type Fetcher } from '../../agent/images/fetcher.js';
 import type { ContentStore } from '../../agent/images/model.js';
@@ -24,13 +23,11 @@ interface Bed {
 async function setup(t: Pick<typeof import('tap').t, 'teardown'>): Promise<Bed> {
   const up = await startImageUpstream(new Map([[PATH, image.bytes]]));
   const bed = await storeBed();
-  const dispatcher = new Agent();
   t.teardown(async () => {
-    await dispatcher.close();
     await up.close();
     await bed.close();
   });
-  const fetcher = createFetcher({ store: bed.store, dispatcher, log: silent, backoff: () => 10 });
+  const fetcher = createFetcher({ store: bed.store, log: silent, backoff: () => 10 });
   return { up, bed, fetcher, url: up.url + PATH };
 }
 
@@ -83,10 +80,8 @@ t.test('single flight: 10 concurrent fetches, one upstream GET, every reader get
 
 t.test('a late joiner reads what is already on disk, then follows live', async (t) => {
   const { up, bed, url } = await setup(t);
-  const dispatcher = new Agent();
-  t.teardown(() => dispatcher.close());
   // A live window far smaller than what has arrived: the late joiner must start from the temp file.
-  const fetcher = createFetcher({ store: bed.store, dispatcher, log: silent, liveWindowBytes: 128 * 1024 });
+  const fetcher = createFetcher({ store: bed.store, log: silent, liveWindowBytes: 128 * 1024 });
   let release!: () => void;
   let reached!: () => void;
   const atHold = new Promise<void>((r) => (reached = r));
@@ -135,9 +130,7 @@ t.test('all bytes written but put() not yet resolved: readers still lack the fin
       return info;
     },
   };
-  const dispatcher = new Agent();
-  t.teardown(() => dispatcher.close());
-  const d = createFetcher({ store, dispatcher, log: silent }).fetch(image.digest, { url });
+  const d = createFetcher({ store, log: silent }).fetch(image.digest, { url });
   const readers = Array.from({ length: 3 }, () => reader(d.stream()));
   await atStored;
   await new Promise((r) => setTimeout(r, 100));
@@ -239,4 +232,39 @@ t.test('redirects are followed', async (t) => {
     up.requests.map((r) => r.path),
     ['/moved', PATH],
   );
+});
+
+t.test('an upstream that closes while the body is paused by a slow disk does not crash the agent (undici#5360)', async (t) => {
+  const { createServer } = await import('node:net');
+  const image = blob(4 << 20);
+  // Like busybox httpd: the whole response, then FIN at once.
+  const server = createServer((sock) => {
+    sock.once('data', () => {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${image.bytes.length}\r\nConnection: close\r\n\r\n`);
+      sock.end(image.bytes);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const bed = await storeBed();
+  t.teardown(() => bed.close());
+  // A store that writes slowly: the response body backs up while the socket has already ended.
+  const slow: typeof bed.store = {
+    ...bed.store,
+    put: (digest, source, opts) =>
+      bed.store.put(
+        digest,
+        (async function* () {
+          for await (const chunk of source) {
+            await new Promise((r) => setTimeout(r, 2));
+            yield chunk;
+          }
+        })(),
+        opts,
+      ),
+  };
+  const { port } = server.address() as { port: number };
+  const d = createFetcher({ store: slow, log: silent }).fetch(image.digest, { url: `http://127.0.0.1:${port}/image` });
+  const stored = await d.done;
+  t.equal(stored.size, image.bytes.length, 'downloaded, verified and stored, with the process alive');
 });
