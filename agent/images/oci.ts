@@ -8,7 +8,8 @@
 // serve the tag → digest we remembered last time, so a moved tag is followed when online.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { fetch, type Dispatcher, type Response } from 'undici';
+import type { Dispatcher } from 'undici';
+import { httpGet } from './httpGet.js';
 import type { Logger } from 'pino';
 import { DigestMismatchError, UpstreamError } from '../errors.js';
 import type { Sublevel } from '../store/store.js';
@@ -107,6 +108,15 @@ function manifestMediaType(bytes: Buffer, contentType: string | undefined): stri
   return 'application/vnd.oci.image.manifest.v1+json';
 }
 
+/** The part of an upstream answer the mirror uses (node:http underneath: see httpGet.ts). */
+interface Response {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly url: string;
+  readonly headers: { get(name: string): string | null };
+  readonly body: (AsyncIterable<Uint8Array> & { cancel(): Promise<void> }) | null;
+}
+
 async function readCapped(res: Response, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -134,16 +144,18 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
       const headers: Record<string, string> = { ...up.headers };
       if (accept) headers['accept'] = accept;
       if (authorization) headers['authorization'] = authorization;
-      // The timer covers connect + headers only; a large blob body may take as long as it takes.
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       try {
-        return await fetch(url, { headers, redirect: 'follow', signal: ac.signal, ...(opts.dispatcher ? { dispatcher: opts.dispatcher } : {}) });
+        const got = await httpGet(url, { headers, timeoutMs });
+        const body = Object.assign(got.body, { cancel: async (): Promise<void> => void got.body.destroy() });
+        return {
+          status: got.status,
+          ok: got.status >= 200 && got.status < 300,
+          url: got.url,
+          headers: { get: (name: string) => { const v = got.headers[name.toLowerCase()]; return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v; } },
+          body,
+        };
       } catch (err) {
-        const cause = (err as { cause?: unknown }).cause ?? err;
-        throw new UpstreamError(url, `unreachable: ${(cause as Error).message ?? String(cause)}`, { cause: err });
-      } finally {
-        clearTimeout(timer);
+        throw new UpstreamError(url, `unreachable: ${(err as Error).message}`, { cause: err });
       }
     };
     const explicitAuth = Object.keys(up.headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
