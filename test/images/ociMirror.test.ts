@@ -14,6 +14,8 @@ import pino from 'pino';
 import { registryRoutes } from '../../agent/http/registry.js';
 import { createRegistryMirror, type TagRecord } from '../../agent/images/oci.js';
 import { openContentStore, type IndexEntry } from '../../agent/images/store.js';
+import { installerPins, pinnedInstallerImage, prefetchInstaller } from '../../agent/images/installer.js';
+import { profileFixture } from '../fakes/manifest.js';
 import { openStore } from '../../agent/store/store.js';
 
 const run = promisify(execFile);
@@ -160,4 +162,48 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
   const again = await fetch(`http://${ours}/v2/upstream.test/test/tampered/blobs/${badLayer}`);
   t.equal(again.status, 503, 'offline, the refused blob is still not served');
   await again.body?.cancel();
+});
+
+t.test('the pinned installer image is prefetched through the mirror; then installs need no upstream', async (t) => {
+  const work = await mkdtemp(path.join(tmpdir(), 'maskin-ociprefetch-'));
+  const regPort = await freePort();
+  let registry: ChildProcess | undefined = await startRegistry(work, regPort);
+  const db = await openStore(path.join(work, 'agent'));
+  const log = pino({ level: 'silent' });
+  const store = await openContentStore({ dir: path.join(work, 'agent', 'cache'), index: db.sublevel<IndexEntry>('images'), limitBytes: 1 << 30, log });
+  const mirror = createRegistryMirror({ store, tags: db.sublevel<TagRecord>('oci-tags'), upstreams: (host) => (host === 'upstream.test' ? { url: `http://127.0.0.1:${regPort}` } : undefined), log, timeoutMs: 3000 });
+  const app = Fastify();
+  await app.register(registryRoutes, { mirror });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const ours = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  t.teardown(async () => {
+    registry?.kill('SIGKILL');
+    await app.close();
+    await db.close();
+    await rm(work, { recursive: true, force: true });
+  });
+  const layout = path.join(work, 'layout');
+  await writeOciLayout(layout, 'v1', randomBytes(200_000));
+  await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://127.0.0.1:${regPort}/installer/metal:v1`);
+  const head = await fetch(`http://127.0.0.1:${regPort}/v2/installer/metal/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const digest = head.headers.get('docker-content-digest') ?? '';
+  t.match(digest, /^sha256:[0-9a-f]{64}$/);
+  const direct = path.join(work, 'direct');
+  await skopeo('copy', '--src-tls-verify=false', `docker://127.0.0.1:${regPort}/installer/metal@${digest}`, `dir:${direct}`);
+
+  const pins = installerPins({
+    images: [{ kind: 'installer', profile: 'w', source: `upstream.test/installer/metal:v1`, digest }],
+    profiles: new Map([['w', profileFixture({ name: 'w' })]]),
+  });
+  t.same(pins.map((p) => [p.image.registry, p.image.repository, p.digest]), [['upstream.test', 'installer/metal', digest]]);
+  t.equal(pinnedInstallerImage(pins, 'w'), `upstream.test/installer/metal@${digest}`, 'install.image names the pinned digest');
+  const stored = await prefetchInstaller(mirror, pins[0]!);
+  t.equal(stored.length, 3, 'manifest, config and layer');
+  t.ok(stored.every((d) => store.get(d)), 'all of them verified in the content store');
+
+  registry.kill('SIGKILL');
+  registry = undefined;
+  const offline = path.join(work, 'offline');
+  await skopeo('copy', '--src-tls-verify=false', `docker://${ours}/upstream.test/installer/metal@${digest}`, `dir:${offline}`);
+  t.same(await snapshot(offline), await snapshot(direct), 'with the upstream gone, the installer comes whole from the rack');
 });
