@@ -20,6 +20,7 @@ import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { openStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
 import { createFetcher } from './images/fetcher.js';
+import { installerPins, prefetchInstaller } from './images/installer.js';
 import { createRegistryMirror, type TagRecord } from './images/oci.js';
 import { assetPins, referencedDigests, type AssetPin } from './images/pins.js';
 import { createPrefetcher } from './images/prefetch.js';
@@ -85,8 +86,6 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const images = await openContentStore({ dir: path.join(config.dataDir, 'cache'), index: store.sublevel<IndexEntry>('images'), limitBytes: config.images.limitBytes, log: log.child({ component: 'cache' }) });
     const fetcher = createFetcher({ store: images, log: log.child({ component: 'fetch' }) });
     const pins = (): ReadonlyMap<string, AssetPin> => assetPins(applier.directory(), config.images.factoryUrl);
-    const prefetcher = createPrefetcher({ pins, referenced: () => referencedDigests(applier.directory()), store: images, fetch: (digest, source) => fetcher.fetch(digest, source), log: log.child({ component: 'prefetch' }) });
-    manifestApplied = () => prefetcher.kick();
     const registry = createRegistryMirror({
       store: images,
       tags: store.sublevel<TagRecord>('oci-tags'),
@@ -96,6 +95,16 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       },
       log: log.child({ component: 'registry' }),
     });
+    const prefetcher = createPrefetcher({
+      pins,
+      referenced: () => referencedDigests(applier.directory()),
+      store: images,
+      fetch: (digest, source) => fetcher.fetch(digest, source),
+      installers: () => installerPins(applier.directory()),
+      prefetchInstaller: (pin) => prefetchInstaller(registry, pin),
+      log: log.child({ component: 'prefetch' }),
+    });
+    manifestApplied = () => prefetcher.kick();
 
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
     const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });

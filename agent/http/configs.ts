@@ -3,6 +3,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BootTokenError, MaskinError } from '../errors.js';
 import type { BootGrant } from '../nodes/tokens.js';
+import { installerPins, pinnedInstallerImage } from '../images/installer.js';
 import { renderMachineConfig } from '../talos/machineConfig.js';
 import type { HttpDeps } from './deps.js';
 
@@ -32,7 +33,12 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     try {
       // The installer pulls its image through this agent's /v2/ mirror (offline installs).
       const registries = Object.keys(deps.config.images.registryUpstreams);
-      body = renderMachineConfig(spec, profile, deps.registry && registries.length > 0 ? { registryMirror: { endpoint: deps.config.httpBaseUrl, registries } } : {});
+      // install.image: the profile's own, else the manifest's pinned installer by digest.
+      const installerImage = pinnedInstallerImage(installerPins(deps.directory()), profile.name);
+      body = renderMachineConfig(spec, profile, {
+        ...(deps.registry && registries.length > 0 ? { registryMirror: { endpoint: deps.config.httpBaseUrl, registries } } : {}),
+        ...(installerImage !== undefined ? { installerImage } : {}),
+      });
     } catch (err) {
       // A config that does not validate is never served; Talos keeps retrying, the operator sees why.
       if (!(err instanceof MaskinError)) throw err;

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { sleep, type Service } from '../lifecycle/supervisor.js';
 import type { ContentStore, Download } from './model.js';
+import type { InstallerPin } from './installer.js';
 import type { AssetPin } from './pins.js';
 
 export type AssetState = 'cached' | 'downloading' | 'missing' | 'failed';
@@ -11,7 +12,7 @@ export type AssetState = 'cached' | 'downloading' | 'missing' | 'failed';
 export interface AssetStatus {
   readonly assetPath: string;
   readonly profile: string;
-  readonly kind: 'kernel' | 'initramfs';
+  readonly kind: 'kernel' | 'initramfs' | 'installer';
   readonly digest: string;
   readonly state: AssetState;
   readonly received?: number;
@@ -26,6 +27,9 @@ export interface PrefetcherDeps {
   readonly store: ContentStore;
   readonly fetch: (digest: string, source: { url: string; size?: number }) => Download;
   readonly log: Logger;
+  /** Installer images to pull through the registry mirror, and how (returns every digest stored). */
+  readonly installers?: () => readonly InstallerPin[];
+  readonly prefetchInstaller?: (pin: InstallerPin) => Promise<string[]>;
   readonly concurrency?: number;
   readonly retryMs?: number;
   readonly progressMs?: number;
@@ -41,11 +45,25 @@ export interface Prefetcher extends Service {
 
 export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
   const running = new Map<string, Download>();
+  /** Installer digest → every blob it consists of, once all are stored. */
+  const installerBlobs = new Map<string, string[]>();
+  const installersRunning = new Set<string>();
   const failures = new Map<string, string>();
   let wake: (() => void) | undefined;
   let kicked = false;
 
-  const status = (): AssetStatus[] =>
+  const installerStatus = (): AssetStatus[] =>
+    (deps.installers?.() ?? []).map((pin) => {
+      const base = { assetPath: `${pin.image.registry}/${pin.image.repository}`, profile: pin.profile, kind: 'installer' as const, digest: pin.digest };
+      const blobs = installerBlobs.get(pin.digest);
+      if (blobs && blobs.every((d) => deps.store.get(d))) return { ...base, state: 'cached' as const };
+      if (installersRunning.has(pin.digest)) return { ...base, state: 'downloading' as const };
+      const error = failures.get(pin.digest);
+      return error ? { ...base, state: 'failed' as const, error } : { ...base, state: 'missing' as const };
+    });
+
+  const status = (): AssetStatus[] => [...assetStatus(), ...installerStatus()];
+  const assetStatus = (): AssetStatus[] =>
     [...deps.pins().values()].map((pin) => {
       const base = { assetPath: pin.assetPath, profile: pin.profile, kind: pin.kind, digest: pin.digest };
       if (deps.store.get(pin.digest)) return { ...base, state: 'cached' as const };
@@ -58,8 +76,33 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
       return error ? { ...base, state: 'failed' as const, error } : { ...base, state: 'missing' as const };
     });
 
+  const pinAll = (): void => deps.store.pin([...deps.referenced(), ...[...installerBlobs.values()].flat()]);
+
+  async function installers(signal: AbortSignal): Promise<void> {
+    if (!deps.installers || !deps.prefetchInstaller) return;
+    const seen = new Set<string>();
+    for (const pin of deps.installers()) {
+      if (signal.aborted || seen.has(pin.digest)) continue;
+      seen.add(pin.digest);
+      const known = installerBlobs.get(pin.digest);
+      if (known && known.every((d) => deps.store.get(d))) continue;
+      installersRunning.add(pin.digest);
+      try {
+        installerBlobs.set(pin.digest, await deps.prefetchInstaller(pin));
+        failures.delete(pin.digest);
+        pinAll();
+        deps.log.info({ image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest }, 'installer image cached and verified');
+      } catch (err) {
+        failures.set(pin.digest, (err as Error).message);
+        deps.log.error({ image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest, err: (err as Error).message }, 'installer prefetch failed; retrying later');
+      } finally {
+        installersRunning.delete(pin.digest);
+      }
+    }
+  }
+
   async function round(signal: AbortSignal): Promise<void> {
-    deps.store.pin(deps.referenced());
+    pinAll();
     const todo = [...deps.pins().values()].filter((pin) => !deps.store.get(pin.digest) && !running.has(pin.digest));
     const unique = [...new Map(todo.map((pin) => [pin.digest, pin])).values()];
     if (unique.length > 0) deps.log.info({ images: unique.length }, 'prefetching pinned images');
@@ -86,6 +129,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
       }
     };
     await Promise.all(Array.from({ length: deps.concurrency ?? 2 }, worker));
+    await installers(signal);
   }
 
   return {

@@ -53,3 +53,48 @@ t.test('pinned kernel and initramfs are fetched once, verified, and reported rea
   await until(() => upstream.gets('/k') > before, 3000);
   t.pass('failed prefetches are retried on the next round');
 });
+
+t.test('installer images: pulled through the mirror once, pinned with all their blobs, failures named and retried', async (t) => {
+  const bed = await storeBed();
+  t.teardown(() => bed.close());
+  const layer = blob(10_000);
+  const { Readable } = await import('node:stream');
+  let attempts = 0;
+  let pinned: string[] = [];
+  const store = { ...bed.store, pin: (d: Iterable<string>) => void (pinned = [...d]) };
+  const installer = { profile: 'w', image: { registry: 'factory.test', repository: 'metal-installer/x' }, digest: layer.digest, arch: 'amd64' as const };
+  const prefetcher = createPrefetcher({
+    pins: () => new Map(),
+    referenced: () => [],
+    store,
+    fetch: () => {
+      throw new Error('no assets here');
+    },
+    installers: () => [installer],
+    prefetchInstaller: async () => {
+      attempts += 1;
+      if (attempts === 1) throw new Error('upstream unreachable');
+      await bed.store.put(layer.digest, Readable.from([layer.bytes]));
+      return [layer.digest];
+    },
+    log: silent,
+    retryMs: 100,
+  });
+  const stop = new AbortController();
+  const running = prefetcher.run(stop.signal);
+  t.teardown(async () => {
+    stop.abort();
+    await running;
+  });
+  const end = Date.now() + 5000;
+  while (prefetcher.status()[0]?.state !== 'cached') {
+    if (Date.now() > end) throw new Error(JSON.stringify(prefetcher.status()));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.equal(attempts, 2, 'a failed pull is retried on the next round');
+  t.match(prefetcher.status()[0], { kind: 'installer', assetPath: 'factory.test/metal-installer/x', state: 'cached' });
+  t.same(prefetcher.readiness(), { w: true });
+  t.ok(pinned.includes(layer.digest), 'its blobs are pinned against eviction');
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(attempts, 2, 'not pulled again once cached');
+});
