@@ -1,6 +1,7 @@
 // Serving one verified blob: ETag = its digest, If-None-Match, a single Range, HEAD. Pure header
 // logic plus a file stream.
 import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobInfo } from '../images/model.js';
 
@@ -45,6 +46,7 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, blob.size - 1];
   if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${blob.size}`);
   reply.header('content-length', String(blob.size === 0 ? 0 : end - start + 1));
-  if (request.method === 'HEAD' || blob.size === 0) return reply.send();
+  // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset Content-Length.
+  if (request.method === 'HEAD' || blob.size === 0) return reply.send(Readable.from([]));
   return reply.send(createReadStream(blob.path, { start, end, highWaterMark: READ_CHUNK }));
 }

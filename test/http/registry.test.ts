@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
 import { DigestMismatchError, UpstreamError } from '../../agent/errors.js';
-import { registryRoutes, parseRange } from '../../agent/http/registry.js';
+import { parseRange } from '../../agent/http/blobResponse.js';
+import { registryRoutes } from '../../agent/http/registry.js';
 import type { BlobInfo } from '../../agent/images/model.js';
 import { sha256, type ImageName, type RegistryMirror } from '../../agent/images/oci.js';
 
@@ -165,12 +166,12 @@ t.test('writes are refused: 405 UNSUPPORTED', async (t) => {
 });
 
 t.test('parseRange', async (t) => {
-  t.same(parseRange('bytes=0-0', 10), { start: 0, end: 0 });
-  t.same(parseRange('bytes=5-', 10), { start: 5, end: 9 });
-  t.same(parseRange('bytes=5-100', 10), { start: 5, end: 9 });
-  t.same(parseRange('bytes=-4', 10), { start: 6, end: 9 });
-  t.equal(parseRange('bytes=10-', 10), 'unsatisfiable');
-  t.equal(parseRange('bytes=0-1,3-4', 10), undefined, 'multi-range: whole body');
-  t.equal(parseRange('items=0-1', 10), undefined);
-  t.equal(parseRange(undefined, 10), undefined);
+  t.same(parseRange('bytes=0-0', 10), { kind: 'partial', start: 0, end: 0 });
+  t.same(parseRange('bytes=5-', 10), { kind: 'partial', start: 5, end: 9 });
+  t.same(parseRange('bytes=5-100', 10), { kind: 'partial', start: 5, end: 9 });
+  t.same(parseRange('bytes=-4', 10), { kind: 'partial', start: 6, end: 9 });
+  t.same(parseRange('bytes=10-', 10), { kind: 'unsatisfiable' });
+  t.same(parseRange('bytes=0-1,3-4', 10), { kind: 'full' }, 'multi-range: whole body');
+  t.same(parseRange('items=0-1', 10), { kind: 'full' });
+  t.same(parseRange(undefined, 10), { kind: 'full' });
 });
