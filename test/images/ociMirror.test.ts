@@ -82,8 +82,9 @@ async function snapshot(dir: string): Promise<Map<string, Buffer>> {
   return out;
 }
 
-t.test('skopeo through the mirror: online, upstream stopped, tampered blob refused', async (t) => {
-  const work = await mkdtemp(path.join(tmpdir(), 'maskin-ocimirror-'));
+/** A real upstream registry, a real content store, and the mirror's /v2/ routes on loopback. */
+async function mirrorBed(t: { teardown(fn: () => unknown): void }, tag: string) {
+  const work = await mkdtemp(path.join(tmpdir(), `maskin-${tag}-`));
   const regPort = await freePort();
   let registry: ChildProcess | undefined = await startRegistry(work, regPort);
   const db = await openStore(path.join(work, 'agent'));
@@ -99,13 +100,31 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
   const app = Fastify();
   await app.register(registryRoutes, { mirror });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  const ours = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   t.teardown(async () => {
     registry?.kill('SIGKILL');
     await app.close();
     await db.close();
     await rm(work, { recursive: true, force: true });
   });
+  return {
+    work,
+    regPort,
+    store,
+    mirror,
+    ours: `127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+    /** Stops the upstream registry and waits until it is gone. */
+    async stopUpstream(): Promise<void> {
+      const child = registry;
+      registry = undefined;
+      if (!child || child.exitCode !== null) return;
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+t.test('skopeo through the mirror: online, upstream stopped, tampered blob refused', async (t) => {
+  const { work, regPort, ours, store, stopUpstream } = await mirrorBed(t, 'ocimirror');
 
   // Two images pushed upstream with skopeo; the second one's layer is then tampered with on disk.
   const good = path.join(work, 'layout-good');
@@ -151,9 +170,7 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
   t.match(body.errors[0]?.message, `expected ${badLayer}, got sha256:${hex(badBytes)}`);
   t.equal(store.get(badLayer), undefined, 'the tampered blob is not in the store');
 
-  registry.kill('SIGKILL');
-  await new Promise((r) => registry?.once('exit', r));
-  registry = undefined;
+  await stopUpstream();
   const offline = path.join(work, 'offline');
   const t1 = performance.now();
   await skopeo('copy', '--src-tls-verify=false', `docker://${ours}/upstream.test/test/hello:v1`, `dir:${offline}`);
@@ -165,23 +182,7 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
 });
 
 t.test('the pinned installer image is prefetched through the mirror; then installs need no upstream', async (t) => {
-  const work = await mkdtemp(path.join(tmpdir(), 'maskin-ociprefetch-'));
-  const regPort = await freePort();
-  let registry: ChildProcess | undefined = await startRegistry(work, regPort);
-  const db = await openStore(path.join(work, 'agent'));
-  const log = pino({ level: 'silent' });
-  const store = await openContentStore({ dir: path.join(work, 'agent', 'cache'), index: db.sublevel<IndexEntry>('images'), limitBytes: 1 << 30, log });
-  const mirror = createRegistryMirror({ store, tags: db.sublevel<TagRecord>('oci-tags'), upstreams: (host) => (host === 'upstream.test' ? { url: `http://127.0.0.1:${regPort}` } : undefined), log, timeoutMs: 3000 });
-  const app = Fastify();
-  await app.register(registryRoutes, { mirror });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const ours = `127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  t.teardown(async () => {
-    registry?.kill('SIGKILL');
-    await app.close();
-    await db.close();
-    await rm(work, { recursive: true, force: true });
-  });
+  const { work, regPort, ours, store, mirror, stopUpstream } = await mirrorBed(t, 'ociprefetch');
   const layout = path.join(work, 'layout');
   await writeOciLayout(layout, 'v1', randomBytes(200_000));
   await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://127.0.0.1:${regPort}/installer/metal:v1`);
@@ -201,8 +202,7 @@ t.test('the pinned installer image is prefetched through the mirror; then instal
   t.equal(stored.length, 3, 'manifest, config and layer');
   t.ok(stored.every((d) => store.get(d)), 'all of them verified in the content store');
 
-  registry.kill('SIGKILL');
-  registry = undefined;
+  await stopUpstream();
   const offline = path.join(work, 'offline');
   await skopeo('copy', '--src-tls-verify=false', `docker://${ours}/upstream.test/installer/metal@${digest}`, `dir:${offline}`);
   t.same(await snapshot(offline), await snapshot(direct), 'with the upstream gone, the installer comes whole from the rack');
