@@ -6,12 +6,11 @@
 // information), agent RSS < 200 MB throughout (sampled from /proc every 100 ms).
 //   node dist/bench/assets.js
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { writeRandomFile } from './randomFile.js';
 import { fileURLToPath } from 'node:url';
 
 const SIZE = 100 * 1024 * 1024;
@@ -46,18 +45,6 @@ const run = (cmd: string, args: string[], timeoutMs = 60_000): Promise<string> =
   new Promise((resolve, reject) =>
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout))),
   );
-
-async function writeFileOfRandom(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(file);
-  for (let i = 0; i < SIZE; i += 1 << 20) {
-    const chunk = randomBytes(1 << 20);
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return `sha256:${hash.digest('hex')}`;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -167,7 +154,7 @@ export async function benchAssets(): Promise<AssetsResult> {
     const root = path.join(tmp, 'www');
     const file = path.join(root, ASSET);
     await mkdir(path.dirname(file), { recursive: true });
-    const digest = await writeFileOfRandom(file);
+    const digest = await writeRandomFile(file, SIZE);
 
     const agentProc = await startAgent(tmp, file, digest);
     children.push(agentProc.child);

@@ -4,8 +4,7 @@
 // The upstream runs in a child process so its buffers never count towards our RSS.
 //   node dist/bench/cache.js
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createFetcher } from '../agent/images/fetcher.js';
 import { openContentStore, type IndexEntry } from '../agent/images/store.js';
+import { writeRandomFile } from './randomFile.js';
 import { openStore } from '../agent/store/store.js';
 
 export interface ColdStormResult {
@@ -46,18 +46,6 @@ function serveUpstream(file: string): void {
   server.listen(0, '127.0.0.1', () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`));
 }
 
-async function writeImage(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(file);
-  for (let i = 0; i < SIZE; i += 1 << 20) {
-    const chunk = randomBytes(1 << 20);
-    hash.update(chunk);
-    if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  return `sha256:${hash.digest('hex')}`;
-}
-
 /** Opens an empty cache under `dir` and fetches the image with `readers` concurrent streams; ms until all ended. */
 async function storm(dir: string, base: string, digest: string, readers: number): Promise<number> {
   const db = await openStore(dir);
@@ -84,7 +72,7 @@ export async function benchColdStorm(): Promise<ColdStormResult> {
   let upstream: ChildProcess | undefined;
   try {
     const file = path.join(tmp, 'image');
-    const digest = await writeImage(file);
+    const digest = await writeRandomFile(file, SIZE);
     upstream = spawn(process.execPath, [fileURLToPath(import.meta.url), '--upstream', file], { stdio: ['ignore', 'pipe', 'inherit'] });
     const port = await new Promise<string>((resolve) => upstream!.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim())));
     const base = `http://127.0.0.1:${port}`;

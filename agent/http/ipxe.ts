@@ -3,18 +3,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
 import { decideBoot } from '../nodes/bootPlan.js';
+import type { NodeFacts } from '../nodes/model.js';
 import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
 import type { HttpDeps } from './deps.js';
 
-interface IpxeQuery {
-  mac?: string;
-  uuid?: string;
-  serial?: string;
-  manufacturer?: string;
-  product?: string;
-  buildarch?: string;
-  platform?: string;
-}
+/** The chain script's query: the MAC plus the SMBIOS facts iPXE expands (see renderChainScript). */
+type IpxeQuery = { mac?: string } & Pick<NodeFacts, 'uuid' | 'serial' | 'manufacturer' | 'product' | 'buildarch' | 'platform'>;
 
 const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 const clip = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value.slice(0, 128));

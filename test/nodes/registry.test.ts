@@ -1,12 +1,9 @@
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
-import { openStore } from '../../agent/store/store.js';
 import { NodeRegistry, TIMELINE_LIMIT, type ReportBody } from '../../agent/nodes/registry.js';
 import { directoryOf, type Manifest } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
+import { tempAgentStore } from '../fakes/tempStore.js';
 
 const manifest: Manifest = {
   version: 1,
@@ -17,12 +14,7 @@ const manifest: Manifest = {
 };
 
 t.test('steps are attributed by MAC or by leased IP, persisted, and survive reopen', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
-  const store = await openStore(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempAgentStore(t, 'reg');
   const deps = {
     store: store.sublevel<NodeRecord>('nodes'),
     directory: () => directoryOf(manifest),
@@ -48,12 +40,7 @@ t.test('steps are attributed by MAC or by leased IP, persisted, and survive reop
 });
 
 t.test('the timeline is bounded', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
-  const store = await openStore(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempAgentStore(t, 'reg');
   const reg = await NodeRegistry.open({
     store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },
     now: () => new Date(), log: pino({ level: 'silent' }),
@@ -66,12 +53,7 @@ t.test('the timeline is bounded', async (t) => {
 });
 
 t.test('every reportable event goes to the report sink: steps, state changes, changed facts', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-reg-'));
-  const store = await openStore(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { store } = await tempAgentStore(t, 'reg');
   const reports: ReportBody[] = [];
   const reg = await NodeRegistry.open({
     store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },

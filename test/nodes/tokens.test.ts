@@ -1,20 +1,9 @@
 import t from 'tap';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { openStore } from '../../agent/store/store.js';
 import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
 import { BootTokenError } from '../../agent/errors.js';
+import { tempAgentStore } from '../fakes/tempStore.js';
 
-async function setup(t: { teardown(fn: () => unknown): void }) {
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-tokens-'));
-  const store = await openStore(dir);
-  t.teardown(async () => {
-    await store.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return { dir, store };
-}
+const setup = (t: { teardown(fn: () => unknown): void }) => tempAgentStore(t, 'tokens');
 
 const reason = (fn: () => unknown): string | undefined => {
   try {
