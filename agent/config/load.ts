@@ -3,45 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import AjvModule from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
 import type { AgentConfig, TrustedKey, UplinkSettings } from './model.js';
-import { toFieldErrors } from './schemaErrors.js';
+import { schemaValidator } from './schemaErrors.js';
 
-const Ajv = AjvModule.default;
-const addFormats = addFormatsModule.default;
 const CODE = 'MASKIN_ERR_CONFIG_FIELD';
 
-function loadSchema(): object {
-  // Works from agent/ (ts) and dist/agent/ (js): the schema lives in config/ at the repo top.
-  const candidates = [
-    fileURLToPath(new URL('../../config/agent.schema.json', import.meta.url)),
-    fileURLToPath(new URL('../../../config/agent.schema.json', import.meta.url)),
-  ];
-  for (const file of candidates) {
-    try {
-      return JSON.parse(readFileSync(file, 'utf8')) as object;
-    } catch {
-      // next candidate
-    }
-  }
-  throw new Error('config/agent.schema.json not found next to the agent');
-}
-
-let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
-function validate(raw: unknown): ReturnType<typeof toFieldErrors> {
-  if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-    addFormats(ajv, ['ipv4']);
-    validator = ajv.compile(loadSchema());
-  }
-  return validator(raw) ? [] : toFieldErrors(CODE, 'config', validator.errors ?? []);
-}
+const validate = schemaValidator('agent.schema.json', ['ipv4'], CODE, 'config');
 
 export interface LoadOptions {
   /** Environment variables (MASKIN_*); defaults to process.env. */
@@ -74,7 +45,6 @@ export const DEFAULT_IMAGES = Object.freeze({
  */
 export function parseConfig(text: string, options: LoadOptions & { file?: string } = {}): AgentConfig {
   const file = options.file ?? '(inline)';
-  const configFile = file;
   const env = options.env ?? process.env;
   let raw: unknown;
   try {
@@ -90,23 +60,16 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   const ports = { dhcp: c.ports?.dhcp ?? 67, dhcpClient: c.ports?.dhcpClient ?? 68, tftp: c.ports?.tftp ?? 69, http: c.ports?.http ?? 80 };
   const address = c.provisioning.address;
   const dataDir = relTo(env.MASKIN_DATA_DIR ?? c.dataDir ?? '/var/lib/maskin-agent');
-  let adminToken = env.MASKIN_ADMIN_TOKEN;
-  if (adminToken === undefined && c.adminTokenFile !== undefined) {
-    try {
-      adminToken = readFileSync(relTo(c.adminTokenFile), 'utf8').trim();
-    } catch (err) {
-      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', 'adminTokenFile', `cannot read (${(err as Error).message})`, 'point it at a readable file holding the admin bearer token')]);
-    }
-  }
-  const secret = (envName: string, fileField: string, file: string | undefined): string | undefined => {
+  const secret = (envName: string, fileField: string, secretFile: string | undefined): string | undefined => {
     if (env[envName] !== undefined && env[envName] !== '') return env[envName];
-    if (file === undefined) return undefined;
+    if (secretFile === undefined) return undefined;
     try {
-      return readFileSync(relTo(file), 'utf8').trim();
+      return readFileSync(relTo(secretFile), 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
+      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
     }
   };
+  const adminToken = secret('MASKIN_ADMIN_TOKEN', 'adminTokenFile', c.adminTokenFile);
   const u = c.uplink ?? {};
   const trustedKeys: TrustedKey[] = (u.trustedKeys ?? []).map((k, i) => {
     const field = `uplink.trustedKeys.${i}.publicKeyFile`;
@@ -114,7 +77,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     try {
       pem = readFileSync(relTo(k.publicKeyFile), 'utf8');
     } catch (err) {
-      throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
+      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
     }
     let type: string | undefined;
     try {
@@ -122,7 +85,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     } catch {
       type = undefined;
     }
-    if (type !== 'ed25519') throw new ConfigError(configFile, [new InvalidFieldError(CODE, 'config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
+    if (type !== 'ed25519') throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
     return { id: k.id, publicKeyPem: pem };
   });
   const uplink: UplinkSettings = {

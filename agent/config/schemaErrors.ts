@@ -1,6 +1,39 @@
-// Turns ajv errors into InvalidFieldError: every message names the field and the fix.
-import type { ErrorObject } from 'ajv';
+// The agent's own JSON Schemas (config/*.schema.json): compiled once, and every ajv error turned
+// into an InvalidFieldError that names the field and the fix.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
 import { InvalidFieldError } from '../errors.js';
+
+const Ajv = AjvModule.default;
+const addFormats = addFormatsModule.default;
+
+/**
+ * A lazily compiled validator for `config/<file>` at the repo top, found from agent/ (ts) and
+ * dist/agent/ (js) alike; returns every problem, or none.
+ */
+export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-time')[], code: string, source: string): (raw: unknown) => InvalidFieldError[] {
+  let validate: ValidateFunction | undefined;
+  return (raw) => {
+    if (!validate) {
+      const schema = ['../../config/', '../../../config/']
+        .map((dir) => {
+          try {
+            return JSON.parse(readFileSync(fileURLToPath(new URL(dir + file, import.meta.url)), 'utf8')) as object;
+          } catch {
+            return undefined;
+          }
+        })
+        .find(Boolean);
+      if (!schema) throw new Error(`config/${file} not found next to the agent`);
+      const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
+      addFormats(ajv, [...formats]);
+      validate = ajv.compile(schema);
+    }
+    return validate(raw) ? [] : toFieldErrors(code, source, validate.errors ?? []);
+  };
+}
 
 function fieldOf(err: ErrorObject): string {
   const base = err.instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.');

@@ -2,41 +2,19 @@
 // references, build the frozen model. A bad manifest is rejected whole, with every problem named.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import AjvModule from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
-import { toFieldErrors } from '../config/schemaErrors.js';
+import { schemaValidator } from '../config/schemaErrors.js';
 import { kernelArgProblems } from '../talos/kernelArgs.js';
 import type { BmcRef, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride } from './model.js';
 import { normalizeMac } from './model.js';
 
-const Ajv = AjvModule.default;
-const addFormats = addFormatsModule.default;
 const CODE = 'MASKIN_ERR_MANIFEST_FIELD';
 
 /** Checks a profile's base machine config; throws a MaskinError naming the problem. */
 export type BaseConfigCheck = (talosVersion: string, docs: readonly Record<string, unknown>[]) => void;
 
-let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
-function schemaProblems(raw: unknown): InvalidFieldError[] {
-  if (!validator) {
-    const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-    addFormats(ajv, ['ipv4', 'date-time']);
-    const candidates = ['../../config/manifest.schema.json', '../../../config/manifest.schema.json'];
-    const schema = candidates.map((rel) => {
-      try {
-        return JSON.parse(readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8')) as object;
-      } catch {
-        return undefined;
-      }
-    }).find(Boolean);
-    if (!schema) throw new Error('config/manifest.schema.json not found next to the agent');
-    validator = ajv.compile(schema);
-  }
-  return validator(raw) ? [] : toFieldErrors(CODE, 'manifest', validator.errors ?? []);
-}
+const schemaProblems = schemaValidator('manifest.schema.json', ['ipv4', 'date-time'], CODE, 'manifest');
 
 export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Manifest {
   let text: string;
