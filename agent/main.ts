@@ -85,7 +85,13 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     // The verified image cache: pinned kernels/initramfs and the installer image's registry blobs.
     const images = await openContentStore({ dir: path.join(config.dataDir, 'cache'), index: store.sublevel<IndexEntry>('images'), limitBytes: config.images.limitBytes, log: log.child({ component: 'cache' }) });
     const fetcher = createFetcher({ store: images, log: log.child({ component: 'fetch' }) });
-    const pins = (): ReadonlyMap<string, AssetPin> => assetPins(applier.directory(), config.images.factoryUrl);
+    // Asset pins change only with the manifest: computed once per directory, not per request.
+    let pinned: { directory: NodeDirectory; pins: ReadonlyMap<string, AssetPin> } | undefined;
+    const pins = (): ReadonlyMap<string, AssetPin> => {
+      const current = applier.directory();
+      if (pinned?.directory !== current) pinned = { directory: current, pins: assetPins(current, config.images.factoryUrl) };
+      return pinned.pins;
+    };
     const registry = createRegistryMirror({
       store: images,
       tags: store.sublevel<TagRecord>('oci-tags'),
