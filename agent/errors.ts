@@ -196,3 +196,27 @@ export class UpstreamError extends MaskinError {
     this.status = opts.status;
   }
 }
+
+/**
+ * A BMC operation failed. `reason` says which way, for the lifecycle's retry decision:
+ * unreachable/timeout/busy are retried with backoff, auth/unsupported/override are not fixed by
+ * retrying the same call. The message names the BMC address and the operation, never a credential.
+ */
+export class BmcError extends MaskinError {
+  readonly address: string;
+  readonly operation: string;
+  readonly reason: 'unreachable' | 'timeout' | 'auth' | 'busy' | 'unsupported' | 'protocol' | 'override';
+  constructor(reason: BmcError['reason'], address: string, operation: string, detail: string, options?: { cause?: unknown }) {
+    super(reason === 'override' ? 'MASKIN_ERR_BMC_BOOT_OVERRIDE' : `MASKIN_ERR_BMC_${reason.toUpperCase()}`, `BMC ${address}: ${operation}: ${detail}`, options);
+    this.address = address;
+    this.operation = operation;
+    this.reason = reason;
+  }
+}
+
+/** A node's BMC credentials reference names nothing in the local secrets. */
+export class BmcCredentialsError extends MaskinError {
+  constructor(ref: string, where: string) {
+    super('MASKIN_ERR_BMC_CREDENTIALS', `BMC credentials "${ref}" are not defined in ${where}. Fix: add an entry named "${ref}" (username, password) there, or set MASKIN_BMC_${ref.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_USERNAME and _PASSWORD`);
+  }
+}
