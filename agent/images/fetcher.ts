@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../errors.js';
 import { backoffDelay } from '../uplink/backoff.js';
-import { httpGet } from './httpGet.js';
+import { httpGet, type GetOptions, type GetResponse } from './httpGet.js';
 import type { BlobInfo, ContentStore, Digest, Download, DownloadProgress } from './model.js';
 
 export interface FetchSource {
@@ -17,6 +17,12 @@ export interface FetchSource {
   readonly size?: number;
   readonly headers?: Record<string, string>;
   readonly mediaType?: string;
+  /**
+   * Makes every request of the download (first try, retries, Range resumes) instead of httpGet:
+   * for upstreams that want per-request credentials, such as a registry's Bearer token, renewed
+   * on a 401 however long the download runs.
+   */
+  readonly get?: (url: string, opts: GetOptions) => Promise<GetResponse>;
 }
 
 export interface Fetcher {
@@ -186,7 +192,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         const resumeAt = flight.received;
         const headers: Record<string, string> = { ...source.headers };
         if (resumeAt > 0) headers['range'] = `bytes=${resumeAt}-`;
-        const res = await httpGet(source.url, { headers, timeoutMs, maxRedirects: MAX_REDIRECTS });
+        const res = await (source.get ?? httpGet)(source.url, { headers, timeoutMs, maxRedirects: MAX_REDIRECTS });
         const status = res.status;
         if (status !== 200 && status !== 206) {
           res.body.destroy();

@@ -6,6 +6,7 @@ import t from 'tap';
 import { DigestMismatchError, UpstreamError } from '../../agent/errors.js';
 import { createFetcher, type Fetcher } from '../../agent/images/fetcher.js';
 import type { ContentStore } from '../../agent/images/model.js';
+import { httpGet } from '../../agent/images/httpGet.js';
 import { hashFile } from '../../agent/images/store.js';
 import { startImageUpstream, type ImageUpstream } from '../fakes/imageUpstream.js';
 import { blob, silent, storeBed, type StoreBed } from './blobs.js';
@@ -232,6 +233,25 @@ t.test('redirects are followed', async (t) => {
     up.requests.map((r) => r.path),
     ['/moved', PATH],
   );
+});
+
+t.test('a source with its own get makes every request through it, Range resumes included', async (t) => {
+  const { up, fetcher, url } = await setup(t);
+  up.behaviour.cutAfter = 700_000;
+  const asked: Array<[string, string | undefined]> = [];
+  const d = fetcher.fetch(image.digest, {
+    url,
+    get: (u, opts) => {
+      asked.push([u, opts.headers?.['range']]);
+      return httpGet(u, opts);
+    },
+  });
+  t.ok((await reader(d.stream()).result).equals(image.bytes));
+  t.equal(asked.length, 2, 'the first request and the resume');
+  t.same(asked.map(([u]) => u), [url, url]);
+  t.equal(asked[0]?.[1], undefined);
+  t.match(asked[1]?.[1], /^bytes=\d+-$/, 'the resume carries its Range');
+  t.equal(up.gets(PATH), 2);
 });
 
 t.test('an upstream that closes while the body is paused by a slow disk does not crash the agent (undici#5360)', async (t) => {
