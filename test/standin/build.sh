@@ -2,7 +2,7 @@
 # Builds the stand-in Talos installer: OUTDIR/kernel-amd64 and OUTDIR/initramfs-amd64.xz.
 # Contract and rationale: test/standin/README.md. Idempotent; skips work when the outputs are newer
 # than every input. Needs: apt-get (download only), dpkg-deb, busybox-static, cpio, xz-utils,
-# dosfstools, mtools, node.
+# dosfstools, mtools, syslinux, node.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -85,7 +85,7 @@ add_module() {
   order+=("$name")
 }
 # virtio_ring must precede virtio (BRIEF §5); the dependency walk guarantees it.
-for m in virtio_ring virtio virtio_pci virtio_net virtio_blk; do add_module "$m"; done
+for m in virtio_ring virtio virtio_pci virtio_net virtio_blk vfat nls_cp437 nls_ascii nls_utf8; do add_module "$m"; done
 printf '%s\n' "${order[@]}" >"$STAGE/lib/modules/load.order"
 log "modules: ${order[*]}"
 
@@ -104,6 +104,17 @@ mcopy -i "$esp" "$CACHE/startup.nsh" ::/startup.nsh
 node "$HERE/diskImages.mjs" gpt "$CACHE/disk-uefi.img" 131072 "$esp"
 xz -T1 --check=crc32 -c "$CACHE/disk-uefi.img" >"$STAGE/boot/disk-uefi.img.xz"
 rm -f "$CACHE/disk-uefi.img" "$esp" "$CACHE/startup.nsh"
+
+# The BIOS disk OS template (maskin.diskos): a FAT file system from sector 0 with syslinux as its
+# boot sector, so SeaBIOS boots it like a superfloppy; the installer adds kernel and initrd.
+fat="$CACHE/disk-bios-linux.img"
+rm -f "$fat"
+mkfs.fat -C -n MASKINOS "$fat" 49152 >/dev/null
+syslinux --install "$fat"
+printf 'DEFAULT os\nPROMPT 0\nTIMEOUT 0\nLABEL os\n  KERNEL /kernel\n  INITRD /initrd.xz\n  APPEND console=ttyS0 maskin.role=disk\n' >"$CACHE/syslinux.cfg"
+mcopy -i "$fat" "$CACHE/syslinux.cfg" ::/syslinux.cfg
+xz -T1 --check=crc32 -c "$fat" >"$STAGE/boot/disk-bios-linux.img.xz"
+rm -f "$fat" "$CACHE/syslinux.cfg"
 
 # --- archive: newc cpio, xz with CRC32 (the kernel's xz decoder does not do CRC64)
 log "packing initramfs"

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { createDisk, plainText, startVm } from '../bed/qemu.js';
 import { buildStandin, SAMPLE_CONFIG, startInstallerBed, talosCmdline } from './bed/installerBed.js';
 
-t.test('stand-in installs under BIOS, reports events in order, and the disk then boots', async (t) => {
+t.test('stand-in installs under BIOS, reports events in order, and the disk OS then boots and listens', async (t) => {
   const started = Date.now();
   const images = await buildStandin();
-  const bed = await startInstallerBed({ tag: 'sti', octet: 240, config: SAMPLE_CONFIG, failFirst: 2 });
+  const bed = await startInstallerBed({ tag: 'sti', octet: 240, config: SAMPLE_CONFIG, failFirst: 2, serveAssets: true });
   t.teardown(() => bed.destroy());
   const dir = await mkdtemp(join(tmpdir(), 'maskin-sti-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -26,7 +26,7 @@ t.test('stand-in installs under BIOS, reports events in order, and the disk then
     mac: '52:54:00:18:f0:11',
     disk,
     bootOrder: 'c',
-    direct: { kernel: images.kernel, initrd: images.initrd, append: talosCmdline(bed) },
+    direct: { kernel: images.kernel, initrd: images.initrd, append: `${talosCmdline(bed)} maskin.diskos=${bed.assetsUrl}` },
     log: (line) => t.comment(line),
   });
   t.teardown(() => install.stop());
@@ -54,6 +54,11 @@ t.test('stand-in installs under BIOS, reports events in order, and the disk then
   );
   const sector = (await readFile(disk)).subarray(0, 512);
   t.equal(sector.readUInt16LE(510), 0xaa55, 'boot sector signature written');
+  t.same(
+    bed.records.filter((r) => r.kind === 'request' && r.path?.startsWith('/assets/')).map((r) => `${r.path} ${r.status}`),
+    ['/assets/kernel-amd64 200', '/assets/initramfs-amd64.xz 200'],
+    'the disk OS kernel and initramfs were fetched from maskin.diskos',
+  );
 
   const second = await startVm({
     rack: bed.rack,
@@ -62,12 +67,15 @@ t.test('stand-in installs under BIOS, reports events in order, and the disk then
     mac: '52:54:00:18:f0:11',
     disk,
     bootOrder: 'c',
-    network: false,
     log: (line) => t.comment(line),
   });
   t.teardown(() => second.stop());
-  await second.waitFor(/MASKIN-DISK-BOOT bios/, 60_000);
-  t.notMatch(plainText(second.serial()), /MASKIN-STANDIN/, 'second boot came from disk, not the stand-in');
+  await second.waitFor(/MASKIN-DISK-BOOT bios-linux/, 120_000);
+  const [, address] = await second.waitFor(/network up: ([0-9.]+)\//, 60_000);
+  await second.waitFor(/disk OS listening on :50000/, 30_000);
+  t.notMatch(plainText(second.serial()), /installer-started|MASKIN-STANDIN: installed/, 'second boot came from disk, not the installer');
+  const answer = await bed.rack.exec('curl', ['-sS', '--max-time', '10', `http://${address}:50000/`]);
+  t.match(answer, /maskin stand-in disk OS/, 'the disk OS answers on the Talos API port');
   await second.stop();
   t.comment(
     `accel ${install.accel}: install ${((installedAt - started) / 1000).toFixed(1)} s, ` +

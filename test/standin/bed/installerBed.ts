@@ -48,6 +48,7 @@ export interface InstallerBed {
   rack: Rack;
   configUrl: string;
   eventsUrl: string;
+  assetsUrl: string;
   records: ServerRecord[];
   events(): NonNullable<ServerRecord['body']>[];
   /** Resolves when an event with this step has arrived. */
@@ -81,6 +82,8 @@ export interface InstallerBedOptions {
   config: string;
   /** 404 the first N config requests. */
   failFirst?: number;
+  /** Serve the stand-in's own kernel and initramfs at `assetsUrl` (for maskin.diskos). */
+  serveAssets?: boolean;
 }
 
 export async function startInstallerBed(opts: InstallerBedOptions): Promise<InstallerBed> {
@@ -110,7 +113,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
     // setpriv's parent-death signal: no orphans if the test process dies before its teardown.
     const orphanless = (cmd: string, args: string[]): string[] => ['--pdeathsig', 'KILL', '--', cmd, ...args];
     rack.spawn('setpriv', orphanless('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')]), { stdio: 'ignore' });
-    const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0)];
+    const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0), ...(opts.serveAssets ? ['--assets', join(root, 'build', 'standin')] : [])];
     const server = rack.spawn('setpriv', orphanless('node', args), { stdio: ['ignore', 'pipe', 'inherit'] });
     const listening = new Promise<void>((resolve, reject) => {
       server.once('exit', (code) => reject(new Error(`installerServer exited (${code})`)));
@@ -132,6 +135,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
   return {
     rack,
     configUrl: `http://${rack.address}/config?node=standin`,
+    assetsUrl: `http://${rack.address}/assets`,
     eventsUrl: `http://${rack.address}/events`,
     records,
     events,

@@ -4,9 +4,11 @@
 //   --port N           listen port (default 80) on 0.0.0.0 of the namespace
 //   --config FILE      served at GET /config (any query string)
 //   --fail-first N     answer 404 to the first N config requests (Talos keeps retrying)
+//   --assets DIR       serves DIR/kernel-amd64 and DIR/initramfs-amd64.xz at GET /assets/<name>
 // Every request and event is printed to stdout as one JSON line: {"kind":"request",...} or
 // {"kind":"event","body":{...}}; the test reads them from the child's stdout.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:http';
 
 function option(name: string, fallback?: string): string {
@@ -19,6 +21,8 @@ function option(name: string, fallback?: string): string {
 const port = Number(option('port', '80'));
 const config = readFileSync(option('config'));
 let failFirst = Number(option('fail-first', '0'));
+const assets = option('assets', '');
+const ASSET_NAMES = new Set(['kernel-amd64', 'initramfs-amd64.xz']);
 
 function emit(record: object): void {
   process.stdout.write(`${JSON.stringify(record)}\n`);
@@ -40,6 +44,11 @@ const server = createServer((req, res) => {
         res.statusCode = 200;
         res.end(config);
       }
+    } else if (req.method === 'GET' && assets !== '' && path?.startsWith('/assets/') && ASSET_NAMES.has(path.slice('/assets/'.length))) {
+      status = 200;
+      res.statusCode = 200;
+      res.setHeader('content-type', 'application/octet-stream');
+      res.end(readFileSync(join(assets, path.slice('/assets/'.length))));
     } else if (req.method === 'POST' && path === '/events') {
       try {
         emit({ kind: 'event', contentType: req.headers['content-type'], body: JSON.parse(body) as unknown });
