@@ -94,7 +94,9 @@ export async function createRack(tag: string, octet: number, opts: { bridge?: st
     },
     spawn(cmd, args, opts = {}) {
       const { ns: inside = ns, ...rest } = opts;
-      const child = spawn('ip', ['netns', 'exec', inside, cmd, ...args], { stdio: 'pipe', ...rest });
+      // setpriv's parent-death signal: the child dies with the test process even when a SIGKILL
+      // of the test skips every teardown (ip netns exec and setpriv exec, so the PID stays one).
+      const child = spawn('ip', ['netns', 'exec', inside, 'setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: 'pipe', ...rest });
       children.push(child);
       return child;
     },
