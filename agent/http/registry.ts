@@ -2,10 +2,11 @@
 // Only the pull side of the spec (opencontainers/distribution-spec spec.md "Pull"): the API check,
 // manifests and blobs, GET and HEAD. Anything that would write answers 405 UNSUPPORTED.
 // Names may hold slashes, so one wildcard route parses `<name>/(manifests|blobs)/<reference>`.
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { MaskinError } from '../errors.js';
 import { DIGEST } from '../images/model.js';
-import { isNotFound, isValidReference, type RegistryMirror } from '../images/oci.js';
+import { isLive, isNotFound, isValidReference, type LiveBlob, type RegistryMirror } from '../images/oci.js';
 import { etagOf, sendBlob } from './blobResponse.js';
 
 export interface RegistryRouteDeps {
@@ -34,6 +35,22 @@ function failure(reply: FastifyReply, err: unknown): FastifyReply {
   if (code === 'MASKIN_ERR_IMAGE_DISK_FULL') return ociError(reply, 507, 'UNKNOWN', message);
   reply.log.error({ err }, 'registry mirror failed');
   return ociError(reply, 500, 'UNKNOWN', message);
+}
+
+/**
+ * A blob still downloading: the whole of it (Range is ignored meanwhile), or a cut connection if
+ * its digest fails; HEAD answers with upstream's length without sending a byte.
+ */
+async function sendLive(request: FastifyRequest, reply: FastifyReply, blob: LiveBlob): Promise<FastifyReply> {
+  reply.header('etag', etagOf(blob.digest)).type('application/octet-stream');
+  if (request.method === 'HEAD') {
+    blob.stream.destroy();
+    // No Content-Length from upstream: the verified size, once there is one.
+    const size = blob.size ?? (await blob.done).size;
+    return reply.header('content-length', String(size)).send(Readable.from([]));
+  }
+  if (blob.size !== undefined) reply.header('content-length', String(blob.size));
+  return reply.send(blob.stream);
 }
 
 export const registryRoutes: FastifyPluginAsync<RegistryRouteDeps> = async (app, { mirror }) => {
@@ -69,11 +86,12 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteDeps> = async (app,
       }
 
       if (!DIGEST.test(reference)) return ociError(reply, 400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(reference)}; only sha256 is served`);
-      const blob = await mirror.blob(image, reference);
+      const blob = await mirror.pull(image, reference);
       if (isNotFound(blob)) return ociError(reply, 404, blob.notFound, blob.message);
-      // Blobs are served like every cached asset: ETag = digest, If-None-Match, Range, HEAD.
       reply.headers({ ...API_VERSION, 'docker-content-digest': blob.digest });
-      return sendBlob(request, reply, blob);
+      // Stored blobs are served like every cached asset: ETag = digest, If-None-Match, Range, HEAD.
+      if (!isLive(blob)) return sendBlob(request, reply, blob);
+      return await sendLive(request, reply, blob);
     } catch (err) {
       return failure(reply, err);
     }

@@ -9,11 +9,13 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
-import { httpGet } from './httpGet.js';
+import type { Readable } from 'node:stream';
+import { createFetcher, type Fetcher } from './fetcher.js';
+import { httpGet, type GetResponse } from './httpGet.js';
 import type { Logger } from 'pino';
 import { DigestMismatchError, UpstreamError } from '../errors.js';
 import type { Sublevel } from '../store/store.js';
-import { DIGEST, type BlobInfo, type ContentStore, type Digest } from './model.js';
+import { DIGEST, type BlobInfo, type ContentStore, type Digest, type Download } from './model.js';
 import { createTokenCache } from './registryAuth.js';
 
 /** What we ask upstream for, most preferred first: indexes before single-platform manifests. */
@@ -69,7 +71,53 @@ export interface RegistryMirror {
   /** The registry and repository a request names, or undefined when we mirror no such registry. */
   locate(name: string, ns: string | undefined): ImageName | undefined;
   manifest(image: ImageName, reference: string): Promise<ManifestHit | NotFound>;
+  /** The blob once stored and verified (prefetch). */
   blob(image: ImageName, digest: Digest): Promise<BlobInfo | NotFound>;
+  /** The blob for a client: stored, or streaming from its one upstream download. */
+  pull(image: ImageName, digest: Digest): Promise<BlobInfo | NotFound | LiveBlob>;
+}
+
+/** A blob still downloading, first bytes ready. */
+export interface LiveBlob {
+  readonly digest: Digest;
+  /** Upstream's Content-Length, when it sent one. */
+  readonly size: number | undefined;
+  /** Every byte as it arrives but the last chunk, held back until the digest verifies; a mismatch destroys it. */
+  readonly stream: Readable;
+  readonly done: Promise<BlobInfo>;
+}
+
+export const isLive = (v: object): v is LiveBlob => 'stream' in v;
+
+/** How a download's upstream requests are going. */
+interface Attempts {
+  /** The latest attempt's failure while the fetcher waits to retry; cleared by a 2xx. */
+  error: Error | undefined;
+  /** Requests waiting for first bytes, told at once when an attempt fails. */
+  readonly failed: Set<(err: Error) => void>;
+}
+
+/** One blob download as the mirror sees it: the fetcher's, and its attempts. */
+interface Pull {
+  readonly download: Download;
+  readonly attempts: Attempts;
+}
+
+/** Resolves once `stream` has bytes to read or has ended; rejects with its error. */
+function readable(stream: Readable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      stream.off('readable', ready);
+      stream.off('error', settle);
+      // Until the route pipes it: an error now must not be an unhandled 'error' event.
+      stream.on('error', () => undefined);
+      if (err) reject(err);
+      else resolve();
+    };
+    const ready = (): void => settle();
+    stream.on('readable', ready);
+    stream.on('error', settle);
+  });
 }
 
 export interface RegistryMirrorOptions {
@@ -79,6 +127,8 @@ export interface RegistryMirrorOptions {
   readonly dispatcher?: Dispatcher;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** Downloads blobs: pass the agent's one fetcher so a digest is never fetched twice at once. */
+  readonly fetcher?: Fetcher;
   /** Until upstream response headers arrive; past it the upstream counts as unreachable. */
   readonly timeoutMs?: number;
 }
@@ -133,27 +183,16 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
   const now = opts.now ?? (() => new Date());
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const tokens = createTokenCache({ dispatcher: opts.dispatcher, now, timeoutMs });
-  const inflight = new Map<Digest, Promise<BlobInfo>>();
+  const fetcher = opts.fetcher ?? createFetcher({ store, log });
+  const pulls = new Map<Digest, Pull>();
 
-  /** GET <upstream>/v2/<repo>/<path>; follows redirects (blobs live in object storage) and answers one Bearer challenge. */
-  async function upstreamGet(image: ImageName, path: string, accept?: string): Promise<Response> {
+  /** GET `url` of `image`'s upstream; follows redirects (blobs live in object storage) and answers one Bearer challenge. */
+  async function authorizedGet(image: ImageName, url: string, headers: Readonly<Record<string, string>>, maxRedirects?: number): Promise<GetResponse> {
     const up = upstreams(image.registry);
     if (!up) throw new UpstreamError(image.registry, 'no upstream configured for this registry');
-    const url = `${up.url.replace(/\/+$/, '')}/v2/${image.repository}/${path}`;
-    const send = async (authorization: string | undefined): Promise<Response> => {
-      const headers: Record<string, string> = { ...up.headers };
-      if (accept) headers['accept'] = accept;
-      if (authorization) headers['authorization'] = authorization;
+    const send = async (authorization: string | undefined): Promise<GetResponse> => {
       try {
-        const got = await httpGet(url, { headers, timeoutMs });
-        const body = Object.assign(got.body, { cancel: async (): Promise<void> => void got.body.destroy() });
-        return {
-          status: got.status,
-          ok: got.status >= 200 && got.status < 300,
-          url: got.url,
-          headers: { get: (name: string) => { const v = got.headers[name.toLowerCase()]; return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v; } },
-          body,
-        };
+        return await httpGet(url, { headers: { ...up.headers, ...headers, ...(authorization ? { authorization } : {}) }, timeoutMs, ...(maxRedirects !== undefined ? { maxRedirects } : {}) });
       } catch (err) {
         throw new UpstreamError(url, `unreachable: ${(err as Error).message}`, { cause: err });
       }
@@ -161,13 +200,31 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
     const explicitAuth = Object.keys(up.headers ?? {}).some((h) => h.toLowerCase() === 'authorization');
     let res = await send(explicitAuth ? undefined : tokens.cached(image));
     if (res.status === 401 && !explicitAuth) {
-      const challenge = res.headers.get('www-authenticate');
-      await res.body?.cancel();
+      const challenge = res.headers['www-authenticate'];
+      res.body.destroy();
       const token = challenge ? await tokens.answer(image, challenge) : undefined;
       if (token === undefined) throw new UpstreamError(url, `401 without a Bearer challenge we can answer anonymously (${challenge ?? 'no WWW-Authenticate'})`, { status: 401 });
       res = await send(token);
     }
     return res;
+  }
+
+  const urlOf = (image: ImageName, path: string): string => {
+    const up = upstreams(image.registry);
+    if (!up) throw new UpstreamError(image.registry, 'no upstream configured for this registry');
+    return `${up.url.replace(/\/+$/, '')}/v2/${image.repository}/${path}`;
+  };
+
+  async function upstreamGet(image: ImageName, path: string, accept?: string): Promise<Response> {
+    const got = await authorizedGet(image, urlOf(image, path), accept ? { accept } : {});
+    const body = Object.assign(got.body, { cancel: async (): Promise<void> => void got.body.destroy() });
+    return {
+      status: got.status,
+      ok: got.status >= 200 && got.status < 300,
+      url: got.url,
+      headers: { get: (name: string) => { const v = got.headers[name.toLowerCase()]; return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v; } },
+      body,
+    };
   }
 
   async function storeManifest(bytes: Buffer, digest: Digest, mediaType: string): Promise<void> {
@@ -218,22 +275,72 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
     }
   }
 
-  function fetchBlob(image: ImageName, digest: Digest): Promise<BlobInfo> {
-    const running = inflight.get(digest);
+  /** The blob's one download (the fetcher's, shared with every other asker of the digest). */
+  function pullOf(image: ImageName, digest: Digest): Pull {
+    const running = pulls.get(digest);
     if (running) return running;
-    const job = (async () => {
-      const res = await upstreamGet(image, `blobs/${digest}`);
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new UpstreamError(res.url, `HTTP ${res.status}`, { status: res.status });
-      }
-      const length = Number(res.headers.get('content-length') ?? NaN);
-      log.info({ image: `${image.registry}/${image.repository}`, digest, bytes: Number.isFinite(length) ? length : undefined }, 'fetching blob from upstream');
-      if (!res.body) throw new UpstreamError(res.url, 'empty response', { status: res.status });
-      return store.put(digest, res.body, Number.isFinite(length) ? { expectedSize: length } : {});
-    })().finally(() => inflight.delete(digest));
-    inflight.set(digest, job);
-    return job;
+    const url = urlOf(image, `blobs/${digest}`);
+    const attempts: Attempts = { error: undefined, failed: new Set() };
+    const fail = (err: Error): void => {
+      attempts.error = err;
+      for (const f of [...attempts.failed]) f(err);
+    };
+    log.info({ image: `${image.registry}/${image.repository}`, digest }, 'fetching blob from upstream');
+    const download = fetcher.fetch(digest, {
+      url,
+      get: async (target, o) => {
+        try {
+          const res = await authorizedGet(image, target, o.headers ?? {}, o.maxRedirects);
+          if (res.status === 200 || res.status === 206) attempts.error = undefined;
+          else fail(new UpstreamError(res.url, `HTTP ${res.status}`, { status: res.status }));
+          return res;
+        } catch (err) {
+          fail(err as Error);
+          throw err;
+        }
+      },
+    });
+    const pull: Pull = { download, attempts };
+    pulls.set(digest, pull);
+    pull.download.done.then(
+      () => pulls.delete(digest),
+      () => pulls.delete(digest),
+    );
+    return pull;
+  }
+
+  /**
+   * A reader of the blob's download once its first verified-so-far bytes (or its end) are there, so
+   * an upstream 404, outage or small tampered blob is still an error status, not a 200 cut short.
+   * The latest attempt failing answers at once, rather than after the fetcher's retries.
+   */
+  async function live(image: ImageName, digest: Digest): Promise<LiveBlob> {
+    const pull = pullOf(image, digest);
+    if (pull.attempts.error) throw pull.attempts.error;
+    const stream = pull.download.stream();
+    let attemptFailed: ((err: Error) => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        attemptFailed = reject;
+        pull.attempts.failed.add(reject);
+        readable(stream).then(resolve, reject);
+      });
+    } catch (err) {
+      stream.destroy();
+      throw err;
+    } finally {
+      if (attemptFailed) pull.attempts.failed.delete(attemptFailed);
+    }
+    return { digest, size: pull.download.progress().total, stream, done: pull.download.done };
+  }
+
+  const blobNotFound = (image: ImageName, digest: Digest, err: unknown): NotFound | undefined =>
+    err instanceof UpstreamError && err.status === 404 ? { notFound: 'BLOB_UNKNOWN', message: `upstream ${image.registry} has no blob ${digest} in ${image.repository} (404)` } : undefined;
+
+  function stored(digest: Digest): BlobInfo | undefined {
+    const have = store.get(digest);
+    if (have) store.touch(digest);
+    return have;
   }
 
   return {
@@ -252,15 +359,25 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
     },
 
     async blob(image, digest) {
-      const have = store.get(digest);
-      if (have) {
-        store.touch(digest);
-        return have;
-      }
+      const have = stored(digest);
+      if (have) return have;
       try {
-        return await fetchBlob(image, digest);
+        return await pullOf(image, digest).download.done;
       } catch (err) {
-        if (err instanceof UpstreamError && err.status === 404) return { notFound: 'BLOB_UNKNOWN', message: `upstream ${image.registry} has no blob ${digest} in ${image.repository} (404)` };
+        const missing = blobNotFound(image, digest, err);
+        if (missing) return missing;
+        throw err;
+      }
+    },
+
+    async pull(image, digest) {
+      const have = stored(digest);
+      if (have) return have;
+      try {
+        return await live(image, digest);
+      } catch (err) {
+        const missing = blobNotFound(image, digest, err);
+        if (missing) return missing;
         throw err;
       }
     },

@@ -4,12 +4,13 @@ import t from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import Fastify from 'fastify';
 import { DigestMismatchError, UpstreamError } from '../../agent/errors.js';
 import { parseRange } from '../../agent/http/blobResponse.js';
 import { registryRoutes } from '../../agent/http/registry.js';
 import type { BlobInfo } from '../../agent/images/model.js';
-import { sha256, type ImageName, type RegistryMirror } from '../../agent/images/oci.js';
+import { sha256, type ImageName, type LiveBlob, type RegistryMirror } from '../../agent/images/oci.js';
 
 const MANIFEST = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}');
 const MDIGEST = sha256(MANIFEST);
@@ -17,11 +18,15 @@ const BLOB = Buffer.from('0123456789abcdef');
 const BDIGEST = sha256(BLOB);
 const BAD = `sha256:${'b'.repeat(64)}`;
 const DOWN = `sha256:${'d'.repeat(64)}`;
+/** Blobs the fake mirror answers as still downloading, with and without upstream's length. */
+const LIVE = `sha256:${'1'.repeat(64)}`;
+const LIVE_UNSIZED = `sha256:${'2'.repeat(64)}`;
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-registry-'));
   await writeFile(path.join(dir, 'blob'), BLOB);
   const asked: Array<[string, ImageName, string]> = [];
+  const streams: Readable[] = [];
   const mirror: RegistryMirror = {
     locate: (name, ns) => {
       if (ns !== undefined) return ns === 'ghcr.io' ? { registry: ns, repository: name } : undefined;
@@ -34,21 +39,30 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
       if (ref === 'tampered') throw new DigestMismatchError(MDIGEST, BAD, 'manifest x');
       return { notFound: 'MANIFEST_UNKNOWN', message: `upstream has no ${ref} (404)` };
     },
-    blob: async (image, digest) => {
+    blob: async (image, digest) => blob(image, digest),
+    pull: async (image, digest) => {
+      if (digest !== LIVE && digest !== LIVE_UNSIZED) return blob(image, digest);
+      asked.push(['pull', image, digest]);
+      const info: BlobInfo = { digest, size: BLOB.byteLength, path: path.join(dir, 'blob'), storedAt: '', lastUsedAt: '' };
+      const stream = Readable.from([BLOB.subarray(0, 5), BLOB.subarray(5)]);
+      streams.push(stream);
+      return { digest, size: digest === LIVE ? BLOB.byteLength : undefined, stream, done: Promise.resolve(info) } satisfies LiveBlob;
+    },
+  };
+  async function blob(image: ImageName, digest: string) {
       asked.push(['blob', image, digest]);
       if (digest === BDIGEST) return { digest, size: BLOB.byteLength, path: path.join(dir, 'blob'), storedAt: '', lastUsedAt: '' } satisfies BlobInfo;
       if (digest === BAD) throw new DigestMismatchError(BAD, BDIGEST, `blob ${BAD}`);
       if (digest === DOWN) throw new UpstreamError('http://up/v2/x/blobs/' + DOWN, 'unreachable: connect ECONNREFUSED');
-      return { notFound: 'BLOB_UNKNOWN', message: 'upstream 404' };
-    },
-  };
+      return { notFound: 'BLOB_UNKNOWN', message: 'upstream 404' } as const;
+  }
   const app = Fastify();
   await app.register(registryRoutes, { mirror });
   t.teardown(async () => {
     await app.close();
     await rm(dir, { recursive: true, force: true });
   });
-  return { app, asked };
+  return { app, asked, streams };
 }
 
 t.test('GET and HEAD /v2/ answer the API check', async (t) => {
@@ -124,6 +138,32 @@ t.test('blobs: whole, HEAD, ranges, If-None-Match', async (t) => {
   t.equal(beyond.headers['content-range'], `bytes */${BLOB.byteLength}`);
   const again = await app.inject({ url, headers: { 'if-none-match': `"${BDIGEST}"` } });
   t.equal(again.statusCode, 304);
+});
+
+t.test('blobs still downloading: streamed whole (Range ignored), HEAD sends no byte', async (t) => {
+  const { app, streams } = await setup(t);
+  const url = `/v2/factory.talos.dev/metal-installer/abc123/blobs/${LIVE}`;
+  const res = await app.inject({ url, headers: { range: 'bytes=4-7' } });
+  t.equal(res.statusCode, 200);
+  t.same(res.rawPayload, BLOB);
+  t.equal(res.headers['content-length'], String(BLOB.byteLength));
+  t.equal(res.headers['docker-content-digest'], LIVE);
+  t.equal(res.headers['etag'], `"${LIVE}"`);
+  t.equal(res.headers['content-type'], 'application/octet-stream');
+
+  const head = await app.inject({ method: 'HEAD', url });
+  t.equal(head.statusCode, 200);
+  t.equal(head.headers['content-length'], String(BLOB.byteLength));
+  t.equal(head.rawPayload.byteLength, 0);
+  t.ok(streams.at(-1)?.destroyed, 'HEAD lets go of its reader');
+
+  const unsized = `/v2/factory.talos.dev/metal-installer/abc123/blobs/${LIVE_UNSIZED}`;
+  const chunked = await app.inject({ url: unsized });
+  t.equal(chunked.statusCode, 200);
+  t.same(chunked.rawPayload, BLOB);
+  t.equal(chunked.headers['content-length'], undefined, 'no length promised that upstream did not give');
+  const headUnsized = await app.inject({ method: 'HEAD', url: unsized });
+  t.equal(headUnsized.headers['content-length'], String(BLOB.byteLength), 'HEAD: the verified size');
 });
 
 t.test('errors in the distribution JSON format with their statuses', async (t) => {
