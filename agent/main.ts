@@ -99,6 +99,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         const url = config.images.registryUpstreams[host];
         return url === undefined ? undefined : { url };
       },
+      fetcher,
       log: log.child({ component: 'registry' }),
     });
     const prefetcher = createPrefetcher({
