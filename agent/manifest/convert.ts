@@ -15,6 +15,7 @@ import {
 
 type RawProfile = RawManifest['profiles'][string];
 type RawNode = RawManifest['nodes'][number];
+type RawBmc = NonNullable<RawNode['bmc']>;
 
 export interface ToProtoOptions {
   /** Overrides the manifest's own rackId. */
@@ -77,7 +78,8 @@ export function manifestToProto(raw: RawManifest, opts: ToProtoOptions = {}): Pb
       generation: BigInt(n.generation ?? 1),
       bootLocal: n.bootLocal !== undefined ? (BOOT_LOCAL[n.bootLocal] ?? BootLocal.UNSPECIFIED) : BootLocal.UNSPECIFIED,
       uefiBootFile: n.uefiBootFile ?? '',
-      ...(n.bmc !== undefined ? { bmc: { driver: n.bmc.driver, address: n.bmc.address, credentialsRef: n.bmc.credentialsRef ?? '' } } : {}),
+      ...(n.bmc !== undefined ? { bmc: { driver: n.bmc.driver, address: n.bmc.address, credentialsRef: n.bmc.credentialsRef ?? '', bootMode: n.bmc.bootMode ?? '', vendor: n.bmc.vendor ?? '' } } : {}),
+      wipe: n.wipe ?? '',
     })),
     images: (raw.images ?? []).map((image) => ({
       kind: image.kind,
@@ -164,8 +166,12 @@ function rawNode(n: PbNode): RawNode {
         driver: n.bmc.driver as 'redfish' | 'ipmi',
         address: n.bmc.address,
         ...opt('credentialsRef', n.bmc.credentialsRef, ''),
-      },
+        // Unknown strings pass through for the schema to reject, naming the field.
+        ...opt('bootMode', n.bmc.bootMode, ''),
+        ...opt('vendor', n.bmc.vendor, ''),
+      } as RawBmc,
     } : {}),
+    ...(opt('wipe', n.wipe, '') as Pick<RawNode, 'wipe'>),
   };
 }
 

@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
 import { schemaValidator } from '../config/schemaErrors.js';
 import { kernelArgProblems } from '../talos/kernelArgs.js';
-import type { BmcRef, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride } from './model.js';
+import type { BmcVendor, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride, WipePolicy } from './model.js';
 import { normalizeMac } from './model.js';
 
 const CODE = 'MASKIN_ERR_MANIFEST_FIELD';
@@ -152,7 +152,8 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
       generation: n.generation ?? 1,
       bootLocal: n.bootLocal ?? 'exit',
       ...(n.uefiBootFile !== undefined ? { uefiBootFile: n.uefiBootFile } : {}),
-      ...(n.bmc !== undefined ? { bmc: n.bmc } : {}),
+      ...(n.bmc !== undefined ? { bmc: { driver: n.bmc.driver, address: n.bmc.address, ...(n.bmc.credentialsRef !== undefined ? { credentialsRef: n.bmc.credentialsRef } : {}), bootMode: n.bmc.bootMode ?? 'uefi', vendor: n.bmc.vendor ?? 'auto' } } : {}),
+      ...(n.wipe !== undefined ? { wipe: n.wipe } : {}),
     };
   });
   (m.images ?? []).forEach((image, i) => {
@@ -201,6 +202,7 @@ export interface RawManifest {
     generation?: number;
     bootLocal?: 'exit' | 'sanboot' | 'http-404';
     uefiBootFile?: string;
-    bmc?: BmcRef;
+    bmc?: { driver: 'redfish' | 'ipmi'; address: string; credentialsRef?: string; bootMode?: 'uefi' | 'legacy'; vendor?: BmcVendor };
+    wipe?: WipePolicy;
   }[];
 }

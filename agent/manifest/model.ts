@@ -48,13 +48,24 @@ export interface NodeSpec {
   /** Per-node UEFI iPXE binary override (e.g. ipxe.efi when snponly.efi does not fit the NIC). */
   readonly uefiBootFile?: string;
   readonly bmc?: BmcRef;
+  /** Absent: the profile's install.wipe decides ('always' when true, 'never' when false). */
+  readonly wipe?: WipePolicy;
 }
+
+/** Whether the installer wipes the system disk: never, only when reinstalling a node that was installed, or on every install. */
+export type WipePolicy = 'never' | 'on-reprovision' | 'always';
+
+/** Vendor quirk profiles of the Redfish driver; `auto` picks one from the service root. */
+export type BmcVendor = 'auto' | 'dell' | 'hpe' | 'supermicro' | 'lenovo' | 'ami' | 'openbmc' | 'generic';
 
 /** Where a node's BMC is; credentials are a name resolved locally, never carried in a manifest. */
 export interface BmcRef {
   readonly driver: 'redfish' | 'ipmi';
   readonly address: string;
   readonly credentialsRef?: string;
+  /** Firmware mode of the one-shot network boot. */
+  readonly bootMode: 'uefi' | 'legacy';
+  readonly vendor: BmcVendor;
 }
 
 /** An image to pre-cache, pinned by digest. */
@@ -96,6 +107,11 @@ export interface NodeDirectory {
   /** Images pinned by digest, to pre-cache and serve verified. */
   readonly images: readonly ImagePin[];
   readonly profiles: ReadonlyMap<string, Profile>;
+}
+
+/** The node's wipe policy, falling back to its profile's install.wipe. */
+export function wipePolicyOf(node: NodeSpec, profile: Profile): WipePolicy {
+  return node.wipe ?? (profile.install.wipe ? 'always' : 'never');
 }
 
 export function normalizeMac(mac: string): string {

@@ -7,10 +7,15 @@ export type BootDecision =
   | { readonly kind: 'boot-local'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'discovery'; readonly next: NodeState; readonly why: string };
 
+/** States a node keeps when its desired state becomes discovery: what is on its disk, or why it is held. */
+const KEPT_IN_DISCOVERY: ReadonlySet<NodeState> = new Set(['installed', 'handed-over', 'held']);
+
 /**
  * - Unknown machine, or desired `discovery`: discovery script, never an install.
+ * - Held (its BMC inventory does not match the manifest, or an operator held it): never an
+ *   install, whatever the generation; the wait script keeps it off the disk.
  * - A generation newer than the record's: reprovision (install again).
- * - Installed: boot local. Talos kexecs after install and later boots follow firmware order,
+ * - Installed or handed over: boot local. Talos kexecs after install and later boots follow firmware order,
  *   so a node that PXE-boots again must be sent to its disk, not into the installer again.
  * - Installing and its config was already fetched this generation: it netbooted again after
  *   installing, so it is installed (the installer's own report may have been lost).
@@ -19,10 +24,11 @@ export type BootDecision =
 export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | undefined): BootDecision {
   const state = record?.state ?? 'discovered';
   if (!spec) return { kind: 'discovery', next: 'discovered', why: 'not in the manifest' };
-  if (spec.desired === 'discovery') return { kind: 'discovery', next: state === 'installed' ? 'installed' : 'discovered', why: 'desired state is discovery' };
+  if (spec.desired === 'discovery') return { kind: 'discovery', next: KEPT_IN_DISCOVERY.has(state) ? state : 'discovered', why: 'desired state is discovery' };
+  if (state === 'held') return { kind: 'discovery', next: 'held', why: `held: ${record?.lifecycle?.failure?.reason ?? 'identity not confirmed'}` };
   const recordGeneration = record?.generation ?? 0;
   if (spec.generation > recordGeneration) return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
-  if (state === 'installed') return { kind: 'boot-local', next: 'installed', why: 'installed' };
+  if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
   if (state === 'installing' && record?.configFetchedAt !== undefined)
     return { kind: 'boot-local', next: 'installed', why: 'netbooted again after fetching its config' };
   return { kind: 'install', next: 'installing', why: 'not installed yet' };

@@ -1,7 +1,28 @@
 // Observed state of machines on the provisioning network: identity facts, lifecycle state and a
 // per-node boot timeline. The DHCP/TFTP/HTTP edges report steps through BootObserver.
 
-export type NodeState = 'discovered' | 'installing' | 'installed';
+/**
+ * discovered → verified → provisioning → installing → installed → handed-over, plus failed, held
+ * and reprovisioning (agent/provision/plan.ts). Nodes without a BMC only ever move
+ * discovered → installing → installed, by their own netboot events.
+ */
+export type NodeState = 'discovered' | 'verified' | 'provisioning' | 'installing' | 'installed' | 'handed-over' | 'failed' | 'held' | 'reprovisioning';
+
+/** What the lifecycle executor is doing or waiting for on a node. */
+export type LifecycleStep = 'inventory' | 'power' | 'netboot' | 'install' | 'handover';
+
+/** The executor's progress on a node, for operators (and to resume after a restart). */
+export interface LifecycleProgress {
+  /** Absent: idle (nothing in flight, nothing awaited). */
+  step?: LifecycleStep;
+  /** ISO 8601: when the current step began. */
+  since: string;
+  /** Attempt number of the current step (1 = first try). */
+  attempt: number;
+  lastError?: string;
+  /** Why the node is failed or held (with the step, for failed). */
+  failure?: { step?: LifecycleStep; reason: string };
+}
 
 /** Firmware kinds, classified from DHCP options 93/60/77/175 (BRIEF §3). */
 export type FirmwareKind = 'bios' | 'uefi' | 'uefi-http' | 'ipxe';
@@ -23,7 +44,11 @@ export type StepName =
   | 'install-reported'
   | 'install-failed'
   | 'boot-local-served'
-  | 'state-changed';
+  | 'state-changed'
+  | 'lifecycle-step'
+  | 'bmc-call'
+  | 'identity-check'
+  | 'operator-action';
 
 export interface TimelineStep {
   /** ISO 8601 */
@@ -56,6 +81,10 @@ export interface NodeRecord {
   facts: NodeFacts;
   /** Set when the node fetched its machine config during the current generation. */
   configFetchedAt?: string;
+  /** The generation this node was last installed at (wipe policy `on-reprovision`). */
+  installedGeneration?: number;
+  /** Set once the lifecycle executor has acted on the node (nodes with a BMC). */
+  lifecycle?: LifecycleProgress;
   timeline: TimelineStep[];
 }
 

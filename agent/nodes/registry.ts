@@ -11,7 +11,10 @@ import type { ReportBody } from '../uplink/outbox.js';
 export type { ReportBody };
 /** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
 export type ReportSink = (body: ReportBody) => void;
-import type { BootObserver, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+import type { BootObserver, LifecycleProgress, LifecycleStep, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+
+/** Called after every state change, whoever made it (netboot path or lifecycle executor). */
+export type TransitionListener = (record: NodeRecord, from: NodeState, to: NodeState) => void;
 
 /** Oldest steps leave first beyond this; the timeline is for operators, reports keep history upstream. */
 export const TIMELINE_LIMIT = 500;
@@ -28,6 +31,7 @@ export interface NodeRegistryDeps {
 export class NodeRegistry implements BootObserver {
   private readonly records = new Map<string, NodeRecord>();
   private readonly writes = new Map<string, Promise<void>>();
+  private readonly listeners: TransitionListener[] = [];
 
   private constructor(private readonly deps: NodeRegistryDeps) {}
 
@@ -106,19 +110,43 @@ export class NodeRegistry implements BootObserver {
     this.deps.reports?.({ case: 'discovery', value: { $typeName: 'maskin.v1.DiscoveryFact', nodeId: record.id, macs: [...record.macs], known: record.known, facts } });
   }
 
-  /** Moves a record to a new state (and generation), with a timeline step. */
-  transition(record: NodeRecord, next: NodeState, why: string, generation?: number): void {
+  onTransition(listener: TransitionListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Moves a record to a new state (and generation), with a timeline step and a StateChange
+   * report. `failedStep` names the lifecycle step a `failed` node failed at.
+   */
+  transition(record: NodeRecord, next: NodeState, why: string, generation?: number, failedStep?: LifecycleStep): void {
     const generationChanged = generation !== undefined && generation !== record.generation;
     if (record.state === next && !generationChanged) return;
     const from = record.state;
     record.state = next;
-    if (generationChanged) {
-      record.generation = generation;
-      delete record.configFetchedAt;
-    }
-    this.append(record, 'state-changed', { from, to: next, why, generation: record.generation });
-    this.deps.reports?.({ case: 'stateChange', value: { $typeName: 'maskin.v1.StateChange', nodeId: record.id, from, to: next, reason: why, generation: BigInt(record.generation) } });
-    this.deps.log.info({ node: record.id, from, to: next, why }, 'node state changed');
+    if (generationChanged) record.generation = generation;
+    // A new generation, or reinstalling the same one, starts the netboot evidence afresh.
+    if (generationChanged || next === 'reprovisioning') delete record.configFetchedAt;
+    if (next === 'installed') record.installedGeneration = record.generation;
+    const step = next === 'failed' ? (failedStep ?? '') : '';
+    this.append(record, 'state-changed', { from, to: next, why, generation: record.generation, ...(step ? { step } : {}) });
+    this.deps.reports?.({ case: 'stateChange', value: { $typeName: 'maskin.v1.StateChange', nodeId: record.id, from, to: next, reason: why, generation: BigInt(record.generation), step } });
+    this.deps.log.info({ node: record.id, from, to: next, why, ...(step ? { step } : {}) }, 'node state changed');
+    this.persist(record);
+    for (const listener of this.listeners) listener(record, from, next);
+  }
+
+  /** Records the lifecycle executor's progress; a new step or attempt is a timeline step. */
+  setLifecycle(record: NodeRecord, progress: LifecycleProgress): void {
+    const before = record.lifecycle;
+    record.lifecycle = progress;
+    if (before?.step !== progress.step || before?.attempt !== progress.attempt)
+      this.append(record, 'lifecycle-step', { step: progress.step ?? 'idle', attempt: progress.attempt, ...(progress.lastError ? { error: progress.lastError } : {}) });
+    this.persist(record);
+  }
+
+  /** A timeline step about a known record (BMC calls, identity checks, operator actions). */
+  note(record: NodeRecord, step: StepName, detail: Record<string, unknown>): void {
+    this.append(record, step, detail);
     this.persist(record);
   }
 

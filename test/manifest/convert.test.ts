@@ -133,3 +133,19 @@ t.test('a profile named __proto__ stays a name (and is refused), not a prototype
   t.ok(Object.hasOwn(raw.profiles, '__proto__'));
   t.ok(problemsOf(() => buildManifest(raw)).some((f) => f.startsWith('profiles')));
 });
+
+t.test('BMC boot mode, vendor and wipe policy survive the wire; unknown ones are refused by name', async (t) => {
+  const raw = parseYaml(readFileSync(FULL, 'utf8')) as RawManifest;
+  raw.nodes[0]!.bmc = { driver: 'redfish', address: 'https://198.18.1.21', credentialsRef: 'rack7-bmc', bootMode: 'legacy', vendor: 'dell' };
+  raw.nodes[0]!.wipe = 'on-reprovision';
+  raw.nodes[1]!.wipe = 'never';
+  const local = buildManifest(structuredClone(raw));
+  const wire = buildManifest(rawFromProto(fromBinary(ManifestSchema, toBinary(ManifestSchema, manifestToProto(raw, { now: new Date(1) })))));
+  t.same(wire.nodes, local.nodes);
+  t.same(wire.nodes[0]!.bmc, { driver: 'redfish', address: 'https://198.18.1.21', credentialsRef: 'rack7-bmc', bootMode: 'legacy', vendor: 'dell' });
+  t.equal(wire.nodes[0]!.wipe, 'on-reprovision');
+  t.same(wire.nodes[1]!.bmc, { driver: 'ipmi', address: '198.18.1.22', bootMode: 'uefi', vendor: 'auto' }, 'absent boot mode and vendor are the defaults');
+  t.equal(wire.nodes[2]!.wipe, undefined, 'absent wipe stays absent (the profile decides)');
+  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { wipe: 'sometimes' })))), ['nodes.0.wipe']);
+  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { bmc: { driver: 'redfish', address: 'x', bootMode: 'bios', vendor: 'acme' } })))), ['nodes.0.bmc.bootMode', 'nodes.0.bmc.vendor']);
+});

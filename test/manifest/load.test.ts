@@ -94,7 +94,8 @@ t.test('rack id, pinned images, setting overrides and BMC references', async (t)
   t.equal(m.rackId, 'rack-7');
   t.same(m.settings, { pullIntervalSeconds: 30 });
   t.equal(m.images[0]?.digest, `sha256:${'ab'.repeat(32)}`);
-  t.same(m.nodes[0]?.bmc, { driver: 'redfish', address: 'https://198.18.1.5', credentialsRef: 'bmc-n1' });
+  t.same(m.nodes[0]?.bmc, { driver: 'redfish', address: 'https://198.18.1.5', credentialsRef: 'bmc-n1', bootMode: 'uefi', vendor: 'auto' }, 'boot mode and vendor default to uefi and auto');
+  t.equal(m.nodes[0]?.wipe, undefined, 'no wipe policy: the profile decides');
   let caught: unknown;
   try {
     parseManifest(text.replace(`sha256:${'ab'.repeat(32)}`, 'md5:1234').replace('profile: p1, digest', 'profile: nope, digest'));
@@ -102,4 +103,15 @@ t.test('rack id, pinned images, setting overrides and BMC references', async (t)
     caught = err;
   }
   t.match((caught as Error).message, /images\.0\.digest: .*Fix: expected sha256:<64 hex>/);
+});
+
+t.test('BMC boot mode, vendor profile and wipe policy', async (t) => {
+  const text = base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, wipe: on-reprovision, bmc: { driver: ipmi, address: 198.18.1.5, bootMode: legacy, vendor: supermicro } }');
+  const m = parseManifest(text);
+  t.same(m.nodes[0]?.bmc, { driver: 'ipmi', address: '198.18.1.5', bootMode: 'legacy', vendor: 'supermicro' });
+  t.equal(m.nodes[0]?.wipe, 'on-reprovision');
+  for (const [bad, field] of [['wipe: sometimes', /nodes\.0\.wipe/], ['bootMode: bios', /nodes\.0\.bmc\.bootMode/], ['vendor: acme', /nodes\.0\.bmc\.vendor/]] as const) {
+    const broken = text.replace(bad.startsWith('wipe') ? 'wipe: on-reprovision' : bad.startsWith('boot') ? 'bootMode: legacy' : 'vendor: supermicro', bad);
+    t.throws(() => parseManifest(broken), field, bad);
+  }
 });

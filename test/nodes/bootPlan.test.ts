@@ -6,6 +6,7 @@ import type { NodeRecord, NodeState } from '../../agent/nodes/model.js';
 
 const spec = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ id: 'n1', macs: ['aa:bb:cc:dd:ee:01'], profile: 'p', ...over });
 const record = (state: NodeState, generation: number, configFetched = false): NodeRecord => ({
+  ...(state === 'held' ? { lifecycle: { since: '2026-01-01T00:00:00Z', attempt: 1, failure: { reason: 'serial mismatch' } } } : {}),
   id: 'n1', known: true, macs: ['aa:bb:cc:dd:ee:01'], state, generation, facts: {}, timeline: [],
   ...(configFetched ? { configFetchedAt: '2026-01-01T00:00:00Z' } : {}),
 });
@@ -22,6 +23,17 @@ const table: [string, NodeSpec | undefined, NodeRecord | undefined, string, Node
   ['installed, generation bumped', spec({ generation: 2 }), record('installed', 1), 'install', 'installing'],
   ['installing old generation with config fetched, generation bumped', spec({ generation: 3 }), record('installing', 2, true), 'install', 'installing'],
   ['installed then desired discovery keeps installed', spec({ desired: 'discovery' }), record('installed', 1), 'discovery', 'installed'],
+  ['handed over boots local', spec(), record('handed-over', 1), 'boot-local', 'handed-over'],
+  ['handed over, generation bumped', spec({ generation: 2 }), record('handed-over', 1), 'install', 'installing'],
+  ['handed over then desired discovery keeps handed-over', spec({ desired: 'discovery' }), record('handed-over', 1), 'discovery', 'handed-over'],
+  ['held is never installed', spec(), record('held', 1), 'discovery', 'held'],
+  ['held is never installed, even on a generation bump', spec({ generation: 5 }), record('held', 1), 'discovery', 'held'],
+  ['held stays held under desired discovery', spec({ desired: 'discovery' }), record('held', 1), 'discovery', 'held'],
+  ['failed then desired discovery is discovered', spec({ desired: 'discovery' }), record('failed', 1), 'discovery', 'discovered'],
+  ['verified (BMC powered it on): install', spec(), record('verified', 1), 'install', 'installing'],
+  ['provisioning: install', spec(), record('provisioning', 1), 'install', 'installing'],
+  ['reprovisioning at the same generation: install again', spec(), record('reprovisioning', 1), 'install', 'installing'],
+  ['failed, netboots anyway: install', spec(), record('failed', 1), 'install', 'installing'],
 ];
 for (const [name, s, r, kind, next] of table) {
   t.test(name, async (t) => {
