@@ -1,14 +1,20 @@
 // Serving one verified blob: ETag = its digest, If-None-Match, a single Range, HEAD. Pure header
-// logic plus a file stream.
-import { createReadStream } from 'node:fs';
+// logic plus a file pump.
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobInfo } from '../images/model.js';
 
-// 256 KiB reads: measured by bench/assets.ts (50 × 100 MB over loopback), 1 MiB reads gave ~0.5–0.9×
-// nginx's throughput and ~300 MB RSS (a 1 MiB chunk per connection waits in the socket's queue);
-// 64/128/512 KiB were slower too; 256 KiB reached ~1.0–1.8× with RSS ~135–160 MB.
+// 256 KiB reads: measured by bench/assets.ts (50 × 100 MB over loopback); 1 MiB chunks cost ~300 MB
+// RSS (a chunk per connection waits in the socket's queue), 64/128/512 KiB were slower.
 const READ_CHUNK = 256 * 1024;
+// Idle buffers kept for the next response: enough for a burst of downloads without holding more
+// than 8 MiB once they end.
+const POOL_MAX = 32;
+const pool: Buffer[] = [];
+const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
+const giveBuffer = (b: Buffer): void => void (pool.length < POOL_MAX && pool.push(b));
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
@@ -48,5 +54,54 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   reply.header('content-length', String(blob.size === 0 ? 0 : end - start + 1));
   // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset Content-Length.
   if (request.method === 'HEAD' || blob.size === 0) return reply.send(Readable.from([]));
-  return reply.send(createReadStream(blob.path, { start, end, highWaterMark: READ_CHUNK }));
+  // The body bypasses fastify and Readable streams (measured by bench/assets.ts): two reused
+  // buffers per response, the next read running while the previous chunk is written.
+  reply.hijack();
+  reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+  void pumpFile(reply.raw, blob.path, start, end);
+  return reply;
+}
+
+/** Writes bytes start..end (inclusive) of `file` to `res`, then ends it; on a client abort or a read
+ * error stops, destroys the response and closes the file once no read is pending on it. */
+export async function pumpFile(res: ServerResponse, file: string, start: number, end: number): Promise<void> {
+  let fh: FileHandle | undefined;
+  let pending: Promise<number> | undefined;
+  const buffers = [takeBuffer(), takeBuffer()] as const;
+  // Settles when the response closes: a write whose callback never comes (destroyed socket) must
+  // not hold the file open.
+  let onClose!: () => void;
+  const closed = new Promise<'closed'>((resolve) => (onClose = () => resolve('closed')));
+  res.once('close', onClose);
+  const write = (chunk: Buffer): Promise<unknown> =>
+    Promise.race([closed, new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())))]);
+  try {
+    fh = await open(file, 'r');
+    const read = (buffer: Buffer, position: number): Promise<number> =>
+      fh!.read(buffer, 0, Math.min(READ_CHUNK, end + 1 - position), position).then(({ bytesRead }) => {
+        if (bytesRead === 0) throw new Error(`${file} ended at byte ${position}, before byte ${end}: the blob is shorter than its recorded size`);
+        return bytesRead;
+      });
+    let position = start;
+    let which = 0;
+    pending = read(buffers[0], position);
+    while (pending) {
+      const n = await pending;
+      const chunk = buffers[which]!.subarray(0, n);
+      position += n;
+      which ^= 1;
+      pending = position <= end && !res.destroyed ? read(buffers[which]!, position) : undefined;
+      if (res.destroyed || (await write(chunk)) === 'closed') break;
+    }
+    if (!res.destroyed) res.end();
+  } catch {
+    // A read error leaves the response short of its Content-Length: cut the connection.
+    res.destroy();
+  } finally {
+    res.removeListener('close', onClose);
+    pending?.catch(() => undefined);
+    // FileHandle.close waits for a read still running on it before the buffers go back to the pool.
+    await fh?.close().catch(() => undefined);
+    buffers.forEach(giveBuffer);
+  }
 }
