@@ -1,0 +1,180 @@
+// The provisioning lifecycle as a pure function: given what the manifest wants and what the agent
+// last observed (state, step, attempt) plus the one event that just happened, the actions to take.
+// The executor (executor.ts) performs them through the BMC driver and feeds the outcomes back as
+// events; nothing here touches a BMC, a clock or the store.
+//
+//   discovered ─inventory ok─▶ verified ─powered─▶ provisioning ─script served─▶ installing
+//        │                                                  (netboot path)          │
+//        └─mismatch─▶ held                                   installer report / netboot again
+//                                                                                   ▼
+//   handed-over ◀─Talos API port answers─ installed ◀────────────────────────────────┘
+//
+// A generation bump (or `reprovision`) moves any node to reprovisioning: inventory again, then
+// power → provisioning …. Failed and held nodes stay put until a generation bump or an operator's
+// `provision` (failed, held, discovered) / `reprovision` (installed, handed-over, failed, held).
+import type { LifecycleStep, NodeState } from '../nodes/model.js';
+
+export type ManualAction = 'provision' | 'reprovision' | 'power-off';
+
+export type LifecycleEvent =
+  /** Nothing new: manifest applied, agent started, periodic check, or the netboot path moved the node. */
+  | { readonly kind: 'reconcile' }
+  | { readonly kind: 'identity-ok' }
+  | { readonly kind: 'identity-mismatch'; readonly reason: string }
+  /** One-shot PXE set (and read back) and the power cycle / power on done. */
+  | { readonly kind: 'powered' }
+  | { readonly kind: 'handover-ok' }
+  | { readonly kind: 'handover-refused'; readonly reason: string }
+  /** A BMC call of `step` failed; `retryable` false for auth, unsupported and missing credentials. */
+  | { readonly kind: 'bmc-error'; readonly step: LifecycleStep; readonly retryable: boolean; readonly message: string }
+  /** The step's time ran out (netboot, install, handover). */
+  | { readonly kind: 'timeout'; readonly step: LifecycleStep; readonly attempt: number }
+  | { readonly kind: 'manual'; readonly action: ManualAction };
+
+export type EventKind = LifecycleEvent['kind'];
+
+export type Action =
+  | { readonly kind: 'transition'; readonly to: NodeState; readonly why: string; readonly generation: number; readonly failedStep?: LifecycleStep }
+  /** What the executor now does or awaits; arms that step's timeout. Absent step = idle. */
+  | { readonly kind: 'step'; readonly step?: LifecycleStep; readonly attempt: number; readonly error?: string; readonly failure?: { step?: LifecycleStep; reason: string } }
+  | { readonly kind: 'wait'; readonly ms: number }
+  | { readonly kind: 'read-inventory' }
+  /** Under the rack's power gate: one-shot PXE (read back), then power cycle / power on. */
+  | { readonly kind: 'power-on-pxe' }
+  | { readonly kind: 'power-off' }
+  | { readonly kind: 'probe-handover' };
+
+export interface Limits {
+  /** Tries of one step (power cycles for netboot/install) before the node fails there. */
+  readonly maxAttempts: number;
+  /** Backoff before retry n (n ≥ 2): backoffMs · 2^(n-2), capped at maxBackoffMs. */
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  /** Pause between refused hand-over probes. */
+  readonly probeIntervalMs: number;
+}
+
+export interface DesiredNode {
+  readonly desired: 'installed' | 'discovery';
+  readonly generation: number;
+  readonly hasBmc: boolean;
+  readonly limits: Limits;
+}
+
+export interface ObservedNode {
+  readonly state: NodeState;
+  /** The generation the record's state refers to (0: never acted on). */
+  readonly generation: number;
+  readonly step?: LifecycleStep;
+  readonly attempt: number;
+  readonly event: LifecycleEvent;
+}
+
+/** States where the executor has work in flight or awaited. */
+const WORKING: ReadonlySet<NodeState> = new Set(['verified', 'provisioning', 'installing', 'reprovisioning']);
+
+export function backoff(attempt: number, limits: Limits): number {
+  return Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** Math.max(0, attempt - 2));
+}
+
+/** Why an operator's action does not apply to a node in `state` (undefined: it does). */
+export function refuseManual(state: NodeState, action: ManualAction, hasBmc: boolean): string | undefined {
+  if (!hasBmc) return 'the node has no BMC in the manifest; power it by hand';
+  if (action === 'power-off') return undefined;
+  if (action === 'provision') {
+    if (state === 'discovered' || state === 'failed' || state === 'held') return undefined;
+    return state === 'installed' || state === 'handed-over' ? `the node is ${state}; use reprovision to install it again` : `the node is already being provisioned (${state})`;
+  }
+  if (state === 'installed' || state === 'handed-over' || state === 'failed' || state === 'held') return undefined;
+  return state === 'discovered' ? 'the node was never installed; use provision' : `the node is already being provisioned (${state})`;
+}
+
+const transition = (to: NodeState, why: string, generation: number, failedStep?: LifecycleStep): Action =>
+  ({ kind: 'transition', to, why, generation, ...(failedStep ? { failedStep } : {}) });
+const idle = (failure?: { step?: LifecycleStep; reason: string }): Action => ({ kind: 'step', attempt: 0, ...(failure ? { failure } : {}) });
+const step = (s: LifecycleStep, attempt: number, error?: string): Action => ({ kind: 'step', step: s, attempt, ...(error ? { error } : {}) });
+
+const ACTION_OF: Partial<Record<LifecycleStep, Action>> = { inventory: { kind: 'read-inventory' }, power: { kind: 'power-on-pxe' } };
+
+function fail(d: DesiredNode, at: LifecycleStep, reason: string): Action[] {
+  return [transition('failed', reason, d.generation, at), idle({ step: at, reason })];
+}
+
+/** Another try of `at` (or of a power cycle, for the awaited netboot/install steps), or failed. */
+function retryOrFail(d: DesiredNode, o: ObservedNode, at: LifecycleStep, reason: string): Action[] {
+  if (o.attempt >= d.limits.maxAttempts) return fail(d, at, `${reason} (after ${o.attempt} attempt(s))`);
+  const next = o.attempt + 1;
+  const redo = ACTION_OF[at] ?? ACTION_OF.power!;
+  return [step(ACTION_OF[at] ? at : 'power', next, reason), { kind: 'wait', ms: backoff(next, d.limits) }, redo];
+}
+
+function startVerify(d: DesiredNode, to: NodeState | undefined, why: string): Action[] {
+  return [...(to ? [transition(to, why, d.generation)] : []), step('inventory', 1), { kind: 'read-inventory' }];
+}
+
+function manual(d: DesiredNode, o: ObservedNode, action: ManualAction): Action[] {
+  if (refuseManual(o.state, action, d.hasBmc) !== undefined) return [];
+  if (action === 'provision') return startVerify(d, 'discovered', 'operator asked to provision');
+  if (action === 'reprovision') return startVerify(d, 'reprovisioning', 'operator asked to reprovision');
+  // Powering off a node mid-provisioning stops the lifecycle there: no retry powers it back on.
+  const stop = WORKING.has(o.state) || o.step !== undefined
+    ? [transition('failed', 'stopped: powered off by the operator', d.generation, o.step ?? 'power'), idle({ step: o.step ?? 'power', reason: 'powered off by the operator' })]
+    : [];
+  return [...stop, { kind: 'power-off' }];
+}
+
+export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
+  // Nodes without a BMC, or that should only be discovered, are left to the netboot path alone.
+  if (!d || !d.hasBmc || d.desired !== 'installed') return [];
+  const e = o.event;
+  if (e.kind === 'manual') return manual(d, o, e.action);
+  // A newer generation restarts any node from the identity check; `discovered` at generation 0 is
+  // a first provisioning, not a bump.
+  const acted = o.generation > 0 || o.state !== 'discovered';
+  if (d.generation > o.generation && acted) return startVerify(d, 'reprovisioning', `generation ${d.generation} is newer than ${o.generation}`);
+
+  // Outcomes of a step only count while the node is still at that step (else they are stale).
+  if (e.kind === 'bmc-error') {
+    if (o.step !== e.step) return [];
+    return e.retryable ? retryOrFail(d, o, e.step, e.message) : fail(d, e.step, e.message);
+  }
+  if (e.kind === 'timeout') {
+    if (o.step !== e.step || o.attempt !== e.attempt) return [];
+    if (e.step === 'handover') return fail(d, 'handover', 'the Talos API port never answered');
+    const what = e.step === 'netboot' ? 'never reached the installer (no install script served)' : 'the installer did not finish';
+    return retryOrFail(d, o, e.step, what);
+  }
+
+  switch (o.state) {
+    case 'discovered':
+    case 'reprovisioning':
+      if (e.kind === 'reconcile' && o.step === undefined) return startVerify(d, undefined, '');
+      if (e.kind === 'identity-mismatch' && o.step === 'inventory') return [transition('held', e.reason, d.generation), idle({ step: 'inventory', reason: e.reason })];
+      if (e.kind === 'identity-ok' && o.step === 'inventory')
+        return [...(o.state === 'discovered' ? [transition('verified', 'BMC inventory matches the manifest', d.generation)] : []), step('power', 1), { kind: 'power-on-pxe' }];
+      if (e.kind === 'powered' && o.state === 'reprovisioning' && o.step === 'power') return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
+      return [];
+    case 'verified':
+      if (e.kind === 'reconcile' && o.step === undefined) return [step('power', 1), { kind: 'power-on-pxe' }];
+      if (e.kind === 'powered' && o.step === 'power') return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
+      return [];
+    case 'provisioning':
+      if (e.kind === 'reconcile' && o.step === undefined) return [step('netboot', Math.max(1, o.attempt))];
+      if (e.kind === 'powered' && o.step === 'power') return [step('netboot', o.attempt)];
+      return [];
+    case 'installing':
+      // The netboot path served the install script: wait for the installer now.
+      if (e.kind === 'reconcile' && (o.step === undefined || o.step === 'netboot')) return [step('install', Math.max(1, o.attempt))];
+      if (e.kind === 'powered' && o.step === 'power') return [step('install', o.attempt)];
+      return [];
+    case 'installed':
+      if (e.kind === 'reconcile' && o.step !== 'handover') return [step('handover', 1), { kind: 'probe-handover' }];
+      if (e.kind === 'handover-ok' && o.step === 'handover') return [transition('handed-over', 'the Talos API port answers', d.generation), idle()];
+      if (e.kind === 'handover-refused' && o.step === 'handover') return [{ kind: 'wait', ms: d.limits.probeIntervalMs }, { kind: 'probe-handover' }];
+      return [];
+    case 'handed-over':
+    case 'failed':
+    case 'held':
+      return [];
+  }
+}

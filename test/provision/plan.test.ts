@@ -1,0 +1,206 @@
+// The lifecycle plan as tables: every state × every event, then the cases that depend on more
+// than the state (idle vs in flight, generations, retries running out, nodes the plan leaves alone).
+import t from 'tap';
+import { backoff, plan, refuseManual, type Action, type DesiredNode, type LifecycleEvent } from '../../agent/provision/plan.js';
+import type { LifecycleStep, NodeState } from '../../agent/nodes/model.js';
+
+const limits = { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 60000, probeIntervalMs: 500 };
+const desired = (over: Partial<DesiredNode> = {}): DesiredNode => ({ desired: 'installed', generation: 2, hasBmc: true, limits, ...over });
+
+/** `→state@failedStep` transitions, `step#attempt` or `idle`, `wait ms`, other action kinds. */
+const show = (a: Action): string =>
+  a.kind === 'transition' ? `→${a.to}${a.failedStep ? `@${a.failedStep}` : ''}` : a.kind === 'step' ? (a.step ? `${a.step}#${a.attempt}` : 'idle') : a.kind === 'wait' ? `wait ${a.ms}` : a.kind;
+
+const BMC_STEPS: ReadonlySet<string> = new Set(['inventory', 'power']);
+function eventNamed(name: string, step: LifecycleStep | undefined): LifecycleEvent {
+  const bmcStep: LifecycleStep = step && BMC_STEPS.has(step) ? step : 'power';
+  switch (name) {
+    case 'identity-mismatch': return { kind: 'identity-mismatch', reason: 'serial X != Y' };
+    case 'handover-refused': return { kind: 'handover-refused', reason: 'ECONNREFUSED' };
+    case 'bmc-error': return { kind: 'bmc-error', step: bmcStep, retryable: true, message: 'busy' };
+    case 'bmc-error fatal': return { kind: 'bmc-error', step: bmcStep, retryable: false, message: 'auth' };
+    case 'timeout': return { kind: 'timeout', step: step ?? 'netboot', attempt: 1 };
+    case 'provision': case 'reprovision': case 'power-off': return { kind: 'manual', action: name };
+    default: return { kind: name } as LifecycleEvent;
+  }
+}
+
+// Each state with the step it is normally at (in flight or awaited), attempt 1; same generation.
+const STATE_BY_EVENT: [NodeState, LifecycleStep | undefined, string, string][] = [
+  ['discovered', 'inventory', 'reconcile', ''],
+  ['discovered', 'inventory', 'identity-ok', '→verified power#1 power-on-pxe'],
+  ['discovered', 'inventory', 'identity-mismatch', '→held idle'],
+  ['discovered', 'inventory', 'powered', ''],
+  ['discovered', 'inventory', 'handover-ok', ''],
+  ['discovered', 'inventory', 'handover-refused', ''],
+  ['discovered', 'inventory', 'bmc-error', 'inventory#2 wait 1000 read-inventory'],
+  ['discovered', 'inventory', 'bmc-error fatal', '→failed@inventory idle'],
+  ['discovered', 'inventory', 'timeout', 'inventory#2 wait 1000 read-inventory'],
+  ['discovered', 'inventory', 'provision', '→discovered inventory#1 read-inventory'],
+  ['discovered', 'inventory', 'reprovision', ''],
+  ['discovered', 'inventory', 'power-off', '→failed@inventory idle power-off'],
+  ['verified', 'power', 'reconcile', ''],
+  ['verified', 'power', 'identity-ok', ''],
+  ['verified', 'power', 'identity-mismatch', ''],
+  ['verified', 'power', 'powered', '→provisioning netboot#1'],
+  ['verified', 'power', 'handover-ok', ''],
+  ['verified', 'power', 'handover-refused', ''],
+  ['verified', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['verified', 'power', 'bmc-error fatal', '→failed@power idle'],
+  ['verified', 'power', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['verified', 'power', 'provision', ''],
+  ['verified', 'power', 'reprovision', ''],
+  ['verified', 'power', 'power-off', '→failed@power idle power-off'],
+  ['provisioning', 'netboot', 'reconcile', ''],
+  ['provisioning', 'netboot', 'identity-ok', ''],
+  ['provisioning', 'netboot', 'identity-mismatch', ''],
+  ['provisioning', 'netboot', 'powered', ''],
+  ['provisioning', 'netboot', 'handover-ok', ''],
+  ['provisioning', 'netboot', 'handover-refused', ''],
+  ['provisioning', 'netboot', 'bmc-error', ''],
+  ['provisioning', 'netboot', 'bmc-error fatal', ''],
+  ['provisioning', 'netboot', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['provisioning', 'netboot', 'provision', ''],
+  ['provisioning', 'netboot', 'reprovision', ''],
+  ['provisioning', 'netboot', 'power-off', '→failed@netboot idle power-off'],
+  ['installing', 'install', 'reconcile', ''],
+  ['installing', 'install', 'identity-ok', ''],
+  ['installing', 'install', 'identity-mismatch', ''],
+  ['installing', 'install', 'powered', ''],
+  ['installing', 'install', 'handover-ok', ''],
+  ['installing', 'install', 'handover-refused', ''],
+  ['installing', 'install', 'bmc-error', ''],
+  ['installing', 'install', 'bmc-error fatal', ''],
+  ['installing', 'install', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['installing', 'install', 'provision', ''],
+  ['installing', 'install', 'reprovision', ''],
+  ['installing', 'install', 'power-off', '→failed@install idle power-off'],
+  ['installed', 'handover', 'reconcile', ''],
+  ['installed', 'handover', 'identity-ok', ''],
+  ['installed', 'handover', 'identity-mismatch', ''],
+  ['installed', 'handover', 'powered', ''],
+  ['installed', 'handover', 'handover-ok', '→handed-over idle'],
+  ['installed', 'handover', 'handover-refused', 'wait 500 probe-handover'],
+  ['installed', 'handover', 'bmc-error', ''],
+  ['installed', 'handover', 'bmc-error fatal', ''],
+  ['installed', 'handover', 'timeout', '→failed@handover idle'],
+  ['installed', 'handover', 'provision', ''],
+  ['installed', 'handover', 'reprovision', '→reprovisioning inventory#1 read-inventory'],
+  ['installed', 'handover', 'power-off', '→failed@handover idle power-off'],
+  ['handed-over', undefined, 'reconcile', ''],
+  ['handed-over', undefined, 'identity-ok', ''],
+  ['handed-over', undefined, 'identity-mismatch', ''],
+  ['handed-over', undefined, 'powered', ''],
+  ['handed-over', undefined, 'handover-ok', ''],
+  ['handed-over', undefined, 'handover-refused', ''],
+  ['handed-over', undefined, 'bmc-error', ''],
+  ['handed-over', undefined, 'bmc-error fatal', ''],
+  ['handed-over', undefined, 'timeout', ''],
+  ['handed-over', undefined, 'provision', ''],
+  ['handed-over', undefined, 'reprovision', '→reprovisioning inventory#1 read-inventory'],
+  ['handed-over', undefined, 'power-off', 'power-off'],
+  ['failed', undefined, 'reconcile', ''],
+  ['failed', undefined, 'identity-ok', ''],
+  ['failed', undefined, 'identity-mismatch', ''],
+  ['failed', undefined, 'powered', ''],
+  ['failed', undefined, 'handover-ok', ''],
+  ['failed', undefined, 'handover-refused', ''],
+  ['failed', undefined, 'bmc-error', ''],
+  ['failed', undefined, 'bmc-error fatal', ''],
+  ['failed', undefined, 'timeout', ''],
+  ['failed', undefined, 'provision', '→discovered inventory#1 read-inventory'],
+  ['failed', undefined, 'reprovision', '→reprovisioning inventory#1 read-inventory'],
+  ['failed', undefined, 'power-off', 'power-off'],
+  ['held', undefined, 'reconcile', ''],
+  ['held', undefined, 'identity-ok', ''],
+  ['held', undefined, 'identity-mismatch', ''],
+  ['held', undefined, 'powered', ''],
+  ['held', undefined, 'handover-ok', ''],
+  ['held', undefined, 'handover-refused', ''],
+  ['held', undefined, 'bmc-error', ''],
+  ['held', undefined, 'bmc-error fatal', ''],
+  ['held', undefined, 'timeout', ''],
+  ['held', undefined, 'provision', '→discovered inventory#1 read-inventory'],
+  ['held', undefined, 'reprovision', '→reprovisioning inventory#1 read-inventory'],
+  ['held', undefined, 'power-off', 'power-off'],
+  ['reprovisioning', 'inventory', 'reconcile', ''],
+  ['reprovisioning', 'inventory', 'identity-ok', 'power#1 power-on-pxe'],
+  ['reprovisioning', 'inventory', 'identity-mismatch', '→held idle'],
+  ['reprovisioning', 'inventory', 'powered', ''],
+  ['reprovisioning', 'inventory', 'handover-ok', ''],
+  ['reprovisioning', 'inventory', 'handover-refused', ''],
+  ['reprovisioning', 'inventory', 'bmc-error', 'inventory#2 wait 1000 read-inventory'],
+  ['reprovisioning', 'inventory', 'bmc-error fatal', '→failed@inventory idle'],
+  ['reprovisioning', 'inventory', 'timeout', 'inventory#2 wait 1000 read-inventory'],
+  ['reprovisioning', 'inventory', 'provision', ''],
+  ['reprovisioning', 'inventory', 'reprovision', ''],
+  ['reprovisioning', 'inventory', 'power-off', '→failed@inventory idle power-off'],];
+
+t.test('every state × every event', async (t) => {
+  const states = new Set(STATE_BY_EVENT.map((r) => r[0]));
+  t.equal(states.size, 9, 'all nine states');
+  t.equal(STATE_BY_EVENT.length, 9 * 12, 'each with all twelve events');
+  for (const [state, step, name, expected] of STATE_BY_EVENT) {
+    const out = plan(desired(), { state, generation: 2, ...(step ? { step } : {}), attempt: step ? 1 : 0, event: eventNamed(name, step) });
+    t.equal(out.map(show).join(' '), expected, `${state}${step ? `/${step}` : ''} + ${name}`);
+  }
+});
+
+t.test('idle nodes (after a restart, or first seen) pick up where their state says', async (t) => {
+  const rows: [NodeState, number, string][] = [
+    ['discovered', 0, 'inventory#1 read-inventory'],
+    ['verified', 0, 'power#1 power-on-pxe'],
+    ['provisioning', 2, 'netboot#2'],
+    ['installing', 1, 'install#1'],
+    ['installed', 0, 'handover#1 probe-handover'],
+    ['reprovisioning', 0, 'inventory#1 read-inventory'],
+    ['handed-over', 0, ''],
+    ['failed', 0, ''],
+    ['held', 0, ''],
+  ];
+  for (const [state, attempt, expected] of rows)
+    t.equal(plan(desired(), { state, generation: 2, attempt, event: { kind: 'reconcile' } }).map(show).join(' '), expected, state);
+  t.equal(plan(desired(), { state: 'installing', generation: 2, step: 'netboot', attempt: 2, event: { kind: 'reconcile' } }).map(show).join(' '), 'install#2', 'script served: now awaiting the installer');
+  t.equal(plan(desired(), { state: 'installed', generation: 2, step: 'install', attempt: 1, event: { kind: 'reconcile' } }).map(show).join(' '), 'handover#1 probe-handover', 'installed: hand over');
+});
+
+t.test('a generation bump reprovisions from any state; a first provisioning is not a bump', async (t) => {
+  for (const state of ['verified', 'provisioning', 'installing', 'installed', 'handed-over', 'failed', 'held', 'reprovisioning', 'discovered'] as const) {
+    const out = plan(desired({ generation: 3 }), { state, generation: 2, attempt: 0, event: { kind: 'reconcile' } });
+    t.equal(out.map(show).join(' '), '→reprovisioning inventory#1 read-inventory', state);
+    t.equal((out[0] as { generation: number }).generation, 3, 'at the new generation');
+  }
+  t.equal(plan(desired({ generation: 1 }), { state: 'discovered', generation: 0, attempt: 0, event: { kind: 'reconcile' } }).map(show).join(' '), 'inventory#1 read-inventory');
+  t.equal(plan(desired({ generation: 3 }), { state: 'installed', generation: 2, step: 'handover', attempt: 1, event: { kind: 'handover-ok' } }).map(show).join(' '), '→reprovisioning inventory#1 read-inventory', 'whatever the event');
+});
+
+t.test('retries are bounded, with backoff, then the node fails at that step', async (t) => {
+  const at = (state: NodeState, step: LifecycleStep, attempt: number, event: LifecycleEvent): string => plan(desired(), { state, generation: 2, step, attempt, event }).map(show).join(' ');
+  t.equal(at('provisioning', 'netboot', 2, { kind: 'timeout', step: 'netboot', attempt: 2 }), 'power#3 wait 2000 power-on-pxe');
+  t.equal(at('provisioning', 'netboot', 3, { kind: 'timeout', step: 'netboot', attempt: 3 }), '→failed@netboot idle');
+  t.equal(at('installing', 'install', 3, { kind: 'timeout', step: 'install', attempt: 3 }), '→failed@install idle');
+  t.equal(at('verified', 'power', 3, { kind: 'bmc-error', step: 'power', retryable: true, message: 'override lost' }), '→failed@power idle');
+  const failed = plan(desired(), { state: 'provisioning', generation: 2, step: 'netboot', attempt: 3, event: { kind: 'timeout', step: 'netboot', attempt: 3 } });
+  t.match(failed[0], { kind: 'transition', to: 'failed', why: /never reached the installer.*after 3 attempt/ });
+  t.match(failed[1], { kind: 'step', failure: { step: 'netboot', reason: /never reached the installer/ } });
+  t.equal(at('provisioning', 'netboot', 2, { kind: 'timeout', step: 'netboot', attempt: 1 }), '', 'a timeout of an earlier attempt is stale');
+  t.equal(at('installing', 'install', 1, { kind: 'timeout', step: 'netboot', attempt: 1 }), '', 'a timeout of an earlier step is stale');
+  t.same([2, 3, 4, 5, 9].map((n) => backoff(n, limits)), [1000, 2000, 4000, 8000, 60000], 'doubling, capped');
+});
+
+t.test('nodes without a BMC, desired discovery, or not in the manifest: nothing, whatever happens', async (t) => {
+  for (const d of [desired({ hasBmc: false }), desired({ desired: 'discovery' }), undefined])
+    for (const name of ['reconcile', 'provision', 'reprovision', 'power-off', 'timeout'])
+      t.same(plan(d, { state: 'discovered', generation: 0, attempt: 0, event: eventNamed(name, 'netboot') }), [], `${d ? JSON.stringify({ hasBmc: d.hasBmc, desired: d.desired }) : 'no spec'} + ${name}`);
+});
+
+t.test('manual actions are refused with a reason where they do not apply', async (t) => {
+  t.match(refuseManual('installed', 'provision', true), /use reprovision/);
+  t.match(refuseManual('provisioning', 'provision', true), /already being provisioned/);
+  t.match(refuseManual('discovered', 'reprovision', true), /use provision/);
+  t.match(refuseManual('installing', 'reprovision', true), /already being provisioned/);
+  t.match(refuseManual('failed', 'power-off', false), /no BMC/);
+  t.equal(refuseManual('held', 'provision', true), undefined);
+  t.equal(refuseManual('handed-over', 'reprovision', true), undefined);
+  t.equal(refuseManual('installing', 'power-off', true), undefined);
+});
