@@ -1,6 +1,7 @@
 // Issue 4 proof: skopeo copies an image through the mirror from a real upstream (Debian's
 // docker-registry on loopback), again with the upstream stopped, byte-identical to a direct copy;
-// a tampered upstream blob is refused and never served. Needs docker-registry and skopeo (apt).
+// a tampered upstream blob is cut off mid-stream, never served whole, and never stored. Needs
+// docker-registry and skopeo (apt).
 import t from 'tap';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -130,7 +131,7 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
   const good = path.join(work, 'layout-good');
   const bad = path.join(work, 'layout-bad');
   await writeOciLayout(good, 'v1', randomBytes(300_000));
-  await writeOciLayout(bad, 'v1', randomBytes(50_000));
+  await writeOciLayout(bad, 'v1', randomBytes(2_000_000));
   await skopeo('copy', '--dest-tls-verify=false', `oci:${good}:v1`, `docker://127.0.0.1:${regPort}/test/hello:v1`);
   await skopeo('copy', '--dest-tls-verify=false', `oci:${bad}:v1`, `docker://127.0.0.1:${regPort}/test/tampered:v1`);
   // skopeo compresses layers on the way into a registry: ask the registry which digest it holds.
@@ -161,13 +162,22 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
     () => undefined,
     (err: Error & { stderr?: string }) => err.stderr ?? err.message,
   );
-  t.match(refused, /502|DIGEST_INVALID|digest mismatch/i, 'skopeo copy of the tampered image fails on the refused blob');
+  t.match(refused, /unexpected EOF|502|DIGEST_INVALID/i, 'skopeo copy of the tampered image fails on the refused blob');
   t.comment(`skopeo said: ${refused?.trim().split('\n').at(-1)}`);
+  // Megabytes arrive in many chunks, so the blob streams before it can be verified: the mirror
+  // answers 200 and then cuts the connection short of the end, never sending it whole.
   const blob = await fetch(`http://${ours}/v2/upstream.test/test/tampered/blobs/${badLayer}`);
-  t.equal(blob.status, 502);
-  const body = (await blob.json()) as { errors: Array<{ code: string; message: string }> };
-  t.equal(body.errors[0]?.code, 'DIGEST_INVALID');
-  t.match(body.errors[0]?.message, `expected ${badLayer}, got sha256:${hex(badBytes)}`);
+  t.equal(blob.status, 200, 'streaming');
+  t.equal(blob.headers.get('content-length'), String(badBytes.length), "upstream's length");
+  let got = 0;
+  const cut = await (async () => {
+    for await (const chunk of blob.body ?? []) got += chunk.byteLength;
+  })().then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  t.ok(cut, `the connection is cut (${String(cut?.cause ?? cut?.message)})`);
+  t.ok(got < badBytes.length, `after ${got} of ${badBytes.length} bytes`);
   t.equal(store.get(badLayer), undefined, 'the tampered blob is not in the store');
 
   await stopUpstream();
