@@ -2,8 +2,10 @@
 // RegistryMirrorConfig per registry host and asks `/v2/<repo>/manifests/<ref>?ns=<registry host>`;
 // clients without `?ns=` (skopeo, curl) name the registry as the first path segment instead.
 //
-// Every byte served has been verified: blobs and manifests-by-digest against the digest asked for,
-// manifests-by-tag against the sha256 of the body (and the upstream's Docker-Content-Digest).
+// Nothing is served whole unless verified: blobs and manifests-by-digest against the digest asked
+// for, manifests-by-tag against the sha256 of the body (and the upstream's Docker-Content-Digest).
+// A blob not cached yet streams from the fetcher's one download of it, its final chunk held back
+// until the digest verifies: a mismatch cuts every client short.
 // Tags are resolved upstream whenever it answers; only when it cannot be reached (WAN down) do we
 // serve the tag → digest we remembered last time, so a moved tag is followed when online.
 import { createHash } from 'node:crypto';
