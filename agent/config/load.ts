@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
-import type { AgentConfig, TrustedKey, UplinkSettings } from './model.js';
+import type { AgentConfig, BmcCredentialEntry, BmcSettings, LifecycleSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
 const CODE = 'MASKIN_ERR_CONFIG_FIELD';
@@ -38,6 +38,36 @@ export const DEFAULT_IMAGES = Object.freeze({
   // Where Talos installer images come from: the Image Factory's registry, and ghcr.io for the rest.
   registryUpstreams: Object.freeze({ 'factory.talos.dev': 'https://factory.talos.dev', 'ghcr.io': 'https://ghcr.io' }),
 });
+
+/** Lifecycle defaults: 4 power-ons at once, 5 s apart; generous steps, since a real server's POST alone can take minutes. */
+export const DEFAULT_LIFECYCLE: LifecycleSettings = Object.freeze({
+  concurrency: 4,
+  staggerMs: 5_000,
+  maxAttempts: 3,
+  backoffMs: 10_000,
+  maxBackoffMs: 120_000,
+  timeouts: Object.freeze({ bmcCallMs: 60_000, netbootMs: 600_000, installMs: 1_800_000, handoverMs: 900_000 }),
+  probeIntervalMs: 10_000,
+  handoverPort: 50000,
+  reconcileIntervalMs: 30_000,
+});
+export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}) });
+
+/** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field error. */
+function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, file: string): Record<string, BmcCredentialEntry> {
+  const out: Record<string, BmcCredentialEntry> = {};
+  for (const key of Object.keys(env)) {
+    const m = /^MASKIN_BMC_([A-Z0-9_]+)_USERNAME$/.exec(key);
+    if (!m) continue;
+    const name = m[1]!;
+    const username = env[key];
+    const password = env[`MASKIN_BMC_${name}_PASSWORD`];
+    if (!username || password === undefined || password === '')
+      throw new ConfigError(file, [new InvalidFieldError(CODE, 'environment', key, `is set but MASKIN_BMC_${name}_PASSWORD is not`, `set both MASKIN_BMC_${name}_USERNAME and MASKIN_BMC_${name}_PASSWORD, or neither`)]);
+    out[name] = { username, password };
+  }
+  return out;
+}
 
 /**
  * Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, and the secrets
@@ -134,8 +164,15 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     bootTokenTtl: c.bootTokenTtl ?? 3600,
     ...(adminToken ? { adminToken } : {}),
     logLevel: (env.MASKIN_LOG_LEVEL as AgentConfig['logLevel'] | undefined) ?? c.logLevel ?? 'info',
+    lifecycle: lifecycleOf(c.lifecycle),
+    bmc: {
+      ...(c.bmc?.secretsFile !== undefined ? { secretsFile: relTo(c.bmc.secretsFile) } : {}),
+      envCredentials: bmcEnvCredentials(env, file),
+    },
   };
   const relationProblems = checkRelations(config);
+  if (config.lifecycle.backoffMs > config.lifecycle.maxBackoffMs)
+    relationProblems.push(new InvalidFieldError(CODE, 'config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
   if (relationProblems.length > 0) throw new ConfigError(file, relationProblems);
   return deepFreeze(config);
 }
@@ -171,6 +208,28 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
     if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');
   });
   return out;
+}
+
+function lifecycleOf(l: RawConfig['lifecycle'] = {}): LifecycleSettings {
+  const d = DEFAULT_LIFECYCLE;
+  const ms = (seconds: number | undefined, fallback: number): number => (seconds === undefined ? fallback : Math.round(seconds * 1000));
+  const t = l.timeoutSeconds ?? {};
+  return {
+    concurrency: l.concurrency ?? d.concurrency,
+    staggerMs: ms(l.staggerSeconds, d.staggerMs),
+    maxAttempts: l.maxAttempts ?? d.maxAttempts,
+    backoffMs: ms(l.backoffSeconds, d.backoffMs),
+    maxBackoffMs: ms(l.maxBackoffSeconds, d.maxBackoffMs),
+    timeouts: {
+      bmcCallMs: ms(t.bmcCall, d.timeouts.bmcCallMs),
+      netbootMs: ms(t.netboot, d.timeouts.netbootMs),
+      installMs: ms(t.install, d.timeouts.installMs),
+      handoverMs: ms(t.handover, d.timeouts.handoverMs),
+    },
+    probeIntervalMs: ms(l.probeIntervalSeconds, d.probeIntervalMs),
+    handoverPort: l.handoverPort ?? d.handoverPort,
+    reconcileIntervalMs: ms(l.reconcileIntervalSeconds, d.reconcileIntervalMs),
+  };
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
@@ -216,4 +275,16 @@ interface RawConfig {
   bootTokenTtl?: number;
   adminTokenFile?: string;
   logLevel?: AgentConfig['logLevel'];
+  lifecycle?: {
+    concurrency?: number;
+    staggerSeconds?: number;
+    maxAttempts?: number;
+    backoffSeconds?: number;
+    maxBackoffSeconds?: number;
+    timeoutSeconds?: { bmcCall?: number; netboot?: number; install?: number; handover?: number };
+    probeIntervalSeconds?: number;
+    handoverPort?: number;
+    reconcileIntervalSeconds?: number;
+  };
+  bmc?: { secretsFile?: string };
 }

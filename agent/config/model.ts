@@ -59,6 +59,45 @@ export interface UplinkSettings {
   readonly maxManifestBytes: number;
 }
 
+/** The provisioning lifecycle (agent/provision): pacing, per-step limits, hand-over. Times in ms. */
+export interface LifecycleSettings {
+  /** BMC power sequences in flight at once across the rack. */
+  readonly concurrency: number;
+  /** Least time between two power-ons. */
+  readonly staggerMs: number;
+  /** Tries of a step (BMC call, or power cycle awaiting netboot/install) before the node fails there. */
+  readonly maxAttempts: number;
+  readonly backoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly timeouts: {
+    /** One BMC call (inventory, one-shot PXE, power). */
+    readonly bmcCallMs: number;
+    /** Power cycle → install script served. */
+    readonly netbootMs: number;
+    /** Install script served → installer report or netboot again. */
+    readonly installMs: number;
+    /** Installed → Talos API port answers. */
+    readonly handoverMs: number;
+  };
+  readonly probeIntervalMs: number;
+  /** Talos apid. */
+  readonly handoverPort: number;
+  /** Safety-net re-check of every node, besides manifest and netboot events. */
+  readonly reconcileIntervalMs: number;
+}
+
+export interface BmcCredentialEntry {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface BmcSettings {
+  /** YAML/JSON map: credentials name → { username, password, caFile?, insecure? }; read on use. */
+  readonly secretsFile?: string;
+  /** From MASKIN_BMC_<NAME>_USERNAME / _PASSWORD, keyed by NAME. */
+  readonly envCredentials: Readonly<Record<string, BmcCredentialEntry>>;
+}
+
 export interface AgentConfig {
   /** Defaults to the host name. */
   readonly agentId: string;
@@ -105,4 +144,6 @@ export interface AgentConfig {
   /** Bearer token for the admin API from non-loopback clients; unset = loopback only. */
   readonly adminToken?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  readonly lifecycle: LifecycleSettings;
+  readonly bmc: BmcSettings;
 }
