@@ -150,6 +150,8 @@ export class RedfishClient {
           method: method as 'GET',
           headers: { accept: 'application/json', 'odata-version': '4.0', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          // undici's own header/body timers tick at ~1 s; this keeps a short bound exact.
+          signal: AbortSignal.timeout(this.opts.timeoutMs),
         });
         const text = await res.body.text();
         let json: Json = {};
@@ -181,8 +183,9 @@ export class RedfishClient {
 
   private classify(err: unknown, op: string, what: string): BmcError {
     for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === undefined) continue;
+      // The abort signal's reason is a DOMException whose legacy numeric `code` means nothing here.
+      const code = e.name === 'TimeoutError' ? 'ETIMEDOUT' : (e as NodeJS.ErrnoException).code;
+      if (typeof code !== 'string') continue;
       if (TIMEOUT_CODES.has(code)) return this.fail('timeout', op, `${what}: no answer within ${this.opts.timeoutMs} ms (${code}, after ${this.opts.retries + 1} attempts)`, err);
       if (isTlsCode(code)) return this.fail('unreachable', op, `TLS: ${code}: ${e.message}. Fix: give this BMC's CA certificate (ca), or, knowingly, set insecure`, err);
     }

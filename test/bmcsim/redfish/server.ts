@@ -40,6 +40,8 @@ export interface RedfishSimOptions {
   readonly busyOnce?: boolean;
   /** Accept connections and never answer. */
   readonly hang?: boolean;
+  /** Replace the flavour's allowed ResetTypes (to exercise a client's fallbacks). */
+  readonly resetTypes?: readonly string[];
 }
 
 export interface SimRequest {
@@ -55,11 +57,15 @@ export interface RedfishSim {
   readonly url: string;
   readonly requests: SimRequest[];
   sessionsOpen(): number;
+  /** Invalidates every session token, as a BMC does when sessions time out. */
+  expireSessions(): void;
   readonly state: {
     readonly boot: BootState;
     readonly pendingMode: string | null;
     readonly resets: string[];
     readonly logins: number;
+    /** Most requests ever handled at the same time. */
+    readonly maxInFlight: number;
   };
   close(): Promise<void>;
 }
@@ -68,7 +74,7 @@ export interface RedfishSim {
 const opaque = (tag: string) => tag.trim().replace(/^'|'$/g, '').replace(/^W\//, '').replace(/^"+|"+$/g, '');
 
 export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishSim> {
-  const f = FLAVOURS[opts.flavour];
+  const f = opts.resetTypes === undefined ? FLAVOURS[opts.flavour] : { ...FLAVOURS[opts.flavour], resetTypes: opts.resetTypes };
   const inv: SimInventory = { ...DEFAULT_INVENTORY, ...opts.inventory };
   const tree = new RedfishTree(f, inv);
   const username = opts.username ?? 'admin';
@@ -78,7 +84,8 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
   const sessions = new Map<string, string>();
   const tokens = new Map<string, string>();
   const boot: BootState = { BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideTarget: 'None', BootSourceOverrideMode: opts.bootMode ?? 'UEFI' };
-  const state = { boot, pendingMode: null as string | null, resets: [] as string[], logins: 0 };
+  const state = { boot, pendingMode: null as string | null, resets: [] as string[], logins: 0, maxInFlight: 0 };
+  let inFlight = 0;
   const requests: SimRequest[] = [];
   const once = { busy: opts.busyOnce === true, e412: opts.answer412Once === true, forget: opts.forgetOverrideOnce === true };
   // Bumped to change every ETag without a content change (the 412 switch).
@@ -245,6 +252,8 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
 
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     if (opts.hang === true) return;
+    inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -263,6 +272,7 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
           requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', status: out.status, auth, ...(ifMatch === undefined ? {} : { ifMatch }), ...(logged === undefined ? {} : { body: logged }) });
           const text = out.body === undefined ? '' : JSON.stringify(out.body);
           res.writeHead(out.status, { ...(text === '' ? {} : { 'content-type': 'application/json;charset=utf-8' }), 'odata-version': '4.0', ...out.headers });
+          inFlight--;
           res.end(text);
         });
     });
@@ -279,6 +289,10 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     url: `${opts.tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`,
     requests,
     sessionsOpen: () => sessions.size,
+    expireSessions: () => {
+      sessions.clear();
+      tokens.clear();
+    },
     state,
     close: () =>
       new Promise<void>((resolve) => {
