@@ -25,19 +25,33 @@ interface Storage {
   /** While set, every body stops halfway until it resolves. */
   gate: Promise<void> | undefined;
   gets: number;
+  /** Drop the connection after this many body bytes, once. */
+  cutAfter: number | undefined;
+  readonly ranges: Array<string | undefined>;
   /** Bodies sent to the end. */
   finished: number;
   readonly auth: Array<string | undefined>;
 }
 
 async function setup(t: { teardown(fn: () => unknown): void }, opts: { backoffMs?: number; retries?: number } = {}) {
-  const storage: Storage = { blobs: new Map(), gate: undefined, gets: 0, finished: 0, auth: [] };
+  const storage: Storage = { blobs: new Map(), gate: undefined, gets: 0, cutAfter: undefined, ranges: [], finished: 0, auth: [] };
   const storageServer = createServer((req, res) => {
     storage.gets++;
     storage.auth.push(req.headers.authorization);
     const bytes = storage.blobs.get((req.url ?? '').split('/').pop() ?? '');
     if (!bytes) return void res.writeHead(404).end();
+    storage.ranges.push(req.headers.range);
+    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+    if (from > 0) {
+      res.writeHead(206, { 'content-length': bytes.byteLength - from, 'content-range': `bytes ${from}-${bytes.byteLength - 1}/${bytes.byteLength}` });
+      return void res.end(bytes.subarray(from), () => void storage.finished++);
+    }
     res.writeHead(200, { 'content-length': bytes.byteLength });
+    if (storage.cutAfter !== undefined) {
+      const cut = storage.cutAfter;
+      storage.cutAfter = undefined;
+      return void res.write(bytes.subarray(0, cut), () => res.destroy());
+    }
     const half = bytes.byteLength >> 1;
     const rest = (): void => void res.end(bytes.subarray(half), () => void storage.finished++);
     res.write(bytes.subarray(0, half));
@@ -222,6 +236,20 @@ t.test('tampered upstream blob: every streaming client is cut off, none gets the
   t.equal(bed.store.list().length, 0);
 });
 
+t.test('a connection cut mid-blob: resumed with Range through the registry again, clients never notice', async (t) => {
+  const { storage, registry, base } = await setup(t);
+  const layer = blob(3 << 20);
+  storage.blobs.set(layer.digest.slice(7), layer.bytes);
+  storage.cutAfter = 1 << 20;
+  const pulls = Array.from({ length: 3 }, () => pull(`${base}/${layer.digest}`));
+  const bodies = await Promise.all(pulls.map((p) => p.body));
+  t.ok(bodies.every((b) => b.equals(layer.bytes)), 'every client gets the whole blob');
+  t.equal(storage.gets, 2, 'the first request and one resume');
+  t.match(storage.ranges[1], /^bytes=\d+-$/, `resumed at ${storage.ranges[1]}`);
+  t.equal(registry.blobGets, 2, 'each through the registry, redirected again');
+  t.equal(registry.tokens, 1, 'with the token already held');
+});
+
 t.test('a small tampered blob fails before its first byte: 502 DIGEST_INVALID', async (t) => {
   const { storage, bed, base } = await setup(t);
   const layer = blob(1000);
@@ -267,12 +295,13 @@ t.test('errors keep their OCI bodies: upstream 404, upstream down (at once, not 
 
   const down = base.replace('/ghcr.io/', '/down.test/');
   const t0 = Date.now();
-  const off = pull(`${down}/${missing}`);
+  const elsewhere = `sha256:${'f'.repeat(64)}`;
+  const off = pull(`${down}/${elsewhere}`);
   t.equal((await off.response).statusCode, 503);
   const body = JSON.parse((await off.body).toString()) as { errors: Array<{ code: string; message: string }> };
   t.equal(body.errors[0]?.code, 'UNAVAILABLE');
   t.match(body.errors[0]?.message, /ECONNREFUSED/);
   t.ok(Date.now() - t0 < 2000, `answered in ${Date.now() - t0} ms, while the fetcher waits 3 s to retry`);
-  const again = pull(`${down}/${missing}`);
+  const again = pull(`${down}/${elsewhere}`);
   t.equal((await again.response).statusCode, 503, 'a request during the retry wait: the same answer');
 });
