@@ -168,6 +168,15 @@ t.test('a BMC that never answers: BmcError timeout within the configured bound',
   t.ok(ms >= 550 && ms < 2000, `two attempts of 300 ms took ${ms} ms`);
 });
 
+t.test('a Reset that the BMC carried out but never answered is not sent again', async (t) => {
+  const b = await bed(t, { flavour: 'dell', stallResetOnce: true }, { timeoutMs: 300, retries: 2 }, 'on');
+  await b.driver.setOneShotPxe('uefi');
+  const err = (await b.driver.powerCycle().catch((e: unknown) => e)) as BmcError;
+  t.equal(err.reason, 'timeout');
+  t.same(b.sim.state.resets, ['ForceRestart'], 'one restart, not three');
+  t.same(b.machine.bootLog, ['pxe'], 'so the one-shot override was spent on the boot that was asked for');
+});
+
 t.test('nothing listening: unreachable, naming the address and operation', async (t) => {
   const srv: Server = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

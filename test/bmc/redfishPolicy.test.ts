@@ -1,6 +1,7 @@
 // The pure Redfish decisions as tables: reset types, If-Match forms, where the Boot PATCH goes,
 // read-back comparison, vendor detection, inventory parsing and the ETag-guarded PATCH loop.
 import t from 'tap';
+import { mayRepeat } from '../../agent/bmc/redfish/client.js';
 import { patchWithEtag, type EtagPatchIo } from '../../agent/bmc/redfish/etagPatch.js';
 import { normaliseMac, parseInventory } from '../../agent/bmc/redfish/inventory.js';
 import { actionInfoResetTypes, chooseResetTypes, ifMatchValue, inlineResetTypes, overrideMismatches, planBootPatches, resourceEtag, settingsPath, wantedOverride } from '../../agent/bmc/redfish/policy.js';
@@ -200,4 +201,22 @@ t.test('patchWithEtag', async (t) => {
 
   const bad = fakeIo([400], []);
   await t.rejects(patchWithEtag(bad.io, '/s', {}, undefined), { reason: 'unsupported', message: 'BMC https://bmc: setOneShotPxe(uefi): PATCH /s answered HTTP 400: bad value' });
+});
+
+t.test('mayRepeat: a Reset POST is repeated only when the BMC cannot have acted on it', async (t) => {
+  const cases: [string, { status: number } | { code: string | undefined }, boolean][] = [
+    ['GET', { code: 'ETIMEDOUT' }, true],
+    ['GET', { status: 500 }, true],
+    ['PATCH', { code: 'ECONNRESET' }, true],
+    ['DELETE', { status: 502 }, true],
+    ['POST', { status: 503 }, true],
+    ['POST', { code: 'ECONNREFUSED' }, true],
+    ['POST', { code: 'UND_ERR_CONNECT_TIMEOUT' }, true],
+    ['POST', { code: 'ETIMEDOUT' }, false],
+    ['POST', { code: 'ECONNRESET' }, false],
+    ['POST', { status: 500 }, false],
+    ['POST', { code: undefined }, false],
+    ['GET', { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, false],
+  ];
+  for (const [method, failure, want] of cases) t.equal(mayRepeat(method, failure), want, `${method} ${JSON.stringify(failure)}`);
 });

@@ -33,6 +33,21 @@ const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEO
 const isTlsCode = (code: string) => /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|HOSTNAME_MISMATCH)/.test(code);
 const MAX_RETRY_AFTER_MS = 5_000;
 
+type Failure = { readonly status: number } | { readonly code: string | undefined };
+
+/**
+ * Whether a failed request may be sent again. GET, PATCH (the same Boot values) and DELETE repeat
+ * harmlessly; a POST (a Reset, a login) only when the BMC certainly did not act on it: refused
+ * connection, connect timeout, or 503 busy. A repeated ForceRestart would boot twice and spend the
+ * one-shot override on the first boot.
+ */
+export function mayRepeat(method: string, failure: Failure): boolean {
+  if ('code' in failure && failure.code !== undefined && isTlsCode(failure.code)) return false;
+  if (method !== 'POST') return true;
+  if ('status' in failure) return failure.status === 503;
+  return failure.code === 'ECONNREFUSED' || failure.code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
 /** The human part of a Redfish error body (`error.@Message.ExtendedInfo[0].Message` or `error.message`). */
 export function redfishErrorText(body: Json): string | undefined {
   const err = body['error'] as Json | undefined;
@@ -136,13 +151,13 @@ export class RedfishClient {
   }
 
   /** Sends with retries for network errors and 5xx; returns any other status. */
-  private retryAfterMs: number | undefined;
-
   private async raw(method: string, path: string, body: unknown, headers: Record<string, string>, op: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Json }> {
     let lastErr: BmcError | undefined;
+    let retryAfterMs: number | undefined;
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
-      if (attempt > 0) await this.opts.sleep(lastErr?.reason === 'busy' && this.retryAfterMs !== undefined ? this.retryAfterMs : Math.min(250 * 2 ** (attempt - 1), 4_000));
-      this.retryAfterMs = undefined;
+      if (attempt > 0) await this.opts.sleep(retryAfterMs ?? Math.min(250 * 2 ** (attempt - 1), 4_000));
+      retryAfterMs = undefined;
+      let failure: Failure;
       try {
         const res = await this.dispatcher.request({
           origin: this.opts.origin,
@@ -162,35 +177,34 @@ export class RedfishClient {
             if (res.statusCode < 300) throw this.fail('protocol', op, `${method} ${path} answered HTTP ${res.statusCode} with a body that is not JSON`);
           }
         }
-        if (res.statusCode >= 500) {
-          const busy = res.statusCode === 503;
-          const after = Number(res.headers['retry-after']);
-          if (busy && Number.isFinite(after)) this.retryAfterMs = Math.min(after * 1000, MAX_RETRY_AFTER_MS);
-          lastErr = this.fail(busy ? 'busy' : 'protocol', op, `${method} ${path} answered HTTP ${res.statusCode}${this.detail(json)} (after ${attempt + 1} attempts)`);
-          this.opts.log.debug({ op, status: res.statusCode, attempt }, 'redfish server error; retrying');
-          continue;
-        }
-        return { status: res.statusCode, headers: res.headers, body: json };
+        if (res.statusCode < 500) return { status: res.statusCode, headers: res.headers, body: json };
+        const busy = res.statusCode === 503;
+        const after = Number(res.headers['retry-after']);
+        if (busy && Number.isFinite(after)) retryAfterMs = Math.min(after * 1000, MAX_RETRY_AFTER_MS);
+        lastErr = this.fail(busy ? 'busy' : 'protocol', op, `${method} ${path} answered HTTP ${res.statusCode}${this.detail(json)} (attempt ${attempt + 1})`);
+        failure = { status: res.statusCode };
       } catch (err) {
         if (err instanceof BmcError) throw err;
-        lastErr = this.classify(err, op, `${method} ${path}`);
-        if (lastErr.message.includes(': TLS: ')) throw lastErr;
-        this.opts.log.debug({ op, attempt, err: lastErr.message }, 'redfish request failed; retrying');
+        const c = this.classify(err, op, `${method} ${path}`);
+        lastErr = c.error;
+        failure = { code: c.code };
       }
+      if (!mayRepeat(method, failure)) throw lastErr;
+      this.opts.log.debug({ op, attempt, err: lastErr.message }, 'redfish request failed; retrying');
     }
     throw lastErr!;
   }
 
-  private classify(err: unknown, op: string, what: string): BmcError {
+  private classify(err: unknown, op: string, what: string): { error: BmcError; code: string | undefined } {
     for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
       // The abort signal's reason is a DOMException whose legacy numeric `code` means nothing here.
       const code = e.name === 'TimeoutError' ? 'ETIMEDOUT' : (e as NodeJS.ErrnoException).code;
       if (typeof code !== 'string') continue;
-      if (TIMEOUT_CODES.has(code)) return this.fail('timeout', op, `${what}: no answer within ${this.opts.timeoutMs} ms (${code}, after ${this.opts.retries + 1} attempts)`, err);
-      if (isTlsCode(code)) return this.fail('unreachable', op, `TLS: ${code}: ${e.message}. Fix: give this BMC's CA certificate (ca), or, knowingly, set insecure`, err);
+      if (TIMEOUT_CODES.has(code)) return { code, error: this.fail('timeout', op, `${what}: no answer within ${this.opts.timeoutMs} ms (${code})`, err) };
+      if (isTlsCode(code)) return { code, error: this.fail('unreachable', op, `TLS: ${code}: ${e.message}. Fix: give this BMC's CA certificate (ca), or, knowingly, set insecure`, err) };
+      return { code, error: this.fail('unreachable', op, `${what}: ${code}: ${e.message}`, err) };
     }
-    const e = err as NodeJS.ErrnoException;
-    return this.fail('unreachable', op, `${what}: ${e instanceof Error ? `${e.code ?? e.name}: ${e.message}` : String(err)}`, err);
+    return { code: undefined, error: this.fail('unreachable', op, `${what}: ${err instanceof Error ? err.message : String(err)}`, err) };
   }
 
   /** Logs the session out (errors only logged: the BMC expires it anyway) and closes the sockets. */

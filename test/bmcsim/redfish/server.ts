@@ -40,6 +40,8 @@ export interface RedfishSimOptions {
   readonly busyOnce?: boolean;
   /** Accept connections and never answer. */
   readonly hang?: boolean;
+  /** The first Reset is carried out but never answered (a BMC that acts, then stalls). */
+  readonly stallResetOnce?: boolean;
   /** Replace the flavour's allowed ResetTypes (to exercise a client's fallbacks). */
   readonly resetTypes?: readonly string[];
 }
@@ -87,7 +89,7 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
   const state = { boot, pendingMode: null as string | null, resets: [] as string[], logins: 0, maxInFlight: 0 };
   let inFlight = 0;
   const requests: SimRequest[] = [];
-  const once = { busy: opts.busyOnce === true, e412: opts.answer412Once === true, forget: opts.forgetOverrideOnce === true };
+  const once = { busy: opts.busyOnce === true, e412: opts.answer412Once === true, forget: opts.forgetOverrideOnce === true, stall: opts.stallResetOnce === true };
   // Bumped to change every ETag without a content change (the 412 switch).
   let salt = 0;
 
@@ -160,7 +162,8 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
 
   const error = (message: string, messageId = 'Base.1.8.GeneralError') => ({ error: { code: messageId, message, '@Message.ExtendedInfo': [{ MessageId: messageId, Message: message }] } });
 
-  const handle = async (req: http.IncomingMessage, raw: string): Promise<{ status: number; body?: Json; headers?: Record<string, string> }> => {
+  type Answer = { status: number; body?: Json; headers?: Record<string, string> } | 'stall';
+  const handle = async (req: http.IncomingMessage, raw: string): Promise<Answer> => {
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
     if (once.busy) {
@@ -213,6 +216,10 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
         return { status: 400, body: error(`The value ${type} for the parameter ResetType is not supported.`, 'Base.1.8.ActionParameterNotSupported') };
       }
       state.resets.push(type);
+      if (once.stall) {
+        once.stall = false;
+        return 'stall';
+      }
       return { status: 204 };
     }
     const settingsPath = `${tree.sys}/Settings`;
@@ -259,8 +266,9 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString();
       handle(req, raw)
-        .catch((err: Error) => ({ status: 500, body: error(err.message) }) as { status: number; body?: Json; headers?: Record<string, string> })
+        .catch((err: Error): Answer => ({ status: 500, body: error(err.message) }))
         .then((out) => {
+          if (out === 'stall') return;
           const auth = authOf(req) ?? 'none';
           const ifMatch = req.headers['if-match'];
           let logged: Json | undefined;
