@@ -93,3 +93,24 @@ t.test('uplink: trusted keys are read and checked, secrets come from files or en
     t.match((caught as Error | undefined)?.message, pattern);
   }
 });
+
+t.test('lifecycle and BMC settings: defaults, seconds → ms, env credentials, clear field errors', async (t) => {
+  const d = parseConfig(minimal, { env: {} });
+  t.same(d.lifecycle, { concurrency: 4, staggerMs: 5000, maxAttempts: 3, backoffMs: 10000, maxBackoffMs: 120000, timeouts: { bmcCallMs: 60000, netbootMs: 600000, installMs: 1800000, handoverMs: 900000 }, probeIntervalMs: 10000, handoverPort: 50000, reconcileIntervalMs: 30000 });
+  t.same(d.bmc, { envCredentials: {} });
+  const c = parseConfig(minimal + 'lifecycle: { concurrency: 8, staggerSeconds: 0.5, maxAttempts: 5, timeoutSeconds: { netboot: 300 }, handoverPort: 50001 }\nbmc: { secretsFile: bmc.yaml }\n', {
+    env: { MASKIN_BMC_RACK_7_USERNAME: 'root', MASKIN_BMC_RACK_7_PASSWORD: 'pw' },
+    file: '/etc/maskin/agent.yaml',
+  });
+  t.match(c.lifecycle, { concurrency: 8, staggerMs: 500, maxAttempts: 5, timeouts: { netbootMs: 300000, installMs: 1800000 }, handoverPort: 50001 });
+  t.equal(c.bmc.secretsFile, '/etc/maskin/bmc.yaml', 'relative to the config file');
+  t.same(c.bmc.envCredentials, { RACK_7: { username: 'root', password: 'pw' } });
+  const bad: [string, Record<string, string>, RegExp][] = [
+    ['lifecycle: { concurrency: 0 }', {}, /lifecycle\.concurrency: .*Fix/],
+    ['lifecycle: { timeoutSeconds: { netbot: 5 } }', {}, /lifecycle\.timeoutSeconds\.netbot: unknown field\. Fix: remove it or rename it to `netboot`/],
+    ['lifecycle: { backoffSeconds: 300, maxBackoffSeconds: 60 }', {}, /lifecycle\.backoffSeconds: 300 s is above lifecycle\.maxBackoffSeconds/],
+    ['bmc: { secretFile: x }', {}, /bmc\.secretFile: unknown field\. Fix: remove it or rename it to `secretsFile`/],
+    ['', { MASKIN_BMC_R1_USERNAME: 'root' }, /MASKIN_BMC_R1_USERNAME: is set but MASKIN_BMC_R1_PASSWORD is not/],
+  ];
+  for (const [yaml, env, pattern] of bad) t.throws(() => parseConfig(minimal + yaml + '\n', { env }), pattern, yaml || JSON.stringify(env));
+});
