@@ -25,7 +25,6 @@ export interface RedfishClientOptions {
 export interface RedfishResponse {
   readonly status: number;
   readonly etag: string | undefined;
-  readonly location: string | undefined;
   readonly body: Json;
 }
 
@@ -133,8 +132,7 @@ export class RedfishClient {
     }
     if (res.status === 401 || res.status === 403) throw this.fail('auth', op, `HTTP ${res.status} for user ${JSON.stringify(this.opts.credentials.username)}. Fix: check this BMC's credentials and the account's role`);
     const etag = res.headers['etag'];
-    const loc = res.headers['location'];
-    return { status: res.status, etag: typeof etag === 'string' ? etag : undefined, location: typeof loc === 'string' ? loc : undefined, body: res.body };
+    return { status: res.status, etag: typeof etag === 'string' ? etag : undefined, body: res.body };
   }
 
   /** GET that must succeed. */

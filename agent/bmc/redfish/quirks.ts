@@ -1,6 +1,7 @@
 // Vendor quirk profiles as data: what a driver must do differently per BMC family, each entry
-// traced to captured behaviour (see the capture notes in the issue-5 README section). The driver
-// reads a profile; it never branches on a vendor name itself.
+// traced to behaviour seen in public Redfish captures (DMTF mockups, iDRAC9, iLO 5, Supermicro
+// X12, Lenovo XCC/SE450, AMI MegaRAC, bmcweb). The driver reads a profile; it never branches on a
+// vendor name itself.
 
 export type RedfishVendor = 'dell' | 'hpe' | 'supermicro' | 'lenovo' | 'ami' | 'openbmc' | 'generic';
 
@@ -41,8 +42,6 @@ export const QUIRKS: Readonly<Record<RedfishVendor, RedfishQuirks>> = {
   supermicro: { bootSettings: 'system', reportsMode: true, etagStyle: 'strong', reset: dmtfReset },
   lenovo: { bootSettings: 'all', reportsMode: true, etagStyle: 'strong', reset: dmtfReset },
   ami: { bootSettings: 'system', reportsMode: true, etagStyle: 'weak', reset: dmtfReset },
-  // bmcweb applies ForceRestart as a host warm reboot; PowerCycle is the real chassis cycle, but
-  // both boot the override, so the DMTF order stands.
   openbmc: { bootSettings: 'system', reportsMode: true, etagStyle: 'absent', reset: dmtfReset },
   generic: { bootSettings: 'system', reportsMode: true, etagStyle: 'absent', reset: dmtfReset },
 };
@@ -59,7 +58,7 @@ function oemKeys(root: Json): string[] {
  * The root decides when it can: a Supermicro-built board behind an AMI BMC behaves like AMI.
  */
 export function detectVendor(root: Json, system: Json): RedfishVendor {
-  const vendor = String(root['Vendor'] ?? '').toLowerCase();
+  const vendor = String(root['Vendor'] ?? '').toLowerCase().split(/[^a-z0-9]+/);
   const oem = oemKeys(root);
   const has = (name: string) => vendor.includes(name) || oem.includes(name);
   if (has('dell')) return 'dell';
@@ -67,7 +66,7 @@ export function detectVendor(root: Json, system: Json): RedfishVendor {
   if (has('supermicro')) return 'supermicro';
   if (has('lenovo')) return 'lenovo';
   if (has('ami')) return 'ami';
-  if (vendor.includes('openbmc')) return 'openbmc';
+  if (has('openbmc')) return 'openbmc';
   // bmcweb's root names no vendor; it links the manager that provides the service, `bmc`.
   const provider = (root['Links'] as Json | undefined)?.['ManagerProvidingService'] as Json | undefined;
   if (typeof provider?.['@odata.id'] === 'string' && /\/Managers\/bmc\/?$/.test(provider['@odata.id'])) return 'openbmc';
