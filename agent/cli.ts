@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// maskin-agent command line: run | check-config | nodes.
+// maskin-agent command line: run | check-config | nodes | node | status | cache | manifest.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { loadConfigFile } from './config/load.js';
@@ -15,6 +15,9 @@ const USAGE = `usage:
   maskin-agent check-config FILE          validate the agent config and the manifest it names
   maskin-agent nodes [ID] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
+  maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]
+                                          operator action on a node with a BMC: provision (discovered, failed or
+                                          held), reprovision (installed, handed-over, failed or held), power-off
   maskin-agent status [--config FILE | --url URL]
                                           manifest version/source/age, last pull, outbox depth
   maskin-agent cache status [--config FILE | --url URL]
@@ -53,6 +56,8 @@ async function main(argv: string[]): Promise<void> {
       return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2));
     case 'nodes':
       return nodes(positionals[0], values.config, values.url);
+    case 'node':
+      return nodeAction(positionals[0], positionals[1], values.config, values.url);
     case 'status':
       return status(values.config, values.url);
     case 'cache':
@@ -110,21 +115,35 @@ function checkConfig(file: string): void {
 
 /** GET from a running agent's admin API (loopback, or MASKIN_ADMIN_TOKEN). */
 async function adminGet(path: string, configFile: string | undefined, url: string | undefined): Promise<unknown> {
+  return adminRequest(path, configFile, url);
+}
+
+/** A request to a running agent's admin API; exits with the agent's own reason when refused. */
+async function adminRequest(path: string, configFile: string | undefined, url: string | undefined, body?: unknown): Promise<unknown> {
   let base = url;
   if (!base) {
     const port = configFile ? loadOrExit(configFile).ports.http : 80;
     base = `http://127.0.0.1${port === 80 ? '' : `:${port}`}`;
   }
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json' };
   if (process.env.MASKIN_ADMIN_TOKEN) headers.authorization = `Bearer ${process.env.MASKIN_ADMIN_TOKEN}`;
   const target = `${base}${path}`;
   let response: Response;
   try {
-    response = await fetch(target, { headers, signal: AbortSignal.timeout(5000) });
+    response = await fetch(target, { headers, signal: AbortSignal.timeout(5000), ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }) });
   } catch (err) {
     fail(`cannot reach the agent at ${base} (${(err as Error).message}); is it running? pass --config or --url`);
   }
-  if (!response.ok) fail(`${target} answered ${response.status}: ${await response.text()}`);
+  if (!response.ok) {
+    const text = await response.text();
+    let reason: string | undefined;
+    try {
+      reason = (JSON.parse(text) as { reason?: string }).reason;
+    } catch {
+      reason = undefined;
+    }
+    fail(reason ?? `${target} answered ${response.status}: ${text}`);
+  }
   return response.json();
 }
 
@@ -132,6 +151,14 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
   const body = await adminGet(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
   if (id) process.stdout.write(formatTimeline(body as NodeRecord));
   else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+}
+
+const NODE_ACTIONS = ['provision', 'reprovision', 'power-off'];
+
+async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
+  if (id === undefined || action === undefined || !NODE_ACTIONS.includes(action)) fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
+  await adminRequest(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
+  process.stdout.write(`${action} of node ${id} accepted; follow it with: maskin-agent nodes ${id}\n`);
 }
 
 async function cacheStatus(configFile: string | undefined, url: string | undefined): Promise<void> {

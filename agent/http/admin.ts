@@ -1,4 +1,5 @@
-// Operator API: node list and detail, health, metrics. Loopback callers, or a bearer token.
+// Operator API: node list and detail, operator actions on nodes, health, metrics. Loopback
+// callers, or a bearer token.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { NodeSummary } from '../nodes/format.js';
@@ -28,8 +29,19 @@ export function summary(record: NodeRecord): NodeSummary {
     ...(record.facts.ip !== undefined ? { ip: record.facts.ip } : {}),
     ...(record.facts.firmware !== undefined ? { firmware: record.facts.firmware } : {}),
     ...(last ? { lastStep: { at: last.at, step: last.step } } : {}),
+    ...(record.lifecycle ? {
+      lifecycle: {
+        ...(record.lifecycle.step ? { step: record.lifecycle.step } : {}),
+        since: record.lifecycle.since,
+        attempt: record.lifecycle.attempt,
+        ...(record.lifecycle.lastError ? { lastError: record.lifecycle.lastError } : {}),
+        ...(record.lifecycle.failure ? { failure: record.lifecycle.failure } : {}),
+      },
+    } : {}),
   };
 }
+
+const ACTIONS: ReadonlySet<string> = new Set(['provision', 'reprovision', 'power-off']);
 
 export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/healthz', async () => ({ status: 'ok', agentId: deps.config.agentId, startedAt: deps.startedAt.toISOString(), nodes: deps.nodes.list().length }));
@@ -49,6 +61,25 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
       }
       return record;
+    });
+    admin.post<{ Params: { id: string }; Body: unknown }>('/v1/nodes/:id/actions', async (request, reply) => {
+      const action = (request.body as { action?: unknown } | null)?.action;
+      if (typeof action !== 'string' || !ACTIONS.has(action)) {
+        reply.code(400);
+        return { error: 'bad-request', fix: 'send {"action": "provision" | "reprovision" | "power-off"}' };
+      }
+      if (!deps.lifecycle) {
+        reply.code(404);
+        return { error: 'not-found', fix: 'this agent runs no provisioning lifecycle' };
+      }
+      const result = deps.lifecycle.manual(request.params.id, action as 'provision' | 'reprovision' | 'power-off');
+      request.log.info({ node: request.params.id, action, accepted: result.accepted, from: request.ip }, 'operator action');
+      if (!result.accepted) {
+        reply.code(result.status);
+        return { error: result.status === 404 ? 'not-found' : 'conflict', reason: result.reason };
+      }
+      reply.code(202);
+      return { accepted: true, node: request.params.id, action };
     });
     admin.get('/v1/status', async () => ({
       agentId: deps.config.agentId,

@@ -1,5 +1,5 @@
 // Text views of node records for the CLI (pure).
-import type { FirmwareKind, NodeRecord, TimelineStep } from './model.js';
+import type { FirmwareKind, LifecycleStep, NodeRecord, TimelineStep } from './model.js';
 
 export interface NodeSummary {
   id: string;
@@ -10,6 +10,8 @@ export interface NodeSummary {
   ip?: string;
   firmware?: FirmwareKind;
   lastStep?: { at: string; step: string };
+  /** Nodes with a BMC: what the lifecycle executor is doing, since when, which try, what went wrong last. */
+  lifecycle?: { step?: LifecycleStep; since: string; attempt: number; lastError?: string; failure?: { step?: LifecycleStep; reason: string } };
 }
 
 function age(from: string, now: Date): string {
@@ -24,11 +26,29 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
 
+const clipped = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** failed(step) and held show where; a busy node shows its step and try; idle nodes a dash. */
+function stepCell(n: NodeSummary): string {
+  const l = n.lifecycle;
+  if (!l) return '-';
+  if (l.step) return l.attempt > 1 ? `${l.step} (try ${l.attempt})` : l.step;
+  return l.failure?.step ? `${n.state} at ${l.failure.step}` : '-';
+}
+
 export function formatNodeTable(nodes: readonly NodeSummary[], now: Date): string {
   if (nodes.length === 0) return 'no nodes seen yet\n';
-  const rows = [['NODE', 'STATE', 'GEN', 'IP', 'MAC', 'LAST STEP', 'AGE']];
-  for (const n of nodes)
-    rows.push([n.id + (n.known ? '' : ' (unknown)'), n.state, String(n.generation), n.ip ?? '-', n.macs[0] ?? '-', n.lastStep?.step ?? '-', n.lastStep ? age(n.lastStep.at, now) : '-']);
+  const rows = [['NODE', 'STATE', 'GEN', 'IP', 'MAC', 'STEP', 'IN STEP', 'LAST STEP', 'AGE', 'LAST ERROR']];
+  for (const n of nodes) {
+    const l = n.lifecycle;
+    const error = l?.failure?.reason ?? l?.lastError;
+    rows.push([
+      n.id + (n.known ? '' : ' (unknown)'), n.state, String(n.generation), n.ip ?? '-', n.macs[0] ?? '-',
+      stepCell(n), l?.step ? age(l.since, now) : '-',
+      n.lastStep?.step ?? '-', n.lastStep ? age(n.lastStep.at, now) : '-',
+      error ? clipped(error, 60) : '-',
+    ]);
+  }
   return table(rows);
 }
 
@@ -42,8 +62,12 @@ function detailText(step: TimelineStep): string {
 export function formatTimeline(record: NodeRecord): string {
   const head = `node ${record.id}${record.known ? '' : ' (not in the manifest)'}: ${record.state}, generation ${record.generation}, MACs ${record.macs.join(', ')}\n`;
   const facts = Object.entries(record.facts).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const l = record.lifecycle;
+  const lifecycle = l
+    ? `lifecycle: ${l.step ? `step ${l.step}, try ${l.attempt}, since ${l.since}` : 'idle'}${l.failure ? `; ${record.state}${l.failure.step ? ` at ${l.failure.step}` : ''}: ${l.failure.reason}` : ''}${l.lastError && !l.failure ? `; last error: ${l.lastError}` : ''}\n`
+    : '';
   const rows = [['TIME', 'STEP', 'DETAIL'], ...record.timeline.map((s) => [s.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.step, detailText(s)])];
-  return head + (facts ? `facts: ${facts}\n` : '') + table(rows);
+  return head + (facts ? `facts: ${facts}\n` : '') + lifecycle + table(rows);
 }
 
 export interface StatusView {
