@@ -9,6 +9,7 @@ import type { AssetPin } from '../images/pins.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { BootTokens } from '../nodes/tokens.js';
+import type { ProvisionExecutor } from '../provision/executor.js';
 
 /** The manifest applier as HTTP sees it (push endpoint, status). */
 export interface ManifestPort {
@@ -44,6 +45,8 @@ export interface HttpDeps {
   readonly images?: ImagesPort;
   /** Absent: no /v2/ registry mirror. */
   readonly registry?: RegistryMirror;
+  /** Operator actions on nodes with a BMC (agent/provision); absent: POST /v1/nodes/:id/actions answers 404. */
+  readonly lifecycle?: Pick<ProvisionExecutor, 'manual'>;
   /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
   readonly uplinkStatus?: () => Record<string, unknown>;
 }
