@@ -17,6 +17,12 @@ import { directoryOf, EMPTY_MANIFEST, type NodeDirectory, type SettingsOverride 
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
+import { createCredentialResolver } from './bmc/credentials.js';
+import { createDriverFactory } from './bmc/factory.js';
+import { systemClock } from './provision/clock.js';
+import { ProvisionExecutor } from './provision/executor.js';
+import { tcpProbe } from './provision/handover.js';
+import { createLifecycleService } from './provision/service.js';
 import { openStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
 import { createFetcher } from './images/fetcher.js';
@@ -111,11 +117,26 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       prefetchInstaller: (pin) => prefetchInstaller(registry, pin),
       log: log.child({ component: 'prefetch' }),
     });
-    manifestApplied = () => prefetcher.kick();
 
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
     const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
+    // Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power.
+    const lifecycle = new ProvisionExecutor({
+      directory,
+      nodes,
+      drivers: createDriverFactory({ log: log.child({ component: 'bmc' }) }),
+      credentials: createCredentialResolver(config.bmc),
+      addressOf: (record) => record.macs.map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ?? record.facts.ip,
+      probe: tcpProbe,
+      clock: systemClock,
+      settings: config.lifecycle,
+      log: log.child({ component: 'lifecycle' }),
+    });
+    manifestApplied = () => {
+      prefetcher.kick();
+      lifecycle.reconcileAll();
+    };
 
     const client = createUplinkClient({
       timeoutMs: config.uplink.timeoutSeconds * 1000,
@@ -156,6 +177,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       startedAt: new Date(),
       images: { pins, store: images, fetch: (digest, source) => fetcher.fetch(digest, source), progress: (digest) => fetcher.active().find((p) => p.digest === digest) },
       registry,
+      lifecycle,
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
         refusedPush: (from, why) =>
@@ -196,6 +218,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       pruneTokens,
       prefetcher,
       createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir, profilesReady: prefetcher.readiness(), cacheBytes: images.totalBytes() }) }),
+      createLifecycleService(lifecycle, config.lifecycle.reconcileIntervalMs, systemClock),
       ...(puller ? [puller] : []),
       ...(reporter ? [reporter] : []),
     ];

@@ -270,11 +270,18 @@ export class ProvisionExecutor {
     const done = new AbortController();
     try {
       const driver = this.driverFor(spec);
-      const timeout = clock.sleep(settings.timeouts.bmcCallMs, done.signal).then(() => {
-        if (!done.signal.aborted) throw new BmcError('timeout', spec.bmc!.address, operation, `no answer within ${settings.timeouts.bmcCallMs} ms`);
-        return undefined as never;
+      // Bounded by the call timeout, and by the agent stopping: shutdown never waits out a slow BMC.
+      const bound = new Promise<never>((_resolve, reject) => {
+        const address = spec.bmc!.address;
+        void clock.sleep(settings.timeouts.bmcCallMs, done.signal).then(() => {
+          if (!done.signal.aborted) reject(new BmcError('timeout', address, operation, `no answer within ${settings.timeouts.bmcCallMs} ms`));
+        });
+        const onStop = (): void => reject(new BmcError('timeout', address, operation, 'abandoned: the agent is stopping'));
+        if (this.stop.signal.aborted) onStop();
+        this.stop.signal.addEventListener('abort', onStop, { once: true });
+        done.signal.addEventListener('abort', () => this.stop.signal.removeEventListener('abort', onStop), { once: true });
       });
-      const result = await Promise.race([call(driver), timeout]);
+      const result = await Promise.race([call(driver), bound]);
       this.deps.nodes.note(record, 'bmc-call', { operation, ok: true, ms: clock.now() - started });
       return result;
     } catch (err) {

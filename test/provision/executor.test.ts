@@ -216,3 +216,19 @@ t.test('missing credentials: failed at inventory, naming the fix; no password in
   t.notOk(everything.includes(PASSWORD), 'the password is nowhere');
   await h.executor.close();
 });
+
+t.test('a BMC that never answers: each call bounded, retried, failed; stopping the agent never waits for it', async (t) => {
+  const h = await harness([bmcNode(1)], { latency: { min: 1e9, max: 1e9 } });
+  h.executor.reconcileAll();
+  await h.clock.advance(60_000);
+  t.equal(h.record('n1').state, 'failed');
+  t.match(h.record('n1').lifecycle?.failure, { step: 'inventory', reason: /no answer within 5000 ms.*after 3 attempt/ });
+  t.equal(h.rack.server('n1').calls.length, 3);
+
+  const h2 = await harness([bmcNode(1)], { latency: { min: 1e9, max: 1e9 } });
+  h2.executor.reconcileAll();
+  await h2.clock.advance(10);
+  t.equal(h2.rack.server('n1').calls.length, 1, 'a call is hanging');
+  await h2.executor.close();
+  t.pass('close() returned without the clock moving');
+});

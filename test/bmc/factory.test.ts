@@ -1,0 +1,21 @@
+import t from 'tap';
+import pino from 'pino';
+import { createDriverFactory } from '../../agent/bmc/factory.js';
+import { nodeFixture } from '../fakes/manifest.js';
+
+const log = pino({ level: 'silent' });
+const node = (driver: 'redfish' | 'ipmi') => nodeFixture({ id: 'n1', bmc: { driver, address: 'https://198.18.83.5', bootMode: 'uefi', vendor: 'dell' } });
+
+t.test('the manifest picks the driver; nothing is probed', async (t) => {
+  const make = createDriverFactory({ log });
+  const redfish = make(node('redfish'), { username: 'u', password: 'p' });
+  t.equal(redfish.kind, 'redfish');
+  t.match(redfish.address, /198\.18\.83\.5/);
+  await redfish.close();
+  t.throws(() => make(nodeFixture({ id: 'n2' }), { username: 'u', password: 'p' }), { code: 'MASKIN_ERR_BMC_UNSUPPORTED' });
+  t.throws(() => make(node('redfish'), Object.assign({ username: 'u', password: 'p' }, { caFile: '/nonexistent/ca.pem' })), /ca\.pem.*Fix: point caFile/);
+});
+
+t.test('ipmi: unsupported until the IPMI driver is in the tree', async (t) => {
+  t.throws(() => createDriverFactory({ log })(node('ipmi'), { username: 'u', password: 'p' }), { code: 'MASKIN_ERR_BMC_UNSUPPORTED', message: /IPMI driver is not available/ });
+});
