@@ -3,6 +3,7 @@
 // as the next events. One lane per node (events strictly in order), many nodes at once; power-ons
 // across the rack go through one PowerGate. Every state change, step and BMC call lands in the
 // node's timeline (and so upstream as reports); credentials never do.
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { BmcDriver, BmcCredentials } from '../bmc/driver.js';
 import type { LifecycleSettings } from '../config/model.js';
@@ -55,6 +56,8 @@ export class ProvisionExecutor {
 
   constructor(private readonly deps: ExecutorDeps) {
     this.gate = new PowerGate(deps.settings.concurrency, deps.settings.staggerMs, deps.clock);
+    // One abort listener per node waiting on a call, the gate or a backoff: a rack's worth is normal.
+    setMaxListeners(0, this.stop.signal);
     // The netboot path moves nodes to installing / installed; that is news for the lane.
     deps.nodes.onTransition((record, _from, to) => {
       if (to === 'installing' || to === 'installed') this.post(record.id, { kind: 'reconcile' });

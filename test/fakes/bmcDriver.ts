@@ -1,6 +1,7 @@
 // Fake BMC drivers for the lifecycle tests and benchmark: a simulated server per node whose power
 // and one-shot boot follow the calls, with latency on the injected clock, scripted failures, and
 // a rack-wide count of power sequences in flight.
+import { setMaxListeners } from 'node:events';
 import type { BmcDriver, BmcInventory, BootMode, PowerState } from '../../agent/bmc/driver.js';
 import { BmcError } from '../../agent/errors.js';
 import type { NodeSpec } from '../../agent/manifest/model.js';
@@ -33,6 +34,7 @@ export interface FakeRack {
 }
 
 const stop = new AbortController().signal;
+setMaxListeners(0, stop);
 
 export function fakeRack(clock: Clock, opts: { latency?: { min: number; max: number }; random?: () => number } = {}): FakeRack {
   const random = opts.random ?? Math.random;
