@@ -5,6 +5,7 @@ import { BootTokenError, MaskinError } from '../errors.js';
 import type { BootGrant } from '../nodes/tokens.js';
 import { installerPins, pinnedInstallerImage } from '../images/installer.js';
 import { renderMachineConfig } from '../talos/machineConfig.js';
+import { installWipes } from '../nodes/bootPlan.js';
 import type { HttpDeps } from './deps.js';
 
 /** Checks the path token against the caller's address and the node's current desired state. */
@@ -38,6 +39,7 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       body = renderMachineConfig(spec, profile, {
         ...(deps.registry && registries.length > 0 ? { registryMirror: { endpoint: deps.config.httpBaseUrl, registries } } : {}),
         ...(installerImage !== undefined ? { installerImage } : {}),
+        wipe: installWipes(spec, profile, deps.nodes.get(spec.id)),
       });
     } catch (err) {
       // A config that does not validate is never served; Talos keeps retrying, the operator sees why.

@@ -1,5 +1,5 @@
 // What a machine asking for its iPXE script gets, and how that moves its state. Pure.
-import type { NodeSpec } from '../manifest/model.js';
+import { wipePolicyOf, type NodeSpec, type Profile } from '../manifest/model.js';
 import type { NodeRecord, NodeState } from './model.js';
 
 export type BootDecision =
@@ -32,4 +32,14 @@ export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | unde
   if (state === 'installing' && record?.configFetchedAt !== undefined)
     return { kind: 'boot-local', next: 'installed', why: 'netbooted again after fetching its config' };
   return { kind: 'install', next: 'installing', why: 'not installed yet' };
+}
+
+/**
+ * Whether this install wipes the system disk, from the node's wipe policy: `on-reprovision` wipes
+ * only a node that was installed before (at an earlier generation, or reinstalled on request), so
+ * a first install never destroys what an operator may have left on the disk.
+ */
+export function installWipes(spec: NodeSpec, profile: Profile, record: NodeRecord | undefined): boolean {
+  const policy = wipePolicyOf(spec, profile);
+  return policy === 'always' || (policy === 'on-reprovision' && record?.installedGeneration !== undefined);
 }

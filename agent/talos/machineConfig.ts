@@ -27,6 +27,8 @@ export interface MachineConfigContext {
    * registry in `?ns=`). A registry the base config already mirrors is left to the base.
    */
   readonly registryMirror?: { readonly endpoint: string; readonly registries: readonly string[] };
+  /** The node's wipe policy resolved for this install (installWipes); default the profile's install.wipe. */
+  readonly wipe?: boolean;
 }
 
 type Doc = Record<string, unknown>;
@@ -50,7 +52,7 @@ function withInstall(main: Doc, profile: Profile, ctx: MachineConfigContext): Do
     install['diskSelector'] = structuredClone(profile.install.diskSelector);
   }
   install['image'] = profile.install.image ?? ctx.installerImage ?? factoryInstallerImage(profile);
-  install['wipe'] = profile.install.wipe;
+  install['wipe'] = ctx.wipe ?? profile.install.wipe;
   return { ...main, machine: { ...machine, install } };
 }
 

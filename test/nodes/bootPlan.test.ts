@@ -1,6 +1,7 @@
 import t from 'tap';
-import { nodeFixture } from '../fakes/manifest.js';
-import { decideBoot } from '../../agent/nodes/bootPlan.js';
+import { nodeFixture, profileFixture } from '../fakes/manifest.js';
+import { decideBoot, installWipes } from '../../agent/nodes/bootPlan.js';
+import { renderMachineConfig } from '../../agent/talos/machineConfig.js';
 import type { NodeSpec } from '../../agent/manifest/model.js';
 import type { NodeRecord, NodeState } from '../../agent/nodes/model.js';
 
@@ -43,3 +44,23 @@ for (const [name, s, r, kind, next] of table) {
     t.ok(d.why.length > 0, 'says why');
   });
 }
+
+t.test('wipe policy: explicit per node, else the profile; on-reprovision only wipes a node installed before', async (t) => {
+  const wiping = profileFixture({ install: { disk: '/dev/sda', wipe: true } });
+  const keeping = profileFixture();
+  const fresh = record('installing', 1);
+  const reinstall = { ...record('reprovisioning', 2), installedGeneration: 1 };
+  const rows: [string, NodeSpec, typeof keeping, NodeRecord | undefined, boolean][] = [
+    ['no policy, profile wipe: true', spec(), wiping, fresh, true],
+    ['no policy, profile wipe: false', spec(), keeping, reinstall, false],
+    ['always', spec({ wipe: 'always' }), keeping, fresh, true],
+    ['never beats the profile', spec({ wipe: 'never' }), wiping, reinstall, false],
+    ['on-reprovision, first install', spec({ wipe: 'on-reprovision' }), wiping, fresh, false],
+    ['on-reprovision, never seen', spec({ wipe: 'on-reprovision' }), keeping, undefined, false],
+    ['on-reprovision, reinstall', spec({ wipe: 'on-reprovision' }), keeping, reinstall, true],
+  ];
+  for (const [name, s, p, r, wipes] of rows) t.equal(installWipes(s, p, r), wipes, name);
+  const rendered = (wipe: boolean) => renderMachineConfig(spec({ wipe: 'on-reprovision' }), { ...keeping, machineConfig: [{ version: 'v1alpha1', machine: { type: 'worker' } }] }, { wipe });
+  t.match(rendered(true), /wipe: true/, 'the rendered install section carries it');
+  t.match(rendered(false), /wipe: false/);
+});
