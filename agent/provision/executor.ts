@@ -80,9 +80,9 @@ export class ProvisionExecutor {
   manual(id: string, action: ManualAction): ManualResult {
     const spec = this.deps.directory().byId(id);
     if (!spec) return { accepted: false, status: 404, reason: `no node ${id} in the manifest` };
-    const record = this.recordOf(spec);
-    const refused = refuseManual(record.state, action, spec.bmc !== undefined);
-    if (refused) return { accepted: false, status: 409, reason: refused };
+    const record = spec.bmc ? this.recordOf(spec) : this.deps.nodes.get(id);
+    const refused = refuseManual(record?.state ?? 'discovered', action, spec.bmc !== undefined);
+    if (refused || !record) return { accepted: false, status: 409, reason: refused ?? 'the node has no BMC' };
     this.deps.nodes.note(record, 'operator-action', { action });
     this.post(id, { kind: 'manual', action });
     return { accepted: true };
@@ -146,7 +146,8 @@ export class ProvisionExecutor {
 
   private async handle(id: string, lane: Lane, event: LifecycleEvent): Promise<void> {
     const spec = this.deps.directory().byId(id);
-    if (!spec) return;
+    // Nodes without a BMC belong to the netboot path alone; never create records for them here.
+    if (!spec?.bmc) return;
     const record = this.recordOf(spec);
     const step = this.live.has(id) ? record.lifecycle?.step : undefined;
     const actions = plan(this.desiredOf(spec), { state: record.state, generation: record.generation, ...(step ? { step } : {}), attempt: record.lifecycle?.attempt ?? 0, event });
