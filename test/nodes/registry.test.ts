@@ -71,3 +71,42 @@ t.test('every reportable event goes to the report sink: steps, state changes, ch
   t.same(fact.case === 'discovery' && fact.value.facts, { firmware: 'uefi', clientArch: '7', ip: '198.18.0.5', serial: 'S1' });
   await reg.flush();
 });
+
+t.test('lifecycle: transitions notify listeners and report the failed step; progress and notes are timeline steps', async (t) => {
+  const { store } = await tempAgentStore(t, 'reglc');
+  const reports: ReportBody[] = [];
+  const deps = {
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date('2026-11-24T00:00:00Z'),
+    log: pino({ level: 'silent' }),
+    reports: (body: ReportBody) => reports.push(body),
+  };
+  const reg = await NodeRegistry.open(deps);
+  const seen: string[] = [];
+  reg.onTransition((record, from, to) => seen.push(`${record.id}:${from}→${to}`));
+  const n1 = reg.recordFor('aa:bb:cc:dd:ee:01');
+  reg.transition(n1, 'installing', 'script served', 1);
+  reg.markConfigFetched(n1);
+  reg.transition(n1, 'installed', 'installer reported success');
+  t.equal(n1.installedGeneration, 1, 'the generation it was installed at');
+  reg.transition(n1, 'reprovisioning', 'operator asked to reprovision');
+  t.equal(n1.configFetchedAt, undefined, 'reinstalling the same generation starts the netboot evidence afresh');
+  reg.transition(n1, 'failed', 'never reached the installer', 1, 'netboot');
+  t.same(seen, ['n1:discovered→installing', 'n1:installing→installed', 'n1:installed→reprovisioning', 'n1:reprovisioning→failed']);
+  const failed = reports.filter((r) => r.case === 'stateChange').at(-1);
+  t.match(failed?.value, { to: 'failed', step: 'netboot', reason: 'never reached the installer' });
+  t.match(reports.filter((r) => r.case === 'stateChange')[0]?.value, { step: '' }, 'other transitions name no step');
+
+  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1 });
+  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1, lastError: 'busy' });
+  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:01Z', attempt: 2, lastError: 'busy' });
+  reg.note(n1, 'bmc-call', { operation: 'power-cycle', ok: true });
+  const tail = n1.timeline.slice(-3).map((s) => `${s.step}:${JSON.stringify(s.detail)}`);
+  t.same(tail, ['lifecycle-step:{"step":"power","attempt":1}', 'lifecycle-step:{"step":"power","attempt":2,"error":"busy"}', 'bmc-call:{"operation":"power-cycle","ok":true}'], 'a new step or attempt is a step; an error alone is not');
+  t.ok(reports.some((r) => r.case === 'step' && r.value.step === 'bmc-call'), 'and reported');
+  await reg.flush();
+  const again = await NodeRegistry.open(deps);
+  t.match(again.get('n1'), { state: 'failed', installedGeneration: 1, lifecycle: { step: 'power', attempt: 2, lastError: 'busy' } }, 'persisted');
+});
