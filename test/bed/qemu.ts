@@ -15,6 +15,8 @@ export type Accel = 'kvm' | 'tcg';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 export const DEFAULT_DISK_MB = 64;
+/** QOM id of the NIC when a VM has a QMP socket: its path is /machine/peripheral/<id>. */
+export const NIC_QOM_ID = 'nic0';
 
 export interface DirectKernel {
   kernel: string;
@@ -35,6 +37,15 @@ export interface VmOptions {
   uefiVars?: string;
   /** Firmware boot order, 'n' network and 'c' disk, mapped to bootindex. Default 'nc'. */
   bootOrder?: string;
+  /**
+   * Boot only the devices bootOrder lists (`-boot strict=on`): with 'c', a blank disk halts
+   * instead of falling through to the NIC's ROM, as a server whose BIOS lists only its disk.
+   */
+  strictBoot?: boolean;
+  /** Expose a QMP socket (Vm.qmpPath, see test/bed/qmp.ts); the NIC gets the QOM id NIC_QOM_ID. */
+  qmp?: boolean;
+  /** Start with the CPU stopped (QEMU -S): powered off until QMP `cont`. */
+  paused?: boolean;
   /** Boot a kernel directly (QEMU -kernel), skipping the firmware's boot devices. */
   direct?: DirectKernel;
   /** Attach the NIC (default true). */
@@ -53,6 +64,8 @@ export interface Vm {
   readonly tap: string | undefined;
   readonly diskPath: string;
   readonly serialPath: string;
+  /** The QMP unix socket when started with `qmp: true`. */
+  readonly qmpPath: string | undefined;
   /** Resolves with the exit code (or null when killed by a signal) when QEMU exits. */
   readonly exited: Promise<number | null>;
   /** Serial console text so far. */
@@ -113,10 +126,16 @@ export function qemuArgs(o: {
   bootOrder: string;
   memoryMb: number;
   direct?: DirectKernel | undefined;
+  strictBoot?: boolean | undefined;
+  qmp?: string | undefined;
+  paused?: boolean | undefined;
 }): string[] {
   const idx = bootIndexes(o.bootOrder);
   const args = ['-accel', o.accel, '-m', String(o.memoryMb), '-smp', '1'];
   args.push('-nographic', '-monitor', 'none', '-serial', `file:${o.serial}`);
+  if (o.qmp) args.push('-qmp', `unix:${o.qmp},server=on,wait=off`);
+  if (o.paused) args.push('-S');
+  if (o.strictBoot) args.push('-boot', 'strict=on');
   if (o.firmware === 'uefi') {
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     args.push('-drive', `if=pflash,format=raw,unit=1,file=${o.vars ?? ''}`);
@@ -132,7 +151,8 @@ export function qemuArgs(o: {
     // BIOS: virtio-net-pci's default romfile (ipxe-qemu's efi-virtio.rom) is iPXE.
     // UEFI: an empty romfile leaves OVMF's own PXE, which TFTPs snponly.efi like real firmware.
     const rom = o.firmware === 'uefi' ? ',romfile=' : '';
-    args.push('-device', `virtio-net-pci,netdev=net0,mac=${o.mac}${rom}${idx.net ? `,bootindex=${idx.net}` : ''}`);
+    const id = o.qmp ? `,id=${NIC_QOM_ID}` : '';
+    args.push('-device', `virtio-net-pci,netdev=net0,mac=${o.mac}${rom}${idx.net ? `,bootindex=${idx.net}` : ''}${id}`);
   } else {
     args.push('-nic', 'none');
   }
@@ -155,6 +175,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
   const probe = kvmUsable();
   const accel: Accel = opts.accel ?? (probe.usable ? 'kvm' : 'tcg');
   log(`vm ${opts.name}: ${opts.firmware}, accel ${accel} (${opts.accel ? 'requested' : probe.reason})`);
+  const qmpPath = opts.qmp ? join(dir, 'qmp.sock') : undefined;
   const tap = opts.network === false ? undefined : await opts.rack.addTap(opts.name);
 
   const args = qemuArgs({
@@ -168,6 +189,9 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     bootOrder: opts.bootOrder ?? 'nc',
     memoryMb: opts.memoryMb ?? 512,
     direct: opts.direct,
+    strictBoot: opts.strictBoot,
+    qmp: qmpPath,
+    paused: opts.paused,
   });
   // `ip netns exec` and setpriv exec in place, so the child's PID is QEMU's. The parent-death
   // signal kills QEMU if the test process dies without running its teardowns.
@@ -201,6 +225,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     tap,
     diskPath,
     serialPath,
+    qmpPath,
     exited,
     serial,
     stderr: () => stderrText,
