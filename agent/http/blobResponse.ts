@@ -58,22 +58,22 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   // buffers per response, the next read running while the previous chunk is written.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  void pumpFile(reply.raw, blob.path, start, end);
+  pumpFile(reply.raw, blob.path, start, end).catch((err: unknown) => request.log.error({ err, digest: blob.digest, path: blob.path }, 'serving a cached blob failed'));
   return reply;
 }
 
-/** Writes bytes start..end (inclusive) of `file` to `res`, then ends it; on a client abort or a read
- * error stops, destroys the response and closes the file once no read is pending on it. */
+/** Writes bytes start..end (inclusive) of `file` to `res`, then ends it. A client abort stops it; a
+ * read error cuts the connection and rejects. Either way the file is closed once no read is pending. */
 export async function pumpFile(res: ServerResponse, file: string, start: number, end: number): Promise<void> {
   let fh: FileHandle | undefined;
   let pending: Promise<number> | undefined;
   const buffers = [takeBuffer(), takeBuffer()] as const;
-  // Settles when the response closes: a write whose callback never comes (destroyed socket) must
-  // not hold the file open.
+  // Node 20 never calls back a write still queued when the socket is destroyed under it: waiting
+  // on 'close' too is what lets an abort come back here and close the file.
   let onClose!: () => void;
-  const closed = new Promise<'closed'>((resolve) => (onClose = () => resolve('closed')));
+  const closed = new Promise<void>((resolve) => (onClose = resolve));
   res.once('close', onClose);
-  const write = (chunk: Buffer): Promise<unknown> =>
+  const write = (chunk: Buffer): Promise<void> =>
     Promise.race([closed, new Promise<void>((resolve, reject) => res.write(chunk, (err) => (err ? reject(err) : resolve())))]);
   try {
     fh = await open(file, 'r');
@@ -91,12 +91,16 @@ export async function pumpFile(res: ServerResponse, file: string, start: number,
       position += n;
       which ^= 1;
       pending = position <= end && !res.destroyed ? read(buffers[which]!, position) : undefined;
-      if (res.destroyed || (await write(chunk)) === 'closed') break;
+      if (res.destroyed) break;
+      await write(chunk);
     }
     if (!res.destroyed) res.end();
-  } catch {
-    // A read error leaves the response short of its Content-Length: cut the connection.
+  } catch (err) {
+    // A client gone is no failure; a read error leaves the response short of its Content-Length:
+    // cut the connection and tell the caller.
+    if (res.destroyed) return;
     res.destroy();
+    throw err;
   } finally {
     res.removeListener('close', onClose);
     pending?.catch(() => undefined);
