@@ -232,3 +232,22 @@ t.test('a BMC that never answers: each call bounded, retried, failed; stopping t
   await h2.executor.close();
   t.pass('close() returned without the clock moving');
 });
+
+t.test('after an agent restart a node resumes from its recorded state and attempt, not from scratch', async (t) => {
+  const h = await harness([bmcNode(1), bmcNode(2)]);
+  h.behaviour.set('n1', { handsOver: false });
+  h.executor.reconcileAll();
+  await h.clock.advance(1_000);
+  t.equal(h.record('n1').state, 'provisioning');
+  await h.clock.advance(60_000);
+  t.match(h.record('n1').lifecycle, { step: 'netboot', attempt: 2 }, 'second power cycle, awaiting netboot');
+  t.equal(h.record('n2').state, 'handed-over');
+  await h.restart();
+  h.executor.reconcileAll();
+  await h.clock.advance(10 * 60_000);
+  t.equal(h.record('n1').state, 'failed');
+  t.equal(h.rack.server('n1').calls.filter((c) => c === 'powerCycle').length, 3, 'the attempt count survived the restart: 3 cycles in all');
+  t.equal(h.rack.server('n1').calls.filter((c) => c === 'inventory').length, 1, 'no second identity check for a node already verified');
+  t.same(h.rack.server('n2').calls, ['inventory', 'setOneShotPxe:uefi', 'powerCycle'], 'a handed-over node is not touched after the restart');
+  await h.executor.close();
+});

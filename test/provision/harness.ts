@@ -68,6 +68,8 @@ export interface Harness {
   readonly rack: FakeRack;
   readonly nodes: NodeRegistry;
   readonly executor: ProvisionExecutor;
+  /** Closes the executor and starts a new one on the same registry and BMCs (an agent restart). */
+  restart(): Promise<void>;
   readonly reports: ReportBody[];
   readonly logs: string[];
   readonly behaviour: Map<string, NetbootBehaviour>;
@@ -100,7 +102,7 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Life
   });
   const behaviour = new Map<string, NetbootBehaviour>();
   const listening = new Set<string>();
-  const executor = new ProvisionExecutor({
+  const makeExecutor = (): ProvisionExecutor => new ProvisionExecutor({
     directory: () => directory,
     nodes,
     drivers: (node, creds) => {
@@ -118,6 +120,7 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Life
     settings: { ...SETTINGS, ...opts.settings },
     log,
   });
+  let executor = makeExecutor();
   const never = new AbortController().signal;
   // The netboot path as agent/http/ipxe.ts and events.ts drive it.
   async function netboot(id: string, via: 'pxe' | 'disk'): Promise<void> {
@@ -140,7 +143,14 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Life
     if (b.handsOver) listening.add(ip);
   }
   return {
-    clock, rack, nodes, executor, reports, logs, behaviour, setManifest,
+    clock, rack, nodes, reports, logs, behaviour, setManifest,
+    get executor() {
+      return executor;
+    },
+    async restart() {
+      await executor.close();
+      executor = makeExecutor();
+    },
     record: (id) => nodes.get(id)!,
     states: (id) => (nodes.get(id)?.timeline ?? []).filter((s) => s.step === 'state-changed').map((s) => `${String(s.detail.from)}→${String(s.detail.to)}`),
   };

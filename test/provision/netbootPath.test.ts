@@ -3,7 +3,7 @@
 // machine config), and the executor follows the node to handed-over. Held nodes get no install
 // script; a reprovisioned node's config wipes the disk under `wipe: on-reprovision`.
 import t from 'tap';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
