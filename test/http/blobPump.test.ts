@@ -152,7 +152,8 @@ t.test('a file shorter than its recorded size cuts the connection and releases t
   const file = path.join(dir, 'blob');
   const bytes = randomBytes(CHUNK + 10);
   await writeFile(file, bytes);
-  const app = Fastify();
+  const logged: string[] = [];
+  const app = Fastify({ logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } } });
   const size = 3 * CHUNK;
   app.get('/blob', async (request, reply) => sendBlob(request, reply, { digest: 'sha256:' + 'c'.repeat(64), size, path: file, storedAt: '', lastUsedAt: '' }));
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -165,4 +166,7 @@ t.test('a file shorter than its recorded size cuts the connection and releases t
   t.ok(got.body.equals(bytes), 'the bytes that exist, then nothing');
   await until('the file to be closed', async () => (await openFds(file)) === 0);
   t.pass('descriptor closed');
+  await until('the failure to be logged', async () => logged.length > 0);
+  t.match(logged.join(''), /shorter than its recorded size/, 'the failure is logged with its cause');
+  t.match(logged.join(''), /serving a cached blob failed/);
 });
