@@ -15,7 +15,7 @@ const KEPT_IN_DISCOVERY: ReadonlySet<NodeState> = new Set(['installed', 'handed-
  * - Held (its BMC inventory does not match the manifest, or an operator held it): never an
  *   install, whatever the generation; the wait script keeps it off the disk.
  * - A generation newer than the record's: reprovision (install again).
- * - Installed or handed over: boot local. Talos kexecs after install and later boots follow firmware order,
+ * - Installed or handed over, or failed after installing this generation: boot local. Talos kexecs after install and later boots follow firmware order,
  *   so a node that PXE-boots again must be sent to its disk, not into the installer again.
  * - Installing and its config was already fetched this generation: it netbooted again after
  *   installing, so it is installed (the installer's own report may have been lost).
@@ -29,6 +29,9 @@ export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | unde
   const recordGeneration = record?.generation ?? 0;
   if (spec.generation > recordGeneration) return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
   if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
+  // Failed after the install finished (hand-over never answered, or powered off by an operator):
+  // what is on the disk is this generation's install, so the disk it is.
+  if (state === 'failed' && record?.installedGeneration === recordGeneration) return { kind: 'boot-local', next: 'failed', why: 'installed at this generation (failed later, at hand-over)' };
   if (state === 'installing' && record?.configFetchedAt !== undefined)
     return { kind: 'boot-local', next: 'installed', why: 'netbooted again after fetching its config' };
   return { kind: 'install', next: 'installing', why: 'not installed yet' };

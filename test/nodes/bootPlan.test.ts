@@ -35,6 +35,8 @@ const table: [string, NodeSpec | undefined, NodeRecord | undefined, string, Node
   ['provisioning: install', spec(), record('provisioning', 1), 'install', 'installing'],
   ['reprovisioning at the same generation: install again', spec(), record('reprovisioning', 1), 'install', 'installing'],
   ['failed, netboots anyway: install', spec(), record('failed', 1), 'install', 'installing'],
+  ['failed at hand-over after installing this generation: its disk', spec(), { ...record('failed', 1), installedGeneration: 1 }, 'boot-local', 'failed'],
+  ['failed, installed at an older generation only: install', spec({ generation: 2 }), { ...record('failed', 2), installedGeneration: 1 }, 'install', 'installing'],
 ];
 for (const [name, s, r, kind, next] of table) {
   t.test(name, async (t) => {
