@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Fastify from 'fastify';
-import { sendBlob } from '../../agent/http/blobResponse.js';
+import { pumpFile, sendBlob } from '../../agent/http/blobResponse.js';
 import type { BlobInfo } from '../../agent/images/model.js';
 
 const CHUNK = 256 * 1024;
@@ -169,4 +169,34 @@ t.test('a file shorter than its recorded size cuts the connection and releases t
   await until('the failure to be logged', async () => logged.length > 0);
   t.match(logged.join(''), /shorter than its recorded size/, 'the failure is logged with its cause');
   t.match(logged.join(''), /serving a cached blob failed/);
+});
+
+t.test('after a slow read the pump goes on through the threadpool, byte-exact', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-pump-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const bytes = randomBytes(4 * CHUNK + 999);
+  const file = path.join(dir, 'blob');
+  await writeFile(file, bytes);
+  const [first, last] = [CHUNK - 5, 4 * CHUNK + 100];
+  // slowReadMs -1: every synchronous read counts as slow, so all but the first use FileHandle.read.
+  const server = http.createServer((req, res) => {
+    const [a, b] = req.url === '/blob' ? [0, bytes.length - 1] : [first, last];
+    res.writeHead(200, { 'content-length': b - a + 1 });
+    void pumpFile(res, file, a, b, -1);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const full = await get(port);
+  t.ok(full.complete);
+  t.ok(full.body.equals(bytes), 'the whole file');
+  const part = await new Promise<Buffer>((resolve, reject) =>
+    http.get({ host: '127.0.0.1', port, path: '/part', agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
+    }).on('error', reject),
+  );
+  t.ok(part.equals(bytes.subarray(first, last + 1)), 'a range across chunk boundaries');
+  await until('the file to be closed', async () => (await openFds(file)) === 0);
+  t.pass('descriptor closed');
 });
