@@ -101,6 +101,9 @@ t.test('FRU: product fields first, board fields as fallback, placeholders droppe
 t.test('GUID and BMC LAN MAC', async (t) => {
   t.equal(parseGuid(SIM_GUID), 'efcdab89-6745-2301-efcd-ab8967452301');
   t.equal(parseGuid('System GUID   : 00000000-0000-0000-0000-000000000000\n'), undefined);
+  // ipmitool -v against ipmi_sim set to GUID 00112233445566778899aabbccddeeff (captured).
+  const verbose = 'Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nSystem GUID   : 00112233445566778899AABBCCDDEEFF\n';
+  t.equal(parseGuid(verbose), 'ffeeddcc-bbaa-9988-7766-554433221100', 'raw bytes reversed as ipmitool decodes them');
   t.equal(parseLanMac('IP Address              : 10.0.0.5\nMAC Address             : 0C:C4:7A:12:34:56\n'), '0c:c4:7a:12:34:56');
   t.equal(parseLanMac('MAC Address             : 00:00:00:00:00:00\n'), undefined, "ipmi_sim's unset LAN MAC");
 });

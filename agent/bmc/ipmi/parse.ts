@@ -114,11 +114,21 @@ export function parseFru(stdout: string): FruInfo {
   };
 }
 
-/** "System GUID : 8-4-4-4-12" → lower case; undefined for none or all zeroes. */
+/**
+ * "System GUID : 8-4-4-4-12" → lower case; undefined for none or all zeroes. With -v, ipmitool
+ * prints the 16 bytes as received instead ("System GUID : 00112233…", 32 hex digits); IPMI sends
+ * them least significant first, so they are reversed into the form ipmitool prints without -v.
+ */
 export function parseGuid(stdout: string): string | undefined {
-  const m = /System GUID\s*:\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/i.exec(stdout);
-  if (!m || /^[0-]+$/.test(m[1]!)) return undefined;
-  return m[1]!.toLowerCase();
+  const dashed = /System GUID\s*:\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/i.exec(stdout)?.[1];
+  const raw = /System GUID\s*:\s*([0-9a-f]{32})\s*$/im.exec(stdout)?.[1];
+  let guid = dashed?.toLowerCase();
+  if (!guid && raw) {
+    const hex = (raw.toLowerCase().match(/../g) ?? []).reverse().join('');
+    guid = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+  if (!guid || /^[0-]+$/.test(guid)) return undefined;
+  return guid;
 }
 
 /**
