@@ -6,6 +6,7 @@ import { BmcError } from '../errors.js';
 import type { NodeSpec } from '../manifest/model.js';
 import type { BmcSecret } from './credentials.js';
 import type { BmcCredentials, BmcDriver } from './driver.js';
+import { createIpmiDriver } from './ipmi/driver.js';
 import { createRedfishDriver } from './redfish/driver.js';
 
 export interface DriverFactoryOptions {
@@ -40,8 +41,12 @@ export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec
         });
       }
       case 'ipmi':
-        // The IPMI driver (agent/bmc/ipmi/) is not in this tree yet.
-        throw new BmcError('unsupported', bmc.address, 'create driver', `the IPMI driver is not available in this build. Fix: use driver: redfish for node ${node.id}, or a build with agent/bmc/ipmi`);
+        return createIpmiDriver({
+          address: bmc.address,
+          credentials: creds,
+          ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
+          log: opts.log.child({ node: node.id }),
+        });
     }
   };
 }

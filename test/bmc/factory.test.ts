@@ -16,6 +16,9 @@ t.test('the manifest picks the driver; nothing is probed', async (t) => {
   t.throws(() => make(node('redfish'), Object.assign({ username: 'u', password: 'p' }, { caFile: '/nonexistent/ca.pem' })), /ca\.pem.*Fix: point caFile/);
 });
 
-t.test('ipmi: unsupported until the IPMI driver is in the tree', async (t) => {
-  t.throws(() => createDriverFactory({ log })(node('ipmi'), { username: 'u', password: 'p' }), { code: 'MASKIN_ERR_BMC_UNSUPPORTED', message: /IPMI driver is not available/ });
+t.test('ipmi: the ipmitool driver, one per node', async (t) => {
+  const ipmi = createDriverFactory({ log })(node('ipmi'), { username: 'u', password: 'p' });
+  t.equal(ipmi.kind, 'ipmi');
+  t.match(ipmi.address, /198\.18\.83\.5/);
+  await ipmi.close();
 });
