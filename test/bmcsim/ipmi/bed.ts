@@ -214,7 +214,8 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
       // ipmi_sim's sockets and pipes are inherited (no close-on-exec): a machine holding them
       // keeps ipmi_sim's ports bound after it dies and its popen() from ever seeing EOF.
       const closeInherited = 'for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done';
-      await writeFile(file, `#!/bin/sh\n${closeInherited}\nexec ${machine(kind).map(q).join(' ')}\n`);
+      // bash: dash cannot name a descriptor above 9 in a redirection.
+      await writeFile(file, `#!/bin/bash\n${closeInherited}\nexec ${machine(kind).map(q).join(' ')}\n`);
       await chmod(file, 0o755);
     }
     const chassis = join(dir, 'chassis.sh');
@@ -252,7 +253,10 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
     async waitForSerial(pattern, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(serial())) {
-        if (Date.now() > deadline) throw new Error(`ipmi bed: ${pattern} not on the serial within ${timeoutMs} ms\n--- serial ---\n${serial().slice(-3000)}\n--- ipmi_sim ---\n${out}`);
+        if (Date.now() > deadline) {
+          const machineErr = await readFile(join(dir, 'machine.err'), 'utf8').catch(() => '');
+          throw new Error(`ipmi bed: ${pattern} not on the serial within ${timeoutMs} ms\n--- serial ---\n${serial().slice(-3000)}\n--- machine stderr ---\n${machineErr}\n--- ipmi_sim ---\n${out}`);
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     },
