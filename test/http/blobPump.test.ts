@@ -59,6 +59,9 @@ t.test('the pump serves whole files, ranges and HEAD byte-exact, and closes the 
   await writeFile(file, bytes);
   const blob: BlobInfo = { digest: 'sha256:' + 'a'.repeat(64), size: bytes.length, path: file, storedAt: '', lastUsedAt: '' };
   const app = Fastify();
+  // assets.ts records each download from its onResponse hook: it must still run for pumped replies.
+  const responses: string[] = [];
+  app.addHook('onResponse', async (request, reply) => void responses.push(`${request.method} ${reply.statusCode} ${String(reply.getHeader('content-length'))}`));
   app.route({ method: ['GET', 'HEAD'], url: '/blob', handler: async (request, reply) => sendBlob(request, reply.header('x-extra', 'kept'), blob) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
@@ -102,6 +105,9 @@ t.test('the pump serves whole files, ranges and HEAD byte-exact, and closes the 
 
   await until('the file to be closed', async () => (await openFds(file)) === 0);
   t.pass('no descriptor left on the file');
+  t.equal(responses[0], `GET 200 ${bytes.length}`, 'onResponse hooks see the pumped response');
+  t.equal(responses[1], `GET 206 ${2 * CHUNK - (CHUNK - 1) + 1}`);
+  t.equal(responses.length, 1 + ranges.length + 3, 'one onResponse per request: whole, ranges, 416, 304, HEAD');
 });
 
 t.test('a client that goes away mid-download releases the file', async (t) => {
