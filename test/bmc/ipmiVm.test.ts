@@ -7,6 +7,7 @@ import pino from 'pino';
 import { createIpmiDriver } from '../../agent/bmc/ipmi/driver.js';
 import { runCommand, type CommandRunner } from '../../agent/bmc/ipmi/runner.js';
 import { createRack } from '../bed/netns.js';
+import { QmpClient } from '../bed/qmp.js';
 import { startIpmiBed } from '../bmcsim/ipmi/bed.js';
 
 const PASSWORD = 'Vm-pass-3302';
@@ -36,6 +37,21 @@ t.test('IPMI one-shot PXE boots a VM through ipmi_sim, power off stops it', asyn
   await bed.waitForSerial(new RegExp(`iPXE initialising devices[\\s\\S]*Configuring \\(net0 ${MAC}\\)`), 20_000);
   t.comment(`power on to iPXE DHCP: ${Date.now() - started} ms`);
   t.same(await bed.boots(), ['pxe']);
+
+  // The guest reboots itself (as the installer does, here by ctrl-alt-delete once iPXE runs):
+  // -boot once=n,order=c puts the disk first again. The blank disk fails, so SeaBIOS then falls
+  // through to the NIC; with an installed disk it would boot there.
+  const qmp = await QmpClient.connect(bed.qmpPath!);
+  t.teardown(() => qmp.close());
+  const from = bed.serial().length;
+  await qmp.execute('send-key', { keys: ['ctrl', 'alt', 'delete'].map((data) => ({ type: 'qcode', data })) });
+  await bed.waitForSerial(/Booting from Hard Disk[\s\S]*$/, 30_000, from);
+  const afterReboot = bed.serial().slice(from);
+  t.match(afterReboot, /SeaBIOS/, 'the guest rebooted');
+  const disk = afterReboot.indexOf('Booting from Hard Disk');
+  const rom = afterReboot.indexOf('Booting from ROM');
+  t.ok(disk >= 0 && (rom < 0 || disk < rom), 'the disk is tried first after the guest reboot');
+  qmp.close();
 
   await bmc.powerOff();
   t.equal(await bmc.powerState(), 'off');

@@ -58,9 +58,12 @@ export interface IpmiBed {
   machinePid(): Promise<number | undefined>;
   /** Boot devices of every power-on/reset so far, in order: 'pxe' or 'disk'. */
   boots(): Promise<string[]>;
+  /** QMP socket of the VM's current power-on (tests act as the guest through it, e.g. ctrl-alt-delete). */
+  readonly qmpPath: string | undefined;
   /** Serial console text of the VM's current power-on ('' without a VM). */
   serial(): string;
-  waitForSerial(pattern: RegExp, timeoutMs: number): Promise<void>;
+  /** Waits until `pattern` matches the serial text at or after offset `from` (default 0). */
+  waitForSerial(pattern: RegExp, timeoutMs: number, from?: number): Promise<void>;
   /** ipmi_sim's own output, for failure messages. */
   output(): string;
   /** Kills the machine and ipmi_sim, removes the temp dir. Idempotent. */
@@ -152,6 +155,7 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
   const port = opts.port ?? (opts.rack ? 623 : 20000 + Math.floor(Math.random() * 20000));
   const serialPort = port + 1;
   const serialPath = join(dir, 'serial.log');
+  const qmpPath = join(dir, 'qmp.sock');
   let tap: string | undefined;
   let child: ChildProcess | undefined;
   let out = '';
@@ -195,6 +199,7 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
         bootOrder: kind === 'pxe' ? '' : 'c',
         strictBoot: kind === 'disk',
         memoryMb: opts.vm.memoryMb ?? 512,
+        qmp: qmpPath,
         ...(opts.vm.firmware === 'uefi' ? { vars: join(dir, 'OVMF_VARS.fd') } : {}),
       });
       if (kind === 'pxe') args.push('-boot', 'once=n,order=c');
@@ -248,11 +253,12 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
     address: `${host}:${port}`,
     exec: opts.rack ? { cmd: 'ip', prefix: ['netns', 'exec', opts.rack.ns] } : { cmd: '', prefix: [] },
     machinePid,
+    qmpPath: opts.vm ? qmpPath : undefined,
     boots: async () => (await readFile(join(dir, 'boots.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean),
     serial,
-    async waitForSerial(pattern, timeoutMs) {
+    async waitForSerial(pattern, timeoutMs, from = 0) {
       const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(serial())) {
+      while (!pattern.test(serial().slice(from))) {
         if (Date.now() > deadline) {
           const machineErr = await readFile(join(dir, 'machine.err'), 'utf8').catch(() => '');
           throw new Error(`ipmi bed: ${pattern} not on the serial within ${timeoutMs} ms\n--- serial ---\n${serial().slice(-3000)}\n--- machine stderr ---\n${machineErr}\n--- ipmi_sim ---\n${out}`);
