@@ -3,15 +3,16 @@
 // QEMU process, its tap and its serial log live for the whole test.
 //
 // The one-shot network boot: the VM starts with `-boot strict=on` and only the disk in the boot
-// order, as a server whose firmware lists its disk. After setNextBoot('pxe') the next power-on or
-// reset gives the NIC bootindex 0 through qom-set first; QEMU rebuilds fw_cfg "bootorder" from the bootindex properties at every
-// reset, so the next system_reset makes the firmware boot it (checked on QEMU 7.2 + SeaBIOS).
-// While the network boot runs, a guest
-// reboot is turned into a pause (QMP set-action reboot=shutdown, with -no-shutdown): the machine
-// then restores the disk-only order and resets the guest itself, so the installer's reboot boots
-// the disk. A BMC reset or power-off in that window restores the order first, likewise.
-// Why not restore right after the reset: SeaBIOS, once it has run, answers a reset with a reset
-// of its own before POST, and QEMU rebuilds fw_cfg "bootorder" at that second reset too.
+// order, as a server whose firmware lists its disk. After setNextBoot('pxe'), the next power-on or
+// reset first gives the NIC bootindex 0 through qom-set; QEMU rebuilds fw_cfg "bootorder" from
+// the bootindex properties at every reset, so the firmware boots the NIC (QEMU 7.2 + SeaBIOS).
+//
+// Giving the disk back: not right after that reset, because SeaBIOS, once it has run, answers a
+// reset with a reset of its own before POST, and QEMU rebuilds "bootorder" at that one too.
+// Instead, from FIRMWARE_RESET_WINDOW_MS after it, a guest reboot is turned into a pause (QMP
+// set-action reboot=shutdown, with -no-shutdown); the machine then removes the NIC's bootindex
+// and resets the guest itself, so the installer's reboot boots the disk. A BMC reset or power-off
+// during the network boot removes it first, likewise.
 import type { SimBootDevice, SimMachine } from './machine.js';
 import { NIC_QOM_ID, startVm, type Vm, type VmOptions } from '../bed/qemu.js';
 import { QmpClient, type QmpEvent } from '../bed/qmp.js';
