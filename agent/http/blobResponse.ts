@@ -62,7 +62,7 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset Content-Length.
   if (request.method === 'HEAD' || blob.size === 0) return reply.send(Readable.from([]));
   // The body bypasses fastify and Readable streams (bench/assets.ts medians against nginx, curl /
-  // wrk: createReadStream 0.44× / 0.49×, this pump 1.04–1.10× / 1.36–1.49×): two reused buffers per
+  // wrk: createReadStream 0.44× / 0.49×, this pump 1.04–1.10× / 1.15–1.49×): two reused buffers per
   // response, the next read done while the previous chunk is still being written.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
