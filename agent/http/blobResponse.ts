@@ -15,7 +15,7 @@ const READ_CHUNK = 256 * 1024;
 // than 8 MiB once they end.
 const POOL_MAX = 32;
 // Reads come from the page cache in microseconds, and reading them synchronously measured faster
-// than the threadpool (bench/assets.ts: curl 1.06× vs 0.92× nginx, wrk 1.36× vs 1.16×). One slower
+// than the threadpool (bench/assets.ts, one run each: curl 1.06× vs 0.92× nginx, wrk 1.36× vs 1.16×). One slower
 // than this went to the disk: that response goes on through the threadpool, so cold images cannot
 // stall the event loop (DHCP, TFTP, every other download) read after read.
 const SLOW_READ_MS = 2;
@@ -62,7 +62,7 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset Content-Length.
   if (request.method === 'HEAD' || blob.size === 0) return reply.send(Readable.from([]));
   // The body bypasses fastify and Readable streams (bench/assets.ts medians against nginx, curl /
-  // wrk: createReadStream 0.44× / 0.49×, this pump 1.04–1.10× / 1.15–1.49×): two reused buffers per
+  // wrk: createReadStream 0.44–0.52× / 0.49–0.88×, this pump 1.04–1.10× / 1.15–1.49×): two reused buffers per
   // response, the next read done while the previous chunk is still being written.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
