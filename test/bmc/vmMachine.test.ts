@@ -74,3 +74,19 @@ t.test('VM machine: off at start, disk-only boot, one-shot PXE, then disk-only a
   t.notMatch(since(from), NETBOOT, 'the reset after the one-shot does not netboot');
   t.same(machine.stats, { powerOns: 2, powerOffs: 1, resets: 2, pxeBoots: 2, guestReboots: 1 });
 });
+
+// OVMF reads the same fw_cfg bootorder into its boot options at each boot, so the one-shot works
+// for UEFI machines too; only the network boot is checked (OVMF takes ~20 s to give up on a blank
+// disk under TCG). Rack 198.18.31.0/24.
+t.test('VM machine: one-shot PXE on OVMF', async (t) => {
+  const rack = await createRack('qmpuefi', 31);
+  t.teardown(() => rack.destroy());
+  const machine = await startVmMachine({ rack, name: 'u1', firmware: 'uefi', mac: '52:54:00:6d:31:01' });
+  t.teardown(() => machine.close());
+  await machine.setNextBoot('pxe');
+  const started = Date.now();
+  await machine.powerOn();
+  await machine.vm.waitFor(/>>Start PXE over IPv4/, 90_000);
+  t.comment(`power-on to OVMF PXE: ${Date.now() - started} ms`);
+  t.equal(machine.stats.pxeBoots, 1);
+});
