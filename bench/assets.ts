@@ -3,8 +3,9 @@
 // path over a real content store) vs nginx with sendfile (worker_processes 1: one Node process
 // against one nginx worker) serving the same bytes, same clients: a one-shot of 50 concurrent curl
 // fetches, and wrk -t2 -c50. The machine's two cores are often shared with other work, so both
-// servers run side by side and the bench alternates them in ROUNDS rounds (who goes first alternates
-// too); each round's ratio compares the two under the same load, and the median ratio is the result.
+// servers run side by side and the bench alternates them in ROUNDS rounds (who goes first
+// alternates too); each round's ratio compares the two under the same load, and the median ratio
+// is the result.
 // Target: agent ≥ 0.9× nginx, agent RSS < 200 MB throughout (sampled from /proc every 100 ms).
 //   node dist/bench/assets.js
 import { execFile, spawn, type ChildProcess } from 'node:child_process';

@@ -15,9 +15,9 @@ const READ_CHUNK = 256 * 1024;
 // than 8 MiB once they end.
 const POOL_MAX = 32;
 // Reads come from the page cache in microseconds, and reading them synchronously measured faster
-// than the threadpool (bench/assets.ts, one run each: curl 1.06× vs 0.92× nginx, wrk 1.36× vs 1.16×). One slower
-// than this went to the disk: that response goes on through the threadpool, so cold images cannot
-// stall the event loop (DHCP, TFTP, every other download) read after read.
+// than the threadpool (bench/assets.ts, one run each: curl 1.06× vs 0.92× nginx, wrk 1.36× vs
+// 1.16×). A read slower than this went to the disk: that response goes on through the threadpool,
+// so cold images cannot stall the event loop (DHCP, TFTP, every other download) read after read.
 const SLOW_READ_MS = 2;
 const pool: Buffer[] = [];
 const takeBuffer = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
@@ -59,11 +59,12 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, blob.size - 1];
   if (range.kind === 'partial') reply.code(206).header('content-range', `bytes ${start}-${end}/${blob.size}`);
   reply.header('content-length', String(blob.size === 0 ? 0 : end - start + 1));
-  // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset Content-Length.
+  // An empty stream, not send(): fastify's automatic HEAD routes would otherwise reset
+  // Content-Length.
   if (request.method === 'HEAD' || blob.size === 0) return reply.send(Readable.from([]));
   // The body bypasses fastify and Readable streams (bench/assets.ts medians against nginx, curl /
-  // wrk: createReadStream 0.44–0.52× / 0.49–0.88×, this pump 1.04–1.10× / 1.15–1.49×): two reused buffers per
-  // response, the next read done while the previous chunk is still being written.
+  // wrk: createReadStream 0.44–0.52× / 0.49–0.88×, this pump 1.04–1.10× / 1.15–1.49×): two reused
+  // buffers per response, the next read done while the previous chunk is still being written.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   pumpFile(reply.raw, blob.path, start, end).catch((err: unknown) => request.log.error({ err, digest: blob.digest, path: blob.path }, 'serving a cached blob failed'));

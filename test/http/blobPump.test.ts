@@ -113,7 +113,8 @@ t.test('the pump serves whole files, ranges and HEAD byte-exact, and closes the 
 t.test('a client that goes away mid-download releases the file', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-pump-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  // Far more than loopback socket buffers hold: the pump is still waiting on a write when the client leaves.
+  // Far more than loopback socket buffers hold: the pump is still waiting on a write when the
+  // client leaves.
   const size = 64 * 1024 * 1024;
   const file = path.join(dir, 'blob');
   await writeFile(file, Buffer.alloc(size, 7));
