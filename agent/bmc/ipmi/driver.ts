@@ -121,6 +121,8 @@ export function createIpmiDriver(opts: IpmiDriverOptions): BmcDriver {
         if ((await powerState()) === 'off') await ipmitool('power on', ['chassis', 'power', 'on']);
         else await ipmitool('power cycle', ['chassis', 'power', 'cycle'], false);
       }),
+    // A BMC clears the boot-flags valid bit by itself 60 s after it was set unless a chassis
+    // control (power on/cycle) follows (IPMI v2.0 §28.12): call this right before powering.
     setOneShotPxe: (mode: BootMode) =>
       serialised(async () => {
         const set = ['chassis', 'bootdev', 'pxe', ...(mode === 'uefi' ? ['options=efiboot'] : [])];

@@ -52,8 +52,6 @@ export interface IpmiBedOptions {
 export interface IpmiBed {
   /** host:port for the driver. */
   readonly address: string;
-  /** Runs `cmd args` where ipmi_sim's LAN channel is reachable (inside the rack namespace if any). */
-  readonly exec: { cmd: string; prefix: string[] };
   /** PID of the running machine (QEMU or the stand-in), if powered on. */
   machinePid(): Promise<number | undefined>;
   /** Boot devices of every power-on/reset so far, in order: 'pxe' or 'disk'. */
@@ -251,7 +249,6 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
   };
   return {
     address: `${host}:${port}`,
-    exec: opts.rack ? { cmd: 'ip', prefix: ['netns', 'exec', opts.rack.ns] } : { cmd: '', prefix: [] },
     machinePid,
     qmpPath: opts.vm ? qmpPath : undefined,
     boots: async () => (await readFile(join(dir, 'boots.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean),
