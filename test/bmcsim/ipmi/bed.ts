@@ -198,7 +198,6 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
         strictBoot: kind === 'disk',
         memoryMb: opts.vm.memoryMb ?? 512,
         qmp: qmpPath,
-        ...(opts.vm.firmware === 'uefi' ? { vars: join(dir, 'OVMF_VARS.fd') } : {}),
       });
       if (kind === 'pxe') args.push('-boot', 'once=n,order=c');
       // The guest's KCS interface, wired to ipmi_sim's VM serial port.
@@ -207,7 +206,9 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
       return ['qemu-system-x86_64', '-name', `maskin-${opts.vm.name}`, ...args];
     };
     if (opts.vm) {
-      if (opts.vm.firmware === 'uefi') throw new Error('ipmi bed: UEFI VMs are not wired (OVMF vars copy); use bios');
+      // `-boot once` sets SeaBIOS's CMOS boot order; OVMF follows bootindex (fw_cfg) only, so a
+      // UEFI one-shot would need the QMP approach of test/bmcsim/vmMachine.ts.
+      if (opts.vm.firmware === 'uefi') throw new Error('ipmi bed: only firmware bios VMs (the one-shot uses -boot once, which OVMF ignores)');
       await createDisk(join(dir, 'disk.raw'));
       await writeFile(serialPath, '');
       tap = await opts.vm.rack.addTap(opts.vm.name);
