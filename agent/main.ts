@@ -125,7 +125,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const lifecycle = new ProvisionExecutor({
       directory,
       nodes,
-      drivers: createDriverFactory({ log: log.child({ component: 'bmc' }) }),
+      drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
       credentials: createCredentialResolver(config.bmc),
       addressOf: (record) => record.macs.map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ?? record.facts.ip,
       probe: tcpProbe,

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { BmcError } from '../errors.js';
+import type { BmcSettings } from '../config/model.js';
 import type { NodeSpec } from '../manifest/model.js';
 import type { BmcSecret } from './credentials.js';
 import type { BmcCredentials, BmcDriver } from './driver.js';
@@ -13,6 +14,7 @@ export interface DriverFactoryOptions {
   readonly log: Logger;
   /** Bound of one BMC request (the lifecycle bounds each whole call on top). */
   readonly requestTimeoutMs?: number;
+  readonly ipmi?: BmcSettings['ipmi'];
 }
 
 export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
@@ -45,6 +47,8 @@ export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec
           address: bmc.address,
           credentials: creds,
           ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
+          ...(opts.ipmi?.cipherSuite !== undefined ? { cipherSuite: opts.ipmi.cipherSuite } : {}),
+          ...(opts.ipmi !== undefined ? { bootFlagCheck: opts.ipmi.bootFlagCheck } : {}),
           log: opts.log.child({ node: node.id }),
         });
     }

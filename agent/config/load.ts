@@ -51,7 +51,7 @@ export const DEFAULT_LIFECYCLE: LifecycleSettings = Object.freeze({
   handoverPort: 50000,
   reconcileIntervalMs: 30_000,
 });
-export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}) });
+export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
 
 /** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field error. */
 function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, file: string): Record<string, BmcCredentialEntry> {
@@ -168,6 +168,10 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     bmc: {
       ...(c.bmc?.secretsFile !== undefined ? { secretsFile: relTo(c.bmc.secretsFile) } : {}),
       envCredentials: bmcEnvCredentials(env, file),
+      ipmi: {
+        ...(c.bmc?.ipmi?.cipherSuite !== undefined ? { cipherSuite: c.bmc.ipmi.cipherSuite } : {}),
+        bootFlagCheck: c.bmc?.ipmi?.bootFlagCheck ?? 'full',
+      },
     },
   };
   const relationProblems = checkRelations(config);
@@ -286,5 +290,5 @@ interface RawConfig {
     handoverPort?: number;
     reconcileIntervalSeconds?: number;
   };
-  bmc?: { secretsFile?: string };
+  bmc?: { secretsFile?: string; ipmi?: { cipherSuite?: number; bootFlagCheck?: 'full' | 'device-only' } };
 }

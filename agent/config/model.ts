@@ -96,6 +96,13 @@ export interface BmcSettings {
   readonly secretsFile?: string;
   /** From MASKIN_BMC_<NAME>_USERNAME / _PASSWORD, keyed by NAME. */
   readonly envCredentials: Readonly<Record<string, BmcCredentialEntry>>;
+  /** IPMI BMCs of this rack (ipmitool lanplus). */
+  readonly ipmi: {
+    /** ipmitool -C; absent = ipmitool's default (17 on 1.8.19). */
+    readonly cipherSuite?: number;
+    /** How much of the boot flags the BMCs keep on read-back: all, or only the device. */
+    readonly bootFlagCheck: 'full' | 'device-only';
+  };
 }
 
 export interface AgentConfig {

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createCredentialResolver, envNameOf } from '../../agent/bmc/credentials.js';
+import { NO_BMC } from '../../agent/config/load.js';
 import { nodeFixture } from '../fakes/manifest.js';
 
 const node = (credentialsRef?: string) => nodeFixture({ id: 'r1-n07', bmc: { driver: 'redfish', address: 'https://198.18.1.5', bootMode: 'uefi', vendor: 'auto', ...(credentialsRef ? { credentialsRef } : {}) } });
@@ -11,7 +12,7 @@ t.test('from the secrets file (YAML or JSON), the environment first; the passwor
   const dir = mkdtempSync(path.join(tmpdir(), 'bmc-creds-'));
   const file = path.join(dir, 'bmc.yaml');
   writeFileSync(file, 'rack7: { username: root, password: "s3cret-pw", caFile: ca.pem }\nlab: { username: admin, password: x, insecure: true }\nbroken: { username: root }\n');
-  const resolve = createCredentialResolver({ secretsFile: file, envCredentials: { RACK7_OVERRIDE: { username: 'env-user', password: 'env-pw' } } });
+  const resolve = createCredentialResolver({ ...NO_BMC, secretsFile: file, envCredentials: { RACK7_OVERRIDE: { username: 'env-user', password: 'env-pw' } } });
   const c = resolve(node('rack7'));
   t.equal(c.username, 'root');
   t.equal(c.password, 's3cret-pw');
@@ -29,7 +30,7 @@ t.test('from the secrets file (YAML or JSON), the environment first; the passwor
 });
 
 t.test('no secrets file: the environment only, and the error says so', async (t) => {
-  const resolve = createCredentialResolver({ envCredentials: { R1: { username: 'u', password: 'p' } } });
+  const resolve = createCredentialResolver({ ...NO_BMC, envCredentials: { R1: { username: 'u', password: 'p' } } });
   t.equal(resolve(node('r1')).username, 'u');
   t.throws(() => resolve(node('r2')), /not defined in the environment \(no bmc\.secretsFile is configured\)\. Fix: .*MASKIN_BMC_R2_USERNAME and _PASSWORD/);
 });

@@ -97,14 +97,15 @@ t.test('uplink: trusted keys are read and checked, secrets come from files or en
 t.test('lifecycle and BMC settings: defaults, seconds → ms, env credentials, clear field errors', async (t) => {
   const d = parseConfig(minimal, { env: {} });
   t.same(d.lifecycle, { concurrency: 4, staggerMs: 5000, maxAttempts: 3, backoffMs: 10000, maxBackoffMs: 120000, timeouts: { bmcCallMs: 60000, netbootMs: 600000, installMs: 1800000, handoverMs: 900000 }, probeIntervalMs: 10000, handoverPort: 50000, reconcileIntervalMs: 30000 });
-  t.same(d.bmc, { envCredentials: {} });
-  const c = parseConfig(minimal + 'lifecycle: { concurrency: 8, staggerSeconds: 0.5, maxAttempts: 5, timeoutSeconds: { netboot: 300 }, handoverPort: 50001 }\nbmc: { secretsFile: bmc.yaml }\n', {
+  t.same(d.bmc, { envCredentials: {}, ipmi: { bootFlagCheck: 'full' } });
+  const c = parseConfig(minimal + 'lifecycle: { concurrency: 8, staggerSeconds: 0.5, maxAttempts: 5, timeoutSeconds: { netboot: 300 }, handoverPort: 50001 }\nbmc: { secretsFile: bmc.yaml, ipmi: { cipherSuite: 3, bootFlagCheck: device-only } }\n', {
     env: { MASKIN_BMC_RACK_7_USERNAME: 'root', MASKIN_BMC_RACK_7_PASSWORD: 'pw' },
     file: '/etc/maskin/agent.yaml',
   });
   t.match(c.lifecycle, { concurrency: 8, staggerMs: 500, maxAttempts: 5, timeouts: { netbootMs: 300000, installMs: 1800000 }, handoverPort: 50001 });
   t.equal(c.bmc.secretsFile, '/etc/maskin/bmc.yaml', 'relative to the config file');
   t.same(c.bmc.envCredentials, { RACK_7: { username: 'root', password: 'pw' } });
+  t.same(c.bmc.ipmi, { cipherSuite: 3, bootFlagCheck: 'device-only' });
   const bad: [string, Record<string, string>, RegExp][] = [
     ['lifecycle: { concurrency: 0 }', {}, /lifecycle\.concurrency: .*Fix/],
     ['lifecycle: { timeoutSeconds: { netbot: 5 } }', {}, /lifecycle\.timeoutSeconds\.netbot: unknown field\. Fix: remove it or rename it to `netboot`/],
