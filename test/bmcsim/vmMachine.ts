@@ -24,14 +24,18 @@ const RESET_TIMEOUT_MS = 10_000;
 /** Guest resets this soon after the reset that started a network boot are the firmware's own. */
 const FIRMWARE_RESET_WINDOW_MS = 3_000;
 
-export interface VmMachine extends SimMachine {
-  readonly vm: Vm;
+/** The machine over a VM's QMP socket, for a process that does not own the VM (a simulator child). */
+export interface QmpMachine extends SimMachine {
   /** The VM's QMP connection, for tests that act as the guest (e.g. send-key ctrl-alt-delete). */
   readonly qmp: QmpClient;
   /** SimMachine's counts plus the guest's own reboots during a network boot, redirected to the disk. */
   readonly stats: SimMachine['stats'] & { guestReboots: number };
   /** Closes QMP and stops QEMU (kills it, removes its tap and files). Idempotent. */
   close(): Promise<void>;
+}
+
+export interface VmMachine extends QmpMachine {
+  readonly vm: Vm;
 }
 
 /**
@@ -54,7 +58,15 @@ export async function startVmMachine(opts: Omit<VmOptions, 'bootOrder' | 'qmp' |
 /** The machine over an already started VM that has a QMP socket and a disk-only strict boot order. */
 export async function vmMachine(vm: Vm): Promise<VmMachine> {
   if (!vm.qmpPath) throw new Error('vmMachine needs a VM started with qmp: true');
-  const qmp = await QmpClient.connect(vm.qmpPath);
+  return { ...(await qmpMachine(vm.qmpPath, () => vm.stop())), vm };
+}
+
+/**
+ * The machine over the QMP socket of a VM started with a QMP socket and a disk-only strict boot
+ * order (startVmMachine's options); `stop` ends the VM on close().
+ */
+export async function qmpMachine(qmpPath: string, stop: () => Promise<void>): Promise<QmpMachine> {
+  const qmp = await QmpClient.connect(qmpPath);
   const stats = { powerOns: 0, powerOffs: 0, resets: 0, pxeBoots: 0, guestReboots: 0 };
   let pxeNext = false;
   let netBooting = false;
@@ -127,8 +139,7 @@ export async function vmMachine(vm: Vm): Promise<VmMachine> {
     }).catch(() => undefined);
   });
 
-  const machine: VmMachine = {
-    vm,
+  const machine: QmpMachine = {
     qmp,
     stats,
     power: () => serialised(async () => ((await running()) ? 'on' : 'off')),
@@ -156,7 +167,7 @@ export async function vmMachine(vm: Vm): Promise<VmMachine> {
     async close() {
       clearTimeout(interceptTimer);
       qmp.close();
-      await vm.stop();
+      await stop();
     },
   };
   return machine;

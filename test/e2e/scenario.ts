@@ -32,10 +32,31 @@ export interface ManifestNode {
   mac: string;
   bootLocal?: 'exit' | 'sanboot' | 'http-404';
   generation?: number;
+  serial?: string;
+  bmc?: { driver: 'redfish' | 'ipmi'; address: string; credentialsRef?: string; bootMode?: 'uefi' | 'legacy'; vendor?: string };
 }
 
-export function manifestFor(nodes: readonly ManifestNode[]): string {
+export interface ManifestOptions {
+  /** Extra kernel arguments of the profile (e.g. diskOsArg). */
+  kernelArgs?: readonly string[];
+}
+
+/**
+ * The stand-in's maskin.diskos argument: the installer then writes a disk OS that boots from the
+ * disk and answers on the Talos API port, so the agent can hand the node over (BIOS only).
+ */
+export function diskOsArg(rack: Rack): string {
+  return `maskin.diskos=http://${rack.address}/assets/${SCHEMATIC}/${TALOS_VERSION}`;
+}
+
+export function manifestFor(nodes: readonly ManifestNode[], opts: ManifestOptions = {}): string {
   const machineConfig = path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml');
+  const node = (n: ManifestNode): string => {
+    const fields = [`id: ${n.id}`, `macs: ["${n.mac}"]`, 'profile: standin', `hostname: ${n.id}`, `generation: ${n.generation ?? 1}`, `bootLocal: ${n.bootLocal ?? 'exit'}`];
+    if (n.serial !== undefined) fields.push(`serial: "${n.serial}"`);
+    if (n.bmc !== undefined) fields.push(`bmc: ${JSON.stringify(n.bmc)}`);
+    return `  - { ${fields.join(', ')} }`;
+  };
   return `version: 1
 profiles:
   standin:
@@ -44,8 +65,8 @@ profiles:
     arch: amd64
     install: { disk: /dev/vda }
     machineConfigFile: ${machineConfig}
-nodes:
-${nodes.map((n) => `  - { id: ${n.id}, macs: ["${n.mac}"], profile: standin, hostname: ${n.id}, generation: ${n.generation ?? 1}, bootLocal: ${n.bootLocal ?? 'exit'} }`).join('\n')}
+${opts.kernelArgs?.length ? `    kernelArgs: ${JSON.stringify(opts.kernelArgs)}\n` : ''}nodes:
+${nodes.map(node).join('\n')}
 `;
 }
 

@@ -3,7 +3,8 @@
 //   node dist/test/bmcsim/redfish/main.js '{"flavour":"dell","host":"198.18.30.2","port":8443}'
 // It powers an in-memory machine unless a machine module is named (`machineModule`, exporting
 // `createSimMachine(options)` that returns a SimMachine, e.g. a QMP-backed one), prints one JSON
-// line `{"url":…}` on stdout when listening, and stops on SIGTERM/SIGINT.
+// line `{"url":…}` on stdout when listening, then one `{"request":…}` line per request handled, and
+// stops on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,7 +34,12 @@ if (text === undefined) {
 }
 const o = JSON.parse(text) as MainOptions;
 const tls = o.tlsKeyFile !== undefined && o.tlsCertFile !== undefined ? { key: await readFile(o.tlsKeyFile, 'utf8'), cert: await readFile(o.tlsCertFile, 'utf8') } : undefined;
-const sim = await startRedfishSim({ ...o, machine: await machineFor(o), ...(tls === undefined ? {} : { tls }) });
+const sim = await startRedfishSim({
+  ...o,
+  machine: await machineFor(o),
+  ...(tls === undefined ? {} : { tls }),
+  onRequest: (request) => process.stdout.write(`${JSON.stringify({ request })}\n`),
+});
 process.stdout.write(`${JSON.stringify({ url: sim.url })}\n`);
 const stop = () => void sim.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);

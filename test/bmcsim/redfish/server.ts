@@ -44,6 +44,8 @@ export interface RedfishSimOptions {
   readonly stallResetOnce?: boolean;
   /** Replace the flavour's allowed ResetTypes (to exercise a client's fallbacks). */
   readonly resetTypes?: readonly string[];
+  /** Called with every request as it is logged (the standalone process prints them). */
+  readonly onRequest?: (request: SimRequest) => void;
 }
 
 export interface SimRequest {
@@ -277,7 +279,9 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
           } catch {
             logged = undefined;
           }
-          requests.push({ method: req.method ?? 'GET', path: req.url ?? '/', status: out.status, auth, ...(ifMatch === undefined ? {} : { ifMatch }), ...(logged === undefined ? {} : { body: logged }) });
+          const entry: SimRequest = { method: req.method ?? 'GET', path: req.url ?? '/', status: out.status, auth, ...(ifMatch === undefined ? {} : { ifMatch }), ...(logged === undefined ? {} : { body: logged }) };
+          requests.push(entry);
+          opts.onRequest?.(entry);
           const text = out.body === undefined ? '' : JSON.stringify(out.body);
           res.writeHead(out.status, { ...(text === '' ? {} : { 'content-type': 'application/json;charset=utf-8' }), 'odata-version': '4.0', ...out.headers });
           inFlight--;
