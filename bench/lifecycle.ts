@@ -18,7 +18,7 @@ import { NodeRegistry } from '../agent/nodes/registry.js';
 import { systemClock } from '../agent/provision/clock.js';
 import { ProvisionExecutor } from '../agent/provision/executor.js';
 import { plan } from '../agent/provision/plan.js';
-import type { Sublevel } from '../agent/store/store.js';
+import { memorySublevel } from '../test/fakes/sublevel.js';
 import { fakeRack } from '../test/fakes/bmcDriver.js';
 import { profileFixture } from '../test/fakes/manifest.js';
 
@@ -37,17 +37,6 @@ const SETTINGS: LifecycleSettings = {
 };
 const TARGET = { cpuMsPerNode: 5, rssMb: 200 };
 
-function memoryStore<V>(): Sublevel<V> {
-  const data = new Map<string, V>();
-  return {
-    async *iterator() {
-      for (const entry of [...data.entries()]) yield entry;
-    },
-    async put(key: string, value: V) {
-      data.set(key, structuredClone(value));
-    },
-  } as unknown as Sublevel<V>;
-}
 
 const peakRssMb = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
 
@@ -81,7 +70,7 @@ async function main(): Promise<void> {
   const directory = directoryOf(manifest);
   const log = pino({ level: 'silent' });
   const addresses = new Map<string, string>();
-  const nodes = await NodeRegistry.open({ store: memoryStore<NodeRecord>(), directory: () => directory, leases: { ipOf: (mac) => addresses.get(mac), macOf: () => undefined }, now: () => new Date(), log, reports: () => {} });
+  const nodes = await NodeRegistry.open({ store: memorySublevel<NodeRecord>().sublevel, directory: () => directory, leases: { ipOf: (mac) => addresses.get(mac), macOf: () => undefined }, now: () => new Date(), log, reports: () => {} });
   const rack = fakeRack(systemClock, { latency: LATENCY });
   const listening = new Set<string>();
   const never = new AbortController().signal;

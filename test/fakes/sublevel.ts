@@ -1,4 +1,5 @@
-// An in-memory stand-in for a store sublevel: just the iterator() and batch() the lease pool uses.
+// An in-memory stand-in for a store sublevel: the iterator(), batch() and put() the lease pool and
+// the node registry use. put() stores a copy, as the real store serialises.
 // `failing` makes every batch reject, for the "store broken" path.
 import type { Sublevel } from '../../agent/store/store.js';
 
@@ -24,6 +25,9 @@ export function memorySublevel<V>(opts: { failing?: boolean; initial?: Iterable<
         if (op.type === 'put') data.set(op.key, op.value);
         else data.delete(op.key);
       }
+    },
+    async put(key: string, value: V) {
+      data.set(key, structuredClone(value));
     },
   };
   return { sublevel: fake as unknown as Sublevel<V>, data, stats };

@@ -7,7 +7,7 @@ import { directoryOf, type Manifest, type NodeSpec, type NodeDirectory } from '.
 import type { NodeRecord } from '../../agent/nodes/model.js';
 import { NodeRegistry, type ReportBody } from '../../agent/nodes/registry.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
-import type { Sublevel } from '../../agent/store/store.js';
+import { memorySublevel } from '../fakes/sublevel.js';
 import type { LifecycleSettings } from '../../agent/config/model.js';
 import { ProvisionExecutor } from '../../agent/provision/executor.js';
 import { profileFixture } from '../fakes/manifest.js';
@@ -26,17 +26,6 @@ export const SETTINGS: LifecycleSettings = {
   reconcileIntervalMs: 30_000,
 };
 
-function memoryStore<V>(): Sublevel<V> {
-  const data = new Map<string, V>();
-  return {
-    async *iterator() {
-      for (const entry of [...data.entries()]) yield entry;
-    },
-    async put(key: string, value: V) {
-      data.set(key, structuredClone(value));
-    },
-  } as unknown as Sublevel<V>;
-}
 
 export function bmcNode(i: number, over: Partial<NodeSpec> = {}): NodeSpec {
   const hex = i.toString(16).padStart(4, '0');
@@ -93,7 +82,7 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Life
   const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
   const addresses = new Map<string, string>();
   const nodes = await NodeRegistry.open({
-    store: memoryStore<NodeRecord>(),
+    store: memorySublevel<NodeRecord>().sublevel,
     directory: () => directory,
     leases: { ipOf: (mac) => addresses.get(mac), macOf: () => undefined },
     now: () => new Date(clock.now()),
