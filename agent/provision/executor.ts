@@ -41,6 +41,8 @@ interface Lane {
   running?: Promise<void>;
   /** Cancels the armed step timeout. */
   timer?: AbortController;
+  /** Aborted by an accepted operator action: ends the current plan's waits and skips its rest. */
+  interrupt?: AbortController;
 }
 
 /** Steps the executor waits on (armed with a timeout); the other steps are BMC calls, bounded per call. */
@@ -84,6 +86,9 @@ export class ProvisionExecutor {
     const refused = refuseManual(record?.state ?? 'discovered', action, spec.bmc !== undefined);
     if (refused || !record) return { accepted: false, status: 409, reason: refused ?? 'the node has no BMC' };
     this.deps.nodes.note(record, 'operator-action', { action });
+    // A lane sleeping through a retry backoff (or queued at the power gate) would otherwise act
+    // only after it, and power-cycle the machine the operator is turning off first.
+    this.lanes.get(id)?.interrupt?.abort();
     this.post(id, { kind: 'manual', action });
     return { accepted: true };
   }
@@ -151,14 +156,18 @@ export class ProvisionExecutor {
     const record = this.recordOf(spec);
     const step = this.live.has(id) ? record.lifecycle?.step : undefined;
     const actions = plan(this.desiredOf(spec), { state: record.state, generation: record.generation, ...(step ? { step } : {}), attempt: record.lifecycle?.attempt ?? 0, event });
+    const interrupt = new AbortController();
+    lane.interrupt = interrupt;
+    const halted = AbortSignal.any([this.stop.signal, interrupt.signal]);
     for (const action of actions) {
-      if (this.stop.signal.aborted) return;
-      const outcome = await this.perform(spec, record, lane, action);
+      if (halted.aborted) return;
+      const outcome = await this.perform(spec, record, lane, action, halted);
       if (outcome) lane.queue.push(outcome);
     }
   }
 
-  private async perform(spec: NodeSpec, record: NodeRecord, lane: Lane, action: Action): Promise<LifecycleEvent | undefined> {
+  /** `halted`: the agent stops or an operator action came in; waits end early. */
+  private async perform(spec: NodeSpec, record: NodeRecord, lane: Lane, action: Action, halted: AbortSignal): Promise<LifecycleEvent | undefined> {
     const { nodes, clock } = this.deps;
     switch (action.kind) {
       case 'transition':
@@ -168,12 +177,12 @@ export class ProvisionExecutor {
         this.setStep(record, lane, action);
         return undefined;
       case 'wait':
-        await clock.sleep(action.ms, this.stop.signal);
+        await clock.sleep(action.ms, halted);
         return undefined;
       case 'read-inventory':
         return this.readInventory(spec, record);
       case 'power-on-pxe':
-        return this.powerOnPxe(spec, record);
+        return this.powerOnPxe(spec, record, halted);
       case 'power-off':
         await this.bmcCall(spec, record, 'power-off', (d) => d.powerOff()).catch((err: unknown) => this.noteError(record, err));
         return undefined;
@@ -225,8 +234,8 @@ export class ProvisionExecutor {
     }
   }
 
-  private async powerOnPxe(spec: NodeSpec, record: NodeRecord): Promise<LifecycleEvent | undefined> {
-    const release = await this.gate.acquire(this.stop.signal);
+  private async powerOnPxe(spec: NodeSpec, record: NodeRecord, halted: AbortSignal): Promise<LifecycleEvent | undefined> {
+    const release = await this.gate.acquire(halted);
     if (!release) return undefined;
     try {
       // Set (and read back) the one-shot boot immediately before every power cycle: BMCs forget

@@ -24,6 +24,9 @@ export class PowerGate {
         await new Promise<void>((resolve) => {
           const wake = (): void => {
             signal.removeEventListener('abort', wake);
+            // An aborted waiter leaves the queue, so a release wakes a caller still waiting.
+            const at = this.waiters.indexOf(wake);
+            if (at >= 0) this.waiters.splice(at, 1);
             resolve();
           };
           this.waiters.push(wake);
