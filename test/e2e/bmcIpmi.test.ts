@@ -4,9 +4,12 @@
 // FRU serial through ipmitool, sets a one-shot legacy PXE boot (checked by `chassis bootparam get
 // 5`; ipmi_sim keeps the device only, hence bootFlagCheck device-only), powers the server on; it
 // netboots, the stand-in installs a disk OS and reboots; the VM comes back from its disk, answers
-// on the Talos API port, and the node is handed over.
+// on the Talos API port, and the node is handed over. Then a generation bump reprovisions the
+// running node the same way, through `chassis power cycle` with a fresh one-shot PXE.
 // Subnet: 198.18.26.0/24 (rack 'bmcipmi'); ipmi_sim's LAN channel on the agent's address, UDP 623.
 import t from 'tap';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
 import { startIpmiBed } from '../bmcsim/ipmi/bed.js';
@@ -36,15 +39,17 @@ t.test('IPMI: from powered off to handed over, the agent alone driving ipmi_sim'
   t.teardown(() => bed.stop());
   t.equal(await bed.machinePid(), undefined, 'the server starts powered off');
 
-  const node: ManifestNode = {
+  const node = (generation: number): ManifestNode => ({
     id: 'ipmi-n1',
     mac: MAC,
     serial: SERIAL,
+    generation,
     bmc: { driver: 'ipmi', address: bed.address, credentialsRef: 'rack-ipmi', bootMode: 'legacy' },
-  };
+  });
+  const manifest = (generation: number): string => manifestFor([node(generation)], { kernelArgs: [diskOsArg(rack)] });
   let agent: AgentInRack | undefined;
   agent = await startAgentInRack(rack, {
-    manifest: manifestFor([node], { kernelArgs: [diskOsArg(rack)] }),
+    manifest: manifest(1),
     assetsDir: assets.dir,
     env: { MASKIN_BMC_RACK_IPMI_USERNAME: 'admin', MASKIN_BMC_RACK_IPMI_PASSWORD: PASSWORD },
     extraConfig: `bmc:
@@ -63,13 +68,13 @@ lifecycle:
   t.teardown(() => agent?.stop());
 
   const started = Date.now();
-  const done = await agent.waitForNode('ipmi-n1', (n) => n.state === 'handed-over' || n.state === 'failed' || n.state === 'held', 420_000);
+  const first = await agent.waitForNode('ipmi-n1', (n) => n.state === 'handed-over' || n.state === 'failed' || n.state === 'held', 420_000);
   const handedOverIn = (Date.now() - started) / 1000;
-  t.equal(done.state, 'handed-over', `handed over (${JSON.stringify(done.lifecycle)})`);
-  t.equal(done.generation, 1);
-  const states = done.timeline.filter((s) => s.step === 'state-changed').map((s) => String(s.detail['to']));
-  assertStepsInOrder(t, states, ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
-  assertStepsInOrder(t, done.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
+  t.equal(first.state, 'handed-over', `handed over (${JSON.stringify(first.lifecycle)})`);
+  t.equal(first.generation, 1);
+  const states = (steps: typeof first.timeline): string[] => steps.filter((s) => s.step === 'state-changed').map((s) => String(s.detail['to']));
+  assertStepsInOrder(t, states(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
+  assertStepsInOrder(t, first.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
 
   const serial = bed.serial();
   t.match(serial, /MASKIN-STANDIN: installed/, 'the stand-in installed');
@@ -82,5 +87,19 @@ lifecycle:
   const noPassword = !agent.output().includes(PASSWORD);
   t.ok(noPassword, 'the BMC password appears nowhere in the agent log');
   t.match(agent.output(), /one-shot PXE set and read back/, 'the boot flags were read back');
-  t.comment(`powered off to handed over: ${handedOverIn.toFixed(1)} s`);
+
+  // Generation bump: the server is running, so the agent sets the one-shot PXE again and power
+  // cycles it. The bed's VM serial file starts afresh with the new QEMU process.
+  await writeFile(path.join(path.dirname(agent.configFile), 'manifest.yaml'), manifest(2));
+  agent.process.kill('SIGHUP');
+  const second = await agent.waitForNode('ipmi-n1', (n) => n.generation === 2 && (n.state === 'handed-over' || n.state === 'failed' || n.state === 'held'), 420_000);
+  t.equal(second.state, 'handed-over', `handed over again at generation 2 (${JSON.stringify(second.lifecycle)})`);
+  const after = second.timeline.filter((s) => Date.parse(s.at) >= Date.parse(first.timeline.at(-1)?.at ?? ''));
+  assertStepsInOrder(t, states(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
+  t.same(await bed.boots(), ['pxe', 'pxe'], 'the power cycle started the server again from the network');
+  const again = bed.serial();
+  t.equal(again.split('MASKIN-STANDIN: installed').length - 1, 1, 'the serial is the new power-on\'s alone');
+  t.match(again, /MASKIN-STANDIN: installed[\s\S]*MASKIN-DISK-BOOT bios-linux/, 'reinstalled, then back from its own disk');
+  t.ok(!agent.output().includes(PASSWORD), 'still no password in the agent log');
+  t.comment(`powered off to handed over ${handedOverIn.toFixed(1)} s; reprovision ${((Date.now() - started) / 1000 - handedOverIn).toFixed(1)} s`);
 });
