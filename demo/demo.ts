@@ -85,13 +85,20 @@ function startAgent(env: Readonly<Record<string, string>> = {}): ChildProcess {
 }
 if (!bmcMode) agent = startAgent();
 
-async function cleanup(): Promise<void> {
-  if (agent !== undefined) await stopChild(agent);
-  await sim?.stop();
-  await vm?.stop();
-  await rack.destroy();
-}
-process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+// Once, whoever asks first (SIGINT while the main flow is still running also ends in finally).
+let cleaning: Promise<void> | undefined;
+const cleanup = (): Promise<void> =>
+  (cleaning ??= (async () => {
+    if (agent !== undefined) await stopChild(agent);
+    await sim?.stop();
+    await vm?.stop();
+    await rack.destroy();
+  })());
+process.once('SIGINT', () =>
+  void cleanup().then(() => {
+    say('interrupted; cleaned up');
+    process.exit(130);
+  }));
 
 const curl = (url: string): Promise<string> => rack.exec('curl', ['-sS', '-f', '--max-time', '5', url]);
 const cli = (...args: string[]): Promise<string> => rack.exec(process.execPath, [cliPath, ...args, '--config', configFile]);
@@ -170,8 +177,11 @@ try {
       say(`${node.id} handed over`);
       break;
     }
-    if (bmcMode && (record?.state === 'failed' || record?.state === 'held'))
-      throw new Error(`${node.id} is ${record.state}: ${JSON.stringify(record.lifecycle)}; see \`maskin-agent nodes ${node.id}\`; serial tail:\n${serial.slice(-2000)}`);
+    if (bmcMode && (record?.state === 'failed' || record?.state === 'held')) {
+      const failure = record.lifecycle?.failure;
+      const tail = serial.trim() === '' ? 'the VM printed nothing on its serial console' : `serial tail:\n${serial.slice(-2000)}`;
+      throw new Error(`${node.id} is ${record.state}${failure?.step ? ` at step ${failure.step}` : ''}: ${failure?.reason ?? record.lifecycle?.lastError ?? 'no reason recorded'}; ${tail}`);
+    }
     if (Date.now() > deadline)
       throw new Error(`${bmcMode ? `no hand-over within 15 minutes (state ${record?.state ?? 'unknown'})` : 'no disk boot within 15 minutes'}; serial tail:\n${serial.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 1000));
