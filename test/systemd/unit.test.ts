@@ -28,11 +28,12 @@ t.test('the unit keeps its hardening', async (t) => {
   t.equal(one('AmbientCapabilities'), 'CAP_NET_BIND_SERVICE');
   t.equal(one('ProtectSystem'), 'strict');
   t.equal(one('StateDirectory'), 'maskin-agent');
-  t.equal(one('RestrictNetworkInterfaces'), 'lo prov0');
+  t.equal(one('RestrictNetworkInterfaces'), 'lo prov0 oob0 wan0');
   t.equal(one('NoNewPrivileges'), 'yes');
   t.equal(one('Restart'), 'on-failure');
   t.match(one('ExecStart') ?? '', /cli\.js run --config \/etc\/maskin-agent\/agent\.yaml$/);
-  const link = readFileSync(path.join(dir, '10-maskin-prov0.link'), 'utf8');
-  t.match(link, /^Name=prov0$/m, 'the .link file names the NIC the unit is confined to');
+  for (const [file, name] of [['10-maskin-prov0.link', 'prov0'], ['11-maskin-oob0.link', 'oob0'], ['12-maskin-wan0.link', 'wan0']] as const) {
+    t.match(readFileSync(path.join(dir, file), 'utf8'), new RegExp(`^Name=${name}$`, 'm'), `${file} names a NIC the unit is confined to`);
+  }
   t.match(readFileSync(path.join(dir, 'maskin-agent.sysusers.conf'), 'utf8'), /^u maskin-agent /m);
 });
