@@ -166,7 +166,7 @@ try {
       installedAt = serial.length;
       say(bmcMode ? 'installer finished writing the disk; the VM reboots (the one-shot PXE is spent: from its disk)' : 'installer finished writing the disk; the VM reboots (network first, as racks are set)');
     }
-    const diskBoot = installedAt >= 0 ? /MASKIN-DISK-BOOT \w+/.exec(serial.slice(installedAt)) : null;
+    const diskBoot = installedAt >= 0 ? /MASKIN-DISK-BOOT [\w-]+/.exec(serial.slice(installedAt)) : null;
     if (diskBoot !== null && !diskBootSeen) {
       diskBootSeen = true;
       say(`serial console: ${diskBoot[0]}: booted from its own disk`);
