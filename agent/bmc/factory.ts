@@ -8,6 +8,7 @@ import type { NodeSpec } from '../manifest/model.js';
 import type { BmcSecret } from './credentials.js';
 import type { BmcCredentials, BmcDriver } from './driver.js';
 import { createIpmiDriver } from './ipmi/driver.js';
+import { withLogging } from './logging.js';
 import { createRedfishDriver } from './redfish/driver.js';
 
 export interface DriverFactoryOptions {
@@ -18,6 +19,11 @@ export interface DriverFactoryOptions {
 }
 
 export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
+  const build = driverFor(opts);
+  return (node, creds) => withLogging(build(node, creds), opts.log.child({ node: node.id }));
+}
+
+function driverFor(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
   return (node, creds) => {
     const bmc = node.bmc;
     if (!bmc) throw new BmcError('unsupported', '(none)', 'create driver', `node ${node.id} has no bmc in the manifest`);

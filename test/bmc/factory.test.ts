@@ -16,6 +16,16 @@ t.test('the manifest picks the driver; nothing is probed', async (t) => {
   t.throws(() => make(node('redfish'), Object.assign({ username: 'u', password: 'p' }, { caFile: '/nonexistent/ca.pem' })), /ca\.pem.*Fix: point caFile/);
 });
 
+t.test('every driver comes wrapped in the logging decorator', async (t) => {
+  const lines: string[] = [];
+  const captured = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+  const driver = createDriverFactory({ log: captured })(node('redfish'), { username: 'u', password: 'p' });
+  await driver.close();
+  const closeLine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['operation'] === 'close');
+  t.equal(closeLine?.['node'], 'n1', 'the line names the node');
+  t.match(String(closeLine?.['bmc']), /198\.18\.83\.5/);
+});
+
 t.test('ipmi: the ipmitool driver, one per node', async (t) => {
   const ipmi = createDriverFactory({ log })(node('ipmi'), { username: 'u', password: 'p' });
   t.equal(ipmi.kind, 'ipmi');
