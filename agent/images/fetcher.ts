@@ -62,8 +62,9 @@ class Flight {
   blob: BlobInfo | undefined;
   error: Error | undefined;
   private waiters = new Set<() => void>();
-  /** Recent chunks in order, `start` = offset of the first byte of window[0]. */
+  /** Recent chunks in order, and the file offset each starts at (for a binary search). */
   private window: Buffer[] = [];
+  private starts: number[] = [];
   private windowStart = 0;
   private windowBytes = 0;
   constructor(
@@ -72,26 +73,36 @@ class Flight {
   ) {}
 
   remember(chunk: Buffer): void {
+    this.starts.push(this.windowStart + this.windowBytes);
     this.window.push(chunk);
     this.windowBytes += chunk.length;
     while (this.windowBytes - this.window[0]!.length >= this.windowLimit) {
       const old = this.window.shift()!;
+      this.starts.shift();
       this.windowStart += old.length;
       this.windowBytes -= old.length;
     }
   }
-  /** Bytes from `pos` (below `safe`) out of the live window, or undefined when they have left it. */
+  /**
+   * Bytes from `pos` (below `safe`) out of the live window, or undefined when they have left it.
+   * A binary search: every reader asks for every chunk, and a 16 MiB window holds hundreds.
+   */
   fromWindow(pos: number): Buffer | undefined {
-    if (pos < this.windowStart) return undefined;
-    let start = this.windowStart;
-    for (const chunk of this.window) {
-      if (pos < start + chunk.length) return chunk.subarray(pos - start, Math.min(chunk.length, this.safe - start));
-      start += chunk.length;
+    if (pos < this.windowStart || pos >= this.windowStart + this.windowBytes) return undefined;
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= pos) lo = mid;
+      else hi = mid - 1;
     }
-    return undefined;
+    const start = this.starts[lo]!;
+    const chunk = this.window[lo]!;
+    return chunk.subarray(pos - start, Math.min(chunk.length, this.safe - start));
   }
   dropWindow(): void {
     this.window = [];
+    this.starts = [];
     this.windowBytes = 0;
   }
 

@@ -81,14 +81,10 @@ export function createRedfishDriver(opts: RedfishDriverOptions): BmcDriver {
   let queue: Promise<unknown> = Promise.resolve();
 
   function exclusive<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    // Outcome and duration are logged by the factory's decorator (agent/bmc/logging.ts).
     const run = queue.then(async () => {
       if (closed) throw new BmcError('protocol', origin, op, 'driver already closed');
-      const started = now();
-      try {
-        return await fn();
-      } finally {
-        log.debug({ op, ms: now() - started }, 'bmc operation done');
-      }
+      return fn();
     });
     queue = run.catch(() => undefined);
     return run;
