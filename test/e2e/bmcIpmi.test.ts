@@ -13,7 +13,7 @@ import path from 'node:path';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
 import { startIpmiBed } from '../bmcsim/ipmi/bed.js';
-import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, standinAssets, type ManifestNode } from './scenario.js';
+import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG, type ManifestNode } from './scenario.js';
 
 const MAC = '52:54:00:18:1a:01';
 const SERIAL = 'IPMI-E2E-0001';
@@ -54,26 +54,16 @@ t.test('IPMI: from powered off to handed over, the agent alone driving ipmi_sim'
     env: { MASKIN_BMC_RACK_IPMI_USERNAME: 'admin', MASKIN_BMC_RACK_IPMI_PASSWORD: PASSWORD },
     extraConfig: `bmc:
   ipmi: { cipherSuite: 3, bootFlagCheck: device-only }
-lifecycle:
-  concurrency: 2
-  staggerSeconds: 0
-  maxAttempts: 2
-  backoffSeconds: 1
-  maxBackoffSeconds: 5
-  timeoutSeconds: { bmcCall: 30, netboot: 150, install: 240, handover: 180 }
-  probeIntervalSeconds: 2
-  reconcileIntervalSeconds: 5
-`,
+${VM_LIFECYCLE_CONFIG}`,
   });
   t.teardown(() => agent?.stop());
 
   const started = Date.now();
-  const first = await agent.waitForNode('ipmi-n1', (n) => n.state === 'handed-over' || n.state === 'failed' || n.state === 'held', 420_000);
+  const first = await agent.waitForNode('ipmi-n1', settled, 420_000);
   const handedOverIn = (Date.now() - started) / 1000;
   t.equal(first.state, 'handed-over', `handed over (${JSON.stringify(first.lifecycle)})`);
   t.equal(first.generation, 1);
-  const states = (steps: typeof first.timeline): string[] => steps.filter((s) => s.step === 'state-changed').map((s) => String(s.detail['to']));
-  assertStepsInOrder(t, states(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
+  assertStepsInOrder(t, statesOf(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
   assertStepsInOrder(t, first.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
 
   const serial = bed.serial();
@@ -92,10 +82,10 @@ lifecycle:
   // cycles it. The bed's VM serial file starts afresh with the new QEMU process.
   await writeFile(path.join(path.dirname(agent.configFile), 'manifest.yaml'), manifest(2));
   agent.process.kill('SIGHUP');
-  const second = await agent.waitForNode('ipmi-n1', (n) => n.generation === 2 && (n.state === 'handed-over' || n.state === 'failed' || n.state === 'held'), 420_000);
+  const second = await agent.waitForNode('ipmi-n1', (n) => n.generation === 2 && settled(n), 420_000);
   t.equal(second.state, 'handed-over', `handed over again at generation 2 (${JSON.stringify(second.lifecycle)})`);
   const after = second.timeline.filter((s) => Date.parse(s.at) >= Date.parse(first.timeline.at(-1)?.at ?? ''));
-  assertStepsInOrder(t, states(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
+  assertStepsInOrder(t, statesOf(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
   t.same(await bed.boots(), ['pxe', 'pxe'], 'the power cycle started the server again from the network');
   const again = bed.serial();
   t.equal(again.split('MASKIN-STANDIN: installed').length - 1, 1, 'the serial is the new power-on\'s alone');

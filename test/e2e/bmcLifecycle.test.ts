@@ -15,8 +15,7 @@ import { createRack, stopChild, type Rack } from '../bed/netns.js';
 import { startRedfishSimChild, type RedfishSimChild } from '../bmcsim/redfish/child.js';
 import { FLAVOURS } from '../bmcsim/redfish/flavours.js';
 import type { SimRequest } from '../bmcsim/redfish/server.js';
-import type { NodeRecord } from '../../agent/nodes/model.js';
-import { assertStepsInOrder, manifestFor, standinAssets, type ManifestNode } from './scenario.js';
+import { assertStepsInOrder, manifestFor, settled, standinAssets, type ManifestNode } from './scenario.js';
 
 const PASSWORD = 'bmclife-Pw-7f3e9a';
 const USER = 'admin';
@@ -130,7 +129,6 @@ lifecycle:
   });
   t.teardown(() => agent.stop());
   const agentId = `test-${rack.ns}`;
-  const settled = (n: NodeRecord) => n.state === 'held' || n.state === 'failed' || n.state === 'handed-over';
   const stateChanges = async (id: string) => (await central.reports(agentId)).flatMap((r) => (r.stateChange?.nodeId === id ? [r.stateChange] : []));
 
   await t.test('identity mismatch: held, reported, never powered, stays held', async (t) => {

@@ -13,7 +13,7 @@ import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
 import { plainText, startVm } from '../bed/qemu.js';
 import { qmpMachineModule, startRedfishSimChild } from '../bmcsim/redfish/child.js';
-import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, standinAssets, type ManifestNode } from './scenario.js';
+import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG, type ManifestNode } from './scenario.js';
 
 const MAC = '52:54:00:18:19:01';
 const SERIAL = 'RF-E2E-0001';
@@ -67,26 +67,16 @@ t.test('Redfish: from powered off to handed over, then reprovisioned on a genera
     manifest: manifest(1),
     assetsDir: assets.dir,
     env: { MASKIN_BMC_RACK_BMC_USERNAME: 'root', MASKIN_BMC_RACK_BMC_PASSWORD: 'calvin-e2e' },
-    extraConfig: `lifecycle:
-  concurrency: 2
-  staggerSeconds: 0
-  maxAttempts: 2
-  backoffSeconds: 1
-  maxBackoffSeconds: 5
-  timeoutSeconds: { bmcCall: 30, netboot: 150, install: 240, handover: 180 }
-  probeIntervalSeconds: 2
-  reconcileIntervalSeconds: 5
-`,
+    extraConfig: VM_LIFECYCLE_CONFIG,
   });
   t.teardown(() => agent?.stop());
 
   const started = Date.now();
-  const first = await agent.waitForNode('rf-n1', (n) => n.state === 'handed-over' || n.state === 'failed' || n.state === 'held', 420_000);
+  const first = await agent.waitForNode('rf-n1', settled, 420_000);
   const installedIn = (Date.now() - started) / 1000;
   t.equal(first.state, 'handed-over', `handed over (${JSON.stringify(first.lifecycle)})`);
   t.equal(first.generation, 1);
-  const states = (steps: typeof first.timeline) => steps.filter((s) => s.step === 'state-changed').map((s) => String(s.detail['to']));
-  assertStepsInOrder(t, states(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
+  assertStepsInOrder(t, statesOf(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
   assertStepsInOrder(t, first.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
 
   const serial = plainText(vm.serial());
@@ -106,10 +96,10 @@ t.test('Redfish: from powered off to handed over, then reprovisioned on a genera
   const serialMark = vm.serial().length;
   await writeFile(path.join(path.dirname(agent.configFile), 'manifest.yaml'), manifest(2));
   agent.process.kill('SIGHUP');
-  const second = await agent.waitForNode('rf-n1', (n) => n.generation === 2 && (n.state === 'handed-over' || n.state === 'failed' || n.state === 'held'), 420_000);
+  const second = await agent.waitForNode('rf-n1', (n) => n.generation === 2 && settled(n), 420_000);
   t.equal(second.state, 'handed-over', `handed over again at generation 2 (${JSON.stringify(second.lifecycle)})`);
   const after = second.timeline.filter((s) => Date.parse(s.at) >= Date.parse(first.timeline.at(-1)?.at ?? ''));
-  assertStepsInOrder(t, states(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
+  assertStepsInOrder(t, statesOf(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
   await vm.waitFor(/MASKIN-STANDIN: installed/, 1000, serialMark);
   await vm.waitFor(/MASKIN-DISK-BOOT bios-linux/, 1000, serialMark);
   t.ok(sim.requests.filter((r) => r.method === 'POST' && /Reset/.test(r.path)).length > resetsBefore, 'reprovisioning went through a BMC reset');

@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { NodeRecord } from '../../agent/nodes/model.js';
 import { repoRoot, startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack, type Rack } from '../bed/netns.js';
 import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
@@ -94,6 +95,27 @@ export async function rackWithAgent(tag: string, octet: number, nodes: readonly 
   }
   return { rack, agent, destroy };
 }
+
+/**
+ * Lifecycle settings for the VM tests of BMC-driven provisioning: no stagger, short backoff and
+ * checks, and step timeouts that leave room for a TCG netboot on a busy 2-core machine.
+ */
+export const VM_LIFECYCLE_CONFIG = `lifecycle:
+  concurrency: 2
+  staggerSeconds: 0
+  maxAttempts: 2
+  backoffSeconds: 1
+  maxBackoffSeconds: 5
+  timeoutSeconds: { bmcCall: 30, netboot: 150, install: 240, handover: 180 }
+  probeIntervalSeconds: 2
+  reconcileIntervalSeconds: 5
+`;
+
+/** A BMC-driven node has stopped moving: handed over, or failed or held. */
+export const settled = (n: NodeRecord): boolean => n.state === 'handed-over' || n.state === 'failed' || n.state === 'held';
+
+/** The states a node's timeline moved through, in order. */
+export const statesOf = (timeline: NodeRecord['timeline']): string[] => timeline.filter((s) => s.step === 'state-changed').map((s) => String(s.detail['to']));
 
 /** Asserts `expected` occurs in the node's timeline in this order (other steps may sit between). */
 export function assertStepsInOrder(t: { ok(value: unknown, message: string): void }, steps: readonly string[], expected: readonly string[]): void {
