@@ -9,6 +9,7 @@ import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
 import { formatCache, formatNodeTable, formatStatus, formatTimeline } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
+import { isManualAction } from './provision/plan.js';
 
 const USAGE = `usage:
   maskin-agent run --config FILE          run the agent
@@ -153,10 +154,8 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
   else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
 }
 
-const NODE_ACTIONS = ['provision', 'reprovision', 'power-off'];
-
 async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
-  if (id === undefined || action === undefined || !NODE_ACTIONS.includes(action)) fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
+  if (id === undefined || action === undefined || !isManualAction(action)) fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
   await adminRequest(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
   process.stdout.write(`${action} of node ${id} accepted; follow it with: maskin-agent nodes ${id}\n`);
 }

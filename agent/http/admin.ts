@@ -4,6 +4,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { NodeSummary } from '../nodes/format.js';
 import type { NodeRecord } from '../nodes/model.js';
+import { isManualAction } from '../provision/plan.js';
 import type { HttpDeps } from './deps.js';
 
 function isLoopback(ip: string): boolean {
@@ -41,8 +42,6 @@ export function summary(record: NodeRecord): NodeSummary {
   };
 }
 
-const ACTIONS: ReadonlySet<string> = new Set(['provision', 'reprovision', 'power-off']);
-
 export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/healthz', async () => ({ status: 'ok', agentId: deps.config.agentId, startedAt: deps.startedAt.toISOString(), nodes: deps.nodes.list().length }));
 
@@ -64,7 +63,7 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     });
     admin.post<{ Params: { id: string }; Body: unknown }>('/v1/nodes/:id/actions', async (request, reply) => {
       const action = (request.body as { action?: unknown } | null)?.action;
-      if (typeof action !== 'string' || !ACTIONS.has(action)) {
+      if (!isManualAction(action)) {
         reply.code(400);
         return { error: 'bad-request', fix: 'send {"action": "provision" | "reprovision" | "power-off"}' };
       }
@@ -72,7 +71,7 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         reply.code(404);
         return { error: 'not-found', fix: 'this agent runs no provisioning lifecycle' };
       }
-      const result = deps.lifecycle.manual(request.params.id, action as 'provision' | 'reprovision' | 'power-off');
+      const result = deps.lifecycle.manual(request.params.id, action);
       request.log.info({ node: request.params.id, action, accepted: result.accepted, from: request.ip }, 'operator action');
       if (!result.accepted) {
         reply.code(result.status);

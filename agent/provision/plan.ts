@@ -14,7 +14,11 @@
 // `provision` (failed, held, discovered) / `reprovision` (installed, handed-over, failed, held).
 import type { LifecycleStep, NodeState } from '../nodes/model.js';
 
-export type ManualAction = 'provision' | 'reprovision' | 'power-off';
+/** What an operator may ask of a node with a BMC (POST /v1/nodes/:id/actions, `maskin-agent node`). */
+const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off'] as const;
+export type ManualAction = (typeof MANUAL_ACTIONS)[number];
+
+export const isManualAction = (v: unknown): v is ManualAction => (MANUAL_ACTIONS as readonly unknown[]).includes(v);
 
 export type LifecycleEvent =
   /** Nothing new: manifest applied, agent started, periodic check, or the netboot path moved the node. */
