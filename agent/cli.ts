@@ -114,12 +114,10 @@ function checkConfig(file: string): void {
   }
 }
 
-/** GET from a running agent's admin API (loopback, or MASKIN_ADMIN_TOKEN). */
-async function adminGet(path: string, configFile: string | undefined, url: string | undefined): Promise<unknown> {
-  return adminRequest(path, configFile, url);
-}
-
-/** A request to a running agent's admin API; exits with the agent's own reason when refused. */
+/**
+ * A request to a running agent's admin API (loopback, or MASKIN_ADMIN_TOKEN): a GET, or a POST of
+ * `body`; exits with the agent's own reason when refused.
+ */
 async function adminRequest(path: string, configFile: string | undefined, url: string | undefined, body?: unknown): Promise<unknown> {
   let base = url;
   if (!base) {
@@ -149,7 +147,7 @@ async function adminRequest(path: string, configFile: string | undefined, url: s
 }
 
 async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
-  const body = await adminGet(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
+  const body = await adminRequest(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
   if (id) process.stdout.write(formatTimeline(body as NodeRecord));
   else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
 }
@@ -161,13 +159,13 @@ async function nodeAction(id: string | undefined, action: string | undefined, co
 }
 
 async function cacheStatus(configFile: string | undefined, url: string | undefined): Promise<void> {
-  const body = (await adminGet('/v1/status', configFile, url)) as { cache?: Parameters<typeof formatCache>[0] };
+  const body = (await adminRequest('/v1/status', configFile, url)) as { cache?: Parameters<typeof formatCache>[0] };
   if (!body.cache) fail('this agent reports no image cache');
   process.stdout.write(formatCache(body.cache, { bars: process.stdout.isTTY === true }));
 }
 
 async function status(configFile: string | undefined, url: string | undefined): Promise<void> {
-  process.stdout.write(formatStatus((await adminGet('/v1/status', configFile, url)) as Parameters<typeof formatStatus>[0], new Date()));
+  process.stdout.write(formatStatus((await adminRequest('/v1/status', configFile, url)) as Parameters<typeof formatStatus>[0], new Date()));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err)));
