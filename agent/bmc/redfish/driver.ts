@@ -194,17 +194,20 @@ export function createRedfishDriver(opts: RedfishDriverOptions): BmcDriver {
     throw new BmcError('override', origin, op, `the BMC did not keep the one-shot PXE override after ${OVERRIDE_REPATCHES + 1} PATCHes; read-back shows ${mismatches.join('; ')}`);
   }
 
-  async function members(op: string, collection: string | undefined): Promise<Json[]> {
-    if (collection === undefined) return [];
-    const list = await optional(op, collection);
-    const refs = Array.isArray(list?.['Members']) ? (list['Members'] as unknown[]) : [];
+  /** The resources an array of `{ "@odata.id" }` links names, one GET at a time, skipping those the BMC lacks. */
+  async function linked(op: string, refs: unknown): Promise<Json[]> {
     const out: Json[] = [];
-    for (const r of refs) {
+    for (const r of Array.isArray(refs) ? (refs as unknown[]) : []) {
       const path = link(r);
       const body = path === undefined ? undefined : await optional(op, path);
       if (body !== undefined) out.push(body);
     }
     return out;
+  }
+
+  async function members(op: string, collection: string | undefined): Promise<Json[]> {
+    if (collection === undefined) return [];
+    return linked(op, (await optional(op, collection))?.['Members']);
   }
 
   /** A GET whose 404 means "this BMC does not have it", which inventory tolerates. */
@@ -222,14 +225,7 @@ export function createRedfishDriver(opts: RedfishDriverOptions): BmcDriver {
     const sys = await discover(op);
     const body = (await client.get(sys.path, op)).body;
     const drives: Json[] = [];
-    for (const storage of await members(op, link(body['Storage']))) {
-      const refs = Array.isArray(storage['Drives']) ? (storage['Drives'] as unknown[]) : [];
-      for (const r of refs) {
-        const path = link(r);
-        const d = path === undefined ? undefined : await optional(op, path);
-        if (d !== undefined) drives.push(d);
-      }
-    }
+    for (const storage of await members(op, link(body['Storage']))) drives.push(...(await linked(op, storage['Drives'])));
     return parseInventory(body, {
       processors: await members(op, link(body['Processors'])),
       memory: await members(op, link(body['Memory'])),
