@@ -19,44 +19,44 @@ export interface DriverFactoryOptions {
 }
 
 export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
-  const build = driverFor(opts);
-  return (node, creds) => withLogging(build(node, creds), opts.log.child({ node: node.id }));
+  return (node, creds) => {
+    const log = opts.log.child({ node: node.id });
+    return withLogging(driverFor(opts, node, creds, log), log);
+  };
 }
 
-function driverFor(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
-  return (node, creds) => {
-    const bmc = node.bmc;
-    if (!bmc) throw new BmcError('unsupported', '(none)', 'create driver', `node ${node.id} has no bmc in the manifest`);
-    const secret = creds as BmcSecret;
-    switch (bmc.driver) {
-      case 'redfish': {
-        let ca: string | undefined;
-        if (secret.caFile !== undefined) {
-          try {
-            ca = readFileSync(secret.caFile, 'utf8');
-          } catch (err) {
-            throw new BmcError('unsupported', bmc.address, 'read CA file', `${secret.caFile}: ${(err as Error).message}. Fix: point caFile of this BMC's secrets entry at a readable PEM file`);
-          }
+function driverFor(opts: DriverFactoryOptions, node: NodeSpec, creds: BmcCredentials, log: Logger): BmcDriver {
+  const bmc = node.bmc;
+  if (!bmc) throw new BmcError('unsupported', '(none)', 'create driver', `node ${node.id} has no bmc in the manifest`);
+  const secret = creds as BmcSecret;
+  switch (bmc.driver) {
+    case 'redfish': {
+      let ca: string | undefined;
+      if (secret.caFile !== undefined) {
+        try {
+          ca = readFileSync(secret.caFile, 'utf8');
+        } catch (err) {
+          throw new BmcError('unsupported', bmc.address, 'read CA file', `${secret.caFile}: ${(err as Error).message}. Fix: point caFile of this BMC's secrets entry at a readable PEM file`);
         }
-        return createRedfishDriver({
-          address: bmc.address,
-          credentials: creds,
-          vendor: bmc.vendor,
-          ...(ca !== undefined ? { ca } : {}),
-          ...(secret.insecure ? { insecure: true } : {}),
-          ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
-          log: opts.log.child({ node: node.id }),
-        });
       }
-      case 'ipmi':
-        return createIpmiDriver({
-          address: bmc.address,
-          credentials: creds,
-          ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
-          ...(opts.ipmi?.cipherSuite !== undefined ? { cipherSuite: opts.ipmi.cipherSuite } : {}),
-          ...(opts.ipmi !== undefined ? { bootFlagCheck: opts.ipmi.bootFlagCheck } : {}),
-          log: opts.log.child({ node: node.id }),
-        });
+      return createRedfishDriver({
+        address: bmc.address,
+        credentials: creds,
+        vendor: bmc.vendor,
+        ...(ca !== undefined ? { ca } : {}),
+        ...(secret.insecure ? { insecure: true } : {}),
+        ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
+        log,
+      });
     }
-  };
+    case 'ipmi':
+      return createIpmiDriver({
+        address: bmc.address,
+        credentials: creds,
+        ...(opts.requestTimeoutMs !== undefined ? { timeoutMs: opts.requestTimeoutMs } : {}),
+        ...(opts.ipmi?.cipherSuite !== undefined ? { cipherSuite: opts.ipmi.cipherSuite } : {}),
+        ...(opts.ipmi !== undefined ? { bootFlagCheck: opts.ipmi.bootFlagCheck } : {}),
+        log,
+      });
+  }
 }
