@@ -59,15 +59,21 @@ function detailText(step: TimelineStep): string {
     .join(' ');
 }
 
+/** `lifecycle: step netboot, try 2, since …; last error: …` (or `idle; failed at power: why`); empty without a BMC. */
+function lifecycleLine(record: NodeRecord): string {
+  const l = record.lifecycle;
+  if (!l) return '';
+  const parts = [l.step ? `step ${l.step}, try ${l.attempt}, since ${l.since}` : 'idle'];
+  if (l.failure) parts.push(`${record.state}${l.failure.step ? ` at ${l.failure.step}` : ''}: ${l.failure.reason}`);
+  else if (l.lastError) parts.push(`last error: ${l.lastError}`);
+  return `lifecycle: ${parts.join('; ')}\n`;
+}
+
 export function formatTimeline(record: NodeRecord): string {
   const head = `node ${record.id}${record.known ? '' : ' (not in the manifest)'}: ${record.state}, generation ${record.generation}, MACs ${record.macs.join(', ')}\n`;
   const facts = Object.entries(record.facts).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-  const l = record.lifecycle;
-  const lifecycle = l
-    ? `lifecycle: ${l.step ? `step ${l.step}, try ${l.attempt}, since ${l.since}` : 'idle'}${l.failure ? `; ${record.state}${l.failure.step ? ` at ${l.failure.step}` : ''}: ${l.failure.reason}` : ''}${l.lastError && !l.failure ? `; last error: ${l.lastError}` : ''}\n`
-    : '';
   const rows = [['TIME', 'STEP', 'DETAIL'], ...record.timeline.map((s) => [s.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.step, detailText(s)])];
-  return head + (facts ? `facts: ${facts}\n` : '') + lifecycle + table(rows);
+  return head + (facts ? `facts: ${facts}\n` : '') + lifecycleLine(record) + table(rows);
 }
 
 export interface StatusView {
