@@ -12,6 +12,7 @@ import { create } from '@bufbuild/protobuf';
 import { generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifiedManifest, type VerifyPolicy } from '../agent/manifest/signature.js';
 import { validateMachineConfigDocs } from '../agent/talos/configSchema.js';
 import { Arch, BootLocal, DesiredState, ManifestSchema, type Manifest as PbManifest } from '../agent/uplink/gen/maskin/v1/manifest_pb.js';
+import { VANILLA_SCHEMATIC } from '../test/fakes/manifest.js';
 
 export interface ManifestBenchResult {
   readonly nodes: number;
@@ -35,7 +36,7 @@ export interface ManifestBenchResult {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+const SCHEMATIC = VANILLA_SCHEMATIC;
 
 function baseConfig(): string {
   for (const rel of ['../config/examples/worker.machineconfig.yaml', '../../config/examples/worker.machineconfig.yaml']) {

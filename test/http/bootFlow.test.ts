@@ -19,9 +19,10 @@ import { NodeRegistry } from '../../agent/nodes/registry.js';
 import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
 import { openStore } from '../../agent/store/store.js';
 import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
 const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples');
-const SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
+const SCHEMATIC = VANILLA_SCHEMATIC;
 
 const manifestText = (generation: number) => `
 version: 1
