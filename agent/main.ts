@@ -10,7 +10,9 @@ import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
-import { aborted, supervise, type Service } from './lifecycle/supervisor.js';
+import { supervise } from './runtime/supervisor.js';
+import { aborted } from './runtime/wait.js';
+import type { Service } from './runtime/service.js';
 import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
 import { directoryOf, EMPTY_MANIFEST, type NodeDirectory, type SettingsOverride } from './manifest/model.js';
@@ -19,10 +21,10 @@ import { NodeRegistry } from './nodes/registry.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { createCredentialResolver } from './bmc/credentials.js';
 import { createDriverFactory } from './bmc/factory.js';
-import { systemClock } from './provision/clock.js';
+import { systemClock } from './runtime/clock.js';
 import { ProvisionExecutor } from './provision/executor.js';
 import { tcpProbe } from './provision/handover.js';
-import { createLifecycleService } from './provision/service.js';
+import { createProvisionService } from './provision/service.js';
 import { openStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
 import { createFetcher } from './images/fetcher.js';
@@ -122,7 +124,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
     // Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power.
-    const lifecycle = new ProvisionExecutor({
+    const provisioner = new ProvisionExecutor({
       directory,
       nodes,
       drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
@@ -131,11 +133,11 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       probe: tcpProbe,
       clock: systemClock,
       settings: config.lifecycle,
-      log: log.child({ component: 'lifecycle' }),
+      log: log.child({ component: 'provision' }),
     });
     manifestApplied = () => {
       prefetcher.kick();
-      lifecycle.reconcileAll();
+      provisioner.reconcileAll();
     };
 
     const client = createUplinkClient({
@@ -177,7 +179,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       startedAt: new Date(),
       images: { pins, store: images, fetch: (digest, source) => fetcher.fetch(digest, source), progress: (digest) => fetcher.active().find((p) => p.digest === digest) },
       registry,
-      lifecycle,
+      provisioner,
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
         refusedPush: (from, why) =>
@@ -218,7 +220,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       pruneTokens,
       prefetcher,
       createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir, profilesReady: prefetcher.readiness(), cacheBytes: images.totalBytes() }) }),
-      createLifecycleService(lifecycle, config.lifecycle.reconcileIntervalMs, systemClock),
+      createProvisionService(provisioner, config.lifecycle.reconcileIntervalMs, systemClock),
       ...(puller ? [puller] : []),
       ...(reporter ? [reporter] : []),
     ];

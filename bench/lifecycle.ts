@@ -10,12 +10,12 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
-import type { LifecycleSettings } from '../agent/config/model.js';
+import type { ProvisionSettings } from '../agent/config/model.js';
 import { directoryOf, type Manifest, type NodeSpec } from '../agent/manifest/model.js';
 import { decideBoot } from '../agent/nodes/bootPlan.js';
 import type { NodeRecord } from '../agent/nodes/model.js';
 import { NodeRegistry } from '../agent/nodes/registry.js';
-import { systemClock } from '../agent/provision/clock.js';
+import { systemClock } from '../agent/runtime/clock.js';
 import { ProvisionExecutor } from '../agent/provision/executor.js';
 import { plan } from '../agent/provision/plan.js';
 import { memorySublevel } from '../test/fakes/sublevel.js';
@@ -24,7 +24,7 @@ import { profileFixture } from '../test/fakes/manifest.js';
 
 const NODES = 200;
 const LATENCY = { min: 50, max: 300 };
-const SETTINGS: LifecycleSettings = {
+const SETTINGS: ProvisionSettings = {
   concurrency: 4,
   staggerMs: 50,
   maxAttempts: 3,

@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
-import type { AgentConfig, BmcCredentialEntry, BmcSettings, LifecycleSettings, TrustedKey, UplinkSettings } from './model.js';
+import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
 const CODE = 'MASKIN_ERR_CONFIG_FIELD';
@@ -40,7 +40,7 @@ export const DEFAULT_IMAGES = Object.freeze({
 });
 
 /** Lifecycle defaults: 4 power-ons at once, 5 s apart; generous steps, since a real server's POST alone can take minutes. */
-export const DEFAULT_LIFECYCLE: LifecycleSettings = Object.freeze({
+export const DEFAULT_PROVISION: ProvisionSettings = Object.freeze({
   concurrency: 4,
   staggerMs: 5_000,
   maxAttempts: 3,
@@ -164,7 +164,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     bootTokenTtl: c.bootTokenTtl ?? 3600,
     ...(adminToken ? { adminToken } : {}),
     logLevel: (env.MASKIN_LOG_LEVEL as AgentConfig['logLevel'] | undefined) ?? c.logLevel ?? 'info',
-    lifecycle: lifecycleOf(c.lifecycle),
+    lifecycle: provisionSettingsOf(c.lifecycle),
     bmc: {
       ...(c.bmc?.secretsFile !== undefined ? { secretsFile: relTo(c.bmc.secretsFile) } : {}),
       envCredentials: bmcEnvCredentials(env, file),
@@ -214,8 +214,8 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
   return out;
 }
 
-function lifecycleOf(l: RawConfig['lifecycle'] = {}): LifecycleSettings {
-  const d = DEFAULT_LIFECYCLE;
+function provisionSettingsOf(l: RawConfig['lifecycle'] = {}): ProvisionSettings {
+  const d = DEFAULT_PROVISION;
   const ms = (seconds: number | undefined, fallback: number): number => (seconds === undefined ? fallback : Math.round(seconds * 1000));
   const t = l.timeoutSeconds ?? {};
   return {

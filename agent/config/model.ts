@@ -60,7 +60,7 @@ export interface UplinkSettings {
 }
 
 /** The provisioning lifecycle (agent/provision): pacing, per-step limits, hand-over. Times in ms. */
-export interface LifecycleSettings {
+export interface ProvisionSettings {
   /** BMC power sequences in flight at once across the rack. */
   readonly concurrency: number;
   /** Least time between two power-ons. */
@@ -151,6 +151,6 @@ export interface AgentConfig {
   /** Bearer token for the admin API from non-loopback clients; unset = loopback only. */
   readonly adminToken?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  readonly lifecycle: LifecycleSettings;
+  readonly lifecycle: ProvisionSettings;
   readonly bmc: BmcSettings;
 }

@@ -67,11 +67,11 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         reply.code(400);
         return { error: 'bad-request', fix: 'send {"action": "provision" | "reprovision" | "power-off"}' };
       }
-      if (!deps.lifecycle) {
+      if (!deps.provisioner) {
         reply.code(404);
-        return { error: 'not-found', fix: 'this agent runs no provisioning lifecycle' };
+        return { error: 'not-found', fix: 'this agent runs no BMC provisioner' };
       }
-      const result = deps.lifecycle.manual(request.params.id, action);
+      const result = deps.provisioner.manual(request.params.id, action);
       request.log.info({ node: request.params.id, action, accepted: result.accepted, from: request.ip }, 'operator action');
       if (!result.accepted) {
         reply.code(result.status);

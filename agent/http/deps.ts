@@ -46,7 +46,7 @@ export interface HttpDeps {
   /** Absent: no /v2/ registry mirror. */
   readonly registry?: RegistryMirror;
   /** Operator actions on nodes with a BMC (agent/provision); absent: POST /v1/nodes/:id/actions answers 404. */
-  readonly lifecycle?: Pick<ProvisionExecutor, 'manual'>;
+  readonly provisioner?: Pick<ProvisionExecutor, 'manual'>;
   /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
   readonly uplinkStatus?: () => Record<string, unknown>;
 }

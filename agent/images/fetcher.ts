@@ -7,7 +7,7 @@ import { close, createReadStream, openSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { UpstreamError } from '../errors.js';
-import { backoffDelay } from '../uplink/backoff.js';
+import { backoffDelay } from '../runtime/backoff.js';
 import { httpGet, type GetOptions, type GetResponse } from './httpGet.js';
 import type { BlobInfo, ContentStore, Digest, Download, DownloadProgress } from './model.js';
 

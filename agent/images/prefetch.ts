@@ -2,7 +2,8 @@
 // kernel/initramfs not yet cached is downloaded through the single-flight fetcher, two at a time,
 // with progress in the log and in status() (for `maskin-agent cache status` and the admin API).
 import type { Logger } from 'pino';
-import { sleep, type Service } from '../lifecycle/supervisor.js';
+import { sleep } from '../runtime/wait.js';
+import type { Service } from '../runtime/service.js';
 import type { ContentStore, Download } from './model.js';
 import type { InstallerPin } from './installer.js';
 import type { AssetPin } from './pins.js';

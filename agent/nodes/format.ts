@@ -1,5 +1,5 @@
 // Text views of node records for the CLI (pure).
-import type { FirmwareKind, LifecycleStep, NodeRecord, TimelineStep } from './model.js';
+import type { FirmwareKind, ProvisionStep, NodeRecord, TimelineStep } from './model.js';
 
 export interface NodeSummary {
   id: string;
@@ -11,7 +11,7 @@ export interface NodeSummary {
   firmware?: FirmwareKind;
   lastStep?: { at: string; step: string };
   /** Nodes with a BMC: what the lifecycle executor is doing, since when, which try, what went wrong last. */
-  lifecycle?: { step?: LifecycleStep; since: string; attempt: number; lastError?: string; failure?: { step?: LifecycleStep; reason: string } };
+  lifecycle?: { step?: ProvisionStep; since: string; attempt: number; lastError?: string; failure?: { step?: ProvisionStep; reason: string } };
 }
 
 function age(from: string, now: Date): string {

@@ -9,19 +9,19 @@
 export type NodeState = 'discovered' | 'verified' | 'provisioning' | 'installing' | 'installed' | 'handed-over' | 'failed' | 'held' | 'reprovisioning';
 
 /** What the lifecycle executor is doing or waiting for on a node. */
-export type LifecycleStep = 'inventory' | 'power' | 'netboot' | 'install' | 'handover';
+export type ProvisionStep = 'inventory' | 'power' | 'netboot' | 'install' | 'handover';
 
 /** The executor's progress on a node, for operators (and to resume after a restart). */
-export interface LifecycleProgress {
+export interface ProvisionProgress {
   /** Absent: idle (nothing in flight, nothing awaited). */
-  step?: LifecycleStep;
+  step?: ProvisionStep;
   /** ISO 8601: when the current step began. */
   since: string;
   /** Attempt number of the current step (1 = first try). */
   attempt: number;
   lastError?: string;
   /** Why the node is failed or held (with the step, for failed). */
-  failure?: { step?: LifecycleStep; reason: string };
+  failure?: { step?: ProvisionStep; reason: string };
 }
 
 /** Firmware kinds, classified from DHCP options 93/60/77/175 (BRIEF §3). */
@@ -84,7 +84,7 @@ export interface NodeRecord {
   /** The generation this node was last installed at (wipe policy `on-reprovision`). */
   installedGeneration?: number;
   /** Set once the lifecycle executor has acted on the node (nodes with a BMC). */
-  lifecycle?: LifecycleProgress;
+  lifecycle?: ProvisionProgress;
   timeline: TimelineStep[];
 }
 

@@ -11,7 +11,7 @@ import type { ReportBody } from '../uplink/outbox.js';
 export type { ReportBody };
 /** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
 export type ReportSink = (body: ReportBody) => void;
-import type { BootObserver, LifecycleProgress, LifecycleStep, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+import type { BootObserver, ProvisionProgress, ProvisionStep, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
 
 /** Called after every state change, whoever made it (netboot path or lifecycle executor). */
 export type TransitionListener = (record: NodeRecord, from: NodeState, to: NodeState) => void;
@@ -118,7 +118,7 @@ export class NodeRegistry implements BootObserver {
    * Moves a record to a new state (and generation), with a timeline step and a StateChange
    * report. `failedStep` names the lifecycle step a `failed` node failed at.
    */
-  transition(record: NodeRecord, next: NodeState, why: string, generation?: number, failedStep?: LifecycleStep): void {
+  transition(record: NodeRecord, next: NodeState, why: string, generation?: number, failedStep?: ProvisionStep): void {
     const generationChanged = generation !== undefined && generation !== record.generation;
     if (record.state === next && !generationChanged) return;
     const from = record.state;
@@ -136,7 +136,7 @@ export class NodeRegistry implements BootObserver {
   }
 
   /** Records the lifecycle executor's progress; a new step or attempt is a timeline step. */
-  setLifecycle(record: NodeRecord, progress: LifecycleProgress): void {
+  setProvisionProgress(record: NodeRecord, progress: ProvisionProgress): void {
     const before = record.lifecycle;
     record.lifecycle = progress;
     if (before?.step !== progress.step || before?.attempt !== progress.attempt)

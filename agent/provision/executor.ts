@@ -6,14 +6,14 @@
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { BmcDriver, BmcCredentials } from '../bmc/driver.js';
-import type { LifecycleSettings } from '../config/model.js';
+import type { ProvisionSettings } from '../config/model.js';
 import { BmcCredentialsError, BmcError } from '../errors.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
-import type { LifecycleStep, NodeRecord } from '../nodes/model.js';
+import type { ProvisionStep, NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../runtime/clock.js';
 import { identityMismatch } from './identity.js';
-import { plan, refuseManual, type Action, type DesiredNode, type LifecycleEvent, type ManualAction } from './plan.js';
+import { plan, refuseManual, type Action, type DesiredNode, type ProvisionEvent, type ManualAction } from './plan.js';
 import { PowerGate } from './powerGate.js';
 
 /** Builds the driver for one node's BMC (agent/bmc/factory.ts); never probes protocols. */
@@ -30,14 +30,14 @@ export interface ExecutorDeps {
   /** Resolves when ip:port accepts a TCP connection; rejects with why not. */
   readonly probe: (ip: string, port: number, timeoutMs: number) => Promise<void>;
   readonly clock: Clock;
-  readonly settings: LifecycleSettings;
+  readonly settings: ProvisionSettings;
   readonly log: Logger;
 }
 
 export type ManualResult = { readonly accepted: true } | { readonly accepted: false; readonly status: 404 | 409; readonly reason: string };
 
 interface Lane {
-  readonly queue: LifecycleEvent[];
+  readonly queue: ProvisionEvent[];
   running?: Promise<void>;
   /** Cancels the armed step timeout. */
   timer?: AbortController;
@@ -46,7 +46,7 @@ interface Lane {
 }
 
 /** Steps the executor waits on (armed with a timeout); the other steps are BMC calls, bounded per call. */
-const AWAITED: Partial<Record<LifecycleStep, keyof LifecycleSettings['timeouts']>> = { netboot: 'netbootMs', install: 'installMs', handover: 'handoverMs' };
+const AWAITED: Partial<Record<ProvisionStep, keyof ProvisionSettings['timeouts']>> = { netboot: 'netbootMs', install: 'installMs', handover: 'handoverMs' };
 
 export class ProvisionExecutor {
   private readonly lanes = new Map<string, Lane>();
@@ -116,7 +116,7 @@ export class ProvisionExecutor {
     this.drivers.clear();
   }
 
-  private post(id: string, event: LifecycleEvent): void {
+  private post(id: string, event: ProvisionEvent): void {
     if (this.stop.signal.aborted) return;
     let lane = this.lanes.get(id);
     if (!lane) {
@@ -149,7 +149,7 @@ export class ProvisionExecutor {
     return { desired: spec.desired, generation: spec.generation, hasBmc: spec.bmc !== undefined, limits: { maxAttempts: s.maxAttempts, backoffMs: s.backoffMs, maxBackoffMs: s.maxBackoffMs, probeIntervalMs: s.probeIntervalMs } };
   }
 
-  private async handle(id: string, lane: Lane, event: LifecycleEvent): Promise<void> {
+  private async handle(id: string, lane: Lane, event: ProvisionEvent): Promise<void> {
     const spec = this.deps.directory().byId(id);
     // Nodes without a BMC belong to the netboot path alone; never create records for them here.
     if (!spec?.bmc) return;
@@ -167,7 +167,7 @@ export class ProvisionExecutor {
   }
 
   /** `halted`: the agent stops or an operator action came in; waits end early. */
-  private async perform(spec: NodeSpec, record: NodeRecord, lane: Lane, action: Action, halted: AbortSignal): Promise<LifecycleEvent | undefined> {
+  private async perform(spec: NodeSpec, record: NodeRecord, lane: Lane, action: Action, halted: AbortSignal): Promise<ProvisionEvent | undefined> {
     const { nodes, clock } = this.deps;
     switch (action.kind) {
       case 'transition':
@@ -195,7 +195,7 @@ export class ProvisionExecutor {
     lane.timer?.abort();
     lane.timer = undefined;
     const lastError = action.error ?? action.failure?.reason ?? record.lifecycle?.lastError;
-    this.deps.nodes.setLifecycle(record, {
+    this.deps.nodes.setProvisionProgress(record, {
       ...(action.step ? { step: action.step } : {}),
       since: new Date(this.deps.clock.now()).toISOString(),
       attempt: action.attempt,
@@ -211,13 +211,13 @@ export class ProvisionExecutor {
     if (timeout === undefined) return;
     const timer = new AbortController();
     lane.timer = timer;
-    const event: LifecycleEvent = { kind: 'timeout', step: action.step, attempt: action.attempt };
+    const event: ProvisionEvent = { kind: 'timeout', step: action.step, attempt: action.attempt };
     void this.deps.clock.sleep(this.deps.settings.timeouts[timeout], timer.signal).then(() => {
       if (!timer.signal.aborted) this.post(record.id, event);
     });
   }
 
-  private async readInventory(spec: NodeSpec, record: NodeRecord): Promise<LifecycleEvent> {
+  private async readInventory(spec: NodeSpec, record: NodeRecord): Promise<ProvisionEvent> {
     try {
       const inventory = await this.bmcCall(spec, record, 'inventory', (d) => d.inventory());
       const mismatch = identityMismatch(spec, inventory);
@@ -234,7 +234,7 @@ export class ProvisionExecutor {
     }
   }
 
-  private async powerOnPxe(spec: NodeSpec, record: NodeRecord, halted: AbortSignal): Promise<LifecycleEvent | undefined> {
+  private async powerOnPxe(spec: NodeSpec, record: NodeRecord, halted: AbortSignal): Promise<ProvisionEvent | undefined> {
     const release = await this.gate.acquire(halted);
     if (!release) return undefined;
     try {
@@ -250,7 +250,7 @@ export class ProvisionExecutor {
     }
   }
 
-  private async probeHandover(record: NodeRecord): Promise<LifecycleEvent> {
+  private async probeHandover(record: NodeRecord): Promise<ProvisionEvent> {
     const ip = this.deps.addressOf(record);
     const port = this.deps.settings.handoverPort;
     if (ip === undefined) return { kind: 'handover-refused', reason: 'the node holds no DHCP lease' };
@@ -263,7 +263,7 @@ export class ProvisionExecutor {
     }
   }
 
-  private bmcFailure(step: LifecycleStep, record: NodeRecord, err: unknown): LifecycleEvent {
+  private bmcFailure(step: ProvisionStep, record: NodeRecord, err: unknown): ProvisionEvent {
     const message = this.noteError(record, err);
     // Wrong credentials or a BMC that cannot do it are not fixed by asking again.
     const retryable = !(err instanceof BmcCredentialsError) && !(err instanceof BmcError && (err.reason === 'auth' || err.reason === 'unsupported'));
@@ -272,7 +272,7 @@ export class ProvisionExecutor {
 
   private noteError(record: NodeRecord, err: unknown): string {
     const message = err instanceof Error ? err.message : String(err);
-    if (record.lifecycle) this.deps.nodes.setLifecycle(record, { ...record.lifecycle, lastError: message });
+    if (record.lifecycle) this.deps.nodes.setProvisionProgress(record, { ...record.lifecycle, lastError: message });
     return message;
   }
 

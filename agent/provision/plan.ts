@@ -12,7 +12,7 @@
 // A generation bump (or `reprovision`) moves any node to reprovisioning: inventory again, then
 // power → provisioning …. Failed and held nodes stay put until a generation bump or an operator's
 // `provision` (failed, held, discovered) / `reprovision` (installed, handed-over, failed, held).
-import type { LifecycleStep, NodeState } from '../nodes/model.js';
+import type { ProvisionStep, NodeState } from '../nodes/model.js';
 
 /** What an operator may ask of a node with a BMC (POST /v1/nodes/:id/actions, `maskin-agent node`). */
 const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off'] as const;
@@ -20,7 +20,7 @@ export type ManualAction = (typeof MANUAL_ACTIONS)[number];
 
 export const isManualAction = (v: unknown): v is ManualAction => (MANUAL_ACTIONS as readonly unknown[]).includes(v);
 
-export type LifecycleEvent =
+export type ProvisionEvent =
   /** Nothing new: manifest applied, agent started, periodic check, or the netboot path moved the node. */
   | { readonly kind: 'reconcile' }
   | { readonly kind: 'identity-ok' }
@@ -30,17 +30,17 @@ export type LifecycleEvent =
   | { readonly kind: 'handover-ok' }
   | { readonly kind: 'handover-refused'; readonly reason: string }
   /** A BMC call of `step` failed; `retryable` false for auth, unsupported and missing credentials. */
-  | { readonly kind: 'bmc-error'; readonly step: LifecycleStep; readonly retryable: boolean; readonly message: string }
+  | { readonly kind: 'bmc-error'; readonly step: ProvisionStep; readonly retryable: boolean; readonly message: string }
   /** The step's time ran out (netboot, install, handover). */
-  | { readonly kind: 'timeout'; readonly step: LifecycleStep; readonly attempt: number }
+  | { readonly kind: 'timeout'; readonly step: ProvisionStep; readonly attempt: number }
   | { readonly kind: 'manual'; readonly action: ManualAction };
 
-export type EventKind = LifecycleEvent['kind'];
+export type EventKind = ProvisionEvent['kind'];
 
 export type Action =
-  | { readonly kind: 'transition'; readonly to: NodeState; readonly why: string; readonly generation: number; readonly failedStep?: LifecycleStep }
+  | { readonly kind: 'transition'; readonly to: NodeState; readonly why: string; readonly generation: number; readonly failedStep?: ProvisionStep }
   /** What the executor now does or awaits; arms that step's timeout. Absent step = idle. */
-  | { readonly kind: 'step'; readonly step?: LifecycleStep; readonly attempt: number; readonly error?: string; readonly failure?: { step?: LifecycleStep; reason: string } }
+  | { readonly kind: 'step'; readonly step?: ProvisionStep; readonly attempt: number; readonly error?: string; readonly failure?: { step?: ProvisionStep; reason: string } }
   | { readonly kind: 'wait'; readonly ms: number }
   | { readonly kind: 'read-inventory' }
   /** Under the rack's power gate: one-shot PXE (read back), then power cycle / power on. */
@@ -69,9 +69,9 @@ export interface ObservedNode {
   readonly state: NodeState;
   /** The generation the record's state refers to (0: never acted on). */
   readonly generation: number;
-  readonly step?: LifecycleStep;
+  readonly step?: ProvisionStep;
   readonly attempt: number;
-  readonly event: LifecycleEvent;
+  readonly event: ProvisionEvent;
 }
 
 /** States where the executor has work in flight or awaited. */
@@ -93,19 +93,19 @@ export function refuseManual(state: NodeState, action: ManualAction, hasBmc: boo
   return state === 'discovered' ? 'the node was never installed; use provision' : `the node is already being provisioned (${state})`;
 }
 
-const transition = (to: NodeState, why: string, generation: number, failedStep?: LifecycleStep): Action =>
+const transition = (to: NodeState, why: string, generation: number, failedStep?: ProvisionStep): Action =>
   ({ kind: 'transition', to, why, generation, ...(failedStep ? { failedStep } : {}) });
-const idle = (failure?: { step?: LifecycleStep; reason: string }): Action => ({ kind: 'step', attempt: 0, ...(failure ? { failure } : {}) });
-const step = (s: LifecycleStep, attempt: number, error?: string): Action => ({ kind: 'step', step: s, attempt, ...(error ? { error } : {}) });
+const idle = (failure?: { step?: ProvisionStep; reason: string }): Action => ({ kind: 'step', attempt: 0, ...(failure ? { failure } : {}) });
+const step = (s: ProvisionStep, attempt: number, error?: string): Action => ({ kind: 'step', step: s, attempt, ...(error ? { error } : {}) });
 
-const ACTION_OF: Partial<Record<LifecycleStep, Action>> = { inventory: { kind: 'read-inventory' }, power: { kind: 'power-on-pxe' } };
+const ACTION_OF: Partial<Record<ProvisionStep, Action>> = { inventory: { kind: 'read-inventory' }, power: { kind: 'power-on-pxe' } };
 
-function fail(d: DesiredNode, at: LifecycleStep, reason: string): Action[] {
+function fail(d: DesiredNode, at: ProvisionStep, reason: string): Action[] {
   return [transition('failed', reason, d.generation, at), idle({ step: at, reason })];
 }
 
 /** Another try of `at` (or of a power cycle, for the awaited netboot/install steps), or failed. */
-function retryOrFail(d: DesiredNode, o: ObservedNode, at: LifecycleStep, reason: string): Action[] {
+function retryOrFail(d: DesiredNode, o: ObservedNode, at: ProvisionStep, reason: string): Action[] {
   if (o.attempt >= d.limits.maxAttempts) return fail(d, at, `${reason} (after ${o.attempt} attempt(s))`);
   const next = o.attempt + 1;
   const redo = ACTION_OF[at] ?? ACTION_OF.power!;

@@ -2,7 +2,7 @@
 // powering on together draws its inrush current together (and PXE-storms the agent), so power-ons
 // go through this gate: at most `concurrency` BMC power sequences in flight, successive starts at
 // least `staggerMs` apart.
-import type { Clock } from './clock.js';
+import type { Clock } from '../runtime/clock.js';
 
 export class PowerGate {
   private active = 0;

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import si from 'systeminformation';
-import { sleep, type Service } from '../lifecycle/supervisor.js';
+import { sleep } from '../runtime/wait.js';
+import type { Service } from '../runtime/service.js';
 import { AgentHealthSchema, NicStatsSchema, type AgentHealth } from './gen/maskin/v1/report_pb.js';
 import type { Outbox } from './outbox.js';
 

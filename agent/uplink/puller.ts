@@ -6,8 +6,9 @@ import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import { request } from 'undici';
 import { MaskinError, UplinkRequestError } from '../errors.js';
-import { sleep, type Service } from '../lifecycle/supervisor.js';
-import { backoffDelay } from './backoff.js';
+import { sleep } from '../runtime/wait.js';
+import type { Service } from '../runtime/service.js';
+import { backoffDelay } from '../runtime/backoff.js';
 import { classifyRequestError, statusError, type UplinkClient } from './client.js';
 
 export type ApplyOutcome = 'applied' | 'unchanged' | 'rejected';

@@ -7,10 +7,11 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import { request, type Dispatcher } from 'undici';
 import { ReportAckError, UplinkRequestError } from '../errors.js';
-import { sleep, type Service } from '../lifecycle/supervisor.js';
+import { sleep } from '../runtime/wait.js';
+import type { Service } from '../runtime/service.js';
 import { classifyRequestError, statusError } from './client.js';
 import { ReportAckSchema, ReportBatchSchema, type Report } from './gen/maskin/v1/report_pb.js';
-import { backoffDelay } from './backoff.js';
+import { backoffDelay } from '../runtime/backoff.js';
 import type { Outbox } from './outbox.js';
 
 /** POSTs one encoded ReportBatch and returns the ReportAck bytes; throws on any failure. */

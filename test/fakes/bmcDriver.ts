@@ -5,7 +5,7 @@ import { setMaxListeners } from 'node:events';
 import type { BmcDriver, BmcInventory, BootMode, PowerState } from '../../agent/bmc/driver.js';
 import { BmcError } from '../../agent/errors.js';
 import type { NodeSpec } from '../../agent/manifest/model.js';
-import type { Clock } from '../../agent/provision/clock.js';
+import type { Clock } from '../../agent/runtime/clock.js';
 
 export interface FakeServer {
   power: PowerState;

@@ -99,9 +99,9 @@ t.test('lifecycle: transitions notify listeners and report the failed step; prog
   t.match(failed?.value, { to: 'failed', step: 'netboot', reason: 'never reached the installer' });
   t.match(reports.filter((r) => r.case === 'stateChange')[0]?.value, { step: '' }, 'other transitions name no step');
 
-  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1 });
-  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1, lastError: 'busy' });
-  reg.setLifecycle(n1, { step: 'power', since: '2026-11-24T00:00:01Z', attempt: 2, lastError: 'busy' });
+  reg.setProvisionProgress(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1 });
+  reg.setProvisionProgress(n1, { step: 'power', since: '2026-11-24T00:00:00Z', attempt: 1, lastError: 'busy' });
+  reg.setProvisionProgress(n1, { step: 'power', since: '2026-11-24T00:00:01Z', attempt: 2, lastError: 'busy' });
   reg.note(n1, 'bmc-call', { operation: 'power-cycle', ok: true });
   const tail = n1.timeline.slice(-3).map((s) => `${s.step}:${JSON.stringify(s.detail)}`);
   t.same(tail, ['lifecycle-step:{"step":"power","attempt":1}', 'lifecycle-step:{"step":"power","attempt":2,"error":"busy"}', 'bmc-call:{"operation":"power-cycle","ok":true}'], 'a new step or attempt is a step; an error alone is not');

@@ -1,6 +1,6 @@
 // A clock the test moves: sleeps resolve only when advance() passes their time, in time order,
 // with the microtask/immediate queue drained between timers so async code runs as it would.
-import type { Clock } from '../../agent/provision/clock.js';
+import type { Clock } from '../../agent/runtime/clock.js';
 
 interface Timer {
   readonly at: number;

@@ -8,13 +8,13 @@ import type { NodeRecord } from '../../agent/nodes/model.js';
 import { NodeRegistry, type ReportBody } from '../../agent/nodes/registry.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
 import { memorySublevel } from '../fakes/sublevel.js';
-import type { LifecycleSettings } from '../../agent/config/model.js';
+import type { ProvisionSettings } from '../../agent/config/model.js';
 import { ProvisionExecutor } from '../../agent/provision/executor.js';
 import { profileFixture } from '../fakes/manifest.js';
 import { fakeRack, type FakeRack } from '../fakes/bmcDriver.js';
 import { FakeClock } from './fakeClock.js';
 
-export const SETTINGS: LifecycleSettings = {
+export const SETTINGS: ProvisionSettings = {
   concurrency: 4,
   staggerMs: 100,
   maxAttempts: 3,
@@ -68,7 +68,7 @@ export interface Harness {
   states(id: string): string[];
 }
 
-export async function harness(specs: NodeSpec[], opts: { settings?: Partial<LifecycleSettings>; latency?: { min: number; max: number }; credentials?: (node: NodeSpec) => { username: string; password: string } } = {}): Promise<Harness> {
+export async function harness(specs: NodeSpec[], opts: { settings?: Partial<ProvisionSettings>; latency?: { min: number; max: number }; credentials?: (node: NodeSpec) => { username: string; password: string } } = {}): Promise<Harness> {
   const clock = new FakeClock();
   const rack = fakeRack(clock, opts.latency ? { latency: opts.latency } : {});
   let directory: NodeDirectory;

@@ -70,7 +70,7 @@ t.test('BMC node through the real netboot routes: installed, handed over, reprov
       if (!listening.has(ip)) throw new Error('ECONNREFUSED');
     },
   });
-  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date(), lifecycle: executor });
+  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date(), provisioner: executor });
   t.teardown(async () => {
     await executor.close();
     await app.close();

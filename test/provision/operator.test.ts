@@ -18,7 +18,7 @@ const config = parseConfig('provisioning: { interface: prov0, address: 198.18.82
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const h = await harness([bmcNode(1), bmcNode(2), { ...bmcNode(3), bmc: undefined }]);
   h.behaviour.set('n2', { handsOver: false });
-  const app = await buildApp({ config, directory: () => ({ byId: () => undefined }) as never, nodes: h.nodes, tokens: {} as BootTokens, leases: emptyLeaseView, log: pino({ level: 'silent' }), metrics: new Registry(), startedAt: new Date(), lifecycle: h.executor });
+  const app = await buildApp({ config, directory: () => ({ byId: () => undefined }) as never, nodes: h.nodes, tokens: {} as BootTokens, leases: emptyLeaseView, log: pino({ level: 'silent' }), metrics: new Registry(), startedAt: new Date(), provisioner: h.executor });
   t.teardown(async () => {
     await app.close();
     await h.executor.close();

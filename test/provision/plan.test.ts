@@ -1,8 +1,8 @@
 // The lifecycle plan as tables: every state × every event, then the cases that depend on more
 // than the state (idle vs in flight, generations, retries running out, nodes the plan leaves alone).
 import t from 'tap';
-import { backoff, plan, refuseManual, type Action, type DesiredNode, type LifecycleEvent } from '../../agent/provision/plan.js';
-import type { LifecycleStep, NodeState } from '../../agent/nodes/model.js';
+import { backoff, plan, refuseManual, type Action, type DesiredNode, type ProvisionEvent } from '../../agent/provision/plan.js';
+import type { ProvisionStep, NodeState } from '../../agent/nodes/model.js';
 
 const limits = { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 60000, probeIntervalMs: 500 };
 const desired = (over: Partial<DesiredNode> = {}): DesiredNode => ({ desired: 'installed', generation: 2, hasBmc: true, limits, ...over });
@@ -12,8 +12,8 @@ const show = (a: Action): string =>
   a.kind === 'transition' ? `→${a.to}${a.failedStep ? `@${a.failedStep}` : ''}` : a.kind === 'step' ? (a.step ? `${a.step}#${a.attempt}` : 'idle') : a.kind === 'wait' ? `wait ${a.ms}` : a.kind;
 
 const BMC_STEPS: ReadonlySet<string> = new Set(['inventory', 'power']);
-function eventNamed(name: string, step: LifecycleStep | undefined): LifecycleEvent {
-  const bmcStep: LifecycleStep = step && BMC_STEPS.has(step) ? step : 'power';
+function eventNamed(name: string, step: ProvisionStep | undefined): ProvisionEvent {
+  const bmcStep: ProvisionStep = step && BMC_STEPS.has(step) ? step : 'power';
   switch (name) {
     case 'identity-mismatch': return { kind: 'identity-mismatch', reason: 'serial X != Y' };
     case 'handover-refused': return { kind: 'handover-refused', reason: 'ECONNREFUSED' };
@@ -21,12 +21,12 @@ function eventNamed(name: string, step: LifecycleStep | undefined): LifecycleEve
     case 'bmc-error fatal': return { kind: 'bmc-error', step: bmcStep, retryable: false, message: 'auth' };
     case 'timeout': return { kind: 'timeout', step: step ?? 'netboot', attempt: 1 };
     case 'provision': case 'reprovision': case 'power-off': return { kind: 'manual', action: name };
-    default: return { kind: name } as LifecycleEvent;
+    default: return { kind: name } as ProvisionEvent;
   }
 }
 
 // Each state with the step it is normally at (in flight or awaited), attempt 1; same generation.
-const STATE_BY_EVENT: [NodeState, LifecycleStep | undefined, string, string][] = [
+const STATE_BY_EVENT: [NodeState, ProvisionStep | undefined, string, string][] = [
   ['discovered', 'inventory', 'reconcile', ''],
   ['discovered', 'inventory', 'identity-ok', '→verified power#1 power-on-pxe'],
   ['discovered', 'inventory', 'identity-mismatch', '→held idle'],
@@ -175,7 +175,7 @@ t.test('a generation bump reprovisions from any state; a first provisioning is n
 });
 
 t.test('retries are bounded, with backoff, then the node fails at that step', async (t) => {
-  const at = (state: NodeState, step: LifecycleStep, attempt: number, event: LifecycleEvent): string => plan(desired(), { state, generation: 2, step, attempt, event }).map(show).join(' ');
+  const at = (state: NodeState, step: ProvisionStep, attempt: number, event: ProvisionEvent): string => plan(desired(), { state, generation: 2, step, attempt, event }).map(show).join(' ');
   t.equal(at('provisioning', 'netboot', 2, { kind: 'timeout', step: 'netboot', attempt: 2 }), 'power#3 wait 2000 power-on-pxe');
   t.equal(at('provisioning', 'netboot', 3, { kind: 'timeout', step: 'netboot', attempt: 3 }), '→failed@netboot idle');
   t.equal(at('installing', 'install', 3, { kind: 'timeout', step: 'install', attempt: 3 }), '→failed@install idle');

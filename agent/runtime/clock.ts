@@ -1,6 +1,6 @@
-// Time as the lifecycle sees it: injected, so step timeouts, backoff and the power-on stagger are
+// Time as the provisioner sees it: injected, so step timeouts, backoff and the power-on stagger are
 // testable without waiting (test/provision/fakeClock.ts).
-import { sleep } from '../lifecycle/supervisor.js';
+import { sleep } from './wait.js';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
