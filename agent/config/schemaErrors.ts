@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { InvalidFieldError } from '../errors.js';
+import { InvalidFieldError, type ErrorCode } from '../errors.js';
 
 const Ajv = AjvModule.default;
 const addFormats = addFormatsModule.default;
@@ -13,7 +13,7 @@ const addFormats = addFormatsModule.default;
  * A lazily compiled validator for `config/<file>` at the repo top, found from agent/ (ts) and
  * dist/agent/ (js) alike; returns every problem, or none.
  */
-export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-time')[], code: string, source: string): (raw: unknown) => InvalidFieldError[] {
+export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-time')[], code: ErrorCode, source: string): (raw: unknown) => InvalidFieldError[] {
   let validate: ValidateFunction | undefined;
   return (raw) => {
     if (!validate) {
@@ -99,7 +99,7 @@ function fixFor(err: ErrorObject): string {
   }
 }
 
-export function toFieldErrors(code: string, source: string, errors: readonly ErrorObject[]): InvalidFieldError[] {
+export function toFieldErrors(code: ErrorCode, source: string, errors: readonly ErrorObject[]): InvalidFieldError[] {
   // oneOf/if parents repeat their children; keep the specific ones first, one per field+keyword.
   const seen = new Set<string>();
   const out: InvalidFieldError[] = [];
