@@ -67,12 +67,21 @@ export class MaskinError extends Error {
   }
 }
 
+/** Where a wrong field is: the agent config file, the environment read with it, or a manifest. */
+export type FieldSource = 'config' | 'environment' | 'manifest';
+
+const FIELD_CODES: Readonly<Record<FieldSource, ErrorCode>> = {
+  config: 'MASKIN_ERR_CONFIG_FIELD',
+  environment: 'MASKIN_ERR_CONFIG_FIELD',
+  manifest: 'MASKIN_ERR_MANIFEST_FIELD',
+};
+
 /** A config or manifest field is wrong. `field` is a JSON-pointer-like path, `fix` says what to do. */
 export class InvalidFieldError extends MaskinError {
   readonly field: string;
   readonly fix: string;
-  constructor(code: ErrorCode, source: string, field: string, problem: string, fix: string) {
-    super(code, `${source}: ${field || '(top level)'}: ${problem}. Fix: ${fix}`);
+  constructor(source: FieldSource, field: string, problem: string, fix: string) {
+    super(FIELD_CODES[source], `${source}: ${field || '(top level)'}: ${problem}. Fix: ${fix}`);
     this.field = field;
     this.fix = fix;
   }
@@ -169,6 +178,27 @@ export class ManifestRejectedError extends MaskinError {
   constructor(reason: ManifestRejection, detail: string, options?: { cause?: unknown }) {
     super(REJECTION_CODES[reason], `signed manifest rejected (${reason}): ${detail}`, options);
     this.reason = reason;
+  }
+}
+
+/** A key for signing or verifying manifests is not an Ed25519 PEM key of the kind asked for; the message says the fix. */
+export class ManifestKeyError extends MaskinError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MASKIN_ERR_MANIFEST_KEY', message, options);
+  }
+}
+
+/** No rackId is configured; a signed manifest names its rack, so none can be accepted. */
+export class RackNotConfiguredError extends MaskinError {
+  constructor() {
+    super('MASKIN_ERR_MANIFEST_NO_RACK', 'rackId is not configured, so no signed manifest can be accepted');
+  }
+}
+
+/** A file the `manifest` commands read or write cannot be used; the message names the file and the fix. */
+export class CliFileError extends MaskinError {
+  constructor(message: string) {
+    super('MASKIN_ERR_CLI_FILE', message);
   }
 }
 

@@ -5,7 +5,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { AbstractPutOptions } from 'abstract-level';
 import type { Logger } from 'pino';
-import { MaskinError, type ErrorCode } from '../errors.js';
+import { MaskinError, RackNotConfiguredError, type ErrorCode } from '../errors.js';
 import type { Sublevel } from '../store/store.js';
 import type { BaseConfigCheck } from './load.js';
 import { directoryOf, EMPTY_MANIFEST, type Manifest, type NodeDirectory } from './model.js';
@@ -135,7 +135,7 @@ export class ManifestApplier {
   }
 
   private verify(bytes: Buffer, currentVersion: number | undefined): VerifiedManifest {
-    if (this.deps.rackId === undefined) throw new MaskinError('MASKIN_ERR_MANIFEST_NO_RACK', 'rackId is not configured, so no signed manifest can be accepted');
+    if (this.deps.rackId === undefined) throw new RackNotConfiguredError();
     return verifySignedManifest(bytes, {
       trustedKeys: this.keys,
       rackId: this.deps.rackId,
