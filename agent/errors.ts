@@ -181,6 +181,9 @@ export class ManifestRejectedError extends MaskinError {
   }
 }
 
+/** Reported upstream when a manifest push comes without the push token; nothing is thrown for it. */
+export const PUSH_UNAUTHENTICATED = 'MASKIN_ERR_PUSH_UNAUTHENTICATED' satisfies ErrorCode;
+
 /** A key for signing or verifying manifests is not an Ed25519 PEM key of the kind asked for; the message says the fix. */
 export class ManifestKeyError extends MaskinError {
   constructor(message: string, options?: { cause?: unknown }) {
