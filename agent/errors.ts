@@ -226,12 +226,12 @@ const UPLINK_CODES: Readonly<Record<UplinkFailure, ErrorCode>> = {
 
 /** One request to central failed. `retryable`: another attempt soon may succeed (network, timeout, 5xx). */
 export class UplinkRequestError extends MaskinError {
-  readonly kind: UplinkFailure;
+  readonly reason: UplinkFailure;
   readonly status: number | undefined;
   readonly retryable: boolean;
-  constructor(kind: UplinkFailure, detail: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
-    super(UPLINK_CODES[kind], `central ${kind}: ${detail}`, { cause: opts.cause });
-    this.kind = kind;
+  constructor(reason: UplinkFailure, detail: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+    super(UPLINK_CODES[reason], `central ${reason}: ${detail}`, { cause: opts.cause });
+    this.reason = reason;
     this.status = opts.status;
     this.retryable = opts.retryable;
   }
