@@ -1,6 +1,7 @@
-// HTTP statuses for the agent's error codes (agent/errors.ts): the one place that maps them. A code
-// no route lists here gets that route's own default.
+// HTTP statuses for the agent's error codes (agent/errors.ts) and for refused operator actions: the
+// one place that maps them. A code no route lists here gets that route's own default.
 import type { ErrorCode } from '../errors.js';
+import type { ManualRefusal } from '../provision/executor.js';
 
 /** PUT /v1/manifest: a refused signed manifest (ManifestRejectedError codes); anything else is 422. */
 const PUSH_REJECTION_STATUS: Readonly<Partial<Record<ErrorCode, number>>> = {
@@ -34,3 +35,10 @@ const REGISTRY_FAILURE: Readonly<Partial<Record<ErrorCode, { readonly status: nu
 export function registryFailureStatus(code: ErrorCode | undefined): { readonly status: number; readonly oci: OciErrorCode } | undefined {
   return code === undefined ? undefined : REGISTRY_FAILURE[code];
 }
+
+/** POST /v1/nodes/:id/actions: a refused operator action, as status and the body's `error`. */
+export const REFUSAL_STATUS: Readonly<Record<ManualRefusal, { readonly status: 404 | 409; readonly error: 'not-found' | 'conflict' }>> = {
+  'unknown-node': { status: 404, error: 'not-found' },
+  'no-bmc': { status: 409, error: 'conflict' },
+  'wrong-state': { status: 409, error: 'conflict' },
+};
