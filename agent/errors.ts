@@ -1,21 +1,87 @@
 // One catalogue of agent errors with stable codes. HTTP status mapping lives in agent/http only.
 // "Not found" is a normal return (undefined), never one of these.
 
+/**
+ * Every code the agent puts in an error, a log line or a report upstream. Codes are stable: they
+ * are never renamed. README.md has one row per code (test/errors.test.ts holds them to this list).
+ */
+export const ERROR_CODES = [
+  // agent config and local manifest file
+  'MASKIN_ERR_CONFIG_FIELD',
+  'MASKIN_ERR_CONFIG_INVALID',
+  'MASKIN_ERR_MANIFEST_FIELD',
+  'MASKIN_ERR_MANIFEST_INVALID',
+  // signed manifests: keys, rejections, pushes
+  'MASKIN_ERR_MANIFEST_KEY',
+  'MASKIN_ERR_MANIFEST_NO_RACK',
+  'MASKIN_ERR_MANIFEST_TOO_LARGE',
+  'MASKIN_ERR_MANIFEST_GARBAGE',
+  'MASKIN_ERR_MANIFEST_UNKNOWN_KEY',
+  'MASKIN_ERR_MANIFEST_BAD_SIGNATURE',
+  'MASKIN_ERR_MANIFEST_WRONG_RACK',
+  'MASKIN_ERR_MANIFEST_ROLLBACK',
+  'MASKIN_ERR_PUSH_UNAUTHENTICATED',
+  'MASKIN_ERR_CLI_FILE',
+  // DHCP and TFTP packets
+  'MASKIN_ERR_DHCP_MALFORMED',
+  'MASKIN_ERR_TFTP_MALFORMED',
+  // boot tokens, kernel arguments, Talos machine configs
+  'MASKIN_ERR_BOOT_TOKEN_REFUSED',
+  'MASKIN_ERR_KERNEL_ARG_REFUSED',
+  'MASKIN_ERR_TALOS_VERSION_UNSUPPORTED',
+  'MASKIN_ERR_TALOS_CONFIG_INVALID',
+  'MASKIN_ERR_MACHINE_CONFIG_INVALID',
+  // uplink to central
+  'MASKIN_ERR_UPLINK_FILE',
+  'MASKIN_ERR_UPLINK_UNREACHABLE',
+  'MASKIN_ERR_UPLINK_TIMEOUT',
+  'MASKIN_ERR_UPLINK_TLS',
+  'MASKIN_ERR_UPLINK_HTTP_STATUS',
+  'MASKIN_ERR_UPLINK_TOO_LARGE',
+  'MASKIN_ERR_REPORT_ACK_INVALID',
+  // image cache and OCI mirror
+  'MASKIN_ERR_IMAGE_DIGEST_MISMATCH',
+  'MASKIN_ERR_IMAGE_DISK_FULL',
+  'MASKIN_ERR_IMAGE_CACHE_TOO_SMALL',
+  'MASKIN_ERR_IMAGE_UPSTREAM',
+  'MASKIN_ERR_IMAGE_UPSTREAM_NOT_FOUND',
+  // BMCs
+  'MASKIN_ERR_BMC_UNREACHABLE',
+  'MASKIN_ERR_BMC_TIMEOUT',
+  'MASKIN_ERR_BMC_AUTH',
+  'MASKIN_ERR_BMC_BUSY',
+  'MASKIN_ERR_BMC_UNSUPPORTED',
+  'MASKIN_ERR_BMC_PROTOCOL',
+  'MASKIN_ERR_BMC_BOOT_OVERRIDE',
+  'MASKIN_ERR_BMC_CREDENTIALS',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export class MaskinError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'MaskinError';
     this.code = code;
   }
 }
 
+/** Where a wrong field is: the agent config file, the environment read with it, or a manifest. */
+export type FieldSource = 'config' | 'environment' | 'manifest';
+
+const FIELD_CODES: Readonly<Record<FieldSource, ErrorCode>> = {
+  config: 'MASKIN_ERR_CONFIG_FIELD',
+  environment: 'MASKIN_ERR_CONFIG_FIELD',
+  manifest: 'MASKIN_ERR_MANIFEST_FIELD',
+};
+
 /** A config or manifest field is wrong. `field` is a JSON-pointer-like path, `fix` says what to do. */
 export class InvalidFieldError extends MaskinError {
   readonly field: string;
   readonly fix: string;
-  constructor(code: string, source: string, field: string, problem: string, fix: string) {
-    super(code, `${source}: ${field || '(top level)'}: ${problem}. Fix: ${fix}`);
+  constructor(source: FieldSource, field: string, problem: string, fix: string) {
+    super(FIELD_CODES[source], `${source}: ${field || '(top level)'}: ${problem}. Fix: ${fix}`);
     this.field = field;
     this.fix = fix;
   }
@@ -37,10 +103,17 @@ export class ManifestError extends MaskinError {
   }
 }
 
+export type PacketProtocol = 'dhcp' | 'tftp';
+
+const MALFORMED_CODES: Readonly<Record<PacketProtocol, ErrorCode>> = {
+  dhcp: 'MASKIN_ERR_DHCP_MALFORMED',
+  tftp: 'MASKIN_ERR_TFTP_MALFORMED',
+};
+
 /** A packet could not be decoded. Transports drop it and count it; it is never fatal. */
 export class MalformedPacketError extends MaskinError {
-  constructor(protocol: 'dhcp' | 'tftp', reason: string) {
-    super(`MASKIN_ERR_${protocol.toUpperCase()}_MALFORMED`, `malformed ${protocol} packet: ${reason}`);
+  constructor(protocol: PacketProtocol, reason: string) {
+    super(MALFORMED_CODES[protocol], `malformed ${protocol} packet: ${reason}`);
   }
 }
 
@@ -88,7 +161,7 @@ export class TalosSchemaError extends MaskinError {
 
 export type ManifestRejection = 'too-large' | 'garbage' | 'unknown-key' | 'bad-signature' | 'wrong-rack' | 'rollback' | 'invalid';
 
-const REJECTION_CODES: Readonly<Record<ManifestRejection, string>> = {
+const REJECTION_CODES: Readonly<Record<ManifestRejection, ErrorCode>> = {
   'too-large': 'MASKIN_ERR_MANIFEST_TOO_LARGE',
   garbage: 'MASKIN_ERR_MANIFEST_GARBAGE',
   'unknown-key': 'MASKIN_ERR_MANIFEST_UNKNOWN_KEY',
@@ -108,6 +181,30 @@ export class ManifestRejectedError extends MaskinError {
   }
 }
 
+/** Reported upstream when a manifest push comes without the push token; nothing is thrown for it. */
+export const PUSH_UNAUTHENTICATED = 'MASKIN_ERR_PUSH_UNAUTHENTICATED' satisfies ErrorCode;
+
+/** A key for signing or verifying manifests is not an Ed25519 PEM key of the kind asked for; the message says the fix. */
+export class ManifestKeyError extends MaskinError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MASKIN_ERR_MANIFEST_KEY', message, options);
+  }
+}
+
+/** No rackId is configured; a signed manifest names its rack, so none can be accepted. */
+export class RackNotConfiguredError extends MaskinError {
+  constructor() {
+    super('MASKIN_ERR_MANIFEST_NO_RACK', 'rackId is not configured, so no signed manifest can be accepted');
+  }
+}
+
+/** A file the `manifest` commands read or write cannot be used; the message names the file and the fix. */
+export class CliFileError extends MaskinError {
+  constructor(message: string) {
+    super('MASKIN_ERR_CLI_FILE', message);
+  }
+}
+
 /** A file the uplink config names (pinned CA, client cert/key) cannot be read or used. `field` is the config field. */
 export class UplinkFileError extends MaskinError {
   readonly field: string;
@@ -119,7 +216,7 @@ export class UplinkFileError extends MaskinError {
 
 export type UplinkFailure = 'unreachable' | 'timeout' | 'tls' | 'status' | 'too-large';
 
-const UPLINK_CODES: Readonly<Record<UplinkFailure, string>> = {
+const UPLINK_CODES: Readonly<Record<UplinkFailure, ErrorCode>> = {
   unreachable: 'MASKIN_ERR_UPLINK_UNREACHABLE',
   timeout: 'MASKIN_ERR_UPLINK_TIMEOUT',
   tls: 'MASKIN_ERR_UPLINK_TLS',
@@ -129,12 +226,12 @@ const UPLINK_CODES: Readonly<Record<UplinkFailure, string>> = {
 
 /** One request to central failed. `retryable`: another attempt soon may succeed (network, timeout, 5xx). */
 export class UplinkRequestError extends MaskinError {
-  readonly kind: UplinkFailure;
+  readonly reason: UplinkFailure;
   readonly status: number | undefined;
   readonly retryable: boolean;
-  constructor(kind: UplinkFailure, detail: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
-    super(UPLINK_CODES[kind], `central ${kind}: ${detail}`, { cause: opts.cause });
-    this.kind = kind;
+  constructor(reason: UplinkFailure, detail: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+    super(UPLINK_CODES[reason], `central ${reason}: ${detail}`, { cause: opts.cause });
+    this.reason = reason;
     this.status = opts.status;
     this.retryable = opts.retryable;
   }
@@ -197,6 +294,18 @@ export class UpstreamError extends MaskinError {
   }
 }
 
+export type BmcFailure = 'unreachable' | 'timeout' | 'auth' | 'busy' | 'unsupported' | 'protocol' | 'override';
+
+const BMC_CODES: Readonly<Record<BmcFailure, ErrorCode>> = {
+  unreachable: 'MASKIN_ERR_BMC_UNREACHABLE',
+  timeout: 'MASKIN_ERR_BMC_TIMEOUT',
+  auth: 'MASKIN_ERR_BMC_AUTH',
+  busy: 'MASKIN_ERR_BMC_BUSY',
+  unsupported: 'MASKIN_ERR_BMC_UNSUPPORTED',
+  protocol: 'MASKIN_ERR_BMC_PROTOCOL',
+  override: 'MASKIN_ERR_BMC_BOOT_OVERRIDE',
+};
+
 /**
  * A BMC operation failed. `reason` says which way, for the lifecycle's retry decision:
  * unreachable/timeout/busy are retried with backoff, auth/unsupported/override are not fixed by
@@ -205,9 +314,9 @@ export class UpstreamError extends MaskinError {
 export class BmcError extends MaskinError {
   readonly address: string;
   readonly operation: string;
-  readonly reason: 'unreachable' | 'timeout' | 'auth' | 'busy' | 'unsupported' | 'protocol' | 'override';
-  constructor(reason: BmcError['reason'], address: string, operation: string, detail: string, options?: { cause?: unknown }) {
-    super(reason === 'override' ? 'MASKIN_ERR_BMC_BOOT_OVERRIDE' : `MASKIN_ERR_BMC_${reason.toUpperCase()}`, `BMC ${address}: ${operation}: ${detail}`, options);
+  readonly reason: BmcFailure;
+  constructor(reason: BmcFailure, address: string, operation: string, detail: string, options?: { cause?: unknown }) {
+    super(BMC_CODES[reason], `BMC ${address}: ${operation}: ${detail}`, options);
     this.address = address;
     this.operation = operation;
     this.reason = reason;

@@ -10,6 +10,7 @@ import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
+import { PUSH_UNAUTHENTICATED } from './errors.js';
 import { supervise } from './runtime/supervisor.js';
 import { aborted } from './runtime/wait.js';
 import type { Service } from './runtime/service.js';
@@ -183,7 +184,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
         refusedPush: (from, why) =>
-          report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'rejected', version: BigInt(applier.status().version ?? 0), source: 'push', errorCode: 'MASKIN_ERR_PUSH_UNAUTHENTICATED', detail: `${why} from ${from}` }) }),
+          report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'rejected', version: BigInt(applier.status().version ?? 0), source: 'push', errorCode: PUSH_UNAUTHENTICATED, detail: `${why} from ${from}` }) }),
       },
       uplinkStatus: () => {
         const oldest = outbox.oldest();

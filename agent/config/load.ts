@@ -10,9 +10,7 @@ import { createPublicKey } from 'node:crypto';
 import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
-const CODE = 'MASKIN_ERR_CONFIG_FIELD';
-
-const validate = schemaValidator('agent.schema.json', ['ipv4'], CODE, 'config');
+const validate = schemaValidator('agent.schema.json', ['ipv4'], 'config');
 
 export interface LoadOptions {
   /** Environment variables (MASKIN_*); defaults to process.env. */
@@ -24,7 +22,7 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', '', `cannot read file (${(err as Error).message})`, 'pass an existing YAML file with --config')]);
+    throw new ConfigError(file, [new InvalidFieldError('config', '', `cannot read file (${(err as Error).message})`, 'pass an existing YAML file with --config')]);
   }
   return parseConfig(text, { ...options, file });
 }
@@ -63,7 +61,7 @@ function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, fi
     const username = env[key];
     const password = env[`MASKIN_BMC_${name}_PASSWORD`];
     if (!username || password === undefined || password === '')
-      throw new ConfigError(file, [new InvalidFieldError(CODE, 'environment', key, `is set but MASKIN_BMC_${name}_PASSWORD is not`, `set both MASKIN_BMC_${name}_USERNAME and MASKIN_BMC_${name}_PASSWORD, or neither`)]);
+      throw new ConfigError(file, [new InvalidFieldError('environment', key, `is set but MASKIN_BMC_${name}_PASSWORD is not`, `set both MASKIN_BMC_${name}_USERNAME and MASKIN_BMC_${name}_PASSWORD, or neither`)]);
     out[name] = { username, password };
   }
   return out;
@@ -80,7 +78,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', '', `not valid YAML (${(err as Error).message.split('\n')[0]})`, 'fix the YAML syntax')]);
+    throw new ConfigError(file, [new InvalidFieldError('config', '', `not valid YAML (${(err as Error).message.split('\n')[0]})`, 'fix the YAML syntax')]);
   }
   const problems = validate(raw);
   if (problems.length > 0) throw new ConfigError(file, problems);
@@ -96,7 +94,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     try {
       return readFileSync(relTo(secretFile), 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
+      throw new ConfigError(file, [new InvalidFieldError('config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
     }
   };
   const adminToken = secret('MASKIN_ADMIN_TOKEN', 'adminTokenFile', c.adminTokenFile);
@@ -107,7 +105,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     try {
       pem = readFileSync(relTo(k.publicKeyFile), 'utf8');
     } catch (err) {
-      throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
+      throw new ConfigError(file, [new InvalidFieldError('config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
     }
     let type: string | undefined;
     try {
@@ -115,7 +113,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     } catch {
       type = undefined;
     }
-    if (type !== 'ed25519') throw new ConfigError(file, [new InvalidFieldError(CODE, 'config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
+    if (type !== 'ed25519') throw new ConfigError(file, [new InvalidFieldError('config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
     return { id: k.id, publicKeyPem: pem };
   });
   const uplink: UplinkSettings = {
@@ -176,7 +174,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   };
   const relationProblems = checkRelations(config);
   if (config.lifecycle.backoffMs > config.lifecycle.maxBackoffMs)
-    relationProblems.push(new InvalidFieldError(CODE, 'config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
+    relationProblems.push(new InvalidFieldError('config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
   if (relationProblems.length > 0) throw new ConfigError(file, relationProblems);
   return deepFreeze(config);
 }
@@ -184,7 +182,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
 function checkRelations(c: AgentConfig): InvalidFieldError[] {
   const out: InvalidFieldError[] = [];
   const bad = (field: string, problem: string, fix: string): void => {
-    out.push(new InvalidFieldError(CODE, 'config', field, problem, fix));
+    out.push(new InvalidFieldError('config', field, problem, fix));
   };
   const subnet = parseSubnet(c.provisioning.subnet);
   if (!inSubnet(ipToInt(c.provisioning.address), subnet)) bad('provisioning.address', `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`, 'use an address inside the subnet, or correct the subnet');

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { InvalidFieldError } from '../errors.js';
+import { InvalidFieldError, type FieldSource } from '../errors.js';
 
 const Ajv = AjvModule.default;
 const addFormats = addFormatsModule.default;
@@ -13,7 +13,7 @@ const addFormats = addFormatsModule.default;
  * A lazily compiled validator for `config/<file>` at the repo top, found from agent/ (ts) and
  * dist/agent/ (js) alike; returns every problem, or none.
  */
-export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-time')[], code: string, source: string): (raw: unknown) => InvalidFieldError[] {
+export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-time')[], source: FieldSource): (raw: unknown) => InvalidFieldError[] {
   let validate: ValidateFunction | undefined;
   return (raw) => {
     if (!validate) {
@@ -31,7 +31,7 @@ export function schemaValidator(file: string, formats: readonly ('ipv4' | 'date-
       addFormats(ajv, [...formats]);
       validate = ajv.compile(schema);
     }
-    return validate(raw) ? [] : toFieldErrors(code, source, validate.errors ?? []);
+    return validate(raw) ? [] : toFieldErrors(source, validate.errors ?? []);
   };
 }
 
@@ -99,7 +99,7 @@ function fixFor(err: ErrorObject): string {
   }
 }
 
-export function toFieldErrors(code: string, source: string, errors: readonly ErrorObject[]): InvalidFieldError[] {
+export function toFieldErrors(source: FieldSource, errors: readonly ErrorObject[]): InvalidFieldError[] {
   // oneOf/if parents repeat their children; keep the specific ones first, one per field+keyword.
   const seen = new Set<string>();
   const out: InvalidFieldError[] = [];
@@ -109,7 +109,7 @@ export function toFieldErrors(code: string, source: string, errors: readonly Err
     if (seen.has(key)) continue;
     seen.add(key);
     const problem = err.keyword === 'additionalProperties' ? 'unknown field' : err.keyword === 'required' ? 'is required' : (err.message ?? 'invalid');
-    out.push(new InvalidFieldError(code, source, field, problem, fixFor(err)));
+    out.push(new InvalidFieldError(source, field, problem, fixFor(err)));
   }
   return out;
 }

@@ -6,6 +6,7 @@ import type { NodeSummary } from '../nodes/format.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
 import type { HttpDeps } from './deps.js';
+import { REFUSAL_STATUS } from './errorStatus.js';
 
 function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
@@ -74,8 +75,9 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       const result = deps.provisioner.manual(request.params.id, action);
       request.log.info({ node: request.params.id, action, accepted: result.accepted, from: request.ip }, 'operator action');
       if (!result.accepted) {
-        reply.code(result.status);
-        return { error: result.status === 404 ? 'not-found' : 'conflict', reason: result.reason };
+        const { status, error } = REFUSAL_STATUS[result.refusal];
+        reply.code(status);
+        return { error, reason: result.reason };
       }
       reply.code(202);
       return { accepted: true, node: request.params.id, action };

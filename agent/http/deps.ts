@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
 import type { LeaseView } from '../dhcp/leaseView.js';
+import type { ErrorCode } from '../errors.js';
 import type { ContentStore, Download, DownloadProgress } from '../images/model.js';
 import type { RegistryMirror } from '../images/oci.js';
 import type { AssetPin } from '../images/pins.js';
@@ -13,7 +14,7 @@ import type { ProvisionExecutor } from '../provision/executor.js';
 
 /** The manifest applier as HTTP sees it (push endpoint, status). */
 export interface ManifestPort {
-  offer(bytes: Uint8Array, source: 'pull' | 'push'): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: string; message?: string }>;
+  offer(bytes: Uint8Array, source: 'pull' | 'push'): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: ErrorCode; message?: string }>;
   /** Records a refused push (no or wrong credentials) upstream. */
   refusedPush(from: string, why: string): void;
 }

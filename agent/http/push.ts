@@ -3,17 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
 import type { HttpDeps } from './deps.js';
-
-/** Rejection codes (agent/errors.ts ManifestRejectedError) to HTTP status. */
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
-  MASKIN_ERR_MANIFEST_TOO_LARGE: 413,
-  MASKIN_ERR_MANIFEST_GARBAGE: 400,
-  MASKIN_ERR_MANIFEST_UNKNOWN_KEY: 403,
-  MASKIN_ERR_MANIFEST_BAD_SIGNATURE: 403,
-  MASKIN_ERR_MANIFEST_WRONG_RACK: 422,
-  MASKIN_ERR_MANIFEST_ROLLBACK: 409,
-  MASKIN_ERR_MANIFEST_INVALID: 422,
-};
+import { pushRejectionStatus } from './errorStatus.js';
 
 function bearerMatches(header: string | undefined, token: string): boolean {
   const given = Buffer.from(header ?? '');
@@ -42,7 +32,7 @@ export const pushRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     }
     const result = await deps.manifest.offer(request.body, 'push');
     if (result.outcome === 'rejected') {
-      reply.code(STATUS_BY_CODE[result.code ?? ''] ?? 422);
+      reply.code(pushRejectionStatus(result.code));
       return { outcome: 'rejected', code: result.code, message: result.message };
     }
     return { outcome: result.outcome, version: result.version };

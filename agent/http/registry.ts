@@ -8,12 +8,11 @@ import { MaskinError } from '../errors.js';
 import { DIGEST } from '../images/model.js';
 import { isLive, isNotFound, isValidReference, type LiveBlob, type RegistryMirror } from '../images/oci.js';
 import { etagOf, sendBlob } from './blobResponse.js';
+import { registryFailureStatus, type OciErrorCode } from './errorStatus.js';
 
 export interface RegistryRouteDeps {
   readonly mirror: RegistryMirror;
 }
-
-type OciErrorCode = 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN' | 'UNSUPPORTED' | 'DIGEST_INVALID' | 'UNAVAILABLE' | 'UNKNOWN';
 
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
 
@@ -28,11 +27,9 @@ function ociError(reply: FastifyReply, status: number, code: OciErrorCode, messa
 
 /** Upstream and store failures: the status says whose fault, the message names the cause. */
 function failure(reply: FastifyReply, err: unknown): FastifyReply {
-  const code = err instanceof MaskinError ? err.code : '';
+  const mapped = registryFailureStatus(err instanceof MaskinError ? err.code : undefined);
   const message = err instanceof Error ? err.message : String(err);
-  if (code === 'MASKIN_ERR_IMAGE_DIGEST_MISMATCH') return ociError(reply, 502, 'DIGEST_INVALID', message);
-  if (code === 'MASKIN_ERR_IMAGE_UPSTREAM' || code === 'MASKIN_ERR_IMAGE_UPSTREAM_NOT_FOUND') return ociError(reply, 503, 'UNAVAILABLE', message);
-  if (code === 'MASKIN_ERR_IMAGE_DISK_FULL') return ociError(reply, 507, 'UNKNOWN', message);
+  if (mapped) return ociError(reply, mapped.status, mapped.oci, message);
   reply.log.error({ err }, 'registry mirror failed');
   return ociError(reply, 500, 'UNKNOWN', message);
 }

@@ -5,7 +5,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { AbstractPutOptions } from 'abstract-level';
 import type { Logger } from 'pino';
-import { MaskinError } from '../errors.js';
+import { MaskinError, RackNotConfiguredError, type ErrorCode } from '../errors.js';
 import type { Sublevel } from '../store/store.js';
 import type { BaseConfigCheck } from './load.js';
 import { directoryOf, EMPTY_MANIFEST, type Manifest, type NodeDirectory } from './model.js';
@@ -16,8 +16,8 @@ export type ManifestSource = 'pull' | 'push' | 'store' | 'local-file' | 'none';
 export interface ApplyOutcome {
   readonly outcome: 'applied' | 'unchanged' | 'rejected';
   readonly version?: number;
-  /** MASKIN_ERR_... for a rejection. */
-  readonly code?: string;
+  /** A rejection's code. */
+  readonly code?: ErrorCode;
   readonly reason?: string;
   readonly message?: string;
 }
@@ -30,12 +30,12 @@ export interface ManifestStatus {
   readonly issuedAt?: string;
   readonly appliedAt?: string;
   readonly nodes: number;
-  readonly lastRejection?: { readonly at: string; readonly source: string; readonly code: string; readonly message: string };
+  readonly lastRejection?: { readonly at: string; readonly source: string; readonly code: ErrorCode; readonly message: string };
 }
 
 /** What the applier tells the rest of the agent (reports upstream). */
 export interface ManifestEventSink {
-  (event: { outcome: 'applied' | 'rejected' | 'unchanged'; version: number; source: string; errorCode?: string; detail?: string }): void;
+  (event: { outcome: 'applied' | 'rejected' | 'unchanged'; version: number; source: string; errorCode?: ErrorCode; detail?: string }): void;
 }
 
 export interface StoredManifest {
@@ -135,7 +135,7 @@ export class ManifestApplier {
   }
 
   private verify(bytes: Buffer, currentVersion: number | undefined): VerifiedManifest {
-    if (this.deps.rackId === undefined) throw new MaskinError('MASKIN_ERR_MANIFEST_NO_RACK', 'rackId is not configured, so no signed manifest can be accepted');
+    if (this.deps.rackId === undefined) throw new RackNotConfiguredError();
     return verifySignedManifest(bytes, {
       trustedKeys: this.keys,
       rackId: this.deps.rackId,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseYaml, stringify } from 'yaml';
-import { ManifestRejectedError, MaskinError } from '../errors.js';
+import { CliFileError, ManifestRejectedError, MaskinError } from '../errors.js';
 import { validateMachineConfigDocs } from '../talos/configSchema.js';
 import { loadManifestFile, type RawManifest } from './load.js';
 import { manifestToProto, rawFromProto } from './convert.js';
@@ -57,7 +57,7 @@ function readText(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new MaskinError('MASKIN_ERR_CLI_FILE', `cannot read ${what} ${file} (${(err as Error).message}). Fix: give an existing, readable file`);
+    throw new CliFileError(`cannot read ${what} ${file} (${(err as Error).message}). Fix: give an existing, readable file`);
   }
 }
 
@@ -65,7 +65,7 @@ function readBytes(file: string): Uint8Array {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new MaskinError('MASKIN_ERR_CLI_FILE', `cannot read signed manifest ${file} (${(err as Error).message}). Fix: give the file \`manifest sign\` wrote`);
+    throw new CliFileError(`cannot read signed manifest ${file} (${(err as Error).message}). Fix: give the file \`manifest sign\` wrote`);
   }
 }
 
@@ -96,7 +96,7 @@ async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new MaskinError('MASKIN_ERR_CLI_FILE', `cannot write ${file} (${(err as Error).message}). Fix: give a writable output path`);
+    throw new CliFileError(`cannot write ${file} (${(err as Error).message}). Fix: give a writable output path`);
   }
 }
 
@@ -107,7 +107,7 @@ async function keygen(args: string[], io: CommandIo): Promise<number> {
   const keyFile = path.join(values.out, `${id}.key`);
   const pubFile = path.join(values.out, `${id}.pub`);
   for (const file of [keyFile, pubFile]) {
-    if (existsSync(file)) throw new MaskinError('MASKIN_ERR_CLI_FILE', `${file} exists; refusing to overwrite a key. Fix: choose another --key-id or --out`);
+    if (existsSync(file)) throw new CliFileError(`${file} exists; refusing to overwrite a key. Fix: choose another --key-id or --out`);
   }
   const pair = generateKeyPair();
   await mkdir(values.out, { recursive: true, mode: 0o700 });

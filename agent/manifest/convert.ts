@@ -43,7 +43,7 @@ function machineConfigYaml(p: RawProfile, baseDir: string): string {
 export function manifestToProto(raw: RawManifest, opts: ToProtoOptions = {}): PbManifest {
   const rackId = opts.rackId ?? raw.rackId;
   if (rackId === undefined || rackId === '') {
-    throw new InvalidFieldError('MASKIN_ERR_MANIFEST_FIELD', 'manifest', 'rackId', 'is required in a signed manifest', 'add `rackId: <rack>` to the manifest or pass --rack RACK');
+    throw new InvalidFieldError('manifest', 'rackId', 'is required in a signed manifest', 'add `rackId: <rack>` to the manifest or pass --rack RACK');
   }
   const baseDir = opts.baseDir ?? process.cwd();
   return create(ManifestSchema, {
@@ -183,7 +183,7 @@ function rawNode(n: PbNode): RawNode {
 export function rawFromProto(pb: PbManifest, file = 'signed manifest'): RawManifest {
   const seen = new Set<string>();
   pb.profiles.forEach((p, i) => {
-    if (seen.has(p.name)) throw new ManifestError(file, [new InvalidFieldError('MASKIN_ERR_MANIFEST_FIELD', 'manifest', `profiles.${i}.name`, `duplicate profile name ${p.name}`, 'give every profile a unique name')]);
+    if (seen.has(p.name)) throw new ManifestError(file, [new InvalidFieldError('manifest', `profiles.${i}.name`, `duplicate profile name ${p.name}`, 'give every profile a unique name')]);
     seen.add(p.name);
   });
   const s = pb.settings;

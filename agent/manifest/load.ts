@@ -9,19 +9,17 @@ import { kernelArgProblems } from '../talos/kernelArgs.js';
 import type { BmcVendor, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride, WipePolicy } from './model.js';
 import { normalizeMac } from './model.js';
 
-const CODE = 'MASKIN_ERR_MANIFEST_FIELD';
-
 /** Checks a profile's base machine config; throws a MaskinError naming the problem. */
 export type BaseConfigCheck = (talosVersion: string, docs: readonly Record<string, unknown>[]) => void;
 
-const schemaProblems = schemaValidator('manifest.schema.json', ['ipv4', 'date-time'], CODE, 'manifest');
+const schemaProblems = schemaValidator('manifest.schema.json', ['ipv4', 'date-time'], 'manifest');
 
 export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Manifest {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ManifestError(file, [new InvalidFieldError(CODE, 'manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file')]);
+    throw new ManifestError(file, [new InvalidFieldError('manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file')]);
   }
   return parseManifest(text, { file, ...(checkBase ? { checkBase } : {}) });
 }
@@ -53,7 +51,7 @@ export function parseManifest(text: string, options: BuildOptions = {}): Manifes
     if (docs.length !== 1) throw new Error(`expected one YAML document, found ${docs.length}`);
     raw = docs[0];
   } catch (err) {
-    throw new ManifestError(file, [new InvalidFieldError(CODE, 'manifest', '', `not valid YAML (${(err as Error).message})`, 'fix the YAML syntax')]);
+    throw new ManifestError(file, [new InvalidFieldError('manifest', '', `not valid YAML (${(err as Error).message})`, 'fix the YAML syntax')]);
   }
   return buildManifest(raw, options);
 }
@@ -67,7 +65,7 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
   const file = options.file ?? '(inline)';
   const problems: InvalidFieldError[] = [];
   const bad = (field: string, problem: string, fix: string): void => {
-    problems.push(new InvalidFieldError(CODE, 'manifest', field, problem, fix));
+    problems.push(new InvalidFieldError('manifest', field, problem, fix));
   };
   const schemaErrors = schemaProblems(raw);
   if (schemaErrors.length > 0) throw new ManifestError(file, schemaErrors);

@@ -4,7 +4,7 @@
 // except the SignedManifest envelope itself. Each refusal is one ManifestRejectedError reason.
 import { generateKeyPairSync, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { ManifestError, ManifestRejectedError, MaskinError } from '../errors.js';
+import { ManifestError, ManifestKeyError, ManifestRejectedError } from '../errors.js';
 import { buildManifest, type BaseConfigCheck } from './load.js';
 import { rawFromProto } from './convert.js';
 import type { Manifest } from './model.js';
@@ -28,11 +28,9 @@ export function generateKeyPair(): KeyPairPem {
   };
 }
 
-const KEY_CODE = 'MASKIN_ERR_MANIFEST_KEY';
-
 function ed25519(key: KeyObject, what: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new MaskinError(KEY_CODE, `${what} is a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519. Fix: use a key made by \`maskin-agent manifest keygen\``);
+    throw new ManifestKeyError(`${what} is a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519. Fix: use a key made by \`maskin-agent manifest keygen\``);
   }
   return key;
 }
@@ -42,7 +40,7 @@ function parseKey(parse: () => KeyObject, what: string): KeyObject {
   try {
     key = parse();
   } catch (err) {
-    throw new MaskinError(KEY_CODE, `${what} is not a PEM key (${(err as Error).message}). Fix: use a key made by \`maskin-agent manifest keygen\``, { cause: err });
+    throw new ManifestKeyError(`${what} is not a PEM key (${(err as Error).message}). Fix: use a key made by \`maskin-agent manifest keygen\``, { cause: err });
   }
   return ed25519(key, what);
 }
@@ -51,7 +49,7 @@ function parseKey(parse: () => KeyObject, what: string): KeyObject {
 export function loadPublicKey(pem: string | Buffer, what = 'public key'): KeyObject {
   // createPublicKey also derives a public key from a private PEM; a trusted-key file must not hold one.
   if (pem.toString().includes('PRIVATE KEY')) {
-    throw new MaskinError(KEY_CODE, `${what} holds a private key. Fix: give the .pub file; keep the .key file on the signing host only`);
+    throw new ManifestKeyError(`${what} holds a private key. Fix: give the .pub file; keep the .key file on the signing host only`);
   }
   return parseKey(() => createPublicKey(pem), what);
 }

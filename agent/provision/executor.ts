@@ -34,7 +34,10 @@ export interface ExecutorDeps {
   readonly log: Logger;
 }
 
-export type ManualResult = { readonly accepted: true } | { readonly accepted: false; readonly status: 404 | 409; readonly reason: string };
+/** Why an operator action was refused: no such node in the manifest, a node without a BMC, or a state the action does not apply to. */
+export type ManualRefusal = 'unknown-node' | 'no-bmc' | 'wrong-state';
+
+export type ManualResult = { readonly accepted: true } | { readonly accepted: false; readonly refusal: ManualRefusal; readonly reason: string };
 
 interface Lane {
   readonly queue: ProvisionEvent[];
@@ -78,13 +81,13 @@ export class ProvisionExecutor {
     }
   }
 
-  /** An operator's action; refused (404/409, with why) where it does not apply. */
+  /** An operator's action; refused (which way, and why) where it does not apply. */
   manual(id: string, action: ManualAction): ManualResult {
     const spec = this.deps.directory().byId(id);
-    if (!spec) return { accepted: false, status: 404, reason: `no node ${id} in the manifest` };
+    if (!spec) return { accepted: false, refusal: 'unknown-node', reason: `no node ${id} in the manifest` };
     const record = spec.bmc ? this.recordOf(spec) : this.deps.nodes.get(id);
     const refused = refuseManual(record?.state ?? 'discovered', action, spec.bmc !== undefined);
-    if (refused || !record) return { accepted: false, status: 409, reason: refused ?? 'the node has no BMC' };
+    if (refused || !record) return { accepted: false, refusal: spec.bmc ? 'wrong-state' : 'no-bmc', reason: refused ?? 'the node has no BMC' };
     this.deps.nodes.note(record, 'operator-action', { action });
     // A lane sleeping through a retry backoff (or queued at the power gate) would otherwise act
     // only after it, and power-cycle the machine the operator is turning off first.

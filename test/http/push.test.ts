@@ -9,6 +9,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../../agent/config/load.js';
 import { buildApp } from '../../agent/http/app.js';
+import type { ErrorCode } from '../../agent/errors.js';
 import type { ManifestPort } from '../../agent/http/deps.js';
 import { directoryOf, EMPTY_MANIFEST } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
@@ -67,7 +68,7 @@ t.test('push needs the token; a refused push is reported', async (t) => {
 
 t.test('rejections map to statuses; oversized bodies never reach the applier', async (t) => {
   const { app, offers, answer } = await setup(t, 'push-secret');
-  const cases: [string, number][] = [
+  const cases: [ErrorCode, number][] = [
     ['MASKIN_ERR_MANIFEST_ROLLBACK', 409],
     ['MASKIN_ERR_MANIFEST_BAD_SIGNATURE', 403],
     ['MASKIN_ERR_MANIFEST_UNKNOWN_KEY', 403],

@@ -157,9 +157,9 @@ t.test('manual actions: provision a failed node, reprovision a handed-over one, 
   await h.clock.advance(10 * 60_000);
   t.equal(h.record('n1').state, 'failed');
   t.equal(h.record('n2').state, 'handed-over');
-  t.same(h.executor.manual('n2', 'provision'), { accepted: false, status: 409, reason: 'the node is handed-over; use reprovision to install it again' });
-  t.same(h.executor.manual('nope', 'provision'), { accepted: false, status: 404, reason: 'no node nope in the manifest' });
-  t.match(h.executor.manual('n4', 'power-off'), { accepted: false, status: 409, reason: /no BMC/ });
+  t.same(h.executor.manual('n2', 'provision'), { accepted: false, refusal: 'wrong-state', reason: 'the node is handed-over; use reprovision to install it again' });
+  t.same(h.executor.manual('nope', 'provision'), { accepted: false, refusal: 'unknown-node', reason: 'no node nope in the manifest' });
+  t.match(h.executor.manual('n4', 'power-off'), { accepted: false, refusal: 'no-bmc', reason: /no BMC/ });
 
   h.behaviour.set('n1', { scriptAfterMs: 1_000, installMs: 5_000, handsOver: true });
   t.same(h.executor.manual('n1', 'provision'), { accepted: true });

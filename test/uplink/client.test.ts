@@ -33,12 +33,12 @@ t.test('construction errors name the field', async (t) => {
 
 t.test('request errors map to the catalogue with retryability', async (t) => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-  t.match(classifyRequestError(refused), { kind: 'unreachable', retryable: true, code: 'MASKIN_ERR_UPLINK_UNREACHABLE' });
+  t.match(classifyRequestError(refused), { reason: 'unreachable', retryable: true, code: 'MASKIN_ERR_UPLINK_UNREACHABLE' });
   const headers = Object.assign(new Error('Headers Timeout Error'), { code: 'UND_ERR_HEADERS_TIMEOUT' });
-  t.match(classifyRequestError(headers), { kind: 'timeout', retryable: true });
+  t.match(classifyRequestError(headers), { reason: 'timeout', retryable: true });
   const cert = Object.assign(new Error('unable to verify the first certificate'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
-  t.match(classifyRequestError(new Error('fetch failed', { cause: cert })), { kind: 'tls', retryable: false }, 'found through cause');
-  t.match(statusError(503, 'x'), { kind: 'status', status: 503, retryable: true });
+  t.match(classifyRequestError(new Error('fetch failed', { cause: cert })), { reason: 'tls', retryable: false }, 'found through cause');
+  t.match(statusError(503, 'x'), { reason: 'status', status: 503, retryable: true });
   t.match(statusError(429, 'x'), { retryable: true });
   t.match(statusError(404, 'x'), { retryable: false, message: /HTTP 404/ });
 });
