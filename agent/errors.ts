@@ -260,7 +260,7 @@ export class DiskFullError extends MaskinError {
   readonly dir: string;
   constructor(dir: string, what: string, options?: { cause?: unknown }) {
     const errno = (options?.cause as { code?: string } | undefined)?.code ?? 'ENOSPC';
-    super('MASKIN_ERR_IMAGE_DISK_FULL', `image cache ${dir} is full (${errno}) while writing ${what}; existing entries are intact. Fix: free space there or lower cache.limitBytes`, options);
+    super('MASKIN_ERR_IMAGE_DISK_FULL', `image cache ${dir} is full (${errno}) while writing ${what}; existing entries are intact. Fix: free space there or lower images.limitBytes`, options);
     this.dir = dir;
   }
 }
