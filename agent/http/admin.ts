@@ -1,10 +1,10 @@
 // Operator API: node list and detail, operator actions on nodes, health, metrics. Loopback
 // callers, or a bearer token.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
 import type { NodeSummary } from '../nodes/format.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
+import { bearerMatches } from './bearer.js';
 import type { HttpDeps } from './deps.js';
 
 function isLoopback(ip: string): boolean {
@@ -13,10 +13,7 @@ function isLoopback(ip: string): boolean {
 
 function authorized(request: FastifyRequest, token: string | undefined): boolean {
   if (isLoopback(request.ip)) return true;
-  if (token === undefined) return false;
-  const given = Buffer.from(request.headers.authorization ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return token !== undefined && bearerMatches(request.headers.authorization, token);
 }
 
 export function summary(record: NodeRecord): NodeSummary {
