@@ -4,12 +4,12 @@ import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AgentConfig } from './config/model.js';
 import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
+import { agentMetrics } from './runtime/metrics.js';
 import { supervise } from './runtime/supervisor.js';
 import { aborted } from './runtime/wait.js';
 import type { Service } from './runtime/service.js';
@@ -56,8 +56,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
   checkProvisioningInterface(config, log);
   const store = await openStore(config.dataDir);
   try {
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics, prefix: 'maskin_' });
+    const metrics = agentMetrics();
     // The manifest may override some settings; the outbox opens before the manifest (it records
     // the manifest's own events), so it reads them late.
     let overrides = (): SettingsOverride => ({});

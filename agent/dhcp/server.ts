@@ -6,8 +6,9 @@
 // (systemd RestrictNetworkInterfaces=, nftables).
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
+import { counter } from '../runtime/metrics.js';
 import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
 import type { NodeDirectory } from '../manifest/model.js';
@@ -45,10 +46,9 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   let config = deps.config;
   const log = deps.log.child({ component: 'dhcp' });
   const now = deps.now ?? Date.now;
-  const registers = deps.registry ? [deps.registry] : [];
-  const packets = new Counter({ name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'], registers });
-  const dropped = new Counter({ name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'], registers });
-  const replies = new Counter({ name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
+  const packets = counter(deps.registry, { name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'] });
+  const dropped = counter(deps.registry, { name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'] });
+  const replies = counter(deps.registry, { name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'] });
 
   let lastExhaustedWarn = 0;
   let exhaustedSuppressed = 0;
