@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/model.js';
 import { openLeasePool } from './dhcp/leases.js';
@@ -35,11 +34,11 @@ import { createPrefetcher } from './images/prefetch.js';
 import { openContentStore, type IndexEntry } from './images/store.js';
 import { createTftpService } from './tftp/server.js';
 import { createUplinkClient } from './uplink/client.js';
-import { ManifestEventSchema } from './uplink/gen/maskin/v1/report_pb.js';
 import { createHealthService } from './uplink/health.js';
-import { openOutbox, type ReportBody, type StoredReport } from './uplink/outbox.js';
+import { openOutbox, type StoredReport } from './uplink/outbox.js';
 import { createManifestPuller } from './uplink/puller.js';
 import { createReporter, httpReportTransport } from './uplink/reporter.js';
+import { manifestEventReport, outboxSink, refusedPushReport } from './uplink/reports.js';
 
 export interface AgentHandle {
   /** Re-reads the local manifest file (only while no signed manifest is in force). */
@@ -65,10 +64,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       log: log.child({ component: 'outbox' }),
       registry: metrics,
     });
-    // Reports are durable once appended; a failed append is logged, never fatal to provisioning.
-    const report = (body: ReportBody): void => {
-      outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
-    };
+    const report = outboxSink(outbox, log);
     const manifestFile = config.manifestFile;
     // Set once the prefetcher exists: a newly applied manifest starts fetching its images.
     let manifestApplied = (): void => {};
@@ -81,7 +77,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
       log: log.child({ component: 'manifest' }),
       events: (e) => {
-        report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) });
+        report(manifestEventReport(e));
         if (e.outcome === 'applied') manifestApplied();
       },
     });
@@ -181,8 +177,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       provisioner,
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
-        refusedPush: (from, why) =>
-          report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'rejected', version: BigInt(applier.status().version ?? 0), source: 'push', errorCode: 'MASKIN_ERR_PUSH_UNAUTHENTICATED', detail: `${why} from ${from}` }) }),
+        refusedPush: (from, why) => report(refusedPushReport(applier.status().version ?? 0, from, why)),
       },
       uplinkStatus: () => {
         const oldest = outbox.oldest();

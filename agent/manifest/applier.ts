@@ -33,9 +33,18 @@ export interface ManifestStatus {
   readonly lastRejection?: { readonly at: string; readonly source: string; readonly code: string; readonly message: string };
 }
 
+/** An offer's outcome as the rest of the agent hears it (reports upstream). */
+export interface ManifestEvent {
+  readonly outcome: 'applied' | 'rejected' | 'unchanged';
+  readonly version: number;
+  readonly source: string;
+  readonly errorCode?: string;
+  readonly detail?: string;
+}
+
 /** What the applier tells the rest of the agent (reports upstream). */
 export interface ManifestEventSink {
-  (event: { outcome: 'applied' | 'rejected' | 'unchanged'; version: number; source: string; errorCode?: string; detail?: string }): void;
+  (event: ManifestEvent): void;
 }
 
 export interface StoredManifest {
