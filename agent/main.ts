@@ -31,6 +31,7 @@ import { installerPins, prefetchInstaller } from './images/installer.js';
 import { createRegistryMirror, type TagRecord } from './images/oci.js';
 import { assetPins, referencedDigests, type AssetPin } from './images/pins.js';
 import { createPrefetcher } from './images/prefetch.js';
+import { cacheStatus } from './images/status.js';
 import { openContentStore, type IndexEntry } from './images/store.js';
 import { createTftpService } from './tftp/server.js';
 import { createUplinkClient } from './uplink/client.js';
@@ -39,6 +40,7 @@ import { openOutbox, type StoredReport } from './uplink/outbox.js';
 import { createManifestPuller } from './uplink/puller.js';
 import { createReporter, httpReportTransport } from './uplink/reporter.js';
 import { manifestEventReport, outboxSink, refusedPushReport } from './uplink/reports.js';
+import { uplinkStatus } from './uplink/status.js';
 
 export interface AgentHandle {
   /** Re-reads the local manifest file (only while no signed manifest is in force). */
@@ -179,16 +181,8 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         offer: (bytes, source) => applier.offer(bytes, source),
         refusedPush: (from, why) => report(refusedPushReport(applier.status().version ?? 0, from, why)),
       },
-      uplinkStatus: () => {
-        const oldest = outbox.oldest();
-        return {
-          manifest: applier.status(),
-          ...(puller ? { pull: puller.status() } : {}),
-          outbox: { depth: outbox.depth(), evicted: outbox.evicted(), ...(oldest ? { oldestSeq: String(oldest.seq), oldestAt: oldest.atUnixMs } : {}) },
-          ...(reporter ? { reporter: reporter.status() } : {}),
-          cache: { totalBytes: images.totalBytes(), limitBytes: config.images.limitBytes, blobs: images.list().length, assets: prefetcher.status(), readiness: prefetcher.readiness() },
-        };
-      },
+      uplinkStatus: () => uplinkStatus({ manifest: applier, outbox, puller, reporter }),
+      cacheStatus: () => cacheStatus(images, prefetcher, config.images.limitBytes),
     });
 
     const http: Service = {
