@@ -8,15 +8,16 @@ import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
+import { createHttpService } from './http/service.js';
 import { agentMetrics } from './runtime/metrics.js';
 import { supervise } from './runtime/supervisor.js';
-import { aborted } from './runtime/wait.js';
 import type { Service } from './runtime/service.js';
 import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
 import { directoryOf, EMPTY_MANIFEST, type NodeDirectory, type SettingsOverride } from './manifest/model.js';
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
+import { createTokenPruner } from './nodes/tokenPruner.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { createCredentialResolver } from './bmc/credentials.js';
 import { createDriverFactory } from './bmc/factory.js';
@@ -185,27 +186,11 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       cacheStatus: () => cacheStatus(images, prefetcher, config.images.limitBytes),
     });
 
-    const http: Service = {
-      name: 'http',
-      async run(stop) {
-        await app.listen({ host: config.httpListen, port: config.ports.http });
-        await aborted(stop);
-        await app.close();
-      },
-    };
-    const pruneTokens: Service = {
-      name: 'token-pruner',
-      async run(stop) {
-        const timer = setInterval(() => void tokens.prune().catch((err: unknown) => log.warn({ err }, 'token prune failed')), 60_000);
-        await aborted(stop);
-        clearInterval(timer);
-      },
-    };
     const services: Service[] = [
       createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics }),
       createTftpService({ root: config.bootBinariesDir, address: config.provisioning.address, port: config.ports.tftp, observer: nodes, log: log.child({ component: 'tftp' }), registry: metrics }),
-      http,
-      pruneTokens,
+      createHttpService(app, config),
+      createTokenPruner(tokens, log),
       prefetcher,
       createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir, profilesReady: prefetcher.readiness(), cacheBytes: images.totalBytes() }) }),
       createProvisionService(provisioner, config.lifecycle.reconcileIntervalMs, systemClock),
