@@ -33,7 +33,7 @@ export interface ManifestStatus {
   readonly lastRejection?: { readonly at: string; readonly source: string; readonly code: string; readonly message: string };
 }
 
-/** An offer's outcome as the rest of the agent hears it (reports upstream). */
+/** An offer's outcome as the rest of the agent hears it. */
 export interface ManifestEvent {
   readonly outcome: 'applied' | 'rejected' | 'unchanged';
   readonly version: number;
@@ -42,7 +42,7 @@ export interface ManifestEvent {
   readonly detail?: string;
 }
 
-/** What the applier tells the rest of the agent (reports upstream). */
+/** A listener of onEvent (main: the report upstream, the prefetcher and the provisioner). */
 export interface ManifestEventSink {
   (event: ManifestEvent): void;
 }
