@@ -5,11 +5,14 @@ import pino from 'pino';
 import { loadConfigFile } from './config/load.js';
 import type { AgentConfig } from './config/model.js';
 import { MaskinError } from './errors.js';
+import type { AgentStatus } from './http/admin.js';
+import { formatCache } from './images/format.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
-import { formatCache, formatNodeTable, formatStatus, formatTimeline } from './nodes/format.js';
+import { formatNodeTable, formatTimeline, type NodeSummary } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 import { isManualAction } from './provision/plan.js';
+import { formatStatus } from './uplink/format.js';
 
 const USAGE = `usage:
   maskin-agent run --config FILE          run the agent
@@ -116,9 +119,9 @@ function checkConfig(file: string): void {
 
 /**
  * A request to a running agent's admin API (loopback, or MASKIN_ADMIN_TOKEN): a GET, or a POST of
- * `body`; exits with the agent's own reason when refused.
+ * `body`; exits with the agent's own reason when refused. `T` is what the route answers (agent/http/admin.ts).
  */
-async function adminRequest(path: string, configFile: string | undefined, url: string | undefined, body?: unknown): Promise<unknown> {
+async function adminRequest<T>(path: string, configFile: string | undefined, url: string | undefined, body?: unknown): Promise<T> {
   let base = url;
   if (!base) {
     const port = configFile ? loadOrExit(configFile).ports.http : 80;
@@ -143,29 +146,28 @@ async function adminRequest(path: string, configFile: string | undefined, url: s
     }
     fail(reason ?? `${target} answered ${response.status}: ${text}`);
   }
-  return response.json();
+  return (await response.json()) as T;
 }
 
 async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
-  const body = await adminRequest(`/v1/nodes${id ? `/${encodeURIComponent(id)}` : ''}`, configFile, url);
-  if (id) process.stdout.write(formatTimeline(body as NodeRecord));
-  else process.stdout.write(formatNodeTable((body as { nodes: Parameters<typeof formatNodeTable>[0] }).nodes, new Date()));
+  if (id) process.stdout.write(formatTimeline(await adminRequest<NodeRecord>(`/v1/nodes/${encodeURIComponent(id)}`, configFile, url)));
+  else process.stdout.write(formatNodeTable((await adminRequest<{ nodes: NodeSummary[] }>('/v1/nodes', configFile, url)).nodes, new Date()));
 }
 
 async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
   if (id === undefined || action === undefined || !isManualAction(action)) fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
-  await adminRequest(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
+  await adminRequest<unknown>(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
   process.stdout.write(`${action} of node ${id} accepted; follow it with: maskin-agent nodes ${id}\n`);
 }
 
 async function cacheStatus(configFile: string | undefined, url: string | undefined): Promise<void> {
-  const body = (await adminRequest('/v1/status', configFile, url)) as { cache?: Parameters<typeof formatCache>[0] };
-  if (!body.cache) fail('this agent reports no image cache');
-  process.stdout.write(formatCache(body.cache, { bars: process.stdout.isTTY === true }));
+  const { cache } = await adminRequest<AgentStatus>('/v1/status', configFile, url);
+  if (!cache) fail('this agent reports no image cache');
+  process.stdout.write(formatCache(cache, { bars: process.stdout.isTTY === true }));
 }
 
 async function status(configFile: string | undefined, url: string | undefined): Promise<void> {
-  process.stdout.write(formatStatus((await adminRequest('/v1/status', configFile, url)) as Parameters<typeof formatStatus>[0], new Date()));
+  process.stdout.write(formatStatus(await adminRequest<AgentStatus>('/v1/status', configFile, url), new Date()));
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err)));

@@ -2,23 +2,23 @@
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
-import { create } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { AgentConfig } from './config/model.js';
-import { openLeasePool } from './dhcp/leases.js';
+import { openLeasePool, type LeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
-import { PUSH_UNAUTHENTICATED } from './errors.js';
+import type { ImagesPort } from './http/deps.js';
+import { createHttpService } from './http/service.js';
+import { agentMetrics } from './runtime/metrics.js';
 import { supervise } from './runtime/supervisor.js';
-import { aborted } from './runtime/wait.js';
 import type { Service } from './runtime/service.js';
 import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
-import { directoryOf, EMPTY_MANIFEST, type NodeDirectory, type SettingsOverride } from './manifest/model.js';
+import { directoryOf, EMPTY_MANIFEST, type NodeDirectory } from './manifest/model.js';
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
+import { createTokenPruner } from './nodes/tokenPruner.js';
 import { BootTokens, type BootGrant } from './nodes/tokens.js';
 import { createCredentialResolver } from './bmc/credentials.js';
 import { createDriverFactory } from './bmc/factory.js';
@@ -26,21 +26,23 @@ import { systemClock } from './runtime/clock.js';
 import { ProvisionExecutor } from './provision/executor.js';
 import { tcpProbe } from './provision/handover.js';
 import { createProvisionService } from './provision/service.js';
-import { openStore } from './store/store.js';
+import { openStore, type AgentStore } from './store/store.js';
 import { validateMachineConfigDocs } from './talos/configSchema.js';
 import { createFetcher } from './images/fetcher.js';
 import { installerPins, prefetchInstaller } from './images/installer.js';
 import { createRegistryMirror, type TagRecord } from './images/oci.js';
-import { assetPins, referencedDigests, type AssetPin } from './images/pins.js';
+import { pinsFor, referencedDigests } from './images/pins.js';
 import { createPrefetcher } from './images/prefetch.js';
+import { cacheStatus } from './images/status.js';
 import { openContentStore, type IndexEntry } from './images/store.js';
 import { createTftpService } from './tftp/server.js';
 import { createUplinkClient } from './uplink/client.js';
-import { ManifestEventSchema } from './uplink/gen/maskin/v1/report_pb.js';
 import { createHealthService } from './uplink/health.js';
-import { openOutbox, type ReportBody, type StoredReport } from './uplink/outbox.js';
+import { openOutbox, type Outbox, type StoredReport } from './uplink/outbox.js';
 import { createManifestPuller } from './uplink/puller.js';
 import { createReporter, httpReportTransport } from './uplink/reporter.js';
+import { manifestEventReport, outboxSink, refusedPushReport } from './uplink/reports.js';
+import { uplinkStatus } from './uplink/status.js';
 
 export interface AgentHandle {
   /** Re-reads the local manifest file (only while no signed manifest is in force). */
@@ -57,117 +59,38 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
   checkProvisioningInterface(config, log);
   const store = await openStore(config.dataDir);
   try {
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics, prefix: 'maskin_' });
-    // The manifest may override some settings; the outbox opens before the manifest (it records
-    // the manifest's own events), so it reads them late.
-    let overrides = (): SettingsOverride => ({});
+    const metrics = agentMetrics();
+    const applier = await openApplier(config, store, log);
+    const directory = (): NodeDirectory => applier.directory();
+    checkBootFiles(config, directory(), log);
+    // The manifest may override the outbox bound: read on every check.
     const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), {
-      maxEvents: () => overrides().outboxMaxEvents ?? config.outboxMaxEvents,
+      maxEvents: () => directory().settings.outboxMaxEvents ?? config.outboxMaxEvents,
       log: log.child({ component: 'outbox' }),
       registry: metrics,
     });
-    // Reports are durable once appended; a failed append is logged, never fatal to provisioning.
-    const report = (body: ReportBody): void => {
-      outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
-    };
-    const manifestFile = config.manifestFile;
-    // Set once the prefetcher exists: a newly applied manifest starts fetching its images.
-    let manifestApplied = (): void => {};
-    const applier = await ManifestApplier.open({
-      store: store.sublevel<StoredManifest>('manifest'),
-      ...(config.rackId !== undefined ? { rackId: config.rackId } : {}),
-      trustedKeys: config.uplink.trustedKeys,
-      maxBytes: config.uplink.maxManifestBytes,
-      checkBase: validateMachineConfigDocs,
-      ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
-      log: log.child({ component: 'manifest' }),
-      events: (e) => {
-        report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: e.outcome, version: BigInt(e.version), source: e.source, errorCode: e.errorCode ?? '', detail: e.detail ?? '' }) });
-        if (e.outcome === 'applied') manifestApplied();
-      },
-    });
-    const directory = (): NodeDirectory => applier.directory();
-    overrides = () => applier.directory().settings;
-    checkBootFiles(config, directory(), log);
+    const report = outboxSink(outbox, log);
+    applier.onEvent((event) => report(manifestEventReport(event)));
 
-    // The verified image cache: pinned kernels/initramfs and the installer image's registry blobs.
-    const images = await openContentStore({ dir: path.join(config.dataDir, 'cache'), index: store.sublevel<IndexEntry>('images'), limitBytes: config.images.limitBytes, log: log.child({ component: 'cache' }) });
-    const fetcher = createFetcher({ store: images, log: log.child({ component: 'fetch' }) });
-    // Asset pins change only with the manifest: computed once per directory, not per request.
-    let pinned: { directory: NodeDirectory; pins: ReadonlyMap<string, AssetPin> } | undefined;
-    const pins = (): ReadonlyMap<string, AssetPin> => {
-      const current = applier.directory();
-      if (pinned?.directory !== current) pinned = { directory: current, pins: assetPins(current, config.images.factoryUrl) };
-      return pinned.pins;
-    };
-    const registry = createRegistryMirror({
-      store: images,
-      tags: store.sublevel<TagRecord>('oci-tags'),
-      upstreams: (host) => {
-        const url = config.images.registryUpstreams[host];
-        return url === undefined ? undefined : { url };
-      },
-      fetcher,
-      log: log.child({ component: 'registry' }),
-    });
-    const prefetcher = createPrefetcher({
-      pins,
-      referenced: () => referencedDigests(applier.directory()),
-      store: images,
-      fetch: (digest, source) => fetcher.fetch(digest, source),
-      installers: () => installerPins(applier.directory()),
-      prefetchInstaller: (pin) => prefetchInstaller(registry, pin),
-      log: log.child({ component: 'prefetch' }),
-    });
-
+    const images = await openImageCache(config, store, directory, log);
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
-    const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory, leases, now: () => new Date(), log: log.child({ component: 'nodes' }), reports: report });
-    const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
-    // Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power.
-    const provisioner = new ProvisionExecutor({
+    const nodes = await NodeRegistry.open({
+      store: store.sublevel<NodeRecord>('nodes'),
       directory,
-      nodes,
-      drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
-      credentials: createCredentialResolver(config.bmc),
-      addressOf: (record) => record.macs.map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ?? record.facts.ip,
-      probe: tcpProbe,
-      clock: systemClock,
-      settings: config.lifecycle,
-      log: log.child({ component: 'provision' }),
+      leases,
+      now: () => new Date(),
+      log: log.child({ component: 'nodes' }),
+      reports: report,
     });
-    manifestApplied = () => {
-      prefetcher.kick();
+    const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
+    const provisioner = createProvisioner(config, directory, nodes, leases, log);
+    // A newly applied manifest starts fetching its images and provisioning its BMC nodes.
+    applier.onEvent((event) => {
+      if (event.outcome !== 'applied') return;
+      images.prefetcher.kick();
       provisioner.reconcileAll();
-    };
-
-    const client = createUplinkClient({
-      timeoutMs: config.uplink.timeoutSeconds * 1000,
-      ...(config.uplink.caFile ? { caFile: config.uplink.caFile } : {}),
-      ...(config.uplink.certFile ? { certFile: config.uplink.certFile } : {}),
-      ...(config.uplink.keyFile ? { keyFile: config.uplink.keyFile } : {}),
-      ...(config.uplink.token ? { token: config.uplink.token } : {}),
     });
-    const puller = config.uplink.manifestUrl
-      ? createManifestPuller({
-          url: config.uplink.manifestUrl,
-          client,
-          intervalSeconds: () => overrides().pullIntervalSeconds ?? config.uplink.pullIntervalSeconds,
-          maxBytes: config.uplink.maxManifestBytes,
-          apply: (bytes) => applier.offer(bytes, 'pull'),
-          log: log.child({ component: 'pull' }),
-        })
-      : undefined;
-    const reporter = config.uplink.reportUrl && config.rackId
-      ? createReporter({
-          outbox,
-          agentId: config.agentId,
-          rackId: config.rackId,
-          post: httpReportTransport({ url: config.uplink.reportUrl, dispatcher: client.dispatcher, headers: client.headers, timeoutMs: client.timeoutMs }),
-          log: log.child({ component: 'reports' }),
-        })
-      : undefined;
-    if (!reporter) log.warn('uplink.reportUrl (or rackId) not set: reports are queued in the outbox (bounded) and not delivered');
+    const uplink = createUplink(config, applier, outbox, log);
 
     const app = await buildApp({
       config,
@@ -178,65 +101,151 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       log,
       metrics,
       startedAt: new Date(),
-      images: { pins, store: images, fetch: (digest, source) => fetcher.fetch(digest, source), progress: (digest) => fetcher.active().find((p) => p.digest === digest) },
-      registry,
+      images: images.port,
+      registry: images.registry,
       provisioner,
       manifest: {
         offer: (bytes, source) => applier.offer(bytes, source),
-        refusedPush: (from, why) =>
-          report({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'rejected', version: BigInt(applier.status().version ?? 0), source: 'push', errorCode: PUSH_UNAUTHENTICATED, detail: `${why} from ${from}` }) }),
+        refusedPush: (from, why) => report(refusedPushReport(applier.status().version ?? 0, from, why)),
       },
-      uplinkStatus: () => {
-        const oldest = outbox.oldest();
-        return {
-          manifest: applier.status(),
-          ...(puller ? { pull: puller.status() } : {}),
-          outbox: { depth: outbox.depth(), evicted: outbox.evicted(), ...(oldest ? { oldestSeq: String(oldest.seq), oldestAt: oldest.atUnixMs } : {}) },
-          ...(reporter ? { reporter: reporter.status() } : {}),
-          cache: { totalBytes: images.totalBytes(), limitBytes: config.images.limitBytes, blobs: images.list().length, assets: prefetcher.status(), readiness: prefetcher.readiness() },
-        };
-      },
+      uplinkStatus: () => uplinkStatus({ manifest: applier, outbox, puller: uplink.puller, reporter: uplink.reporter }),
+      cacheStatus: () => cacheStatus(images.content, images.prefetcher, config.images.limitBytes),
     });
 
-    const http: Service = {
-      name: 'http',
-      async run(stop) {
-        await app.listen({ host: config.httpListen, port: config.ports.http });
-        await aborted(stop);
-        await app.close();
-      },
-    };
-    const pruneTokens: Service = {
-      name: 'token-pruner',
-      async run(stop) {
-        const timer = setInterval(() => void tokens.prune().catch((err: unknown) => log.warn({ err }, 'token prune failed')), 60_000);
-        await aborted(stop);
-        clearInterval(timer);
-      },
-    };
     const services: Service[] = [
       createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics }),
-      createTftpService({ root: config.bootBinariesDir, address: config.provisioning.address, port: config.ports.tftp, observer: nodes, log: log.child({ component: 'tftp' }), registry: metrics }),
-      http,
-      pruneTokens,
-      prefetcher,
-      createHealthService({ outbox, log: log.child({ component: 'health' }), extra: () => ({ manifestVersion: applier.status().version ?? 0, dataDir: config.dataDir, profilesReady: prefetcher.readiness(), cacheBytes: images.totalBytes() }) }),
+      createTftpService({
+        root: config.bootBinariesDir,
+        address: config.provisioning.address,
+        port: config.ports.tftp,
+        observer: nodes,
+        log: log.child({ component: 'tftp' }),
+        registry: metrics,
+      }),
+      createHttpService(app, config),
+      createTokenPruner(tokens, log),
+      images.prefetcher,
+      createHealthService({
+        outbox,
+        log: log.child({ component: 'health' }),
+        extra: () => ({
+          manifestVersion: applier.status().version ?? 0,
+          dataDir: config.dataDir,
+          profilesReady: images.prefetcher.readiness(),
+          cacheBytes: images.content.totalBytes(),
+        }),
+      }),
       createProvisionService(provisioner, config.lifecycle.reconcileIntervalMs, systemClock),
-      ...(puller ? [puller] : []),
-      ...(reporter ? [reporter] : []),
+      ...(uplink.puller ? [uplink.puller] : []),
+      ...(uplink.reporter ? [uplink.reporter] : []),
     ];
     onReady?.({ reloadManifest: () => applier.reloadLocal() });
     log.info({ address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl, manifest: applier.status() }, 'maskin-agent running');
     try {
       await supervise(services, signal, log);
     } finally {
-      await client.close();
+      await uplink.client.close();
       await nodes.flush();
       await leases.flush();
     }
   } finally {
     await store.close();
   }
+}
+
+/** The manifest in force: the last good signed one from the store, else the local file. */
+function openApplier(config: AgentConfig, store: AgentStore, log: Logger): Promise<ManifestApplier> {
+  const manifestFile = config.manifestFile;
+  return ManifestApplier.open({
+    store: store.sublevel<StoredManifest>('manifest'),
+    ...(config.rackId !== undefined ? { rackId: config.rackId } : {}),
+    trustedKeys: config.uplink.trustedKeys,
+    maxBytes: config.uplink.maxManifestBytes,
+    checkBase: validateMachineConfigDocs,
+    ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
+    log: log.child({ component: 'manifest' }),
+  });
+}
+
+/** The verified image cache: pinned kernels/initramfs and the installer image's registry blobs, prefetched. */
+async function openImageCache(config: AgentConfig, store: AgentStore, directory: () => NodeDirectory, log: Logger) {
+  const content = await openContentStore({
+    dir: path.join(config.dataDir, 'cache'),
+    index: store.sublevel<IndexEntry>('images'),
+    limitBytes: config.images.limitBytes,
+    log: log.child({ component: 'cache' }),
+  });
+  const fetcher = createFetcher({ store: content, log: log.child({ component: 'fetch' }) });
+  const pins = pinsFor(directory, config.images.factoryUrl);
+  const fetch: ImagesPort['fetch'] = (digest, source) => fetcher.fetch(digest, source);
+  const registry = createRegistryMirror({
+    store: content,
+    tags: store.sublevel<TagRecord>('oci-tags'),
+    upstreams: (host) => {
+      const url = config.images.registryUpstreams[host];
+      return url === undefined ? undefined : { url };
+    },
+    fetcher,
+    log: log.child({ component: 'registry' }),
+  });
+  const prefetcher = createPrefetcher({
+    pins,
+    referenced: () => referencedDigests(directory()),
+    store: content,
+    fetch,
+    installers: () => installerPins(directory()),
+    prefetchInstaller: (pin) => prefetchInstaller(registry, pin),
+    log: log.child({ component: 'prefetch' }),
+  });
+  const port: ImagesPort = { pins, store: content, fetch, progress: (digest) => fetcher.active().find((p) => p.digest === digest) };
+  return { content, registry, prefetcher, port };
+}
+
+/** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */
+function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeasePool, log: Logger) {
+  return new ProvisionExecutor({
+    directory,
+    nodes,
+    drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
+    credentials: createCredentialResolver(config.bmc),
+    addressOf: (record) => record.macs.map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ?? record.facts.ip,
+    probe: tcpProbe,
+    clock: systemClock,
+    settings: config.lifecycle,
+    log: log.child({ component: 'provision' }),
+  });
+}
+
+/** Central: the client, the manifest puller (with uplink.manifestUrl), the report delivery (with uplink.reportUrl and rackId). */
+function createUplink(config: AgentConfig, applier: ManifestApplier, outbox: Outbox, log: Logger) {
+  const client = createUplinkClient({
+    timeoutMs: config.uplink.timeoutSeconds * 1000,
+    ...(config.uplink.caFile ? { caFile: config.uplink.caFile } : {}),
+    ...(config.uplink.certFile ? { certFile: config.uplink.certFile } : {}),
+    ...(config.uplink.keyFile ? { keyFile: config.uplink.keyFile } : {}),
+    ...(config.uplink.token ? { token: config.uplink.token } : {}),
+  });
+  const puller = config.uplink.manifestUrl
+    ? createManifestPuller({
+        url: config.uplink.manifestUrl,
+        client,
+        intervalSeconds: () => applier.directory().settings.pullIntervalSeconds ?? config.uplink.pullIntervalSeconds,
+        maxBytes: config.uplink.maxManifestBytes,
+        apply: (bytes) => applier.offer(bytes, 'pull'),
+        log: log.child({ component: 'pull' }),
+      })
+    : undefined;
+  const reporter = config.uplink.reportUrl && config.rackId
+    ? createReporter({
+        outbox,
+        agentId: config.agentId,
+        rackId: config.rackId,
+        post: httpReportTransport({ url: config.uplink.reportUrl, dispatcher: client.dispatcher, headers: client.headers, timeoutMs: client.timeoutMs }),
+        log: log.child({ component: 'reports' }),
+      })
+    : undefined;
+  if (!reporter) log.warn('uplink.reportUrl (or rackId) not set: reports are queued in the outbox (bounded) and not delivered');
+  return { client, puller, reporter };
 }
 
 /** A boot file DHCP may name but nobody can fetch strands that kind of machine in PXE. */

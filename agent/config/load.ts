@@ -51,8 +51,8 @@ export const DEFAULT_PROVISION: ProvisionSettings = Object.freeze({
 });
 export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
 
-/** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field error. */
-function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, file: string): Record<string, BmcCredentialEntry> {
+/** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field problem and left out. */
+function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, problems: InvalidFieldError[]): Record<string, BmcCredentialEntry> {
   const out: Record<string, BmcCredentialEntry> = {};
   for (const key of Object.keys(env)) {
     const m = /^MASKIN_BMC_([A-Z0-9_]+)_USERNAME$/.exec(key);
@@ -60,8 +60,11 @@ function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, fi
     const name = m[1]!;
     const username = env[key];
     const password = env[`MASKIN_BMC_${name}_PASSWORD`];
-    if (!username || password === undefined || password === '')
-      throw new ConfigError(file, [new InvalidFieldError('environment', key, `is set but MASKIN_BMC_${name}_PASSWORD is not`, `set both MASKIN_BMC_${name}_USERNAME and MASKIN_BMC_${name}_PASSWORD, or neither`)]);
+    if (!username || password === undefined || password === '') {
+      const fix = `set both MASKIN_BMC_${name}_USERNAME and MASKIN_BMC_${name}_PASSWORD, or neither`;
+      problems.push(new InvalidFieldError('environment', key, `is set but MASKIN_BMC_${name}_PASSWORD is not`, fix));
+      continue;
+    }
     out[name] = { username, password };
   }
   return out;
@@ -70,6 +73,7 @@ function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, fi
 /**
  * Environment overrides: MASKIN_LOG_LEVEL, MASKIN_ADMIN_TOKEN, MASKIN_DATA_DIR, and the secrets
  * MASKIN_UPLINK_TOKEN, MASKIN_PUSH_TOKEN (secrets come from files or the environment only).
+ * Past the schema, every problem (unreadable files, bad keys, relations) is collected into one ConfigError.
  */
 export function parseConfig(text: string, options: LoadOptions & { file?: string } = {}): AgentConfig {
   const file = options.file ?? '(inline)';
@@ -80,32 +84,36 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   } catch (err) {
     throw new ConfigError(file, [new InvalidFieldError('config', '', `not valid YAML (${(err as Error).message.split('\n')[0]})`, 'fix the YAML syntax')]);
   }
-  const problems = validate(raw);
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  const schemaProblems = validate(raw);
+  if (schemaProblems.length > 0) throw new ConfigError(file, schemaProblems);
   const c = raw as RawConfig;
   const relTo = (p: string): string => (path.isAbsolute(p) || options.file === undefined ? p : path.resolve(path.dirname(options.file), p));
 
   const ports = { dhcp: c.ports?.dhcp ?? 67, dhcpClient: c.ports?.dhcpClient ?? 68, tftp: c.ports?.tftp ?? 69, http: c.ports?.http ?? 80 };
   const address = c.provisioning.address;
   const dataDir = relTo(env.MASKIN_DATA_DIR ?? c.dataDir ?? '/var/lib/maskin-agent');
+  const problems: InvalidFieldError[] = [];
   const secret = (envName: string, fileField: string, secretFile: string | undefined): string | undefined => {
     if (env[envName] !== undefined && env[envName] !== '') return env[envName];
     if (secretFile === undefined) return undefined;
     try {
       return readFileSync(relTo(secretFile), 'utf8').trim();
     } catch (err) {
-      throw new ConfigError(file, [new InvalidFieldError('config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`)]);
+      problems.push(new InvalidFieldError('config', fileField, `cannot read (${(err as Error).message})`, `point it at a readable file, or set ${envName}`));
+      return undefined;
     }
   };
   const adminToken = secret('MASKIN_ADMIN_TOKEN', 'adminTokenFile', c.adminTokenFile);
   const u = c.uplink ?? {};
-  const trustedKeys: TrustedKey[] = (u.trustedKeys ?? []).map((k, i) => {
+  const keyEntries = u.trustedKeys ?? [];
+  const trustedKeys: TrustedKey[] = keyEntries.flatMap((k, i) => {
     const field = `uplink.trustedKeys.${i}.publicKeyFile`;
     let pem: string;
     try {
       pem = readFileSync(relTo(k.publicKeyFile), 'utf8');
     } catch (err) {
-      throw new ConfigError(file, [new InvalidFieldError('config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote')]);
+      problems.push(new InvalidFieldError('config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote'));
+      return [];
     }
     let type: string | undefined;
     try {
@@ -113,8 +121,11 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     } catch {
       type = undefined;
     }
-    if (type !== 'ed25519') throw new ConfigError(file, [new InvalidFieldError('config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote')]);
-    return { id: k.id, publicKeyPem: pem };
+    if (type !== 'ed25519') {
+      problems.push(new InvalidFieldError('config', field, `is not an Ed25519 public key (PEM)`, 'use the .pub file `maskin-agent manifest keygen` wrote'));
+      return [];
+    }
+    return [{ id: k.id, publicKeyPem: pem }];
   });
   const uplink: UplinkSettings = {
     ...(u.manifestUrl !== undefined ? { manifestUrl: u.manifestUrl } : {}),
@@ -165,21 +176,22 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     lifecycle: provisionSettingsOf(c.lifecycle),
     bmc: {
       ...(c.bmc?.secretsFile !== undefined ? { secretsFile: relTo(c.bmc.secretsFile) } : {}),
-      envCredentials: bmcEnvCredentials(env, file),
+      envCredentials: bmcEnvCredentials(env, problems),
       ipmi: {
         ...(c.bmc?.ipmi?.cipherSuite !== undefined ? { cipherSuite: c.bmc.ipmi.cipherSuite } : {}),
         bootFlagCheck: c.bmc?.ipmi?.bootFlagCheck ?? 'full',
       },
     },
   };
-  const relationProblems = checkRelations(config);
+  problems.push(...checkRelations(config, keyEntries.map((k) => k.id)));
   if (config.lifecycle.backoffMs > config.lifecycle.maxBackoffMs)
-    relationProblems.push(new InvalidFieldError('config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
-  if (relationProblems.length > 0) throw new ConfigError(file, relationProblems);
+    problems.push(new InvalidFieldError('config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
+  if (problems.length > 0) throw new ConfigError(file, problems);
   return deepFreeze(config);
 }
 
-function checkRelations(c: AgentConfig): InvalidFieldError[] {
+/** `keyIds`: every trusted key the file lists, read or not, so an unreadable key is not also "no keys". */
+function checkRelations(c: AgentConfig, keyIds: readonly string[]): InvalidFieldError[] {
   const out: InvalidFieldError[] = [];
   const bad = (field: string, problem: string, fix: string): void => {
     out.push(new InvalidFieldError('config', field, problem, fix));
@@ -196,12 +208,11 @@ function checkRelations(c: AgentConfig): InvalidFieldError[] {
   const u = c.uplink;
   if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && c.rackId === undefined)
     bad('rackId', 'is required when manifests come from central (uplink.manifestUrl or a push token)', "set rackId to this rack's id as central names it");
-  if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && u.trustedKeys.length === 0)
+  if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && keyIds.length === 0)
     bad('uplink.trustedKeys', 'is empty, so no signed manifest could ever be accepted', 'add the public key(s) central signs with: [{ id, publicKeyFile }]');
   if ((u.certFile === undefined) !== (u.keyFile === undefined)) bad(u.certFile === undefined ? 'uplink.certFile' : 'uplink.keyFile', 'client certificate and key come together', 'set both uplink.certFile and uplink.keyFile, or neither');
-  const ids = u.trustedKeys.map((k) => k.id);
-  ids.forEach((id, i) => {
-    if (ids.indexOf(id) !== i) bad(`uplink.trustedKeys.${i}.id`, `duplicate key id ${id}`, 'give every trusted key its own id');
+  keyIds.forEach((id, i) => {
+    if (keyIds.indexOf(id) !== i) bad(`uplink.trustedKeys.${i}.id`, `duplicate key id ${id}`, 'give every trusted key its own id');
   });
   c.dhcp.relays.forEach((relay, i) => {
     const relaySubnet = parseSubnet(relay.subnet);

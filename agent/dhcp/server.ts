@@ -6,11 +6,13 @@
 // (systemd RestrictNetworkInterfaces=, nftables).
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
+import { counter } from '../runtime/metrics.js';
 import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
 import type { NodeDirectory } from '../manifest/model.js';
+import { bindUdp, udpReady, type UdpBound } from '../net/udp.js';
 import type { BootObserver } from '../nodes/model.js';
 import { decodeDhcp, encodeDhcp, macOf, type DhcpMessage } from './codec.js';
 import { isDurable } from './leaseTable.js';
@@ -33,22 +35,10 @@ export interface DhcpServiceDeps {
 
 export interface DhcpService extends Service {
   /** Resolves with the bound server port once both sockets are up (useful with port 0). */
-  readonly ready: Promise<{ port: number }>;
+  readonly ready: Promise<UdpBound>;
 }
 
 const WARN_EVERY_MS = 10_000;
-
-function bind(socket: dgram.Socket, port: number, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind({ port, address, exclusive: true }, () => {
-      socket.off('error', onError);
-      socket.setBroadcast(true);
-      resolve(socket.address().port);
-    });
-  });
-}
 
 export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   const { leases, observer } = deps;
@@ -56,10 +46,9 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   let config = deps.config;
   const log = deps.log.child({ component: 'dhcp' });
   const now = deps.now ?? Date.now;
-  const registers = deps.registry ? [deps.registry] : [];
-  const packets = new Counter({ name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'], registers });
-  const dropped = new Counter({ name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'], registers });
-  const replies = new Counter({ name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'], registers });
+  const packets = counter(deps.registry, { name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'] });
+  const dropped = counter(deps.registry, { name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'] });
+  const replies = counter(deps.registry, { name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'] });
 
   let lastExhaustedWarn = 0;
   let exhaustedSuppressed = 0;
@@ -74,13 +63,7 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
     exhaustedSuppressed = 0;
   }
 
-  let readyResolve!: (v: { port: number }) => void;
-  let readyReject!: (err: unknown) => void;
-  const ready = new Promise<{ port: number }>((resolve, reject) => {
-    readyResolve = resolve;
-    readyReject = reject;
-  });
-  ready.catch(() => undefined);
+  const { ready, bound, failed } = udpReady();
 
   async function handle(buf: Buffer, sender: dgram.Socket): Promise<void> {
     let request: DhcpMessage;
@@ -133,18 +116,19 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
       handle(buf, speak).catch((err: unknown) => log.error({ err }, 'unexpected error handling a DHCP packet'));
     };
     try {
-      const port = await bind(listen, config.ports.dhcp, '0.0.0.0');
-      await bind(speak, port, config.provisioning.address);
+      const port = await bindUdp(listen, '0.0.0.0', config.ports.dhcp);
+      await bindUdp(speak, config.provisioning.address, port);
+      for (const s of [listen, speak]) s.setBroadcast(true);
       config = { ...config, ports: { ...config.ports, dhcp: port } };
       listen.on('message', onMessage);
       speak.on('message', onMessage);
       for (const s of [listen, speak]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
       log.info({ port, address: config.provisioning.address }, 'DHCP server listening');
-      readyResolve({ port });
+      bound(port);
     } catch (err) {
       listen.close();
       speak.close();
-      readyReject(err);
+      failed(err);
       throw err;
     }
     await aborted(signal);

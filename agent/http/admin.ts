@@ -1,10 +1,12 @@
 // Operator API: node list and detail, operator actions on nodes, health, metrics. Loopback
 // callers, or a bearer token.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
+import type { CacheStatus } from '../images/status.js';
 import type { NodeSummary } from '../nodes/format.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
+import type { UplinkStatus } from '../uplink/status.js';
+import { bearerMatches } from './bearer.js';
 import type { HttpDeps } from './deps.js';
 import { REFUSAL_STATUS } from './errorStatus.js';
 
@@ -14,10 +16,16 @@ function isLoopback(ip: string): boolean {
 
 function authorized(request: FastifyRequest, token: string | undefined): boolean {
   if (isLoopback(request.ip)) return true;
-  if (token === undefined) return false;
-  const given = Buffer.from(request.headers.authorization ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return token !== undefined && bearerMatches(request.headers.authorization, token);
+}
+
+/** GET /v1/status: this agent, and the uplink and image cache views when the agent runs them. */
+export interface AgentStatus extends Partial<UplinkStatus> {
+  readonly agentId: string;
+  readonly rackId?: string;
+  readonly startedAt: string;
+  readonly nodes: number;
+  readonly cache?: CacheStatus;
 }
 
 export function summary(record: NodeRecord): NodeSummary {
@@ -82,12 +90,13 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       reply.code(202);
       return { accepted: true, node: request.params.id, action };
     });
-    admin.get('/v1/status', async () => ({
+    admin.get('/v1/status', async (): Promise<AgentStatus> => ({
       agentId: deps.config.agentId,
       rackId: deps.config.rackId,
       startedAt: deps.startedAt.toISOString(),
       nodes: deps.nodes.list().length,
       ...(deps.uplinkStatus?.() ?? {}),
+      ...(deps.cacheStatus ? { cache: deps.cacheStatus() } : {}),
     }));
     admin.get('/metrics', async (_request, reply) => {
       reply.type(deps.metrics.contentType);

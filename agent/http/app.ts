@@ -1,4 +1,4 @@
-// fastify app factory: one plugin per concern. Only main.ts calls listen().
+// fastify app factory: one plugin per concern. Only service.ts calls listen().
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
 import { redactUrl } from './deps.js';

@@ -7,10 +7,12 @@ import type { ErrorCode } from '../errors.js';
 import type { ContentStore, Download, DownloadProgress } from '../images/model.js';
 import type { RegistryMirror } from '../images/oci.js';
 import type { AssetPin } from '../images/pins.js';
+import type { CacheStatus } from '../images/status.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { BootTokens } from '../nodes/tokens.js';
 import type { ProvisionExecutor } from '../provision/executor.js';
+import type { UplinkStatus } from '../uplink/status.js';
 
 /** The manifest applier as HTTP sees it (push endpoint, status). */
 export interface ManifestPort {
@@ -49,7 +51,9 @@ export interface HttpDeps {
   /** Operator actions on nodes with a BMC (agent/provision); absent: POST /v1/nodes/:id/actions answers 404. */
   readonly provisioner?: Pick<ProvisionExecutor, 'manual'>;
   /** Manifest version/source/age, last pull, outbox depth: for GET /v1/status. */
-  readonly uplinkStatus?: () => Record<string, unknown>;
+  readonly uplinkStatus?: () => UplinkStatus;
+  /** Image cache size and per-image state: for GET /v1/status. */
+  readonly cacheStatus?: () => CacheStatus;
 }
 
 /** Boot tokens travel in URL paths; they must never reach a log line. */

@@ -1,15 +1,9 @@
 // Central pushes a SignedManifest: PUT /v1/manifest with the push bearer token. Same verification
 // path as a pull (the applier); unauthenticated requests get 401 and an event upstream.
 import type { FastifyPluginAsync } from 'fastify';
-import { timingSafeEqual } from 'node:crypto';
+import { bearerMatches } from './bearer.js';
 import type { HttpDeps } from './deps.js';
 import { pushRejectionStatus } from './errorStatus.js';
-
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
 
 export const pushRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   const { pushToken, maxManifestBytes } = deps.config.uplink;

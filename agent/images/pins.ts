@@ -1,4 +1,4 @@
-// Which verified blob serves which asset path, and where it comes from upstream. Pure.
+// Which verified blob serves which asset path, and where it comes from upstream. No I/O.
 // Asset paths keep the Image Factory layout (<schematic>/<version>/kernel-<arch>), so the iPXE
 // scripts do not change whether a file comes from the cache or from assetsDir.
 import type { ImagePin, NodeDirectory, Profile } from '../manifest/model.js';
@@ -48,6 +48,16 @@ export function assetPins(directory: Pick<NodeDirectory, 'images' | 'profiles'>,
     }
   }
   return out;
+}
+
+/** The pins of the directory `current` returns, recomputed only when it returns another (a new manifest), not per request. */
+export function pinsFor(current: () => Pick<NodeDirectory, 'images' | 'profiles'>, factoryUrl: string): () => ReadonlyMap<string, AssetPin> {
+  let last: { directory: object; pins: ReadonlyMap<string, AssetPin> } | undefined;
+  return () => {
+    const directory = current();
+    if (last?.directory !== directory) last = { directory, pins: assetPins(directory, factoryUrl) };
+    return last.pins;
+  };
 }
 
 /** Every digest the directories reference: pinned against eviction. */

@@ -33,9 +33,18 @@ export interface ManifestStatus {
   readonly lastRejection?: { readonly at: string; readonly source: string; readonly code: ErrorCode; readonly message: string };
 }
 
-/** What the applier tells the rest of the agent (reports upstream). */
+/** An offer's outcome as the rest of the agent hears it. */
+export interface ManifestEvent {
+  readonly outcome: 'applied' | 'rejected' | 'unchanged';
+  readonly version: number;
+  readonly source: string;
+  readonly errorCode?: ErrorCode;
+  readonly detail?: string;
+}
+
+/** A listener of onEvent (main: the report upstream, the prefetcher and the provisioner). */
 export interface ManifestEventSink {
-  (event: { outcome: 'applied' | 'rejected' | 'unchanged'; version: number; source: string; errorCode?: ErrorCode; detail?: string }): void;
+  (event: ManifestEvent): void;
 }
 
 export interface StoredManifest {
@@ -58,7 +67,6 @@ export interface ApplierDeps {
   readonly localFile?: () => Manifest;
   readonly log: Logger;
   readonly now?: () => Date;
-  readonly events?: ManifestEventSink;
 }
 
 export class ManifestApplier {
@@ -67,6 +75,7 @@ export class ManifestApplier {
   /** Version and bytes of the signed manifest in force, if any: the anti-rollback floor. */
   private signed: { version: number; bytes: Buffer } | undefined;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners: ManifestEventSink[] = [];
   private readonly keys: ReadonlyMap<string, KeyObject>;
   private readonly now: () => Date;
 
@@ -87,6 +96,11 @@ export class ManifestApplier {
 
   status(): ManifestStatus {
     return this.state;
+  }
+
+  /** Calls `listener` with the outcome of every later offer that applies or rejects a manifest; opening emits none. */
+  onEvent(listener: ManifestEventSink): void {
+    this.listeners.push(listener);
   }
 
   /** Verifies and applies a SignedManifest; serialized, so two offers never interleave. */
@@ -155,7 +169,7 @@ export class ManifestApplier {
       const reason = (err as MaskinError & { reason?: string }).reason;
       this.state = { ...this.state, lastRejection: { at: this.now().toISOString(), source, code: err.code, message: err.message } };
       this.deps.log.warn({ source, code: err.code, err: err.message }, 'manifest rejected; the last good one stays in force');
-      this.deps.events?.({ outcome: 'rejected', version: this.signed?.version ?? 0, source, errorCode: err.code, detail: err.message.slice(0, 2000) });
+      this.emit({ outcome: 'rejected', version: this.signed?.version ?? 0, source, errorCode: err.code, detail: err.message.slice(0, 2000) });
       return { outcome: 'rejected', code: err.code, message: err.message, ...(reason ? { reason } : {}) };
     }
     const appliedAt = this.now().toISOString();
@@ -165,8 +179,12 @@ export class ManifestApplier {
     this.signed = { version: verified.version, bytes };
     this.install(verified.manifest, { source, version: verified.version, keyId: verified.keyId, appliedAt, ...(verified.issuedAt ? { issuedAt: verified.issuedAt.toISOString() } : {}) });
     this.deps.log.info({ source, version: verified.version, nodes: this.state.nodes }, 'manifest applied');
-    this.deps.events?.({ outcome: 'applied', version: verified.version, source });
+    this.emit({ outcome: 'applied', version: verified.version, source });
     return { outcome: 'applied', version: verified.version };
+  }
+
+  private emit(event: ManifestEvent): void {
+    for (const listener of this.listeners) listener(event);
   }
 
   /** The swap: one assignment, so readers see the old directory or the new, never a mix. */

@@ -14,7 +14,8 @@ export interface NodeSummary {
   lifecycle?: { step?: ProvisionStep; since: string; attempt: number; lastError?: string; failure?: { step?: ProvisionStep; reason: string } };
 }
 
-function age(from: string, now: Date): string {
+/** Time from `from` (ISO) to `now` as the CLI prints it: 45s, 12m, 3h. */
+export function age(from: string, now: Date): string {
   const s = Math.max(0, Math.round((now.getTime() - Date.parse(from)) / 1000));
   if (s < 120) return `${s}s`;
   if (s < 7200) return `${Math.round(s / 60)}m`;
@@ -74,66 +75,4 @@ export function formatTimeline(record: NodeRecord): string {
   const facts = Object.entries(record.facts).map(([k, v]) => `${k}=${String(v)}`).join(' ');
   const rows = [['TIME', 'STEP', 'DETAIL'], ...record.timeline.map((s) => [s.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.step, detailText(s)])];
   return head + (facts ? `facts: ${facts}\n` : '') + lifecycleLine(record) + table(rows);
-}
-
-export interface StatusView {
-  agentId: string;
-  rackId?: string;
-  nodes: number;
-  manifest?: { source: string; version?: number; appliedAt?: string; issuedAt?: string; keyId?: string; nodes: number; lastRejection?: { at: string; source: string; code: string; message: string } };
-  pull?: { lastResult?: string; lastAttemptAt?: number; lastSuccessAt?: number; lastError?: string; consecutiveFailures?: number };
-  outbox?: { depth: number; oldestSeq?: string; oldestAt?: number; evicted: number };
-  reporter?: { lastSuccessAt?: number; lastError?: string; consecutiveFailures?: number };
-}
-
-const ago = (ms: number | string | undefined, now: Date): string => {
-  if (ms === undefined) return 'never';
-  const t = typeof ms === 'string' ? Date.parse(ms) : ms;
-  return `${age(new Date(t).toISOString(), now)} ago`;
-};
-
-export function formatStatus(s: StatusView, now: Date): string {
-  const m = s.manifest;
-  const lines = [
-    `agent ${s.agentId}${s.rackId ? `, rack ${s.rackId}` : ''}: ${s.nodes} node record(s)`,
-    m
-      ? `manifest: ${m.version !== undefined ? `version ${m.version}` : 'unversioned'} from ${m.source}${m.keyId ? ` (key ${m.keyId})` : ''}, ${m.nodes} node(s), applied ${ago(m.appliedAt, now)}${m.issuedAt ? `, issued ${ago(m.issuedAt, now)}` : ''}`
-      : 'manifest: (no uplink status)',
-  ];
-  if (m?.lastRejection) lines.push(`  last rejected: ${m.lastRejection.code} via ${m.lastRejection.source}, ${ago(m.lastRejection.at, now)}: ${m.lastRejection.message.split('\n')[0]}`);
-  if (s.pull) lines.push(`pull: last ${s.pull.lastResult ?? 'none yet'} ${ago(s.pull.lastAttemptAt, now)}, last success ${ago(s.pull.lastSuccessAt, now)}${s.pull.consecutiveFailures ? `, ${s.pull.consecutiveFailures} failure(s) in a row: ${s.pull.lastError ?? ''}` : ''}`);
-  if (s.outbox) lines.push(`outbox: ${s.outbox.depth} report(s) queued${s.outbox.oldestAt !== undefined ? `, oldest ${ago(s.outbox.oldestAt, now)} (seq ${s.outbox.oldestSeq})` : ''}, ${s.outbox.evicted} evicted`);
-  if (s.reporter) lines.push(`reports: last delivered ${ago(s.reporter.lastSuccessAt, now)}${s.reporter.consecutiveFailures ? `, ${s.reporter.consecutiveFailures} failure(s) in a row: ${s.reporter.lastError ?? ''}` : ''}`);
-  return lines.join('\n') + '\n';
-}
-
-export interface CacheView {
-  totalBytes: number;
-  limitBytes: number;
-  blobs: number;
-  readiness: Record<string, boolean>;
-  assets: { assetPath: string; profile: string; kind: string; digest: string; state: string; received?: number; total?: number; error?: string }[];
-}
-
-const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`;
-
-/** `maskin-agent cache status`: per pinned image its state, with a progress bar on a terminal. */
-export function formatCache(c: CacheView, opts: { bars: boolean }): string {
-  const lines = [`cache: ${c.blobs} blob(s), ${mb(c.totalBytes)} of ${mb(c.limitBytes)}`];
-  for (const [profile, ready] of Object.entries(c.readiness)) lines.push(`profile ${profile}: ${ready ? 'ready' : 'not ready'}`);
-  if (c.assets.length === 0) lines.push('no images pinned by the manifest');
-  for (const a of c.assets) {
-    let state = a.state;
-    if (a.state === 'downloading' && a.total) {
-      const share = Math.min(1, (a.received ?? 0) / a.total);
-      const bar = opts.bars ? ` [${'#'.repeat(Math.round(share * 30)).padEnd(30, '.')}]` : '';
-      state = `downloading${bar} ${Math.floor(share * 100)}% of ${mb(a.total)}`;
-    } else if (a.state === 'downloading') {
-      state = `downloading ${mb(a.received ?? 0)}`;
-    } else if (a.state === 'failed') {
-      state = `failed: ${a.error ?? ''}`;
-    }
-    lines.push(`  ${a.profile}  ${a.assetPath.split('/').pop()}  ${a.digest.slice(0, 19)}…  ${state}`);
-  }
-  return lines.join('\n') + '\n';
 }

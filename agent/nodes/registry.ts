@@ -7,11 +7,10 @@ import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
-
-export type { ReportBody };
-/** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
-export type ReportSink = (body: ReportBody) => void;
+import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
 import type { BootObserver, ProvisionProgress, ProvisionStep, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+
+export type { ReportBody, ReportSink };
 
 /** Called after every state change, whoever made it (netboot path or lifecycle executor). */
 export type TransitionListener = (record: NodeRecord, from: NodeState, to: NodeState) => void;
@@ -105,9 +104,7 @@ export class NodeRegistry implements BootObserver {
   }
 
   private reportDiscovery(record: NodeRecord): void {
-    const facts: Record<string, string> = {};
-    for (const [key, value] of Object.entries(record.facts)) if (value !== undefined) facts[key] = String(value);
-    this.deps.reports?.({ case: 'discovery', value: { $typeName: 'maskin.v1.DiscoveryFact', nodeId: record.id, macs: [...record.macs], known: record.known, facts } });
+    this.deps.reports?.(discoveryReport(record));
   }
 
   onTransition(listener: TransitionListener): void {
@@ -129,7 +126,7 @@ export class NodeRegistry implements BootObserver {
     if (next === 'installed') record.installedGeneration = record.generation;
     const step = next === 'failed' ? (failedStep ?? '') : '';
     this.append(record, 'state-changed', { from, to: next, why, generation: record.generation, ...(step ? { step } : {}) });
-    this.deps.reports?.({ case: 'stateChange', value: { $typeName: 'maskin.v1.StateChange', nodeId: record.id, from, to: next, reason: why, generation: BigInt(record.generation), step } });
+    this.deps.reports?.(stateChangeReport({ nodeId: record.id, from, to: next, reason: why, generation: record.generation, step }));
     this.deps.log.info({ node: record.id, from, to: next, why, ...(step ? { step } : {}) }, 'node state changed');
     this.persist(record);
     for (const listener of this.listeners) listener(record, from, next);
@@ -164,7 +161,7 @@ export class NodeRegistry implements BootObserver {
     const entry: TimelineStep = { at: this.deps.now().toISOString(), step, detail };
     record.timeline.push(entry);
     // state-changed steps travel as StateChange reports, which are never evicted.
-    if (step !== 'state-changed') this.deps.reports?.({ case: 'step', value: { $typeName: 'maskin.v1.TimelineStep', nodeId: record.id, step, detailJson: JSON.stringify(detail) } });
+    if (step !== 'state-changed') this.deps.reports?.(timelineStepReport(record.id, step, detail));
     if (record.timeline.length > TIMELINE_LIMIT) record.timeline.splice(0, record.timeline.length - TIMELINE_LIMIT);
   }
 

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { MalformedPacketError } from '../errors.js';
 import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
+import { bindUdp, udpReady, type UdpBound } from '../net/udp.js';
 import type { BootObserver } from '../nodes/model.js';
 import { decodeTftp, encodeTftp, ErrorCode, type TftpMessage } from './codec.js';
 import { createServedFiles, type TransferMode } from './files.js';
@@ -34,21 +35,10 @@ export interface TftpService extends Service {
   /** The bound port; throws before the service has bound. */
   port(): number;
   /** Resolves with the bound port once listening; rejects if binding fails. */
-  readonly ready: Promise<number>;
+  readonly ready: Promise<UdpBound>;
 }
 
 type ReadRequest = Extract<TftpMessage, { op: 'RRQ' | 'WRQ' }>;
-
-function bind(socket: Socket, address: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    socket.once('error', onError);
-    socket.bind({ address, port, exclusive: true }, () => {
-      socket.off('error', onError);
-      resolve();
-    });
-  });
-}
 
 function connect(socket: Socket, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -68,13 +58,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
   if (limits.maxBlksize < 8 || limits.maxBlksize > 65464) throw new RangeError('maxBlksize must be 8..65464');
   const retransmit = deps.retransmit ?? { timeoutMs: 1000, retries: 5 };
   let boundPort: number | undefined;
-  let markReady!: (port: number) => void;
-  let failReady!: (err: unknown) => void;
-  const ready = new Promise<number>((resolve, reject) => {
-    markReady = resolve;
-    failReady = reject;
-  });
-  ready.catch(() => undefined);
+  const { ready, bound, failed } = udpReady();
 
   /** Transfers in progress, by client ip:port, so a retransmitted RRQ does not start a second one. */
   const active = new Map<string, { key: string; stop: AbortController; done: Promise<void> }>();
@@ -115,7 +99,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
     const started = Date.now();
     metrics.active.inc();
     try {
-      await bind(socket, deps.address, 0);
+      await bindUdp(socket, deps.address, 0);
       await connect(socket, rinfo.address, rinfo.port);
       const outcome = await runTransfer(
         {
@@ -186,15 +170,14 @@ export function createTftpService(deps: TftpDeps): TftpService {
     async run(signal) {
       const listener = dgram.createSocket('udp4');
       try {
-        await bind(listener, deps.address, deps.port);
+        boundPort = await bindUdp(listener, deps.address, deps.port);
       } catch (err) {
         listener.close();
-        failReady(err);
+        failed(err);
         throw err;
       }
-      boundPort = listener.address().port;
       log.info({ address: deps.address, port: boundPort, root: deps.root }, 'tftp listening');
-      markReady(boundPort);
+      bound(boundPort);
       listener.on('error', (err) => log.warn({ err }, 'tftp socket error'));
       listener.on('message', (buf: Buffer, rinfo: RemoteInfo) => {
         let msg: TftpMessage;

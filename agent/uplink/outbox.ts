@@ -14,7 +14,8 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { AbstractBatchOptions } from 'abstract-level';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { counter, gauge } from '../runtime/metrics.js';
 import type { Sublevel } from '../store/store.js';
 import { ReportSchema, type Report } from './gen/maskin/v1/report_pb.js';
 import { SeqQueue, type IndexEntry } from './seqQueue.js';
@@ -108,13 +109,15 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
 
   let evictedCount = 0;
   let lastWarn = -Infinity;
-  const registers = opts.registry ? [opts.registry] : [];
-  const evictedCounter = new Counter({ name: 'maskin_outbox_evicted_total', help: 'Reports dropped from the outbox by its size bound', labelNames: ['kind'], registers });
-  new Gauge({ name: 'maskin_outbox_depth', help: 'Reports queued for central', registers, collect() { this.set(depth()); } });
-  new Gauge({
+  const evictedCounter = counter(opts.registry, {
+    name: 'maskin_outbox_evicted_total',
+    help: 'Reports dropped from the outbox by its size bound',
+    labelNames: ['kind'],
+  });
+  gauge(opts.registry, { name: 'maskin_outbox_depth', help: 'Reports queued for central', collect() { this.set(depth()); } });
+  gauge(opts.registry, {
     name: 'maskin_outbox_oldest_age_seconds',
     help: 'Age of the oldest undelivered report (0 when empty)',
-    registers,
     collect() {
       const o = oldest();
       this.set(o ? Math.max(0, (now() - o.atUnixMs) / 1000) : 0);

@@ -115,3 +115,16 @@ t.test('lifecycle and BMC settings: defaults, seconds → ms, env credentials, c
   ];
   for (const [yaml, env, pattern] of bad) t.throws(() => parseConfig(minimal + yaml + '\n', { env }), pattern, yaml || JSON.stringify(env));
 });
+
+t.test('two unreadable files give two problems in one ConfigError', async (t) => {
+  const text = `${minimal}adminTokenFile: nowhere/admin.token\nrackId: rack1\nuplink:\n  manifestUrl: https://central.test/m\n  trustedKeys: [{ id: k1, publicKeyFile: nowhere/k1.pub }]\n`;
+  let caught: unknown;
+  try {
+    parseConfig(text, { env: {}, file: '/nonexistent/agent.yaml' });
+  } catch (err) {
+    caught = err;
+  }
+  t.ok(caught instanceof ConfigError, 'throws ConfigError');
+  t.same((caught as ConfigError).problems.map((p) => p.field), ['adminTokenFile', 'uplink.trustedKeys.0.publicKeyFile'], 'one problem per file, nothing else');
+  t.match((caught as Error).message, /adminTokenFile: cannot read .*\n.*uplink\.trustedKeys\.0\.publicKeyFile: cannot read /);
+});

@@ -51,7 +51,7 @@ dataDir: ${dir}/data`,
   const stop = new AbortController();
   const tftp = createTftpService({ root: bootDir, address: '127.0.0.1', port: 0, observer: nodes, log });
   const running = tftp.run(stop.signal);
-  const port = await tftp.ready;
+  const { port } = await tftp.ready;
   t.teardown(async () => {
     stop.abort();
     await running;

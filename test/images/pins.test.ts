@@ -1,5 +1,5 @@
 import t from 'tap';
-import { assetPins, factoryUrlFor, referencedDigests } from '../../agent/images/pins.js';
+import { assetPins, factoryUrlFor, pinsFor, referencedDigests } from '../../agent/images/pins.js';
 import type { ImagePin } from '../../agent/manifest/model.js';
 import { profileFixture, VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
@@ -32,4 +32,14 @@ t.test('pins map asset paths to digests and upstream URLs', async (t) => {
 
 t.test('every referenced digest is pinned, across current and last-good', async (t) => {
   t.same([...referencedDigests(dir([{ kind: 'kernel', digest: d('a') }]), dir([{ kind: 'installer', digest: d('e') }]))].sort(), [d('a'), d('e')]);
+});
+
+t.test('pinsFor computes the pins once per directory', async (t) => {
+  let current = dir([{ kind: 'kernel', digest: d('a') }]);
+  const pins = pinsFor(() => current, 'https://factory.talos.dev');
+  const first = pins();
+  t.equal(pins(), first, 'same directory: same map');
+  current = dir([{ kind: 'kernel', digest: d('b') }]);
+  t.not(pins(), first, 'a new directory: new pins');
+  t.equal([...pins().values()][0]?.digest, d('b'));
 });

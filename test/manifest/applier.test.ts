@@ -22,16 +22,18 @@ async function harness(t: { teardown(fn: () => unknown): void }) {
     await rm(dir, { recursive: true, force: true });
   });
   const events: Event[] = [];
-  const open = async (signers: TestSigner[], opts: { localFile?: boolean } = {}) =>
-    ManifestApplier.open({
+  const open = async (signers: TestSigner[], opts: { localFile?: boolean } = {}) => {
+    const applier = await ManifestApplier.open({
       store: store.sublevel<StoredManifest>('manifest'),
       rackId: 'rack1',
       trustedKeys: signers.map((s) => ({ id: s.keyId, publicKeyPem: s.publicPem })),
       maxBytes: 64 * 1024,
       ...(opts.localFile ? { localFile: () => loadManifestFile(path.join(examples, 'manifest.yaml')) } : {}),
       log: pino({ level: 'silent' }),
-      events: (e) => void events.push(e),
     });
+    applier.onEvent((e) => void events.push(e));
+    return applier;
+  };
   const reopenStore = async () => {
     await store.close();
     store = await openStore(dir);

@@ -45,7 +45,7 @@ async function startServer(t: Teardown, extra: Partial<TftpDeps> = {}) {
     stop.abort();
     await running;
   });
-  const port = await service.ready;
+  const { port } = await service.ready;
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
     const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
     return values

@@ -6,8 +6,7 @@ import { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { BmcCredentials } from '../driver.js';
 import { BmcError } from '../../errors.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './json.js';
 
 export interface RedfishClientOptions {
   /** Origin, already normalised (`https://host[:port]`). */

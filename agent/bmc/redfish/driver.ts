@@ -9,8 +9,7 @@ import { patchWithEtag } from './etagPatch.js';
 import { parseInventory } from './inventory.js';
 import { actionInfoResetTypes, chooseResetTypes, inlineResetTypes, overrideMismatches, planBootPatches, resourceEtag, settingsPath, wantedOverride, type PowerOp } from './policy.js';
 import { QUIRKS, detectVendor, type RedfishQuirks, type RedfishVendor } from './quirks.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './json.js';
 
 export interface RedfishDriverOptions {
   /** `https://host[:port]`, `http://…` (tests), or a bare host (https). */

@@ -3,8 +3,7 @@
 // BMC demands If-Match) re-read to get one. Bounded; the I/O is injected so the paths are testable.
 import { BmcError } from '../../errors.js';
 import { resourceEtag } from './policy.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './json.js';
 
 export interface EtagPatchIo {
   patch(path: string, body: Json, ifMatch: string | undefined): Promise<{ status: number; body: Json }>;

@@ -2,8 +2,7 @@
 // missing (bmcweb has no Manufacturer, Intel's system EthernetInterfaces is empty); what is
 // missing stays undefined or empty, never a guess.
 import type { BmcDrive, BmcInventory, BmcNic, BmcProcessor } from '../driver.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './json.js';
 
 export interface InventoryParts {
   readonly processors: readonly Json[];

@@ -2,8 +2,7 @@
 // the read-back kept it. No I/O; the driver feeds them resources it fetched.
 import type { BootMode } from '../driver.js';
 import type { RedfishQuirks } from './quirks.js';
-
-type Json = Record<string, unknown>;
+import type { Json } from './json.js';
 
 export type PowerOp = 'on' | 'off' | 'cycle';
 

@@ -2,6 +2,7 @@
 // traced to behaviour seen in public Redfish captures (DMTF mockups, iDRAC9, iLO 5, Supermicro
 // X12, Lenovo XCC/SE450, AMI MegaRAC, bmcweb). The driver reads a profile; it never branches on a
 // vendor name itself.
+import type { Json } from './json.js';
 
 export type RedfishVendor = 'dell' | 'hpe' | 'supermicro' | 'lenovo' | 'ami' | 'openbmc' | 'generic';
 
@@ -45,8 +46,6 @@ export const QUIRKS: Readonly<Record<RedfishVendor, RedfishQuirks>> = {
   openbmc: { bootSettings: 'system', reportsMode: true, etagStyle: 'absent', reset: dmtfReset },
   generic: { bootSettings: 'system', reportsMode: true, etagStyle: 'absent', reset: dmtfReset },
 };
-
-type Json = Record<string, unknown>;
 
 function oemKeys(root: Json): string[] {
   const oem = root['Oem'];

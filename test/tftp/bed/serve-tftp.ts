@@ -25,7 +25,7 @@ const stop = new AbortController();
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
 const running = service.run(stop.signal);
 service.ready.then(
-  (bound) => process.stdout.write(`listening ${bound}\n`),
+  ({ port: bound }) => process.stdout.write(`listening ${bound}\n`),
   () => undefined,
 );
 running.then(

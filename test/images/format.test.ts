@@ -1,7 +1,8 @@
 import t from 'tap';
-import { formatCache } from '../../agent/nodes/format.js';
+import { formatCache } from '../../agent/images/format.js';
+import type { CacheStatus } from '../../agent/images/status.js';
 
-const view = {
+const view: CacheStatus = {
   totalBytes: 14_000_000,
   limitBytes: 20_000_000_000,
   blobs: 1,
