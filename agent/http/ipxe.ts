@@ -2,6 +2,7 @@
 // with the identity iPXE reports; /ipxe picks the node by MAC and renders its script.
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
+import { imagesNotReady } from '../images/readiness.js';
 import { decideBoot } from '../nodes/bootPlan.js';
 import type { NodeFacts } from '../nodes/model.js';
 import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
@@ -12,21 +13,6 @@ type IpxeQuery = { mac?: string } & Pick<NodeFacts, 'uuid' | 'serial' | 'manufac
 
 const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 const clip = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value.slice(0, 128));
-
-/** "kernel-amd64, 63% of 14 MB" for the first pinned asset of this profile not cached yet. */
-function imagesNotReady(deps: HttpDeps, schematic: string, version: string): string | undefined {
-  if (!deps.images) return undefined;
-  const prefix = `${schematic}/${version}/`;
-  for (const [assetPath, pin] of deps.images.pins()) {
-    if (!assetPath.startsWith(prefix) || deps.images.store.get(pin.digest)) continue;
-    const file = assetPath.slice(prefix.length);
-    const p = deps.images.progress(pin.digest);
-    const total = p?.total ?? pin.size;
-    if (!p) return `${file}, not downloaded yet`;
-    return total ? `${file}, ${Math.floor((100 * p.received) / total)}% of ${Math.ceil(total / 1e6)} MB` : `${file}, ${Math.floor(p.received / 1e6)} MB so far`;
-  }
-  return undefined;
-}
 
 export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   const { config, nodes, tokens, leases } = deps;
@@ -74,7 +60,7 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     }
     const directory = deps.directory();
     const profile = directory.profileOf(spec);
-    const waiting = imagesNotReady(deps, profile.schematic, profile.talosVersion);
+    const waiting = imagesNotReady(deps.images, profile);
     if (waiting) {
       // Not an install yet: nothing unverified is ever served, and no token is issued.
       nodes.record({ mac }, 'script-served', { kind: 'wait-image', platform, waiting });
