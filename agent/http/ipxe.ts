@@ -5,7 +5,7 @@ import { normalizeMac } from '../manifest/model.js';
 import { imagesNotReady } from '../images/readiness.js';
 import { decideBoot } from '../nodes/bootPlan.js';
 import type { NodeFacts } from '../nodes/model.js';
-import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
+import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderNoMacScript, renderWaitScript } from '../ipxe/render.js';
 import type { HttpDeps } from './deps.js';
 
 /** The chain script's query: the MAC plus the SMBIOS facts iPXE expands (see renderChainScript). */
@@ -26,7 +26,7 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const q = request.query;
     if (q.mac === undefined || !MAC.test(q.mac)) {
       reply.code(400);
-      return '#!ipxe\necho maskin: the script request carries no valid mac; check the chain URL\nexit 1\n';
+      return renderNoMacScript();
     }
     const mac = normalizeMac(q.mac);
     const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
