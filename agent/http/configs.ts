@@ -6,13 +6,13 @@ import type { BootGrant } from '../nodes/tokens.js';
 import { installerPins, pinnedInstallerImage } from '../images/installer.js';
 import { renderMachineConfig } from '../talos/machineConfig.js';
 import { installWipes } from '../nodes/bootPlan.js';
+import { grantStanding } from '../nodes/netboot.js';
 import type { HttpDeps } from './deps.js';
 
 /** Checks the path token against the caller's address and the node's current desired state. */
 export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { token: string } }>): BootGrant {
   const grant = deps.tokens.check(request.params.token, request.ip, (mac) => deps.leases.ipOf(mac));
-  const spec = deps.directory().byId(grant.nodeId);
-  if (!spec || spec.generation !== grant.generation || spec.desired !== 'installed') throw new BootTokenError('superseded');
+  if (grantStanding(grant, deps.directory().byId(grant.nodeId)) === 'superseded') throw new BootTokenError('superseded');
   return grant;
 }
 
