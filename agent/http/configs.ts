@@ -3,16 +3,15 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BootTokenError, MaskinError } from '../errors.js';
 import type { BootGrant } from '../nodes/tokens.js';
-import { installerPins, pinnedInstallerImage } from '../images/installer.js';
+import { machineConfigContext } from '../talos/configContext.js';
 import { renderMachineConfig } from '../talos/machineConfig.js';
-import { installWipes } from '../nodes/bootPlan.js';
+import { grantStanding } from '../nodes/netboot.js';
 import type { HttpDeps } from './deps.js';
 
 /** Checks the path token against the caller's address and the node's current desired state. */
 export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { token: string } }>): BootGrant {
   const grant = deps.tokens.check(request.params.token, request.ip, (mac) => deps.leases.ipOf(mac));
-  const spec = deps.directory().byId(grant.nodeId);
-  if (!spec || spec.generation !== grant.generation || spec.desired !== 'installed') throw new BootTokenError('superseded');
+  if (grantStanding(grant, deps.directory().byId(grant.nodeId)) === 'superseded') throw new BootTokenError('superseded');
   return grant;
 }
 
@@ -28,19 +27,13 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       reply.code(403).type('text/plain');
       return `forbidden: ${err.reason}\n`;
     }
-    const spec = deps.directory().byId(grant.nodeId)!;
-    const profile = deps.directory().profileOf(spec);
+    const directory = deps.directory();
+    const spec = directory.byId(grant.nodeId)!;
+    const profile = directory.profileOf(spec);
+    const mirror = deps.registry && { endpoint: deps.config.httpBaseUrl, registries: Object.keys(deps.config.images.registryUpstreams) };
     let body: string;
     try {
-      // The installer pulls its image through this agent's /v2/ mirror (offline installs).
-      const registries = Object.keys(deps.config.images.registryUpstreams);
-      // install.image: the profile's own, else the manifest's pinned installer by digest.
-      const installerImage = pinnedInstallerImage(installerPins(deps.directory()), profile.name);
-      body = renderMachineConfig(spec, profile, {
-        ...(deps.registry && registries.length > 0 ? { registryMirror: { endpoint: deps.config.httpBaseUrl, registries } } : {}),
-        ...(installerImage !== undefined ? { installerImage } : {}),
-        wipe: installWipes(spec, profile, deps.nodes.get(spec.id)),
-      });
+      body = renderMachineConfig(spec, profile, machineConfigContext(spec, profile, { directory, mirror, record: deps.nodes.get(spec.id) }));
     } catch (err) {
       // A config that does not validate is never served; Talos keeps retrying, the operator sees why.
       if (!(err instanceof MaskinError)) throw err;

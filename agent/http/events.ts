@@ -1,6 +1,7 @@
 // Installer reports: POST /v1/boot/<token>/events with a small JSON object {step, ...}.
 import type { FastifyPluginAsync } from 'fastify';
 import { BootTokenError } from '../errors.js';
+import { planReport } from '../nodes/netboot.js';
 import type { HttpDeps } from './deps.js';
 import { grantFor } from './configs.js';
 
@@ -17,6 +18,13 @@ function cleanDetail(body: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** The report's detail, or undefined unless the body is a JSON object with a valid `step`. */
+function reportDetail(body: unknown): Record<string, unknown> | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const step = (body as { step?: unknown }).step;
+  return typeof step === 'string' && STEP.test(step) ? cleanDetail(body as Record<string, unknown>) : undefined;
+}
+
 export const eventRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.post<{ Params: { token: string }; Body: unknown }>('/v1/boot/:token/events', async (request, reply) => {
     let grant;
@@ -28,21 +36,15 @@ export const eventRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       reply.code(403);
       return { error: 'forbidden', reason: err.reason };
     }
-    const body = request.body;
-    if (typeof body !== 'object' || body === null || Array.isArray(body) || typeof (body as { step?: unknown }).step !== 'string' || !STEP.test((body as { step: string }).step)) {
+    const detail = reportDetail(request.body);
+    if (!detail) {
       reply.code(400);
       return { error: 'bad-request', fix: 'send a JSON object with a "step" string such as "install-complete"' };
     }
-    const detail = cleanDetail(body as Record<string, unknown>);
-    const step = detail.step as string;
     const record = deps.nodes.recordFor(grant.mac);
-    deps.nodes.record({ mac: grant.mac }, 'installer-event', detail);
-    if (step === 'install-complete') {
-      deps.nodes.record({ mac: grant.mac }, 'install-reported', detail);
-      deps.nodes.transition(record, 'installed', 'installer reported success');
-    } else if (step === 'install-failed') {
-      deps.nodes.record({ mac: grant.mac }, 'install-failed', detail);
-    }
+    const plan = planReport(detail, record);
+    for (const s of plan.steps) deps.nodes.record({ mac: grant.mac }, s.step, s.detail);
+    if (plan.transition) deps.nodes.transition(record, plan.transition.next, plan.transition.why);
     reply.code(202);
     return { accepted: true };
   });

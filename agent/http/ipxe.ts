@@ -2,9 +2,10 @@
 // with the identity iPXE reports; /ipxe picks the node by MAC and renders its script.
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
-import { decideBoot } from '../nodes/bootPlan.js';
+import { imagesNotReady } from '../images/readiness.js';
 import type { NodeFacts } from '../nodes/model.js';
-import { renderBootLocalScript, renderChainScript, renderDiscoveryScript, renderImageWaitScript, renderInstallScript, renderWaitScript } from '../ipxe/render.js';
+import { planScript } from '../nodes/netboot.js';
+import { renderChainScript, renderNoMacScript, renderScript } from '../ipxe/render.js';
 import type { HttpDeps } from './deps.js';
 
 /** The chain script's query: the MAC plus the SMBIOS facts iPXE expands (see renderChainScript). */
@@ -13,20 +14,15 @@ type IpxeQuery = { mac?: string } & Pick<NodeFacts, 'uuid' | 'serial' | 'manufac
 const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 const clip = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value.slice(0, 128));
 
-/** "kernel-amd64, 63% of 14 MB" for the first pinned asset of this profile not cached yet. */
-function imagesNotReady(deps: HttpDeps, schematic: string, version: string): string | undefined {
-  if (!deps.images) return undefined;
-  const prefix = `${schematic}/${version}/`;
-  for (const [assetPath, pin] of deps.images.pins()) {
-    if (!assetPath.startsWith(prefix) || deps.images.store.get(pin.digest)) continue;
-    const file = assetPath.slice(prefix.length);
-    const p = deps.images.progress(pin.digest);
-    const total = p?.total ?? pin.size;
-    if (!p) return `${file}, not downloaded yet`;
-    return total ? `${file}, ${Math.floor((100 * p.received) / total)}% of ${Math.ceil(total / 1e6)} MB` : `${file}, ${Math.floor(p.received / 1e6)} MB so far`;
-  }
-  return undefined;
-}
+/** The facts the chain script reports, clipped: the query is untrusted input and ends up in the record. */
+const reportedFacts = (q: IpxeQuery): NodeFacts => ({
+  uuid: clip(q.uuid)?.toLowerCase(),
+  serial: clip(q.serial),
+  manufacturer: clip(q.manufacturer),
+  product: clip(q.product),
+  buildarch: clip(q.buildarch),
+  platform: clip(q.platform),
+});
 
 export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   const { config, nodes, tokens, leases } = deps;
@@ -40,48 +36,28 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const q = request.query;
     if (q.mac === undefined || !MAC.test(q.mac)) {
       reply.code(400);
-      return '#!ipxe\necho maskin: the script request carries no valid mac; check the chain URL\nexit 1\n';
+      return renderNoMacScript();
     }
     const mac = normalizeMac(q.mac);
-    const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
-    nodes.updateFacts(mac, {
-      uuid: clip(q.uuid)?.toLowerCase(),
-      serial: clip(q.serial),
-      manufacturer: clip(q.manufacturer),
-      product: clip(q.product),
-      buildarch: clip(q.buildarch),
-      platform: clip(q.platform),
-      ip: leases.ipOf(mac) ?? request.ip,
-    });
+    const ip = leases.ipOf(mac) ?? request.ip;
+    nodes.updateFacts(mac, { ...reportedFacts(q), ip });
     const record = nodes.recordFor(mac);
     const { spec } = nodes.idFor(mac);
-    const decision = decideBoot(spec, record);
-    nodes.transition(record, decision.next, decision.why, spec && decision.kind === 'install' ? spec.generation : undefined);
-
-    if (decision.kind === 'discovery' || !spec) {
-      nodes.record({ mac }, 'script-served', { kind: 'discovery', platform, why: decision.why });
-      return spec ? renderWaitScript(decision.why) : renderDiscoveryScript({ baseUrl: config.httpBaseUrl, mac });
-    }
-    if (decision.kind === 'boot-local') {
-      nodes.record({ mac }, 'boot-local-served', { method: spec.bootLocal, platform });
-      const local = renderBootLocalScript(spec.bootLocal, platform);
-      if (local.kind === 'http-404') {
-        // iPXE's chain fails and it returns to the firmware, which boots the next device.
-        reply.code(404);
-        return '';
-      }
-      return local.text;
-    }
     const directory = deps.directory();
-    const profile = directory.profileOf(spec);
-    const waiting = imagesNotReady(deps, profile.schematic, profile.talosVersion);
-    if (waiting) {
-      // Not an install yet: nothing unverified is ever served, and no token is issued.
-      nodes.record({ mac }, 'script-served', { kind: 'wait-image', platform, waiting });
-      return renderImageWaitScript(waiting);
+    const profile = spec && directory.profileOf(spec);
+    const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
+    const waiting = profile && imagesNotReady(deps.images, profile);
+    const { bootTokenTtlSeconds: tokenTtlSeconds } = directory.settings;
+    const plan = planScript({ mac, platform, ip, spec, record, profile, imagesNotReady: waiting, tokenTtlSeconds });
+    if (plan.transition) nodes.transition(record, plan.transition.next, plan.transition.why, plan.transition.generation);
+    const token = plan.token && (await tokens.issue(plan.token.grant, plan.token.ttlSeconds));
+    for (const s of plan.steps) nodes.record({ mac }, s.step, s.detail);
+    const script = renderScript(plan.script, config.httpBaseUrl, token);
+    if (script.kind === 'http-404') {
+      // iPXE's chain fails and it returns to the firmware, which boots the next device.
+      reply.code(404);
+      return '';
     }
-    const token = await tokens.issue({ nodeId: spec.id, mac, ip: leases.ipOf(mac) ?? request.ip, generation: spec.generation }, directory.settings.bootTokenTtlSeconds);
-    nodes.record({ mac }, 'script-served', { kind: 'install', platform, profile: profile.name, talosVersion: profile.talosVersion, generation: spec.generation });
-    return renderInstallScript({ node: spec, profile, baseUrl: config.httpBaseUrl, token, platform });
+    return script.text;
   });
 };

@@ -125,7 +125,8 @@ export function renderInstallScript(input: InstallScriptInput): string {
   ]);
 }
 
-export type BootLocal = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
+/** A script to send, or none: the HTTP layer answers 404, iPXE's fetch fails and the chain script returns to the firmware. */
+export type RenderedScript = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
 
 /**
  * Send an installed node to its disk (BRIEF §3, iPXE).
@@ -139,7 +140,7 @@ export type BootLocal = { readonly kind: 'script'; readonly text: string } | { r
  * - `http-404`: no script at all; the HTTP layer answers 404, iPXE's fetch fails and the chain
  *   script returns to the firmware.
  */
-export function renderBootLocalScript(method: BootLocalMethod, platform: IpxePlatform): BootLocal {
+export function renderBootLocalScript(method: BootLocalMethod, platform: IpxePlatform): RenderedScript {
   if (method === 'http-404') return { kind: 'http-404' };
   if (method === 'sanboot' && platform === 'pcbios') {
     return {
@@ -172,4 +173,35 @@ export function renderWaitScript(reason: string): string {
  */
 export function renderImageWaitScript(what: string): string {
   return script([`echo maskin: waiting for image ${safeText(what)}`, 'sleep 10', 'chain --replace --autofree ${cwuri} || exit 1']);
+}
+
+/** A script request whose `mac` is missing or malformed: nothing to look up, back to the firmware. */
+export function renderNoMacScript(): string {
+  return script(['echo maskin: the script request carries no valid mac; check the chain URL', 'exit 1']);
+}
+
+/** Which script a node's script request gets (agent/nodes/netboot.ts decides, renderScript renders). */
+export type IpxeScript =
+  | { readonly kind: 'discovery'; readonly mac: string }
+  | { readonly kind: 'wait'; readonly reason: string }
+  | { readonly kind: 'wait-image'; readonly waiting: string }
+  | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
+  | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
+
+/** Renders the chosen script; `token` is the boot token issued for an install, required there only. */
+export function renderScript(choice: IpxeScript, baseUrl: string, token: string | undefined): RenderedScript {
+  const text = (body: string): RenderedScript => ({ kind: 'script', text: body });
+  switch (choice.kind) {
+    case 'discovery':
+      return text(renderDiscoveryScript({ baseUrl, mac: choice.mac }));
+    case 'wait':
+      return text(renderWaitScript(choice.reason));
+    case 'wait-image':
+      return text(renderImageWaitScript(choice.waiting));
+    case 'boot-local':
+      return renderBootLocalScript(choice.method, choice.platform);
+    case 'install':
+      if (token === undefined) throw new Error(`install script for node ${choice.node.id} without a boot token`);
+      return text(renderInstallScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform }));
+  }
 }

@@ -7,6 +7,8 @@ import {
   renderChainScript,
   renderDiscoveryScript,
   renderInstallScript,
+  renderNoMacScript,
+  renderScript,
   renderWaitScript,
 } from '../../agent/ipxe/render.js';
 
@@ -120,4 +122,25 @@ t.test('discovery: a message, a pause, back to the firmware; never a kernel', as
 t.test('wait script for a known node kept in discovery', async (t) => {
   t.equal(renderWaitScript('node r1-n07 desired state is discovery'), '#!ipxe\necho maskin: not installing: node r1-n07 desired state is discovery\nsleep 10\nexit 1\n');
   t.equal(renderWaitScript('a ${b} && c'), '#!ipxe\necho maskin: not installing: a __b_ __ c\nsleep 10\nexit 1\n');
+});
+
+t.test('renderScript renders each planned script as its own renderer does; an install needs its token', async (t) => {
+  const text = (body: string) => ({ kind: 'script', text: body });
+  const mac = '52:54:00:ab:cd:ef';
+  t.same(renderScript({ kind: 'discovery', mac }, BASE, undefined), text(renderDiscoveryScript({ baseUrl: BASE, mac })));
+  t.same(renderScript({ kind: 'wait', reason: 'desired state is discovery' }, BASE, undefined), text(renderWaitScript('desired state is discovery')));
+  t.same(
+    renderScript({ kind: 'wait-image', waiting: 'kernel-amd64, 63% of 14 MB' }, BASE, undefined),
+    text('#!ipxe\necho maskin: waiting for image kernel-amd64, 63% of 14 MB\nsleep 10\nchain --replace --autofree ${cwuri} || exit 1\n'),
+  );
+  t.same(renderScript({ kind: 'boot-local', method: 'sanboot', platform: 'pcbios' }, BASE, undefined), renderBootLocalScript('sanboot', 'pcbios'));
+  t.same(renderScript({ kind: 'boot-local', method: 'http-404', platform: 'efi' }, BASE, undefined), { kind: 'http-404' });
+  const install = { kind: 'install', node: node(), profile: profile(), platform: 'efi' } as const;
+  const installText = renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: TOKEN, platform: 'efi' });
+  t.same(renderScript(install, BASE, TOKEN), text(installText));
+  t.throws(() => renderScript(install, BASE, undefined), /without a boot token/);
+});
+
+t.test('no valid mac in the script request: say so and hand back to the firmware', async (t) => {
+  t.equal(renderNoMacScript(), '#!ipxe\necho maskin: the script request carries no valid mac; check the chain URL\nexit 1\n');
 });

@@ -1,0 +1,128 @@
+// What the netboot HTTP requests do, decided without I/O: which iPXE script a script request gets,
+// the state change it makes, the boot token to issue and the timeline steps to record; the same
+// for an installer report; and whether a boot token still stands. agent/http/ gathers the inputs,
+// applies the plan (state change, token, steps) and renders the script. Pure.
+import type { IpxePlatform, IpxeScript } from '../ipxe/render.js';
+import type { NodeSpec, Profile } from '../manifest/model.js';
+import { decideBoot } from './bootPlan.js';
+import type { NodeRecord, NodeState, StepName } from './model.js';
+import type { BootGrant } from './tokens.js';
+
+/** A state change, as NodeRegistry.transition takes it. */
+export interface PlannedTransition {
+  readonly next: NodeState;
+  readonly why: string;
+  /** The generation the new state refers to; absent: the record's stays. */
+  readonly generation?: number;
+}
+
+/** A boot token to issue, as BootTokens.issue takes it. */
+export interface PlannedToken {
+  readonly grant: Omit<BootGrant, 'expiresAt'>;
+  /** The manifest's token lifetime; undefined: the agent's configured one. */
+  readonly ttlSeconds: number | undefined;
+}
+
+export interface PlannedStep {
+  readonly step: StepName;
+  readonly detail: Record<string, unknown>;
+}
+
+export interface ScriptRequest {
+  /** Normalized MAC the script was asked for. */
+  readonly mac: string;
+  readonly platform: IpxePlatform;
+  /** The address a boot token is bound to: the node's lease, else the request's source. */
+  readonly ip: string;
+  /** The manifest's node for this MAC; undefined: a machine the manifest does not know. */
+  readonly spec: NodeSpec | undefined;
+  readonly record: NodeRecord;
+  /** The spec's profile; present whenever the spec is. */
+  readonly profile: Profile | undefined;
+  /** The profile's first pinned image not cached and verified yet (agent/images/readiness.ts); undefined: all are. */
+  readonly imagesNotReady: string | undefined;
+  /** The manifest's boot token lifetime (settings.bootTokenTtlSeconds); undefined: the agent's configured one. */
+  readonly tokenTtlSeconds: number | undefined;
+}
+
+/** Applied in this order: the state change, the token (its script carries it), the steps. */
+export interface ScriptPlan {
+  readonly script: IpxeScript;
+  readonly transition?: PlannedTransition;
+  readonly token?: PlannedToken;
+  readonly steps: readonly PlannedStep[];
+}
+
+/** Applied in this order: the steps, then the state change (the report is on the timeline before what it caused). */
+export interface ReportPlan {
+  readonly steps: readonly PlannedStep[];
+  readonly transition?: PlannedTransition;
+}
+
+/** The state change, unless it changes nothing (same state, no new generation), as NodeRegistry.transition sees it. */
+function transitionOf(
+  record: Pick<NodeRecord, 'state' | 'generation'>,
+  next: NodeState,
+  why: string,
+  generation?: number,
+): { transition?: PlannedTransition } {
+  if (record.state === next && (generation === undefined || generation === record.generation)) return {};
+  return { transition: generation === undefined ? { next, why } : { next, why, generation } };
+}
+
+/**
+ * The script request, after decideBoot (agent/nodes/bootPlan.ts):
+ * - discovery: the discovery script for a machine the manifest does not know, else the wait
+ *   script saying why;
+ * - boot local: the node's bootLocal method on this platform;
+ * - install while a pinned image is still missing: the image-wait script and no token, so
+ *   nothing unverified is ever served; the node is installing all the same;
+ * - install: a boot token bound to this node, MAC, address and generation, and the install script.
+ */
+export function planScript(request: ScriptRequest): ScriptPlan {
+  const { mac, platform, spec, record, profile } = request;
+  const decision = decideBoot(spec, record);
+  const change = transitionOf(record, decision.next, decision.why, spec && decision.kind === 'install' ? spec.generation : undefined);
+  const plan = (script: IpxeScript, step: PlannedStep, token?: PlannedToken): ScriptPlan =>
+    ({ script, ...change, ...(token ? { token } : {}), steps: [step] });
+  if (decision.kind === 'discovery' || !spec) {
+    const script: IpxeScript = spec ? { kind: 'wait', reason: decision.why } : { kind: 'discovery', mac };
+    return plan(script, { step: 'script-served', detail: { kind: 'discovery', platform, why: decision.why } });
+  }
+  if (decision.kind === 'boot-local') {
+    const method = spec.bootLocal;
+    return plan({ kind: 'boot-local', method, platform }, { step: 'boot-local-served', detail: { method, platform } });
+  }
+  if (!profile) throw new Error(`node ${spec.id}: planScript was given no profile`);
+  const waiting = request.imagesNotReady;
+  if (waiting) return plan({ kind: 'wait-image', waiting }, { step: 'script-served', detail: { kind: 'wait-image', platform, waiting } });
+  const { generation } = spec;
+  return plan(
+    { kind: 'install', node: spec, profile, platform },
+    { step: 'script-served', detail: { kind: 'install', platform, profile: profile.name, talosVersion: profile.talosVersion, generation } },
+    { grant: { nodeId: spec.id, mac, ip: request.ip, generation }, ttlSeconds: request.tokenTtlSeconds },
+  );
+}
+
+/**
+ * An installer report (its short scalar fields, `step` among them): always an installer-event
+ * step; `install-complete` also an install-reported step and the move to installed, from whatever
+ * state the node is in; `install-failed` also an install-failed step, and no state change.
+ */
+export function planReport(detail: Record<string, unknown>, record: Pick<NodeRecord, 'state' | 'generation'>): ReportPlan {
+  const event: PlannedStep = { step: 'installer-event', detail };
+  if (detail.step === 'install-complete') {
+    return { steps: [event, { step: 'install-reported', detail }], ...transitionOf(record, 'installed', 'installer reported success') };
+  }
+  if (detail.step === 'install-failed') return { steps: [event, { step: 'install-failed', detail }] };
+  return { steps: [event] };
+}
+
+/**
+ * A boot token stands while the manifest still wants its node installed at the generation it was
+ * issued for: a generation bump, desired state discovery or the node leaving the manifest
+ * supersedes it, whatever its lifetime left.
+ */
+export function grantStanding(grant: Pick<BootGrant, 'generation'>, spec: NodeSpec | undefined): 'ok' | 'superseded' {
+  return spec && spec.generation === grant.generation && spec.desired === 'installed' ? 'ok' : 'superseded';
+}
