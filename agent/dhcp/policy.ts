@@ -26,19 +26,20 @@ export type DropReason =
 
 export interface StepReport {
   readonly step: StepName;
+  /** A field the request did not carry is undefined (and dropped when the step is stored as JSON). */
   readonly detail: {
-    clientArch?: number;
-    firmware?: FirmwareKind;
-    ip?: string;
-    bootFile?: string;
-    relay?: string;
+    clientArch?: number | undefined;
+    firmware?: FirmwareKind | undefined;
+    ip?: string | undefined;
+    bootFile?: string | undefined;
+    relay?: string | undefined;
   };
 }
 
 export interface Decision {
   readonly mac: string;
-  readonly reply?: { readonly message: DhcpMessage; readonly to: Destination };
-  readonly change?: LeaseChange;
+  readonly reply?: { readonly message: DhcpMessage; readonly to: Destination } | undefined;
+  readonly change?: LeaseChange | undefined;
   readonly steps: readonly StepReport[];
   readonly dropped?: DropReason;
 }

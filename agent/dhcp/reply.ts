@@ -32,13 +32,13 @@ export function replyDestination(request: DhcpMessage, type: number, config: Age
 export interface ReplyParts {
   readonly type: number;
   /** The address offered or acknowledged; undefined for INFORM and NAK. */
-  readonly yiaddr?: string;
-  readonly leaseTime?: number;
+  readonly yiaddr?: string | undefined;
+  readonly leaseTime?: number | undefined;
   readonly pool: AddressPool;
   readonly cls: ClientClass;
   readonly target: BootTarget | undefined;
   readonly node: NodeSpec | undefined;
-  readonly message?: string;
+  readonly message?: string | undefined;
 }
 
 const LEADING = [53, 54, 51, 58, 59, 1];

@@ -22,7 +22,7 @@ function authorized(request: FastifyRequest, token: string | undefined): boolean
 /** GET /v1/status: this agent, and the uplink and image cache views when the agent runs them. */
 export interface AgentStatus extends Partial<UplinkStatus> {
   readonly agentId: string;
-  readonly rackId?: string;
+  readonly rackId?: string | undefined;
   readonly startedAt: string;
   readonly nodes: number;
   readonly cache?: CacheStatus;

@@ -3,7 +3,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
 import { imagesNotReady } from '../images/readiness.js';
-import type { NodeFacts } from '../nodes/model.js';
+import type { NodeFacts, ReportedFacts } from '../nodes/model.js';
 import { planScript } from '../nodes/netboot.js';
 import { renderChainScript, renderNoMacScript, renderScript } from '../ipxe/render.js';
 import type { HttpDeps } from './deps.js';
@@ -15,7 +15,7 @@ const MAC = /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i;
 const clip = (value: string | undefined): string | undefined => (value === undefined || value === '' ? undefined : value.slice(0, 128));
 
 /** The facts the chain script reports, clipped: the query is untrusted input and ends up in the record. */
-const reportedFacts = (q: IpxeQuery): NodeFacts => ({
+const reportedFacts = (q: IpxeQuery): ReportedFacts => ({
   uuid: clip(q.uuid)?.toLowerCase(),
   serial: clip(q.serial),
   manufacturer: clip(q.manufacturer),

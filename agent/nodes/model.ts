@@ -70,6 +70,9 @@ export interface NodeFacts {
   ip?: string;
 }
 
+/** Facts as a request reports them: a field it did not carry is undefined and leaves the recorded fact alone. */
+export type ReportedFacts = { readonly [K in keyof NodeFacts]?: NodeFacts[K] | undefined };
+
 export interface NodeRecord {
   /** Manifest node id, or `mac-<mac with dashes>` for a machine the manifest does not know. */
   readonly id: string;
@@ -90,8 +93,8 @@ export interface NodeRecord {
 
 /** Who a step is about: DHCP knows the MAC, TFTP only the client IP. */
 export interface StepSubject {
-  readonly mac?: string;
-  readonly ip?: string;
+  readonly mac?: string | undefined;
+  readonly ip?: string | undefined;
 }
 
 export interface BootObserver {

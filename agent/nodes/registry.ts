@@ -8,7 +8,7 @@ import { normalizeMac } from '../manifest/model.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
 import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
-import type { BootObserver, ProvisionProgress, ProvisionStep, NodeFacts, NodeRecord, NodeState, StepName, StepSubject, TimelineStep } from './model.js';
+import type { BootObserver, FirmwareKind, ProvisionProgress, ProvisionStep, NodeRecord, NodeState, ReportedFacts, StepName, StepSubject, TimelineStep } from './model.js';
 
 export type { ReportBody, ReportSink };
 
@@ -85,13 +85,13 @@ export class NodeRegistry implements BootObserver {
   private noteDhcpFacts(record: NodeRecord, detail: Record<string, unknown>): boolean {
     const { firmware, clientArch, ip } = detail;
     const before = JSON.stringify(record.facts);
-    if (typeof firmware === 'string') record.facts.firmware = firmware as NodeFacts['firmware'];
+    if (typeof firmware === 'string') record.facts.firmware = firmware as FirmwareKind;
     if (typeof clientArch === 'number') record.facts.clientArch = clientArch;
     if (typeof ip === 'string' && ip !== '') record.facts.ip = ip;
     return JSON.stringify(record.facts) !== before;
   }
 
-  updateFacts(mac: string, facts: NodeFacts): void {
+  updateFacts(mac: string, facts: ReportedFacts): void {
     const record = this.recordFor(mac);
     let changed = false;
     for (const [key, value] of Object.entries(facts)) {

@@ -41,9 +41,9 @@ export type ManualResult = { readonly accepted: true } | { readonly accepted: fa
 
 interface Lane {
   readonly queue: ProvisionEvent[];
-  running?: Promise<void>;
+  running?: Promise<void> | undefined;
   /** Cancels the armed step timeout. */
-  timer?: AbortController;
+  timer?: AbortController | undefined;
   /** Aborted by an accepted operator action: ends the current plan's waits and skips its rest. */
   interrupt?: AbortController;
 }

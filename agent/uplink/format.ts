@@ -3,7 +3,7 @@ import { age } from '../nodes/format.js';
 import type { UplinkStatus } from './status.js';
 
 /** The head of GET /v1/status and, when the agent runs an uplink, its view. */
-export type StatusView = Partial<UplinkStatus> & { readonly agentId: string; readonly rackId?: string; readonly nodes: number };
+export type StatusView = Partial<UplinkStatus> & { readonly agentId: string; readonly rackId?: string | undefined; readonly nodes: number };
 
 const ago = (ms: number | string | undefined, now: Date): string => {
   if (ms === undefined) return 'never';

@@ -35,7 +35,8 @@ export interface PullStatus {
   /** Last time central answered with a manifest we took or a 304. */
   readonly lastSuccessAt?: number;
   readonly lastResult?: PullOutcome;
-  readonly lastError?: string;
+  /** Cleared (undefined) by the next success. */
+  readonly lastError?: string | undefined;
   readonly lastVersion?: number;
   /** Pulls in a row that failed (not attempts). */
   readonly consecutiveFailures: number;

@@ -38,9 +38,9 @@ export interface ReporterDeps {
 }
 
 export interface ReporterStatus {
-  readonly lastAttemptAt?: number;
-  readonly lastSuccessAt?: number;
-  readonly lastError?: string;
+  readonly lastAttemptAt?: number | undefined;
+  readonly lastSuccessAt?: number | undefined;
+  readonly lastError?: string | undefined;
   /** POSTs in a row that failed. */
   readonly consecutiveFailures: number;
   /** Reports acked by central since start. */

@@ -25,8 +25,8 @@ export interface UplinkStatus {
 export interface UplinkParts {
   readonly manifest: { status(): ManifestStatus };
   readonly outbox: Pick<Outbox, 'depth' | 'evicted' | 'oldest'>;
-  readonly puller?: { status(): PullStatus };
-  readonly reporter?: { status(): ReporterStatus };
+  readonly puller?: { status(): PullStatus } | undefined;
+  readonly reporter?: { status(): ReporterStatus } | undefined;
 }
 
 export function uplinkStatus(parts: UplinkParts): UplinkStatus {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { BmcError } from '../../agent/errors.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
-import { bmcNode, harness, SETTINGS } from './harness.js';
+import { bmcNode, harness, SETTINGS, withoutBmc } from './harness.js';
 
 const HAPPY = ['discovered→verified', 'verified→provisioning', 'provisioning→installing', 'installing→installed', 'installed→handed-over'];
 
@@ -151,7 +151,7 @@ t.test('the concurrency limit and stagger pace power-ons across the rack', async
 });
 
 t.test('manual actions: provision a failed node, reprovision a handed-over one, power off mid-provisioning; refusals', async (t) => {
-  const h = await harness([bmcNode(1), bmcNode(2), bmcNode(3), { ...bmcNode(4), bmc: undefined }]);
+  const h = await harness([bmcNode(1), bmcNode(2), bmcNode(3), withoutBmc(bmcNode(4))]);
   h.behaviour.set('n1', { handsOver: false });
   h.executor.reconcileAll();
   await h.clock.advance(10 * 60_000);
@@ -185,7 +185,7 @@ t.test('manual actions: provision a failed node, reprovision a handed-over one, 
 });
 
 t.test('nodes without a BMC, or desired discovery: the executor does nothing', async (t) => {
-  const h = await harness([{ ...bmcNode(1), bmc: undefined }, bmcNode(2, { desired: 'discovery' })]);
+  const h = await harness([withoutBmc(bmcNode(1)), bmcNode(2, { desired: 'discovery' })]);
   h.executor.reconcileAll();
   await h.clock.advance(10 * 60_000);
   t.equal(h.nodes.get('n1'), undefined, 'no record created');

@@ -27,6 +27,12 @@ export const SETTINGS: ProvisionSettings = {
 };
 
 
+/** The same node with no BMC: the executor leaves it alone. */
+export function withoutBmc(spec: NodeSpec): NodeSpec {
+  const { bmc: _bmc, ...rest } = spec;
+  return rest;
+}
+
 export function bmcNode(i: number, over: Partial<NodeSpec> = {}): NodeSpec {
   const hex = i.toString(16).padStart(4, '0');
   return {

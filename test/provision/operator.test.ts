@@ -11,12 +11,12 @@ import type { BootTokens } from '../../agent/nodes/tokens.js';
 import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
 import { formatNodeTable, formatTimeline, type NodeSummary } from '../../agent/nodes/format.js';
 import { cliPath } from '../bed/agent.js';
-import { bmcNode, harness } from './harness.js';
+import { bmcNode, harness, withoutBmc } from './harness.js';
 
 const config = parseConfig('provisioning: { interface: prov0, address: 198.18.82.1, subnet: 198.18.82.0/24 }\ndhcp: { pool: { start: 198.18.82.100, end: 198.18.82.199 } }\n', { env: { MASKIN_ADMIN_TOKEN: 'admin-secret' } });
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
-  const h = await harness([bmcNode(1), bmcNode(2), { ...bmcNode(3), bmc: undefined }]);
+  const h = await harness([bmcNode(1), bmcNode(2), withoutBmc(bmcNode(3))]);
   h.behaviour.set('n2', { handsOver: false });
   const app = await buildApp({ config, directory: () => ({ byId: () => undefined }) as never, nodes: h.nodes, tokens: {} as BootTokens, leases: emptyLeaseView, log: pino({ level: 'silent' }), metrics: new Registry(), startedAt: new Date(), provisioner: h.executor });
   t.teardown(async () => {
