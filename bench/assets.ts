@@ -1,4 +1,4 @@
-// Cached-asset serving benchmark (issue 4, "Prove it"): 50 concurrent downloads of a 100 MB pinned,
+// Cached-asset serving benchmark: 50 concurrent downloads of a 100 MB pinned,
 // cached asset from the agent (child process: bench/assetServer.ts, the real buildApp → sendBlob
 // path over a real content store) vs nginx with sendfile (worker_processes 1: one Node process
 // against one nginx worker) serving the same bytes, same clients: a one-shot of 50 concurrent curl

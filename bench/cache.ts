@@ -1,4 +1,4 @@
-// Cold-storm benchmark (issue 4, "Prove it"): 50 concurrent requests for an uncached 100 MB image
+// Cold-storm benchmark: 50 concurrent requests for an uncached 100 MB image
 // through the fetcher → exactly one upstream fetch, all 50 finished within 1.3× the time of one
 // download (measured first, the same way, into an empty cache), peak RSS < 200 MB throughout.
 // The upstream runs in a child process so its buffers never count towards our RSS.

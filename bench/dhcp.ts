@@ -1,4 +1,4 @@
-// DHCP benchmark (BRIEF §6): perfdhcp over veth against our DHCP service and against kea-dhcp4
+// DHCP benchmark: perfdhcp over veth against our DHCP service and against kea-dhcp4
 // (memfile, not persisted) in the same run. Standalone: `node dist/bench/dhcp.js`.
 // Addresses: 198.19.0.0/16 on the bench rack's bridge (inside 198.18.0.0/15), so 1,000+ clients fit.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// Lifecycle benchmark (issue 5): a 200-node rack of simulated BMCs (every call 50–300 ms, real
+// Provisioner benchmark: a 200-node rack of simulated BMCs (every call 50–300 ms, real
 // timers) driven through the real plan + executor + node registry, from discovered to handed-over:
 // inventory, identity check, one-shot PXE, power cycle under the power gate (4 at once, 50 ms
 // stagger), a simulated netboot (script after 0.5 s, installer report after 1 s) and the hand-over

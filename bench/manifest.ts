@@ -1,4 +1,4 @@
-// Signed-manifest benchmark (issue 3): a 10,000-node manifest, decode + verify (Ed25519 over the
+// Signed-manifest benchmark: a 10,000-node manifest, decode + verify (Ed25519 over the
 // payload, protobuf decode, rawFromProto, buildManifest with the Talos base-config check warm),
 // its time and the RSS it adds while the model is held. Targets: < 300 ms, RSS growth < 50 MB.
 //   node dist/bench/manifest.js   (measures in a child started with --expose-gc)

@@ -1,4 +1,4 @@
-// Outbox benchmark (issue 3, "Prove it"): durable appends per second with 1 and with 64 appenders
+// Outbox benchmark: durable appends per second with 1 and with 64 appenders
 // in flight (every append synced before it resolves; group commit shares one fsync among the
 // appends that queue behind it), the drain rate (peek 500 + synced ack, as the reporter does), and
 // RSS growth over 100,000 queued appends. Target: ≥5,000 durable appends/s batched.

@@ -1,4 +1,4 @@
-// Boot-storm benchmark for TFTP (BRIEF §6): 100 concurrent fetches of ipxe.efi with blksize 1468,
+// Boot-storm benchmark for TFTP: 100 concurrent fetches of ipxe.efi with blksize 1468,
 // against tftpd-hpa and against our service, in the same run, on loopback high ports.
 // Client: our raw-dgram client (test/tftp/rawClient.ts), 100 transfers in this one process; the
 // same client against both servers is what makes the ratio fair. Both servers run as their own

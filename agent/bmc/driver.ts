@@ -1,4 +1,4 @@
-// The one interface the provisioning lifecycle drives a server's BMC through (issue 5). Drivers:
+// The one interface the provisioning lifecycle drives a server's BMC through. Drivers:
 // Redfish (agent/bmc/redfish/) and IPMI through ipmitool (agent/bmc/ipmi/); one per node, chosen
 // from the manifest's BmcRef, never by probing protocols. Every method is bounded in time and
 // throws a MaskinError (agent/errors.ts, MASKIN_ERR_BMC_*) that names the BMC and the cause.

@@ -1,4 +1,4 @@
-// Which firmware is asking, and what it should boot (BRIEF §3; RFC 4578 §2.1 arch types; the PXE
+// Which firmware is asking, and what it should boot (RFC 4578 §2.1 arch types; the PXE
 // spec's vendor class "PXEClient"; UEFI 2.5 HTTP Boot's "HTTPClient"; iPXE's user class).
 import type { AgentConfig } from '../config/model.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';

@@ -1,5 +1,5 @@
 // Thin UDP transport for the DHCP policy. Node's dgram cannot bind to a device or tell the arrival
-// interface (BRIEF §3), so: receive on 0.0.0.0:67; send from a second socket bound to the
+// interface (no SO_BINDTODEVICE, no IP_PKTINFO), so: receive on 0.0.0.0:67; send from a second socket bound to the
 // provisioning address on the same port, which makes the kernel route limited broadcasts out of
 // the interface owning that address. Unicast requests to that address land on the second socket,
 // so both sockets feed the same handler. Confinement to the provisioning NIC is the OS's job

@@ -1,4 +1,4 @@
-// Talos machine configs: served only to the boot they were rendered for (BRIEF §4). Anything
+// Talos machine configs: served only to the boot they were rendered for (its token, MAC and leased IP). Anything
 // else gets 403 and a timeline event. The config body never reaches a log or an event.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BootTokenError, MaskinError } from '../errors.js';

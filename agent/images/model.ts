@@ -1,4 +1,4 @@
-// The verified, content-addressed image cache (issue 4): what its parts promise each other.
+// The verified, content-addressed image cache: what its parts promise each other.
 // Every byte a node receives from the cache has been verified against its sha256 digest first.
 import type { Readable } from 'node:stream';
 

@@ -1,4 +1,4 @@
-// Read-only pull-through OCI registry mirror (issue 4 §6). Talos' containerd is pointed at us by a
+// Read-only pull-through OCI registry mirror (OCI distribution spec, pull side only). Talos' containerd is pointed at us by a
 // RegistryMirrorConfig per registry host and asks `/v2/<repo>/manifests/<ref>?ns=<registry host>`;
 // clients without `?ns=` (skopeo, curl) name the registry as the first path segment instead.
 //

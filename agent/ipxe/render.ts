@@ -105,7 +105,7 @@ const initrdFile = (arch: Arch): string => `initramfs-${arch}.xz`;
 /**
  * Boot the Talos installer kernel. On EFI the kernel finds the initrd only when its command line
  * names it (`initrd=<image name>`; iPXE names the image after the URL's last segment); without it
- * the EFI stub boots with no root and panics (BRIEF §3).
+ * the EFI stub boots with no root and panics.
  */
 export function renderInstallScript(input: InstallScriptInput): string {
   const { node, profile, baseUrl, token, platform } = input;
@@ -129,7 +129,7 @@ export function renderInstallScript(input: InstallScriptInput): string {
 export type RenderedScript = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
 
 /**
- * Send an installed node to its disk (BRIEF §3, iPXE).
+ * Send an installed node to its disk.
  * - `exit`: `exit 1`, not plain `exit`. UEFI boot managers try the next BootOrder entry only when a
  *   boot option returns an error; a success return may stop at the boot menu (UEFI spec §3.1.1).
  *   Legacy BIOS ignores the status and tries its next boot device either way.

@@ -1,5 +1,5 @@
 // `maskin-agent manifest keygen | sign | verify | show`: the operator's side of the signed
-// contract, so any static HTTP host or object store can act as central (issue 3, build 5).
+// contract, so any static HTTP host or object store can act as central.
 // Signing runs the agent's own verification on the result, so what it writes is what agents accept.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';

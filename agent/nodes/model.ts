@@ -24,7 +24,7 @@ export interface ProvisionProgress {
   failure?: { step?: ProvisionStep; reason: string };
 }
 
-/** Firmware kinds, classified from DHCP options 93/60/77/175 (BRIEF §3). */
+/** Firmware kinds, classified from DHCP options 93/60/77/175 (RFC 4578, PXE spec, UEFI HTTP Boot, iPXE). */
 export type FirmwareKind = 'bios' | 'uefi' | 'uefi-http' | 'ipxe';
 
 export type StepName =

@@ -1,4 +1,4 @@
-// Per-boot tokens for machine configs (BRIEF §4): issued with the install script, bound to the
+// Per-boot tokens for machine configs: issued with the install script, bound to the
 // node's MAC, its leased address and a time window; a newer boot supersedes older tokens. Only a
 // SHA-256 of each token is stored, so the store never holds a usable secret URL.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';

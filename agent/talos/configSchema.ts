@@ -116,7 +116,7 @@ const MAX_PER_DOC = 5;
 export function machineConfigProblems(version: string, docs: readonly unknown[]): string[] {
   const line = lineFor(version);
   const problems: string[] = [];
-  // Without exactly one v1alpha1 document Talos boots into maintenance mode and waits (BRIEF §3).
+  // Without exactly one v1alpha1 document Talos boots into maintenance mode and waits.
   const mains = docs.filter((d) => documentKind(d) === 'v1alpha1').length;
   if (mains !== 1) problems.push(`expected exactly one v1alpha1 document (version: v1alpha1), found ${mains}`);
   docs.forEach((doc, i) => {

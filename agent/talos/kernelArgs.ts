@@ -1,4 +1,4 @@
-// Kernel command line for a PXE-booted Talos installer (BRIEF §3, Talos; Talos docs "Kernel
+// Kernel command line for a PXE-booted Talos installer (Talos docs "Kernel
 // parameters"). Order: required, defaults, console, our URLs, then the profile's extras.
 //
 // Extras are `key` or `key=value`. An extra whose key matches a default replaces every default
@@ -51,7 +51,7 @@ export function kernelArgProblems(extras: readonly string[]): string[] {
 function defaultsFor(profile: Profile): string[] {
   const version = parseTalosVersion(profile.talosVersion);
   const defaults = ['consoleblank=0', 'printk.devkmsg=on'];
-  // Talos before 1.14 expects init_on_alloc=1 on the command line (BRIEF §3); 1.14 no longer does.
+  // Talos before 1.14 expects init_on_alloc=1 on the command line; 1.14 no longer does.
   if (isBefore(version, 1, 14)) defaults.push('init_on_alloc=1');
   if (profile.arch === 'amd64') defaults.push('console=tty0', 'console=ttyS0');
   else defaults.push('console=ttyAMA0');

@@ -22,7 +22,7 @@ export interface MachineConfigContext {
   /** Installer image to use when the profile names none, e.g. the agent's local OCI mirror. */
   readonly installerImage?: string;
   /**
-   * The agent's read-only OCI mirror (issue 4 §6): one RegistryMirrorConfig per registry host.
+   * The agent's read-only OCI mirror (/v2/): one RegistryMirrorConfig per registry host.
    * `endpoint` is the mirror's base URL without /v2/ (containerd appends /v2/ and names the
    * registry in `?ns=`). A registry the base config already mirrors is left to the base.
    */
@@ -35,7 +35,7 @@ type Doc = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Image Factory installer for the profile's schematic (BRIEF §3). */
+/** Image Factory installer for the profile's schematic (`factory.talos.dev/metal-installer/<schematic>:<version>`). */
 export function factoryInstallerImage(profile: Profile): string {
   return `factory.talos.dev/metal-installer/${profile.schematic}:${profile.talosVersion}`;
 }

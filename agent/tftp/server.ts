@@ -1,4 +1,4 @@
-// Read-only TFTP service for the chainload binaries (BRIEF §3). Thin transport: requests arrive on
+// Read-only TFTP service for the chainload binaries (RFC 1350, 2347-2349, 7440). Thin transport: requests arrive on
 // address:port, each accepted read runs on its own socket (transfer.ts). Undecodable datagrams
 // are dropped and counted; only failing to bind is fatal.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';

@@ -1,4 +1,4 @@
-// The agent's health snapshot, queued in the outbox every minute (issue 3 §6). Only cheap probes:
+// The agent's health snapshot, queued in the outbox every minute. Only cheap probes:
 // systeminformation's mem() (reads /proc/meminfo), fsSize() (one df), networkStats() (sysfs
 // counters), and os.loadavg() rather than si.currentLoad(), which samples the CPU over time.
 // A probe that fails leaves its fields at zero: a partial snapshot beats none.

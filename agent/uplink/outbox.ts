@@ -1,4 +1,4 @@
-// The durable report outbox (issue 3 §6): a report counts as recorded only once it is in LevelDB
+// The durable report outbox: a report counts as recorded only once it is in LevelDB
 // with { sync: true }. Delivery is at-least-once, so entries leave only when central acks them.
 //
 // Every write (appends, acks, evictions, the sequence high-water mark) goes through one serial

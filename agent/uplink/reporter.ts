@@ -1,4 +1,4 @@
-// Store-and-forward (issue 3 §6): drains the outbox to central as ReportBatch POSTs, oldest first,
+// Store-and-forward: drains the outbox to central as ReportBatch POSTs, oldest first,
 // and deletes reports only once central's ReportAck covers them. Delivery is at-least-once;
 // central de-duplicates by (agent_id, seq). While central is down, batches wait in the outbox and
 // attempts back off exponentially with full jitter, so a fleet of racks coming back after a central

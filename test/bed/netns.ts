@@ -1,4 +1,4 @@
-// Test bed: real hosts as network namespaces on one bridge (BRIEF §5). Every name starts with
+// Test bed: real hosts as network namespaces on one bridge. Every name starts with
 // "maskin"; every address lies in 198.18.0.0/15. Callers must register `destroy()` in a teardown
 // so namespaces go away even when a test fails.
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';

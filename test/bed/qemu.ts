@@ -1,4 +1,4 @@
-// Test bed: a real machine booting (BRIEF §5). QEMU runs inside a rack namespace on a tap device
+// Test bed: a real machine booting. QEMU runs inside a rack namespace on a tap device
 // bridged to the rack, with SeaBIOS + iPXE ROM ('bios') or OVMF with its own PXE ('uefi'), a
 // blank virtio disk, and network first on every boot, as a rack server set to PXE would.
 // The serial console goes to a file that `waitFor` polls; callers must `stop()` in a teardown.

@@ -1,4 +1,4 @@
-// VM tier, issue 4: the profile pins its kernel and initramfs by digest and has no local assets.
+// VM tier, verified cache: the profile pins its kernel and initramfs by digest and has no local assets.
 // The agent prefetches them from an upstream with the Image Factory paths (busybox httpd in the
 // rack), verifies them, and then — with the upstream stopped — a BIOS machine installs from the
 // cache and boots from its disk. Rack 198.18.24.0/24.

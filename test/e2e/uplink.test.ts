@@ -1,4 +1,4 @@
-// The central contract end to end (issue 3), with the real agent process in a rack namespace and
+// The central contract end to end, with the real agent process in a rack namespace and
 // the reference central as a process beside it (on the rack's loopback):
 // pull → provision; central stopped → still provisions, reports queue; agent restarted while
 // central is down → still provisions from the last good manifest; pushes (unauthenticated one

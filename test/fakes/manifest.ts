@@ -2,7 +2,7 @@
 // by field.
 import type { NodeSpec, Profile } from '../../agent/manifest/model.js';
 
-/** Image Factory's vanilla schematic (BRIEF §3). */
+/** Image Factory's vanilla schematic (no extensions, no extra kernel args). */
 export const VANILLA_SCHEMATIC = '376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba';
 
 export function profileFixture(over: Partial<Profile> = {}): Profile {

@@ -1,4 +1,4 @@
-// Crash safety of the image store (issue 4, "Prove it"): a child puts blobs in a loop and is
+// Crash safety of the image store: a child puts blobs in a loop and is
 // killed with SIGKILL at a random moment, 25 times over one cache. After each kill the store opens,
 // its scan leaves no temp file, every indexed blob's file hashes to its name, and every put the
 // child saw resolve is still there.

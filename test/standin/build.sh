@@ -84,7 +84,7 @@ add_module() {
   for dep in $deps; do add_module "${dep//-/_}"; done
   order+=("$name")
 }
-# virtio_ring must precede virtio (BRIEF §5); the dependency walk guarantees it.
+# virtio_ring must precede virtio (virtio needs its symbols at load); the dependency walk guarantees it.
 for m in virtio_ring virtio virtio_pci virtio_net virtio_blk vfat nls_cp437 nls_ascii nls_utf8; do add_module "$m"; done
 printf '%s\n' "${order[@]}" >"$STAGE/lib/modules/load.order"
 log "modules: ${order[*]}"

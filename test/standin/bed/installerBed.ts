@@ -56,7 +56,7 @@ export interface InstallerBed {
   destroy(): Promise<void>;
 }
 
-/** The Talos PXE kernel arguments (BRIEF §3) pointing at this bed, minus any listed in `omit`. */
+/** The Talos PXE kernel arguments Talos requires, pointing at this bed, minus any listed in `omit`. */
 export function talosCmdline(bed: Pick<InstallerBed, 'configUrl' | 'eventsUrl'>, omit: string[] = []): string {
   const args = [
     'talos.platform=metal', 'console=tty0', 'console=ttyS0', 'consoleblank=0', 'printk.devkmsg=on',
