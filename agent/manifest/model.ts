@@ -3,7 +3,10 @@
 
 export type Arch = 'amd64' | 'arm64';
 export type DesiredState = 'installed' | 'discovery';
-/** How an installed node that PXE-boots again is sent to its disk: `exit 1`, BIOS `sanboot`, or an HTTP 404 (some UEFI firmware stops at its boot menu on a plain `exit`). */
+/**
+ * How an installed node that PXE-boots again is sent to its disk: `exit 1`, BIOS `sanboot`, or an
+ * HTTP 404 (some UEFI firmware stops at its boot menu on a plain `exit`).
+ */
 export type BootLocalMethod = 'exit' | 'sanboot' | 'http-404';
 
 export interface InstallSpec {
