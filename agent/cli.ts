@@ -132,7 +132,11 @@ async function adminRequest<T>(path: string, configFile: string | undefined, url
   const target = `${base}${path}`;
   let response: Response;
   try {
-    response = await fetch(target, { headers, signal: AbortSignal.timeout(5000), ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }) });
+    response = await fetch(target, {
+      headers,
+      signal: AbortSignal.timeout(5000),
+      ...(body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) }),
+    });
   } catch (err) {
     fail(`cannot reach the agent at ${base} (${(err as Error).message}); is it running? pass --config or --url`);
   }
@@ -155,7 +159,8 @@ async function nodes(id: string | undefined, configFile: string | undefined, url
 }
 
 async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
-  if (id === undefined || action === undefined || !isManualAction(action)) fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
+  if (id === undefined || action === undefined || !isManualAction(action))
+    fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
   await adminRequest<unknown>(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
   process.stdout.write(`${action} of node ${id} accepted; follow it with: maskin-agent nodes ${id}\n`);
 }

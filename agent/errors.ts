@@ -260,7 +260,11 @@ export class DiskFullError extends MaskinError {
   readonly dir: string;
   constructor(dir: string, what: string, options?: { cause?: unknown }) {
     const errno = (options?.cause as { code?: string } | undefined)?.code ?? 'ENOSPC';
-    super('MASKIN_ERR_IMAGE_DISK_FULL', `image cache ${dir} is full (${errno}) while writing ${what}; existing entries are intact. Fix: free space there or lower images.limitBytes`, options);
+    super(
+      'MASKIN_ERR_IMAGE_DISK_FULL',
+      `image cache ${dir} is full (${errno}) while writing ${what}; existing entries are intact. Fix: free space there or lower images.limitBytes`,
+      options,
+    );
     this.dir = dir;
   }
 }
@@ -326,6 +330,9 @@ export class BmcError extends MaskinError {
 /** A node's BMC credentials reference names nothing in the local secrets. */
 export class BmcCredentialsError extends MaskinError {
   constructor(ref: string, where: string) {
-    super('MASKIN_ERR_BMC_CREDENTIALS', `BMC credentials "${ref}" are not defined in ${where}. Fix: add an entry named "${ref}" (username, password) there, or set MASKIN_BMC_${ref.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_USERNAME and _PASSWORD`);
+    super(
+      'MASKIN_ERR_BMC_CREDENTIALS',
+      `BMC credentials "${ref}" are not defined in ${where}. Fix: add an entry named "${ref}" (username, password) there, or set MASKIN_BMC_${ref.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_USERNAME and _PASSWORD`,
+    );
   }
 }

@@ -235,15 +235,16 @@ function createUplink(config: AgentConfig, applier: ManifestApplier, outbox: Out
         log: log.child({ component: 'pull' }),
       })
     : undefined;
-  const reporter = config.uplink.reportUrl && config.rackId
-    ? createReporter({
-        outbox,
-        agentId: config.agentId,
-        rackId: config.rackId,
-        post: httpReportTransport({ url: config.uplink.reportUrl, dispatcher: client.dispatcher, headers: client.headers, timeoutMs: client.timeoutMs }),
-        log: log.child({ component: 'reports' }),
-      })
-    : undefined;
+  const reporter =
+    config.uplink.reportUrl && config.rackId
+      ? createReporter({
+          outbox,
+          agentId: config.agentId,
+          rackId: config.rackId,
+          post: httpReportTransport({ url: config.uplink.reportUrl, dispatcher: client.dispatcher, headers: client.headers, timeoutMs: client.timeoutMs }),
+          log: log.child({ component: 'reports' }),
+        })
+      : undefined;
   if (!reporter) log.warn('uplink.reportUrl (or rackId) not set: reports are queued in the outbox (bounded) and not delivered');
   return { client, puller, reporter };
 }
@@ -252,7 +253,10 @@ function createUplink(config: AgentConfig, applier: ManifestApplier, outbox: Out
 function checkBootFiles(config: AgentConfig, directory: NodeDirectory, log: Logger): void {
   for (const file of bootFilesNamed(config, directory)) {
     if (file.via === 'tftp' && !existsSync(path.join(config.bootBinariesDir, file.name)))
-      log.warn({ file: file.name, dir: config.bootBinariesDir }, 'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there');
+      log.warn(
+        { file: file.name, dir: config.bootBinariesDir },
+        'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there',
+      );
   }
 }
 /** The service must only ever serve the provisioning network; say so when the host disagrees. */
@@ -263,7 +267,10 @@ function checkProvisioningInterface(config: AgentConfig, log: Logger): void {
   if (!holder) {
     log.warn({ address: config.provisioning.address }, 'provisioning.address is on no interface of this host; DHCP replies cannot be sent until it is');
   } else if (!nic) {
-    log.warn({ interface: config.provisioning.interface, holder }, 'provisioning.interface does not exist on this host; the systemd confinement will not match');
+    log.warn(
+      { interface: config.provisioning.interface, holder },
+      'provisioning.interface does not exist on this host; the systemd confinement will not match',
+    );
   } else if (holder !== config.provisioning.interface) {
     log.warn({ interface: config.provisioning.interface, holder }, 'provisioning.address is held by another interface than provisioning.interface');
   }

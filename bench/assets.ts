@@ -54,7 +54,9 @@ export interface AssetsResult {
 
 const run = (cmd: string, args: string[], timeoutMs = 60_000): Promise<string> =>
   new Promise((resolve, reject) =>
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout))),
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd}: ${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
   );
 
 function freePort(): Promise<number> {
@@ -99,7 +101,9 @@ async function wrk(url: string): Promise<Pick<ServerFigures, 'wrkMBps' | 'wrkReq
 
 async function curlStorm(url: string): Promise<Pick<ServerFigures, 'curlWallMs' | 'curlMBps'>> {
   const started = performance.now();
-  const outs = await Promise.all(Array.from({ length: CLIENTS }, () => run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url])));
+  const outs = await Promise.all(
+    Array.from({ length: CLIENTS }, () => run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url])),
+  );
   const wall = performance.now() - started;
   for (const o of outs) {
     const [status, size] = o.trim().split(' ');
@@ -220,7 +224,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const cell = (f: ServerFigures): string => `${String(f.curlMBps).padStart(6)} ${String(f.wrkMBps).padStart(6)}`;
   process.stdout.write(
     `${r.clients} × ${r.sizeMb} MB, MB/s  agent: curl    wrk   nginx(1 worker): curl    wrk   ratio: curl   wrk\n` +
-      r.rounds.map((x, i) => `round ${i + 1}${' '.repeat(22)}${cell(x.agent)}${' '.repeat(16)}${cell(x.nginx)}${' '.repeat(10)}${x.ratioCurl.toFixed(2).padStart(5)} ${x.ratioWrk.toFixed(2).padStart(5)}\n`).join('') +
+      r.rounds
+        .map(
+          (x, i) =>
+            `round ${i + 1}${' '.repeat(22)}${cell(x.agent)}${' '.repeat(16)}${cell(x.nginx)}${' '.repeat(10)}${x.ratioCurl.toFixed(2).padStart(5)} ${x.ratioWrk.toFixed(2).padStart(5)}\n`,
+        )
+        .join('') +
       `agent/nginx median over ${r.rounds.length} rounds: curl ${r.ratioCurl}×, wrk ${r.ratioWrk}× (target ≥${r.target.ratio}×); ` +
       `agent peak RSS ${r.peakRssMb} MB (target <${r.target.rssMb} MB): ${r.pass ? 'PASS' : 'FAIL'}\n`,
   );

@@ -121,7 +121,17 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' },
     assetsDir: dir,
     manifestFile: path.join(dir, 'manifest.yaml'),
-    dhcp: { poolStart: POOL[0], poolEnd: POOL[1], leaseTime: 3600, offerHold: 30, routers: [SERVER], dns: [SERVER], ntp: [SERVER], domain: 'bench.test', relays: [] },
+    dhcp: {
+      poolStart: POOL[0],
+      poolEnd: POOL[1],
+      leaseTime: 3600,
+      offerHold: 30,
+      routers: [SERVER],
+      dns: [SERVER],
+      ntp: [SERVER],
+      domain: 'bench.test',
+      relays: [],
+    },
     bootTokenTtl: 600,
     logLevel: 'warn',
     uplink: NO_UPLINK,
@@ -218,5 +228,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const result = await benchDhcp();
   process.stdout.write(JSON.stringify(result, null, 2) + '\n\n' + table(result) + '\n');
   const t = result.targets;
-  process.stdout.write(`\ntargets: ≥3,000/s ${t.rate3000 ? 'met' : 'MISSED'}; no drops at 1,000/s ${t.noDropsAt1000 ? 'met' : 'MISSED'}; RSS ≤150 MB ${t.rss150 ? 'met' : 'MISSED'}\n`);
+  process.stdout.write(
+    `\ntargets: ≥3,000/s ${t.rate3000 ? 'met' : 'MISSED'}; no drops at 1,000/s ${t.noDropsAt1000 ? 'met' : 'MISSED'}; RSS ≤150 MB ${t.rss150 ? 'met' : 'MISSED'}\n`,
+  );
 }

@@ -37,23 +37,40 @@ const SETTINGS: ProvisionSettings = {
 };
 const TARGET = { cpuMsPerNode: 5, rssMb: 200 };
 
-
 const peakRssMb = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024;
 
 function nodeSpec(i: number): NodeSpec {
   const hex = i.toString(16).padStart(4, '0');
   return {
-    id: `n${i}`, macs: [`52:54:00:01:${hex.slice(0, 2)}:${hex.slice(2)}`], serial: `SN-${i}`, profile: 'workers', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit',
+    id: `n${i}`,
+    macs: [`52:54:00:01:${hex.slice(0, 2)}:${hex.slice(2)}`],
+    serial: `SN-${i}`,
+    profile: 'workers',
+    patches: [],
+    desired: 'installed',
+    generation: 1,
+    bootLocal: 'exit',
     bmc: { driver: 'redfish', address: `https://198.18.84.${i % 250}`, credentialsRef: 'rack', bootMode: 'uefi', vendor: 'auto' },
   };
 }
 
 function planRate(): number {
-  const d = { desired: 'installed' as const, generation: 1, hasBmc: true, limits: { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 10000, probeIntervalMs: 250 } };
+  const d = {
+    desired: 'installed' as const,
+    generation: 1,
+    hasBmc: true,
+    limits: { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 10000, probeIntervalMs: 250 },
+  };
   const observed = [
     { state: 'discovered' as const, generation: 0, attempt: 0, event: { kind: 'reconcile' as const } },
     { state: 'verified' as const, generation: 1, step: 'power' as const, attempt: 1, event: { kind: 'powered' as const } },
-    { state: 'provisioning' as const, generation: 1, step: 'netboot' as const, attempt: 2, event: { kind: 'timeout' as const, step: 'netboot' as const, attempt: 2 } },
+    {
+      state: 'provisioning' as const,
+      generation: 1,
+      step: 'netboot' as const,
+      attempt: 2,
+      event: { kind: 'timeout' as const, step: 'netboot' as const, attempt: 2 },
+    },
   ];
   const n = 300_000;
   const started = process.hrtime.bigint();
@@ -70,7 +87,14 @@ async function main(): Promise<void> {
   const directory = directoryOf(manifest);
   const log = pino({ level: 'silent' });
   const addresses = new Map<string, string>();
-  const nodes = await NodeRegistry.open({ store: memorySublevel<NodeRecord>().sublevel, directory: () => directory, leases: { ipOf: (mac) => addresses.get(mac), macOf: () => undefined }, now: () => new Date(), log, reports: () => {} });
+  const nodes = await NodeRegistry.open({
+    store: memorySublevel<NodeRecord>().sublevel,
+    directory: () => directory,
+    leases: { ipOf: (mac) => addresses.get(mac), macOf: () => undefined },
+    now: () => new Date(),
+    log,
+    reports: () => {},
+  });
   const rack = fakeRack(systemClock, { latency: LATENCY });
   const listening = new Set<string>();
   const never = new AbortController().signal;

@@ -9,7 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { create } from '@bufbuild/protobuf';
-import { generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifiedManifest, type VerifyPolicy } from '../agent/manifest/signature.js';
+import {
+  generateKeyPair,
+  loadPrivateKey,
+  loadPublicKey,
+  signManifest,
+  verifySignedManifest,
+  type VerifiedManifest,
+  type VerifyPolicy,
+} from '../agent/manifest/signature.js';
 import { validateMachineConfigDocs } from '../agent/talos/configSchema.js';
 import { Arch, BootLocal, DesiredState, ManifestSchema, type Manifest as PbManifest } from '../agent/uplink/gen/maskin/v1/manifest_pb.js';
 import { VANILLA_SCHEMATIC } from '../test/fakes/manifest.js';
@@ -58,7 +66,9 @@ export function largeManifest(count: number, version = 2): PbManifest {
     rackId: 'rack-bench',
     version: BigInt(version),
     issuedAtUnixMs: BigInt(Date.now()),
-    profiles: [{ name: 'workers', talosVersion: 'v1.13.9', schematic: SCHEMATIC, arch: Arch.AMD64, install: { disk: '/dev/sda' }, machineConfigYaml: baseConfig() }],
+    profiles: [
+      { name: 'workers', talosVersion: 'v1.13.9', schematic: SCHEMATIC, arch: Arch.AMD64, install: { disk: '/dev/sda' }, machineConfigYaml: baseConfig() },
+    ],
     nodes: Array.from({ length: count }, (_, i) => {
       const id = `r1-n${String(i).padStart(5, '0')}`;
       return {
@@ -148,7 +158,10 @@ export async function benchManifest(nodes = 10_000, rounds = 7): Promise<Manifes
     await writeFile(path.join(dir, 'bench.pub'), pair.publicPem);
     await writeFile(path.join(dir, 'small.pb'), signManifest(largeManifest(10), 'bench', key));
     await writeFile(path.join(dir, 'large.pb'), large);
-    const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--measure', dir, String(nodes), String(rounds)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--measure', dir, String(nodes), String(rounds)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     if (child.status !== 0) throw new Error(`measuring process exited ${child.status}`);
     const m = JSON.parse(child.stdout) as Measurement;
     const sorted = [...m.runsMs].sort((a, b) => a - b);

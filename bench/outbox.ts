@@ -30,7 +30,11 @@ export interface OutboxBenchResult {
 // A timeline step of realistic size (~150 bytes encoded).
 const step: ReportBody = {
   case: 'step',
-  value: create(TimelineStepSchema, { nodeId: 'rack1-n042', step: 'config-fetched', detailJson: JSON.stringify({ ip: '198.18.0.42', mac: '52:54:00:12:34:56', bytes: 18_233, ms: 12 }) }),
+  value: create(TimelineStepSchema, {
+    nodeId: 'rack1-n042',
+    step: 'config-fetched',
+    detailJson: JSON.stringify({ ip: '198.18.0.42', mac: '52:54:00:12:34:56', bytes: 18_233, ms: 12 }),
+  }),
 };
 
 async function appendFor(outbox: Outbox, concurrency: number, total: number, maxMs: number): Promise<number> {

@@ -13,7 +13,10 @@ const benches: { name: string; file: string; args?: string[] }[] = [
   { name: 'Outbox: durable appends/s (1 and 64 in flight), drain rate, RSS over 100k appends', file: 'outbox.js', args: ['--expose-gc'] },
   { name: 'Image cache cold storm: 50 concurrent requests for an uncached 100 MB image (one upstream fetch, ≤1.3× one download, RSS)', file: 'cache.js' },
   { name: 'Cached assets: 50 concurrent downloads of a 100 MB pinned asset, agent vs nginx (sendfile), agent RSS', file: 'assets.js' },
-  { name: 'Lifecycle: 200-node rack of simulated BMCs (50-300 ms calls) through plan + executor, CPU per node, wall time under the power gate, peak RSS', file: 'lifecycle.js' },
+  {
+    name: 'Lifecycle: 200-node rack of simulated BMCs (50-300 ms calls) through plan + executor, CPU per node, wall time under the power gate, peak RSS',
+    file: 'lifecycle.js',
+  },
 ];
 
 let failed = 0;

@@ -147,7 +147,11 @@ export async function benchTftp(opts: { concurrency?: number; rounds?: number } 
         identical[name] &&= same;
       }
     }
-    const summary = (name: keyof typeof runs): TftpRun => ({ roundsMs: runs[name].map((ms) => Math.round(ms)), medianMs: Math.round(median(runs[name])), allIdentical: identical[name] });
+    const summary = (name: keyof typeof runs): TftpRun => ({
+      roundsMs: runs[name].map((ms) => Math.round(ms)),
+      medianMs: Math.round(median(runs[name])),
+      allIdentical: identical[name],
+    });
     const tftpdHpa = summary('tftpdHpa');
     const ours = summary('ours');
     const ratio = Math.round((median(runs.ours) / median(runs.tftpdHpa)) * 100) / 100;

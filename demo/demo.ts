@@ -94,11 +94,14 @@ const cleanup = (): Promise<void> =>
     await vm?.stop();
     await rack.destroy();
   })());
-process.once('SIGINT', () =>
-  void cleanup().then(() => {
-    say('interrupted; cleaned up');
-    process.exit(130);
-  }));
+process.once(
+  'SIGINT',
+  () =>
+    void cleanup().then(() => {
+      say('interrupted; cleaned up');
+      process.exit(130);
+    }),
+);
 
 const curl = (url: string): Promise<string> => rack.exec('curl', ['-sS', '-f', '--max-time', '5', url]);
 const cli = (...args: string[]): Promise<string> => rack.exec(process.execPath, [cliPath, ...args, '--config', configFile]);
@@ -106,7 +109,13 @@ const cli = (...args: string[]): Promise<string> => rack.exec(process.execPath, 
 async function waitHealthy(child: ChildProcess): Promise<void> {
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`agent exited:\n${agentLog.join('')}`);
-    if (await curl('http://127.0.0.1/healthz').then(() => true, () => false)) break;
+    if (
+      await curl('http://127.0.0.1/healthz').then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (i > 100) throw new Error(`agent not healthy:\n${agentLog.join('')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -157,14 +166,24 @@ try {
     const record = JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${node.id}`).catch(() => 'null')) as NodeRecord | null;
     for (const step of record?.timeline.slice(shown) ?? []) {
       const d = step.detail;
-      const what = step.step === 'state-changed' ? `${String(d.from)} -> ${String(d.to)} (${String(d.why)})` : Object.entries(d).filter(([k]) => keys.includes(k)).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+      const what =
+        step.step === 'state-changed'
+          ? `${String(d.from)} -> ${String(d.to)} (${String(d.why)})`
+          : Object.entries(d)
+              .filter(([k]) => keys.includes(k))
+              .map(([k, v]) => `${k}=${String(v)}`)
+              .join(' ');
       say(`${step.step.padEnd(18)} ${what}`);
     }
     shown = record?.timeline.length ?? 0;
     const serial = vm.serial();
     if (installedAt < 0 && serial.includes('MASKIN-STANDIN: installed')) {
       installedAt = serial.length;
-      say(bmcMode ? 'installer finished writing the disk; the VM reboots (the one-shot PXE is spent: from its disk)' : 'installer finished writing the disk; the VM reboots (network first, as racks are set)');
+      say(
+        bmcMode
+          ? 'installer finished writing the disk; the VM reboots (the one-shot PXE is spent: from its disk)'
+          : 'installer finished writing the disk; the VM reboots (network first, as racks are set)',
+      );
     }
     const diskBoot = installedAt >= 0 ? /MASKIN-DISK-BOOT [\w-]+/.exec(serial.slice(installedAt)) : null;
     if (diskBoot !== null && !diskBootSeen) {
@@ -180,10 +199,14 @@ try {
     if (bmcMode && (record?.state === 'failed' || record?.state === 'held')) {
       const failure = record.lifecycle?.failure;
       const tail = serial.trim() === '' ? 'the VM printed nothing on its serial console' : `serial tail:\n${serial.slice(-2000)}`;
-      throw new Error(`${node.id} is ${record.state}${failure?.step ? ` at step ${failure.step}` : ''}: ${failure?.reason ?? record.lifecycle?.lastError ?? 'no reason recorded'}; ${tail}`);
+      throw new Error(
+        `${node.id} is ${record.state}${failure?.step ? ` at step ${failure.step}` : ''}: ${failure?.reason ?? record.lifecycle?.lastError ?? 'no reason recorded'}; ${tail}`,
+      );
     }
     if (Date.now() > deadline)
-      throw new Error(`${bmcMode ? `no hand-over within 15 minutes (state ${record?.state ?? 'unknown'})` : 'no disk boot within 15 minutes'}; serial tail:\n${serial.slice(-3000)}`);
+      throw new Error(
+        `${bmcMode ? `no hand-over within 15 minutes (state ${record?.state ?? 'unknown'})` : 'no disk boot within 15 minutes'}; serial tail:\n${serial.slice(-3000)}`,
+      );
     await new Promise((r) => setTimeout(r, 1000));
   }
   process.stdout.write(`\n$ maskin-agent nodes\n${await cli('nodes')}\n$ maskin-agent nodes ${node.id}\n${await cli('nodes', node.id)}`);

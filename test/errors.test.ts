@@ -52,14 +52,25 @@ function codeLiterals(): { token: string; at: string }[] {
 
 t.test('ERROR_CODES lists each code once', async (t) => {
   t.same(duplicates(ERROR_CODES), []);
-  t.ok(ERROR_CODES.every((code) => /^MASKIN_ERR_[A-Z0-9]+(_[A-Z0-9]+)*$/.test(code)), 'every code is MASKIN_ERR_ and upper-case words');
+  t.ok(
+    ERROR_CODES.every((code) => /^MASKIN_ERR_[A-Z0-9]+(_[A-Z0-9]+)*$/.test(code)),
+    'every code is MASKIN_ERR_ and upper-case words',
+  );
 });
 
 t.test('README.md documents exactly the codes in ERROR_CODES', async (t) => {
   const { codes, incomplete } = readmeCodes();
   t.ok(codes.length > 0, 'README.md has an "## Error codes" table');
-  t.same(ERROR_CODES.filter((code) => !codes.includes(code)), [], 'every code has a row in README.md');
-  t.same(codes.filter((code) => !known.has(code)), [], 'every row names a code in ERROR_CODES');
+  t.same(
+    ERROR_CODES.filter((code) => !codes.includes(code)),
+    [],
+    'every code has a row in README.md',
+  );
+  t.same(
+    codes.filter((code) => !known.has(code)),
+    [],
+    'every row names a code in ERROR_CODES',
+  );
   t.same(duplicates(codes), [], 'one row per code');
   t.same(incomplete, [], 'every row says what happened and the fix');
 });
@@ -67,5 +78,9 @@ t.test('README.md documents exactly the codes in ERROR_CODES', async (t) => {
 t.test('every MASKIN_ERR_ string literal in agent/ is a catalogued code', async (t) => {
   const literals = codeLiterals();
   t.ok(literals.length >= ERROR_CODES.length, 'the scan sees the catalogue itself');
-  t.same(literals.filter((l) => !known.has(l.token)), [], 'no code outside ERROR_CODES, and none built from a template');
+  t.same(
+    literals.filter((l) => !known.has(l.token)),
+    [],
+    'no code outside ERROR_CODES, and none built from a template',
+  );
 });

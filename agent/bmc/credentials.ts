@@ -30,7 +30,10 @@ function secret(username: string, password: string, extra: { caFile?: string; in
 }
 
 export function createCredentialResolver(settings: BmcSettings): CredentialResolver {
-  const where = settings.secretsFile !== undefined ? `the BMC secrets file ${settings.secretsFile} or the environment` : 'the environment (no bmc.secretsFile is configured)';
+  const where =
+    settings.secretsFile !== undefined
+      ? `the BMC secrets file ${settings.secretsFile} or the environment`
+      : 'the environment (no bmc.secretsFile is configured)';
   return (node) => {
     const ref = node.bmc?.credentialsRef ?? node.id;
     const fromEnv = settings.envCredentials[envNameOf(ref)];
@@ -45,7 +48,13 @@ export function createCredentialResolver(settings: BmcSettings): CredentialResol
     const entry = entries !== null && typeof entries === 'object' && Object.hasOwn(entries, ref) ? (entries as Record<string, unknown>)[ref] : undefined;
     if (entry === undefined) throw new BmcCredentialsError(ref, where);
     const e = entry as { username?: unknown; password?: unknown; caFile?: unknown; insecure?: unknown };
-    if (typeof e.username !== 'string' || e.username === '' || typeof e.password !== 'string' || (e.caFile !== undefined && typeof e.caFile !== 'string') || (e.insecure !== undefined && typeof e.insecure !== 'boolean'))
+    if (
+      typeof e.username !== 'string' ||
+      e.username === '' ||
+      typeof e.password !== 'string' ||
+      (e.caFile !== undefined && typeof e.caFile !== 'string') ||
+      (e.insecure !== undefined && typeof e.insecure !== 'boolean')
+    )
       throw new BmcCredentialsError(ref, `${where}: the entry must be { username: string, password: string, caFile?: string, insecure?: boolean }`);
     return secret(e.username, e.password, {
       ...(typeof e.caFile === 'string' ? { caFile: path.resolve(path.dirname(settings.secretsFile), e.caFile) } : {}),

@@ -36,7 +36,12 @@ function driverFor(opts: DriverFactoryOptions, node: NodeSpec, creds: BmcCredent
         try {
           ca = readFileSync(secret.caFile, 'utf8');
         } catch (err) {
-          throw new BmcError('unsupported', bmc.address, 'read CA file', `${secret.caFile}: ${(err as Error).message}. Fix: point caFile of this BMC's secrets entry at a readable PEM file`);
+          throw new BmcError(
+            'unsupported',
+            bmc.address,
+            'read CA file',
+            `${secret.caFile}: ${(err as Error).message}. Fix: point caFile of this BMC's secrets entry at a readable PEM file`,
+          );
         }
       }
       return createRedfishDriver({

@@ -10,7 +10,13 @@ type Operation = Exclude<keyof BmcDriver, 'kind' | 'address'>;
 export function withLogging(driver: BmcDriver, log: Logger): BmcDriver {
   const logged = <T>(operation: Operation, run: () => Promise<T>, detail: Record<string, unknown> = {}): Promise<T> => {
     const started = performance.now();
-    const fields = (): Record<string, unknown> => ({ bmc: driver.address, driver: driver.kind, operation, ...detail, ms: Math.round(performance.now() - started) });
+    const fields = (): Record<string, unknown> => ({
+      bmc: driver.address,
+      driver: driver.kind,
+      operation,
+      ...detail,
+      ms: Math.round(performance.now() - started),
+    });
     return run().then(
       (result) => {
         log.debug({ ...fields(), ...(operation === 'powerState' ? { power: result } : {}) }, 'BMC operation done');

@@ -22,7 +22,9 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [new InvalidFieldError('config', '', `cannot read file (${(err as Error).message})`, 'pass an existing YAML file with --config')]);
+    throw new ConfigError(file, [
+      new InvalidFieldError('config', '', `cannot read file (${(err as Error).message})`, 'pass an existing YAML file with --config'),
+    ]);
   }
   return parseConfig(text, { ...options, file });
 }
@@ -112,7 +114,9 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     try {
       pem = readFileSync(relTo(k.publicKeyFile), 'utf8');
     } catch (err) {
-      problems.push(new InvalidFieldError('config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote'));
+      problems.push(
+        new InvalidFieldError('config', field, `cannot read (${(err as Error).message})`, 'point it at the .pub file `maskin-agent manifest keygen` wrote'),
+      );
       return [];
     }
     let type: string | undefined;
@@ -183,9 +187,21 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       },
     },
   };
-  problems.push(...checkRelations(config, keyEntries.map((k) => k.id)));
+  problems.push(
+    ...checkRelations(
+      config,
+      keyEntries.map((k) => k.id),
+    ),
+  );
   if (config.lifecycle.backoffMs > config.lifecycle.maxBackoffMs)
-    problems.push(new InvalidFieldError('config', 'lifecycle.backoffSeconds', `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`, 'lower backoffSeconds or raise maxBackoffSeconds'));
+    problems.push(
+      new InvalidFieldError(
+        'config',
+        'lifecycle.backoffSeconds',
+        `${config.lifecycle.backoffMs / 1000} s is above lifecycle.maxBackoffSeconds (${config.lifecycle.maxBackoffMs / 1000} s)`,
+        'lower backoffSeconds or raise maxBackoffSeconds',
+      ),
+    );
   if (problems.length > 0) throw new ConfigError(file, problems);
   return deepFreeze(config);
 }
@@ -197,20 +213,35 @@ function checkRelations(c: AgentConfig, keyIds: readonly string[]): InvalidField
     out.push(new InvalidFieldError('config', field, problem, fix));
   };
   const subnet = parseSubnet(c.provisioning.subnet);
-  if (!inSubnet(ipToInt(c.provisioning.address), subnet)) bad('provisioning.address', `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`, 'use an address inside the subnet, or correct the subnet');
-  for (const [field, value] of [['dhcp.pool.start', c.dhcp.poolStart], ['dhcp.pool.end', c.dhcp.poolEnd]] as const)
-    if (!inSubnet(ipToInt(value), subnet)) bad(field, `${value} is outside provisioning.subnet ${c.provisioning.subnet}`, 'keep the pool inside the provisioning subnet');
+  if (!inSubnet(ipToInt(c.provisioning.address), subnet))
+    bad(
+      'provisioning.address',
+      `${c.provisioning.address} is outside provisioning.subnet ${c.provisioning.subnet}`,
+      'use an address inside the subnet, or correct the subnet',
+    );
+  for (const [field, value] of [
+    ['dhcp.pool.start', c.dhcp.poolStart],
+    ['dhcp.pool.end', c.dhcp.poolEnd],
+  ] as const)
+    if (!inSubnet(ipToInt(value), subnet))
+      bad(field, `${value} is outside provisioning.subnet ${c.provisioning.subnet}`, 'keep the pool inside the provisioning subnet');
   const start = ipToInt(c.dhcp.poolStart);
   const end = ipToInt(c.dhcp.poolEnd);
   if (start > end) bad('dhcp.pool', `start ${c.dhcp.poolStart} is after end ${c.dhcp.poolEnd}`, 'swap start and end');
   const self = ipToInt(c.provisioning.address);
-  if (self >= start && self <= end) bad('dhcp.pool', `the pool contains this agent's own address ${c.provisioning.address}`, 'start the pool above (or end it below) provisioning.address');
+  if (self >= start && self <= end)
+    bad('dhcp.pool', `the pool contains this agent's own address ${c.provisioning.address}`, 'start the pool above (or end it below) provisioning.address');
   const u = c.uplink;
   if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && c.rackId === undefined)
     bad('rackId', 'is required when manifests come from central (uplink.manifestUrl or a push token)', "set rackId to this rack's id as central names it");
   if ((u.manifestUrl !== undefined || u.pushToken !== undefined) && keyIds.length === 0)
     bad('uplink.trustedKeys', 'is empty, so no signed manifest could ever be accepted', 'add the public key(s) central signs with: [{ id, publicKeyFile }]');
-  if ((u.certFile === undefined) !== (u.keyFile === undefined)) bad(u.certFile === undefined ? 'uplink.certFile' : 'uplink.keyFile', 'client certificate and key come together', 'set both uplink.certFile and uplink.keyFile, or neither');
+  if ((u.certFile === undefined) !== (u.keyFile === undefined))
+    bad(
+      u.certFile === undefined ? 'uplink.certFile' : 'uplink.keyFile',
+      'client certificate and key come together',
+      'set both uplink.certFile and uplink.keyFile, or neither',
+    );
   keyIds.forEach((id, i) => {
     if (keyIds.indexOf(id) !== i) bad(`uplink.trustedKeys.${i}.id`, `duplicate key id ${id}`, 'give every trusted key its own id');
   });
@@ -257,7 +288,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-interface RawRange { start: string; end: string }
+interface RawRange {
+  start: string;
+  end: string;
+}
 interface RawConfig {
   agentId?: string;
   rackId?: string;
@@ -284,7 +318,16 @@ interface RawConfig {
   bootFiles?: { bios?: string; uefiX64?: string; uefiArm64?: string };
   assetsDir?: string;
   manifestFile?: string;
-  dhcp: { pool: RawRange; leaseTime?: number; offerHold?: number; routers?: string[]; dns?: string[]; ntp?: string[]; domain?: string; relays?: { subnet: string; pool: RawRange; routers?: string[] }[] };
+  dhcp: {
+    pool: RawRange;
+    leaseTime?: number;
+    offerHold?: number;
+    routers?: string[];
+    dns?: string[];
+    ntp?: string[];
+    domain?: string;
+    relays?: { subnet: string; pool: RawRange; routers?: string[] }[];
+  };
   bootTokenTtl?: number;
   adminTokenFile?: string;
   logLevel?: AgentConfig['logLevel'];

@@ -50,9 +50,7 @@ export function classifyClient(options: DhcpOptions): ClientClass {
   return { firmware: undefined, clientArch };
 }
 
-export type BootTarget =
-  | { readonly via: 'tftp'; readonly file: string }
-  | { readonly via: 'http'; readonly url: string; readonly vendorClass?: 'HTTPClient' };
+export type BootTarget = { readonly via: 'tftp'; readonly file: string } | { readonly via: 'http'; readonly url: string; readonly vendorClass?: 'HTTPClient' };
 
 function baseUrl(config: AgentConfig): string {
   return config.httpBaseUrl.replace(/\/+$/, '');

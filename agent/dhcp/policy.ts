@@ -178,8 +178,7 @@ function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: P
   if (serverId !== undefined && serverId !== ours) {
     // The client chose another server's offer: stay silent and free what we offered it.
     const held = self.leases.byMac(mac);
-    const change: LeaseChange | undefined =
-      held && held.state === 'offered' ? { op: 'forget-offer', mac, ip: held.ip, at: self.now } : undefined;
+    const change: LeaseChange | undefined = held && held.state === 'offered' ? { op: 'forget-offer', mac, ip: held.ip, at: self.now } : undefined;
     return { mac, change, steps: [], dropped: 'other-server' };
   }
   const ip = request.options.requestedIp ?? (request.ciaddr !== ZERO_IP ? request.ciaddr : undefined);

@@ -39,15 +39,17 @@ export function summary(record: NodeRecord): NodeSummary {
     ...(record.facts.ip !== undefined ? { ip: record.facts.ip } : {}),
     ...(record.facts.firmware !== undefined ? { firmware: record.facts.firmware } : {}),
     ...(last ? { lastStep: { at: last.at, step: last.step } } : {}),
-    ...(record.lifecycle ? {
-      lifecycle: {
-        ...(record.lifecycle.step ? { step: record.lifecycle.step } : {}),
-        since: record.lifecycle.since,
-        attempt: record.lifecycle.attempt,
-        ...(record.lifecycle.lastError ? { lastError: record.lifecycle.lastError } : {}),
-        ...(record.lifecycle.failure ? { failure: record.lifecycle.failure } : {}),
-      },
-    } : {}),
+    ...(record.lifecycle
+      ? {
+          lifecycle: {
+            ...(record.lifecycle.step ? { step: record.lifecycle.step } : {}),
+            since: record.lifecycle.since,
+            attempt: record.lifecycle.attempt,
+            ...(record.lifecycle.lastError ? { lastError: record.lifecycle.lastError } : {}),
+            ...(record.lifecycle.failure ? { failure: record.lifecycle.failure } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -67,7 +67,9 @@ export function sendBlob(request: FastifyRequest, reply: FastifyReply, blob: Blo
   // buffers per response, the next read done while the previous chunk is still being written.
   reply.hijack();
   reply.raw.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  pumpFile(reply.raw, blob.path, start, end).catch((err: unknown) => request.log.error({ err, digest: blob.digest, path: blob.path }, 'serving a cached blob failed'));
+  pumpFile(reply.raw, blob.path, start, end).catch((err: unknown) =>
+    request.log.error({ err, digest: blob.digest, path: blob.path }, 'serving a cached blob failed'),
+  );
   return reply;
 }
 

@@ -16,7 +16,10 @@ import type { UplinkStatus } from '../uplink/status.js';
 
 /** The manifest applier as HTTP sees it (push endpoint, status). */
 export interface ManifestPort {
-  offer(bytes: Uint8Array, source: 'pull' | 'push'): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: ErrorCode; message?: string }>;
+  offer(
+    bytes: Uint8Array,
+    source: 'pull' | 'push',
+  ): Promise<{ outcome: 'applied' | 'unchanged' | 'rejected'; version?: number; code?: ErrorCode; message?: string }>;
   /** Records a refused push (no or wrong credentials) upstream. */
   refusedPush(from: string, why: string): void;
 }

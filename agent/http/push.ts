@@ -7,7 +7,11 @@ import { pushRejectionStatus } from './errorStatus.js';
 
 export const pushRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   const { pushToken, maxManifestBytes } = deps.config.uplink;
-  app.addContentTypeParser(['application/x-protobuf', 'application/octet-stream'], { parseAs: 'buffer', bodyLimit: maxManifestBytes + 1 }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(
+    ['application/x-protobuf', 'application/octet-stream'],
+    { parseAs: 'buffer', bodyLimit: maxManifestBytes + 1 },
+    (_request, body, done) => done(null, body),
+  );
   app.put<{ Body: Buffer }>('/v1/manifest', { bodyLimit: maxManifestBytes + 1 }, async (request, reply) => {
     if (!deps.manifest || pushToken === undefined) {
       reply.code(404);

@@ -22,7 +22,11 @@ const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
  */
 
 function ociError(reply: FastifyReply, status: number, code: OciErrorCode, message: string): FastifyReply {
-  return reply.code(status).headers(API_VERSION).type('application/json').send({ errors: [{ code, message }] });
+  return reply
+    .code(status)
+    .headers(API_VERSION)
+    .type('application/json')
+    .send({ errors: [{ code, message }] });
 }
 
 /** Upstream and store failures: the status says whose fault, the message names the cause. */
@@ -77,7 +81,13 @@ export const registryRoutes: FastifyPluginAsync<RegistryRouteDeps> = async (app,
         if (!isValidReference(reference)) return ociError(reply, 404, 'MANIFEST_UNKNOWN', `invalid tag or digest ${JSON.stringify(reference)}`);
         const hit = await mirror.manifest(image, reference);
         if (isNotFound(hit)) return ociError(reply, 404, hit.notFound, hit.message);
-        reply.headers({ ...API_VERSION, 'docker-content-digest': hit.digest, etag: etagOf(hit.digest), 'content-type': hit.mediaType, 'content-length': hit.bytes.byteLength });
+        reply.headers({
+          ...API_VERSION,
+          'docker-content-digest': hit.digest,
+          etag: etagOf(hit.digest),
+          'content-type': hit.mediaType,
+          'content-length': hit.bytes.byteLength,
+        });
         if (request.headers['if-none-match'] === etagOf(hit.digest)) return reply.code(304).send();
         return reply.send(hit.bytes);
       }

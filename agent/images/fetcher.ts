@@ -128,7 +128,7 @@ function liveReader(flight: Flight): Readable {
   let released = false;
   flight.users++;
   const release = (): void => {
-    if (!released) (released = true), flight.release();
+    if (!released) ((released = true), flight.release());
   };
   const stream = new Readable({
     highWaterMark: READ_CHUNK,
@@ -250,10 +250,15 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         if (err instanceof Error && fatal.has(err)) throw err;
         if (progressed) failures = 0;
         if (failures >= retries) {
-          throw err instanceof UpstreamError ? err : new UpstreamError(source.url, `failed after ${retries + 1} attempts: ${(err as Error).message}`, { cause: err });
+          throw err instanceof UpstreamError
+            ? err
+            : new UpstreamError(source.url, `failed after ${retries + 1} attempts: ${(err as Error).message}`, { cause: err });
         }
         const delay = backoff(failures++);
-        log.warn({ digest: flight.digest, url: source.url, received: flight.received, attempt: failures, delayMs: Math.round(delay), err: (err as Error).message }, 'image download interrupted; retrying');
+        log.warn(
+          { digest: flight.digest, url: source.url, received: flight.received, attempt: failures, delayMs: Math.round(delay), err: (err as Error).message },
+          'image download interrupted; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }

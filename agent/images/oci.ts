@@ -194,7 +194,11 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
     if (!up) throw new UpstreamError(image.registry, 'no upstream configured for this registry');
     const send = async (authorization: string | undefined): Promise<GetResponse> => {
       try {
-        return await httpGet(url, { headers: { ...up.headers, ...headers, ...(authorization ? { authorization } : {}) }, timeoutMs, ...(maxRedirects !== undefined ? { maxRedirects } : {}) });
+        return await httpGet(url, {
+          headers: { ...up.headers, ...headers, ...(authorization ? { authorization } : {}) },
+          timeoutMs,
+          ...(maxRedirects !== undefined ? { maxRedirects } : {}),
+        });
       } catch (err) {
         throw new UpstreamError(url, `unreachable: ${(err as Error).message}`, { cause: err });
       }
@@ -205,7 +209,8 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
       const challenge = res.headers['www-authenticate'];
       res.body.destroy();
       const token = challenge ? await tokens.answer(image, challenge) : undefined;
-      if (token === undefined) throw new UpstreamError(url, `401 without a Bearer challenge we can answer anonymously (${challenge ?? 'no WWW-Authenticate'})`, { status: 401 });
+      if (token === undefined)
+        throw new UpstreamError(url, `401 without a Bearer challenge we can answer anonymously (${challenge ?? 'no WWW-Authenticate'})`, { status: 401 });
       res = await send(token);
     }
     return res;
@@ -224,7 +229,12 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
       status: got.status,
       ok: got.status >= 200 && got.status < 300,
       url: got.url,
-      headers: { get: (name: string) => { const v = got.headers[name.toLowerCase()]; return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v; } },
+      headers: {
+        get: (name: string) => {
+          const v = got.headers[name.toLowerCase()];
+          return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
+        },
+      },
       body,
     };
   }
@@ -255,7 +265,8 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
     const digest = sha256(bytes);
     const claimed = res.headers.get('docker-content-digest') ?? undefined;
     const expected = DIGEST.test(reference) ? reference : claimed;
-    if (expected !== undefined && expected !== digest) throw new DigestMismatchError(expected, digest, `manifest ${image.registry}/${image.repository}:${reference}`);
+    if (expected !== undefined && expected !== digest)
+      throw new DigestMismatchError(expected, digest, `manifest ${image.registry}/${image.repository}:${reference}`);
     const mediaType = manifestMediaType(bytes, res.headers.get('content-type') ?? undefined);
     await storeManifest(bytes, digest, mediaType);
     return { bytes, digest, mediaType };
@@ -272,7 +283,10 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
       const remembered = await tags.get(key);
       const hit = remembered && (await fromStore(remembered.digest));
       if (!hit) throw err;
-      log.warn({ image: key, digest: remembered.digest, resolvedAt: remembered.resolvedAt, err: err.message }, 'upstream unreachable: serving the tag as last resolved');
+      log.warn(
+        { image: key, digest: remembered.digest, resolvedAt: remembered.resolvedAt, err: err.message },
+        'upstream unreachable: serving the tag as last resolved',
+      );
       return hit;
     }
   }
@@ -337,7 +351,9 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
   }
 
   const blobNotFound = (image: ImageName, digest: Digest, err: unknown): NotFound | undefined =>
-    err instanceof UpstreamError && err.status === 404 ? { notFound: 'BLOB_UNKNOWN', message: `upstream ${image.registry} has no blob ${digest} in ${image.repository} (404)` } : undefined;
+    err instanceof UpstreamError && err.status === 404
+      ? { notFound: 'BLOB_UNKNOWN', message: `upstream ${image.registry} has no blob ${digest} in ${image.repository} (404)` }
+      : undefined;
 
   function stored(digest: Digest): BlobInfo | undefined {
     const have = store.get(digest);

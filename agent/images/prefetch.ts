@@ -95,7 +95,10 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
         deps.log.info({ image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest }, 'installer image cached and verified');
       } catch (err) {
         failures.set(pin.digest, (err as Error).message);
-        deps.log.error({ image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest, err: (err as Error).message }, 'installer prefetch failed; retrying later');
+        deps.log.error(
+          { image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest, err: (err as Error).message },
+          'installer prefetch failed; retrying later',
+        );
       } finally {
         installersRunning.delete(pin.digest);
       }
@@ -114,7 +117,10 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
         running.set(pin.digest, download);
         const reporter = setInterval(() => {
           const p = download.progress();
-          deps.log.info({ image: pin.assetPath, received: p.received, total: p.total, percent: p.total ? Math.floor((100 * p.received) / p.total) : undefined }, 'prefetch progress');
+          deps.log.info(
+            { image: pin.assetPath, received: p.received, total: p.total, percent: p.total ? Math.floor((100 * p.received) / p.total) : undefined },
+            'prefetch progress',
+          );
         }, deps.progressMs ?? 5000);
         try {
           const blob = await download.done;

@@ -12,6 +12,10 @@ export interface CacheStatus {
   readonly readiness: Readonly<Record<string, boolean>>;
 }
 
-export function cacheStatus(store: Pick<ContentStore, 'totalBytes' | 'list'>, prefetcher: Pick<Prefetcher, 'status' | 'readiness'>, limitBytes: number): CacheStatus {
+export function cacheStatus(
+  store: Pick<ContentStore, 'totalBytes' | 'list'>,
+  prefetcher: Pick<Prefetcher, 'status' | 'readiness'>,
+  limitBytes: number,
+): CacheStatus {
   return { totalBytes: store.totalBytes(), limitBytes, blobs: store.list().length, assets: prefetcher.status(), readiness: prefetcher.readiness() };
 }

@@ -152,7 +152,14 @@ export async function openContentStore(opts: ImageStoreOptions): Promise<ImageSt
     const size = (await stat(temp)).size;
     await rename(temp, blobPath(digest));
     await fsyncDir(blobDir);
-    const blob: BlobInfo = { digest, path: blobPath(digest), size, storedAt: at, lastUsedAt: at, ...(putOpts.mediaType !== undefined ? { mediaType: putOpts.mediaType } : {}) };
+    const blob: BlobInfo = {
+      digest,
+      path: blobPath(digest),
+      size,
+      storedAt: at,
+      lastUsedAt: at,
+      ...(putOpts.mediaType !== undefined ? { mediaType: putOpts.mediaType } : {}),
+    };
     await index.batch([{ type: 'put', key: digest, value: entryOf(blob) }], SYNC);
     remember(blob);
     await evict(digest);

@@ -33,7 +33,8 @@ export function assetUrl(baseUrl: string, profile: Profile, file: string): strin
 }
 
 function trimBase(baseUrl: string): string {
-  if (!/^https?:\/\/[A-Za-z0-9.\-:[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(baseUrl)) throw new RangeError(`base URL ${JSON.stringify(baseUrl)} is not a plain http(s) URL`);
+  if (!/^https?:\/\/[A-Za-z0-9.\-:[\]]+(\/[A-Za-z0-9._~\-/]*)?$/.test(baseUrl))
+    throw new RangeError(`base URL ${JSON.stringify(baseUrl)} is not a plain http(s) URL`);
   return baseUrl.replace(/\/+$/, '');
 }
 
@@ -78,15 +79,10 @@ export function renderChainScript(baseUrl: string): string {
   const lines: string[] = [];
   for (let i = 1; i <= CHAIN_ATTEMPTS; i++) {
     lines.push(`imgfetch --name maskin ${url} && goto run ||`);
-    if (i < CHAIN_ATTEMPTS) lines.push(`echo maskin: boot server did not answer, retry ${i} of ${CHAIN_ATTEMPTS - 1} in ${CHAIN_RETRY_SECONDS} s`, `sleep ${CHAIN_RETRY_SECONDS}`);
+    if (i < CHAIN_ATTEMPTS)
+      lines.push(`echo maskin: boot server did not answer, retry ${i} of ${CHAIN_ATTEMPTS - 1} in ${CHAIN_RETRY_SECONDS} s`, `sleep ${CHAIN_RETRY_SECONDS}`);
   }
-  lines.push(
-    'echo maskin: boot server unreachable, returning to firmware',
-    'exit 1',
-    ':run',
-    'imgexec maskin',
-    'exit 1',
-  );
+  lines.push('echo maskin: boot server unreachable, returning to firmware', 'exit 1', ':run', 'imgexec maskin', 'exit 1');
   return script(lines);
 }
 

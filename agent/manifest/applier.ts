@@ -132,7 +132,13 @@ export class ManifestApplier {
       try {
         const verified = this.verify(Buffer.from(stored.bytes, 'base64'), undefined);
         this.signed = { version: verified.version, bytes: Buffer.from(verified.bytes) };
-        this.install(verified.manifest, { source: 'store', version: verified.version, keyId: verified.keyId, appliedAt: stored.appliedAt, ...(verified.issuedAt ? { issuedAt: verified.issuedAt.toISOString() } : {}) });
+        this.install(verified.manifest, {
+          source: 'store',
+          version: verified.version,
+          keyId: verified.keyId,
+          appliedAt: stored.appliedAt,
+          ...(verified.issuedAt ? { issuedAt: verified.issuedAt.toISOString() } : {}),
+        });
         this.deps.log.info({ version: verified.version, appliedAt: stored.appliedAt }, 'last good manifest loaded from the store');
         return;
       } catch (err) {
@@ -145,7 +151,9 @@ export class ManifestApplier {
       this.deps.log.warn({ nodes: this.state.nodes }, 'no signed manifest yet: provisioning from the local manifest file');
       return;
     }
-    this.deps.log.error('NO MANIFEST: no signed manifest was ever applied and no local manifest file is configured; serving DHCP and discovery only, installing nothing');
+    this.deps.log.error(
+      'NO MANIFEST: no signed manifest was ever applied and no local manifest file is configured; serving DHCP and discovery only, installing nothing',
+    );
   }
 
   private verify(bytes: Buffer, currentVersion: number | undefined): VerifiedManifest {
@@ -175,9 +183,17 @@ export class ManifestApplier {
     const appliedAt = this.now().toISOString();
     // Durable first: a crash after this line comes back with the new manifest, before it with the old.
     // Sublevels forward `sync` to classic-level; abstract-level's option types omit it.
-    await this.deps.store.put(LAST_GOOD, { bytes: bytes.toString('base64'), version: verified.version, source, appliedAt }, { sync: true } as AbstractPutOptions<string, StoredManifest>);
+    await this.deps.store.put(LAST_GOOD, { bytes: bytes.toString('base64'), version: verified.version, source, appliedAt }, {
+      sync: true,
+    } as AbstractPutOptions<string, StoredManifest>);
     this.signed = { version: verified.version, bytes };
-    this.install(verified.manifest, { source, version: verified.version, keyId: verified.keyId, appliedAt, ...(verified.issuedAt ? { issuedAt: verified.issuedAt.toISOString() } : {}) });
+    this.install(verified.manifest, {
+      source,
+      version: verified.version,
+      keyId: verified.keyId,
+      appliedAt,
+      ...(verified.issuedAt ? { issuedAt: verified.issuedAt.toISOString() } : {}),
+    });
     this.deps.log.info({ source, version: verified.version, nodes: this.state.nodes }, 'manifest applied');
     this.emit({ outcome: 'applied', version: verified.version, source });
     return { outcome: 'applied', version: verified.version };
@@ -191,7 +207,12 @@ export class ManifestApplier {
   private install(manifest: Manifest, meta: Omit<ManifestStatus, 'nodes' | 'rackId' | 'lastRejection'>): void {
     const directory = directoryOf(manifest);
     const lastRejection = this.state.lastRejection;
-    this.state = { ...meta, nodes: manifest.nodes.length, ...(manifest.rackId ? { rackId: manifest.rackId } : {}), ...(lastRejection ? { lastRejection } : {}) };
+    this.state = {
+      ...meta,
+      nodes: manifest.nodes.length,
+      ...(manifest.rackId ? { rackId: manifest.rackId } : {}),
+      ...(lastRejection ? { lastRejection } : {}),
+    };
     this.current = directory;
   }
 }

@@ -12,8 +12,14 @@ import { validateMachineConfigDocs } from '../talos/configSchema.js';
 import { loadManifestFile, type RawManifest } from './load.js';
 import { manifestToProto, rawFromProto } from './convert.js';
 import {
-  decodePayload, decodeSignedManifest, generateKeyPair, loadPrivateKey, loadPublicKey, signManifest,
-  verifySignedManifest, type VerifiedManifest,
+  decodePayload,
+  decodeSignedManifest,
+  generateKeyPair,
+  loadPrivateKey,
+  loadPublicKey,
+  signManifest,
+  verifySignedManifest,
+  type VerifiedManifest,
 } from './signature.js';
 
 export interface CommandIo {
@@ -49,7 +55,8 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
 
 function keyId(value: string | undefined): string {
   if (value === undefined) throw new UsageError('--key-id is required');
-  if (!KEY_ID.test(value)) throw new UsageError(`--key-id ${JSON.stringify(value)}: use 1-64 letters, digits, . _ - (it names the key files and uplink.trustedKeys[].id)`);
+  if (!KEY_ID.test(value))
+    throw new UsageError(`--key-id ${JSON.stringify(value)}: use 1-64 letters, digits, . _ - (it names the key files and uplink.trustedKeys[].id)`);
   return value;
 }
 
@@ -116,16 +123,18 @@ async function keygen(args: string[], io: CommandIo): Promise<number> {
   await writeFile(pubFile, pair.publicPem, { mode: 0o644, flag: 'wx' });
   io.stdout.write(
     `private key: ${keyFile} (keep it on the signing host only)\n` +
-    `public key:  ${pubFile}\n` +
-    `to trust it, copy the public key to each agent and add to its config:\n` +
-    `  uplink:\n    trustedKeys:\n      - { id: ${id}, publicKeyFile: /etc/maskin/keys/${id}.pub }\n`,
+      `public key:  ${pubFile}\n` +
+      `to trust it, copy the public key to each agent and add to its config:\n` +
+      `  uplink:\n    trustedKeys:\n      - { id: ${id}, publicKeyFile: /etc/maskin/keys/${id}.pub }\n`,
   );
   return 0;
 }
 
 async function signCommand(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+    args,
+    allowPositionals: true,
+    strict: true,
     options: { key: { type: 'string' }, 'key-id': { type: 'string' }, rack: { type: 'string' }, version: { type: 'string' } },
   });
   const id = keyId(values['key-id']);
@@ -158,7 +167,8 @@ async function signCommand(args: string[], io: CommandIo): Promise<number> {
   }
   await writeAtomically(output, bytes);
   io.stdout.write(`signed ${output}: rack ${pb.rackId} version ${checked.version} key ${id}, ${checked.manifest.nodes.length} nodes, ${bytes.length} bytes\n`);
-  if (bytes.length > DEFAULT_MAX_BYTES) io.stderr.write(`warning: ${bytes.length} bytes is above the agents' default uplink.maxManifestBytes (${DEFAULT_MAX_BYTES}); raise it on the agents\n`);
+  if (bytes.length > DEFAULT_MAX_BYTES)
+    io.stderr.write(`warning: ${bytes.length} bytes is above the agents' default uplink.maxManifestBytes (${DEFAULT_MAX_BYTES}); raise it on the agents\n`);
   return 0;
 }
 
@@ -168,7 +178,9 @@ function summary(v: VerifiedManifest): string {
 
 async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+    args,
+    allowPositionals: true,
+    strict: true,
     options: { pub: { type: 'string', multiple: true }, rack: { type: 'string' }, 'current-version': { type: 'string' }, 'max-bytes': { type: 'string' } },
   });
   if (values.rack === undefined) throw new UsageError('--rack RACK is required (the rackId of the agent that would receive it)');
@@ -177,7 +189,10 @@ async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
   const maxBytes = positiveInt(values['max-bytes'], '--max-bytes') ?? DEFAULT_MAX_BYTES;
   const keys = trustedKeys(values.pub);
   const verified = verifySignedManifest(readBytes(positionals[0]!), {
-    trustedKeys: keys, rackId: values.rack, maxBytes, checkBase: validateMachineConfigDocs,
+    trustedKeys: keys,
+    rackId: values.rack,
+    maxBytes,
+    checkBase: validateMachineConfigDocs,
     ...(currentVersion !== undefined ? { currentVersion } : {}),
   });
   io.stdout.write(`ok: ${summary(verified)}\n`);
@@ -186,15 +201,23 @@ async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
 
 async function showCommand(args: string[], io: CommandIo): Promise<number> {
   const { values, positionals } = parseArgs({
-    args, allowPositionals: true, strict: true,
+    args,
+    allowPositionals: true,
+    strict: true,
     options: { pub: { type: 'string', multiple: true }, rack: { type: 'string' } },
   });
   if (positionals.length !== 1) throw new UsageError('give one signed manifest file');
-  if ((values.pub === undefined) !== (values.rack === undefined)) throw new UsageError('to check the signature give both --pub FILE and --rack RACK; to skip it give neither');
+  if ((values.pub === undefined) !== (values.rack === undefined))
+    throw new UsageError('to check the signature give both --pub FILE and --rack RACK; to skip it give neither');
   const bytes = readBytes(positionals[0]!);
   let checked = 'NOT checked (give --pub FILE --rack RACK to check it)';
   if (values.pub !== undefined && values.rack !== undefined) {
-    const verified = verifySignedManifest(bytes, { trustedKeys: trustedKeys(values.pub), rackId: values.rack, maxBytes: Number.MAX_SAFE_INTEGER, checkBase: validateMachineConfigDocs });
+    const verified = verifySignedManifest(bytes, {
+      trustedKeys: trustedKeys(values.pub),
+      rackId: values.rack,
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      checkBase: validateMachineConfigDocs,
+    });
     checked = `checked: ok, ${verified.manifest.nodes.length} nodes valid`;
   }
   const signed = decodeSignedManifest(bytes);
@@ -202,14 +225,17 @@ async function showCommand(args: string[], io: CommandIo): Promise<number> {
   const raw = rawFromProto(pb);
   io.stdout.write(
     `# rack: ${pb.rackId || '(none)'}\n# version: ${pb.version}\n# key: ${signed.keyId}\n` +
-    `# issued at: ${raw.issuedAt ?? '(not set)'}\n# signature: ${checked}\n` +
-    stringify(raw, { lineWidth: 0 }),
+      `# issued at: ${raw.issuedAt ?? '(not set)'}\n# signature: ${checked}\n` +
+      stringify(raw, { lineWidth: 0 }),
   );
   return 0;
 }
 
 const SUBCOMMANDS: Readonly<Record<string, (args: string[], io: CommandIo) => Promise<number>>> = {
-  keygen, sign: signCommand, verify: verifyCommand, show: showCommand,
+  keygen,
+  sign: signCommand,
+  verify: verifyCommand,
+  show: showCommand,
 };
 
 /** `maskin-agent manifest ...`; returns the exit code: 0 ok, 1 refused or failed, 2 usage. */

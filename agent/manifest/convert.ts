@@ -9,8 +9,13 @@ import { stringify } from 'yaml';
 import { InvalidFieldError, ManifestError } from '../errors.js';
 import type { RawManifest } from './load.js';
 import {
-  Arch, BootLocal, DesiredState, ManifestSchema,
-  type Manifest as PbManifest, type Node as PbNode, type Profile as PbProfile,
+  Arch,
+  BootLocal,
+  DesiredState,
+  ManifestSchema,
+  type Manifest as PbManifest,
+  type Node as PbNode,
+  type Profile as PbProfile,
 } from '../uplink/gen/maskin/v1/manifest_pb.js';
 
 type RawProfile = RawManifest['profiles'][string];
@@ -78,7 +83,17 @@ export function manifestToProto(raw: RawManifest, opts: ToProtoOptions = {}): Pb
       generation: BigInt(n.generation ?? 1),
       bootLocal: n.bootLocal !== undefined ? (BOOT_LOCAL[n.bootLocal] ?? BootLocal.UNSPECIFIED) : BootLocal.UNSPECIFIED,
       uefiBootFile: n.uefiBootFile ?? '',
-      ...(n.bmc !== undefined ? { bmc: { driver: n.bmc.driver, address: n.bmc.address, credentialsRef: n.bmc.credentialsRef ?? '', bootMode: n.bmc.bootMode ?? '', vendor: n.bmc.vendor ?? '' } } : {}),
+      ...(n.bmc !== undefined
+        ? {
+            bmc: {
+              driver: n.bmc.driver,
+              address: n.bmc.address,
+              credentialsRef: n.bmc.credentialsRef ?? '',
+              bootMode: n.bmc.bootMode ?? '',
+              vendor: n.bmc.vendor ?? '',
+            },
+          }
+        : {}),
       wipe: n.wipe ?? '',
     })),
     images: (raw.images ?? []).map((image) => ({
@@ -88,13 +103,15 @@ export function manifestToProto(raw: RawManifest, opts: ToProtoOptions = {}): Pb
       digest: image.digest,
       size: BigInt(image.size ?? 0),
     })),
-    ...(raw.settings !== undefined ? {
-      settings: {
-        pullIntervalSeconds: raw.settings.pullIntervalSeconds ?? 0,
-        bootTokenTtlSeconds: raw.settings.bootTokenTtlSeconds ?? 0,
-        outboxMaxEvents: BigInt(raw.settings.outboxMaxEvents ?? 0),
-      },
-    } : {}),
+    ...(raw.settings !== undefined
+      ? {
+          settings: {
+            pullIntervalSeconds: raw.settings.pullIntervalSeconds ?? 0,
+            bootTokenTtlSeconds: raw.settings.bootTokenTtlSeconds ?? 0,
+            outboxMaxEvents: BigInt(raw.settings.outboxMaxEvents ?? 0),
+          },
+        }
+      : {}),
   });
 }
 
@@ -161,16 +178,18 @@ function rawNode(n: PbNode): RawNode {
     generation: exactNumber(n.generation),
     bootLocal: n.bootLocal === BootLocal.SANBOOT ? 'sanboot' : n.bootLocal === BootLocal.HTTP_404 ? 'http-404' : 'exit',
     ...opt('uefiBootFile', n.uefiBootFile, ''),
-    ...(n.bmc !== undefined ? {
-      bmc: {
-        driver: n.bmc.driver as 'redfish' | 'ipmi',
-        address: n.bmc.address,
-        ...opt('credentialsRef', n.bmc.credentialsRef, ''),
-        // Unknown strings pass through for the schema to reject, naming the field.
-        ...opt('bootMode', n.bmc.bootMode, ''),
-        ...opt('vendor', n.bmc.vendor, ''),
-      } as RawBmc,
-    } : {}),
+    ...(n.bmc !== undefined
+      ? {
+          bmc: {
+            driver: n.bmc.driver as 'redfish' | 'ipmi',
+            address: n.bmc.address,
+            ...opt('credentialsRef', n.bmc.credentialsRef, ''),
+            // Unknown strings pass through for the schema to reject, naming the field.
+            ...opt('bootMode', n.bmc.bootMode, ''),
+            ...opt('vendor', n.bmc.vendor, ''),
+          } as RawBmc,
+        }
+      : {}),
     ...(opt('wipe', n.wipe, '') as Pick<RawNode, 'wipe'>),
   };
 }
@@ -183,15 +202,21 @@ function rawNode(n: PbNode): RawNode {
 export function rawFromProto(pb: PbManifest, file = 'signed manifest'): RawManifest {
   const seen = new Set<string>();
   pb.profiles.forEach((p, i) => {
-    if (seen.has(p.name)) throw new ManifestError(file, [new InvalidFieldError('manifest', `profiles.${i}.name`, `duplicate profile name ${p.name}`, 'give every profile a unique name')]);
+    if (seen.has(p.name))
+      throw new ManifestError(file, [
+        new InvalidFieldError('manifest', `profiles.${i}.name`, `duplicate profile name ${p.name}`, 'give every profile a unique name'),
+      ]);
     seen.add(p.name);
   });
   const s = pb.settings;
-  const settings = s === undefined ? {} : {
-    ...opt('pullIntervalSeconds', s.pullIntervalSeconds, 0),
-    ...opt('bootTokenTtlSeconds', s.bootTokenTtlSeconds, 0),
-    ...(s.outboxMaxEvents !== 0n ? { outboxMaxEvents: exactNumber(s.outboxMaxEvents) } : {}),
-  };
+  const settings =
+    s === undefined
+      ? {}
+      : {
+          ...opt('pullIntervalSeconds', s.pullIntervalSeconds, 0),
+          ...opt('bootTokenTtlSeconds', s.bootTokenTtlSeconds, 0),
+          ...(s.outboxMaxEvents !== 0n ? { outboxMaxEvents: exactNumber(s.outboxMaxEvents) } : {}),
+        };
   return {
     ...opt('rackId', pb.rackId, ''),
     version: exactNumber(pb.version),
@@ -199,15 +224,17 @@ export function rawFromProto(pb: PbManifest, file = 'signed manifest'): RawManif
     // fromEntries defines own properties, so a profile named "__proto__" stays a (rejected) name.
     profiles: Object.fromEntries(pb.profiles.map((p) => [p.name, rawProfile(p)])),
     nodes: pb.nodes.map(rawNode),
-    ...(pb.images.length > 0 ? {
-      images: pb.images.map((image) => ({
-        kind: image.kind as 'kernel' | 'initramfs' | 'installer',
-        ...opt('profile', image.profile, ''),
-        ...opt('source', image.source, ''),
-        digest: image.digest,
-        ...(image.size !== 0n ? { size: exactNumber(image.size) } : {}),
-      })),
-    } : {}),
+    ...(pb.images.length > 0
+      ? {
+          images: pb.images.map((image) => ({
+            kind: image.kind as 'kernel' | 'initramfs' | 'installer',
+            ...opt('profile', image.profile, ''),
+            ...opt('source', image.source, ''),
+            digest: image.digest,
+            ...(image.size !== 0n ? { size: exactNumber(image.size) } : {}),
+          })),
+        }
+      : {}),
     ...(Object.keys(settings).length > 0 ? { settings } : {}),
   };
 }

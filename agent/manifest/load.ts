@@ -19,7 +19,9 @@ export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Man
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ManifestError(file, [new InvalidFieldError('manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file')]);
+    throw new ManifestError(file, [
+      new InvalidFieldError('manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file'),
+    ]);
   }
   return parseManifest(text, { file, ...(checkBase ? { checkBase } : {}) });
 }
@@ -100,7 +102,11 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
       }
     }
     for (const problem of kernelArgProblems(p.kernelArgs ?? []))
-      bad(`${field}.kernelArgs`, problem, 'drop it: maskin sets the args Talos requires, talos.config and the consoles (an extra console= replaces both defaults)');
+      bad(
+        `${field}.kernelArgs`,
+        problem,
+        'drop it: maskin sets the args Talos requires, talos.config and the consoles (an extra console= replaces both defaults)',
+      );
     if (machineConfig.length === 0) bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
     profiles.set(name, {
       name,
@@ -125,7 +131,8 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
     const field = `nodes.${i}`;
     if (ids.has(n.id)) bad(`${field}.id`, `duplicate node id ${n.id}`, 'give every node a unique id');
     ids.add(n.id);
-    if (!profiles.has(n.profile)) bad(`${field}.profile`, `unknown profile ${n.profile}`, `use one of: ${[...profiles.keys()].join(', ') || '(define a profile first)'}`);
+    if (!profiles.has(n.profile))
+      bad(`${field}.profile`, `unknown profile ${n.profile}`, `use one of: ${[...profiles.keys()].join(', ') || '(define a profile first)'}`);
     const macs = n.macs.map(normalizeMac);
     for (const mac of macs) {
       const owner = macOwner.get(mac);
@@ -150,12 +157,23 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
       generation: n.generation ?? 1,
       bootLocal: n.bootLocal ?? 'exit',
       ...(n.uefiBootFile !== undefined ? { uefiBootFile: n.uefiBootFile } : {}),
-      ...(n.bmc !== undefined ? { bmc: { driver: n.bmc.driver, address: n.bmc.address, ...(n.bmc.credentialsRef !== undefined ? { credentialsRef: n.bmc.credentialsRef } : {}), bootMode: n.bmc.bootMode ?? 'uefi', vendor: n.bmc.vendor ?? 'auto' } } : {}),
+      ...(n.bmc !== undefined
+        ? {
+            bmc: {
+              driver: n.bmc.driver,
+              address: n.bmc.address,
+              ...(n.bmc.credentialsRef !== undefined ? { credentialsRef: n.bmc.credentialsRef } : {}),
+              bootMode: n.bmc.bootMode ?? 'uefi',
+              vendor: n.bmc.vendor ?? 'auto',
+            },
+          }
+        : {}),
       ...(n.wipe !== undefined ? { wipe: n.wipe } : {}),
     };
   });
   (m.images ?? []).forEach((image, i) => {
-    if (image.profile !== undefined && !profiles.has(image.profile)) bad(`images.${i}.profile`, `unknown profile ${image.profile}`, `use one of: ${[...profiles.keys()].join(', ')}`);
+    if (image.profile !== undefined && !profiles.has(image.profile))
+      bad(`images.${i}.profile`, `unknown profile ${image.profile}`, `use one of: ${[...profiles.keys()].join(', ')}`);
   });
   if (problems.length > 0) throw new ManifestError(file, problems);
   const manifest: Manifest = {
@@ -178,15 +196,18 @@ export interface RawManifest {
   issuedAt?: string;
   images?: ImagePin[];
   settings?: SettingsOverride;
-  profiles: Record<string, {
-    talosVersion: string;
-    schematic: string;
-    arch: 'amd64' | 'arm64';
-    kernelArgs?: string[];
-    install: { disk?: string; diskSelector?: Record<string, unknown>; image?: string; wipe?: boolean };
-    machineConfig?: unknown;
-    machineConfigFile?: string;
-  }>;
+  profiles: Record<
+    string,
+    {
+      talosVersion: string;
+      schematic: string;
+      arch: 'amd64' | 'arm64';
+      kernelArgs?: string[];
+      install: { disk?: string; diskSelector?: Record<string, unknown>; image?: string; wipe?: boolean };
+      machineConfig?: unknown;
+      machineConfigFile?: string;
+    }
+  >;
   nodes: {
     id: string;
     macs: string[];

@@ -8,10 +8,7 @@ import { ManifestError, ManifestKeyError, ManifestRejectedError } from '../error
 import { buildManifest, type BaseConfigCheck } from './load.js';
 import { rawFromProto } from './convert.js';
 import type { Manifest } from './model.js';
-import {
-  ManifestSchema, SignedManifestSchema,
-  type Manifest as PbManifest, type SignedManifest,
-} from '../uplink/gen/maskin/v1/manifest_pb.js';
+import { ManifestSchema, SignedManifestSchema, type Manifest as PbManifest, type SignedManifest } from '../uplink/gen/maskin/v1/manifest_pb.js';
 
 export interface KeyPairPem {
   /** PKCS#8 PEM. */
@@ -30,7 +27,9 @@ export function generateKeyPair(): KeyPairPem {
 
 function ed25519(key: KeyObject, what: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new ManifestKeyError(`${what} is a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519. Fix: use a key made by \`maskin-agent manifest keygen\``);
+    throw new ManifestKeyError(
+      `${what} is a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519. Fix: use a key made by \`maskin-agent manifest keygen\``,
+    );
   }
   return key;
 }
@@ -117,7 +116,10 @@ export function verifySignedManifest(bytes: Uint8Array, policy: VerifyPolicy): V
   const key = policy.trustedKeys.get(signed.keyId);
   if (key === undefined) {
     const trusted = [...policy.trustedKeys.keys()];
-    throw new ManifestRejectedError('unknown-key', `key id ${JSON.stringify(signed.keyId)} is not trusted; trusted: ${trusted.length > 0 ? trusted.join(', ') : '(none configured in uplink.trustedKeys)'}`);
+    throw new ManifestRejectedError(
+      'unknown-key',
+      `key id ${JSON.stringify(signed.keyId)} is not trusted; trusted: ${trusted.length > 0 ? trusted.join(', ') : '(none configured in uplink.trustedKeys)'}`,
+    );
   }
   let valid: boolean;
   try {

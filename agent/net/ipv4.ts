@@ -48,5 +48,5 @@ export function parseSubnet(cidr: string): Subnet {
 }
 
 export function inSubnet(ip: number, subnet: Subnet): boolean {
-  return ((ip & subnet.mask) >>> 0) === subnet.network;
+  return (ip & subnet.mask) >>> 0 === subnet.network;
 }

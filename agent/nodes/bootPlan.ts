@@ -27,11 +27,13 @@ export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | unde
   if (spec.desired === 'discovery') return { kind: 'discovery', next: KEPT_IN_DISCOVERY.has(state) ? state : 'discovered', why: 'desired state is discovery' };
   if (state === 'held') return { kind: 'discovery', next: 'held', why: `held: ${record?.lifecycle?.failure?.reason ?? 'identity not confirmed'}` };
   const recordGeneration = record?.generation ?? 0;
-  if (spec.generation > recordGeneration) return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
+  if (spec.generation > recordGeneration)
+    return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
   if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
   // Failed after the install finished (hand-over never answered, or powered off by an operator):
   // what is on the disk is this generation's install, so the disk it is.
-  if (state === 'failed' && record?.installedGeneration === recordGeneration) return { kind: 'boot-local', next: 'failed', why: 'installed at this generation (failed later, at hand-over)' };
+  if (state === 'failed' && record?.installedGeneration === recordGeneration)
+    return { kind: 'boot-local', next: 'failed', why: 'installed at this generation (failed later, at hand-over)' };
   if (state === 'installing' && record?.configFetchedAt !== undefined)
     return { kind: 'boot-local', next: 'installed', why: 'netbooted again after fetching its config' };
   return { kind: 'install', next: 'installing', why: 'not installed yet' };

@@ -44,9 +44,15 @@ export function formatNodeTable(nodes: readonly NodeSummary[], now: Date): strin
     const l = n.lifecycle;
     const error = l?.failure?.reason ?? l?.lastError;
     rows.push([
-      n.id + (n.known ? '' : ' (unknown)'), n.state, String(n.generation), n.ip ?? '-', n.macs[0] ?? '-',
-      stepCell(n), l?.step ? age(l.since, now) : '-',
-      n.lastStep?.step ?? '-', n.lastStep ? age(n.lastStep.at, now) : '-',
+      n.id + (n.known ? '' : ' (unknown)'),
+      n.state,
+      String(n.generation),
+      n.ip ?? '-',
+      n.macs[0] ?? '-',
+      stepCell(n),
+      l?.step ? age(l.since, now) : '-',
+      n.lastStep?.step ?? '-',
+      n.lastStep ? age(n.lastStep.at, now) : '-',
       error ? clipped(error, 60) : '-',
     ]);
   }
@@ -72,7 +78,9 @@ function lifecycleLine(record: NodeRecord): string {
 
 export function formatTimeline(record: NodeRecord): string {
   const head = `node ${record.id}${record.known ? '' : ' (not in the manifest)'}: ${record.state}, generation ${record.generation}, MACs ${record.macs.join(', ')}\n`;
-  const facts = Object.entries(record.facts).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  const facts = Object.entries(record.facts)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
   const rows = [['TIME', 'STEP', 'DETAIL'], ...record.timeline.map((s) => [s.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.step, detailText(s)])];
   return head + (facts ? `facts: ${facts}\n` : '') + lifecycleLine(record) + table(rows);
 }

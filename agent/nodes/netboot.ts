@@ -60,12 +60,7 @@ export interface ReportPlan {
 }
 
 /** The state change, unless it changes nothing (same state, no new generation), as NodeRegistry.transition sees it. */
-function transitionOf(
-  record: Pick<NodeRecord, 'state' | 'generation'>,
-  next: NodeState,
-  why: string,
-  generation?: number,
-): { transition?: PlannedTransition } {
+function transitionOf(record: Pick<NodeRecord, 'state' | 'generation'>, next: NodeState, why: string, generation?: number): { transition?: PlannedTransition } {
   if (record.state === next && (generation === undefined || generation === record.generation)) return {};
   return { transition: generation === undefined ? { next, why } : { next, why, generation } };
 }
@@ -83,8 +78,7 @@ export function planScript(request: ScriptRequest): ScriptPlan {
   const { mac, platform, spec, record, profile } = request;
   const decision = decideBoot(spec, record);
   const change = transitionOf(record, decision.next, decision.why, spec && decision.kind === 'install' ? spec.generation : undefined);
-  const plan = (script: IpxeScript, step: PlannedStep, token?: PlannedToken): ScriptPlan =>
-    ({ script, ...change, ...(token ? { token } : {}), steps: [step] });
+  const plan = (script: IpxeScript, step: PlannedStep, token?: PlannedToken): ScriptPlan => ({ script, ...change, ...(token ? { token } : {}), steps: [step] });
   if (decision.kind === 'discovery' || !spec) {
     const script: IpxeScript = spec ? { kind: 'wait', reason: decision.why } : { kind: 'discovery', mac };
     return plan(script, { step: 'script-served', detail: { kind: 'discovery', platform, why: decision.why } });

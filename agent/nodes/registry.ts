@@ -8,7 +8,18 @@ import { normalizeMac } from '../manifest/model.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
 import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
-import type { BootObserver, FirmwareKind, ProvisionProgress, ProvisionStep, NodeRecord, NodeState, ReportedFacts, StepName, StepSubject, TimelineStep } from './model.js';
+import type {
+  BootObserver,
+  FirmwareKind,
+  ProvisionProgress,
+  ProvisionStep,
+  NodeRecord,
+  NodeState,
+  ReportedFacts,
+  StepName,
+  StepSubject,
+  TimelineStep,
+} from './model.js';
 
 export type { ReportBody, ReportSink };
 
@@ -137,7 +148,11 @@ export class NodeRegistry implements BootObserver {
     const before = record.lifecycle;
     record.lifecycle = progress;
     if (before?.step !== progress.step || before?.attempt !== progress.attempt)
-      this.append(record, 'lifecycle-step', { step: progress.step ?? 'idle', attempt: progress.attempt, ...(progress.lastError ? { error: progress.lastError } : {}) });
+      this.append(record, 'lifecycle-step', {
+        step: progress.step ?? 'idle',
+        attempt: progress.attempt,
+        ...(progress.lastError ? { error: progress.lastError } : {}),
+      });
     this.persist(record);
   }
 

@@ -149,7 +149,12 @@ export class ProvisionExecutor {
 
   private desiredOf(spec: NodeSpec): DesiredNode {
     const s = this.deps.settings;
-    return { desired: spec.desired, generation: spec.generation, hasBmc: spec.bmc !== undefined, limits: { maxAttempts: s.maxAttempts, backoffMs: s.backoffMs, maxBackoffMs: s.maxBackoffMs, probeIntervalMs: s.probeIntervalMs } };
+    return {
+      desired: spec.desired,
+      generation: spec.generation,
+      hasBmc: spec.bmc !== undefined,
+      limits: { maxAttempts: s.maxAttempts, backoffMs: s.backoffMs, maxBackoffMs: s.maxBackoffMs, probeIntervalMs: s.probeIntervalMs },
+    };
   }
 
   private async handle(id: string, lane: Lane, event: ProvisionEvent): Promise<void> {
@@ -158,7 +163,13 @@ export class ProvisionExecutor {
     if (!spec?.bmc) return;
     const record = this.recordOf(spec);
     const step = this.live.has(id) ? record.lifecycle?.step : undefined;
-    const actions = plan(this.desiredOf(spec), { state: record.state, generation: record.generation, ...(step ? { step } : {}), attempt: record.lifecycle?.attempt ?? 0, event });
+    const actions = plan(this.desiredOf(spec), {
+      state: record.state,
+      generation: record.generation,
+      ...(step ? { step } : {}),
+      attempt: record.lifecycle?.attempt ?? 0,
+      event,
+    });
     const interrupt = new AbortController();
     lane.interrupt = interrupt;
     const halted = AbortSignal.any([this.stop.signal, interrupt.signal]);
@@ -301,7 +312,13 @@ export class ProvisionExecutor {
       this.deps.nodes.note(record, 'bmc-call', { operation, ok: true, ms: clock.now() - started });
       return result;
     } catch (err) {
-      this.deps.nodes.note(record, 'bmc-call', { operation, ok: false, ms: clock.now() - started, code: (err as { code?: string }).code, error: (err as Error).message });
+      this.deps.nodes.note(record, 'bmc-call', {
+        operation,
+        ok: false,
+        ms: clock.now() - started,
+        code: (err as { code?: string }).code,
+        error: (err as Error).message,
+      });
       throw err;
     } finally {
       done.abort();

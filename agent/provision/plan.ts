@@ -40,7 +40,13 @@ export type EventKind = ProvisionEvent['kind'];
 export type Action =
   | { readonly kind: 'transition'; readonly to: NodeState; readonly why: string; readonly generation: number; readonly failedStep?: ProvisionStep }
   /** What the executor now does or awaits; arms that step's timeout. Absent step = idle. */
-  | { readonly kind: 'step'; readonly step?: ProvisionStep; readonly attempt: number; readonly error?: string; readonly failure?: { step?: ProvisionStep; reason: string } }
+  | {
+      readonly kind: 'step';
+      readonly step?: ProvisionStep;
+      readonly attempt: number;
+      readonly error?: string;
+      readonly failure?: { step?: ProvisionStep; reason: string };
+    }
   | { readonly kind: 'wait'; readonly ms: number }
   | { readonly kind: 'read-inventory' }
   /** Under the rack's power gate: one-shot PXE (read back), then power cycle / power on. */
@@ -87,14 +93,21 @@ export function refuseManual(state: NodeState, action: ManualAction, hasBmc: boo
   if (action === 'power-off') return undefined;
   if (action === 'provision') {
     if (state === 'discovered' || state === 'failed' || state === 'held') return undefined;
-    return state === 'installed' || state === 'handed-over' ? `the node is ${state}; use reprovision to install it again` : `the node is already being provisioned (${state})`;
+    return state === 'installed' || state === 'handed-over'
+      ? `the node is ${state}; use reprovision to install it again`
+      : `the node is already being provisioned (${state})`;
   }
   if (state === 'installed' || state === 'handed-over' || state === 'failed' || state === 'held') return undefined;
   return state === 'discovered' ? 'the node was never installed; use provision' : `the node is already being provisioned (${state})`;
 }
 
-const transition = (to: NodeState, why: string, generation: number, failedStep?: ProvisionStep): Action =>
-  ({ kind: 'transition', to, why, generation, ...(failedStep ? { failedStep } : {}) });
+const transition = (to: NodeState, why: string, generation: number, failedStep?: ProvisionStep): Action => ({
+  kind: 'transition',
+  to,
+  why,
+  generation,
+  ...(failedStep ? { failedStep } : {}),
+});
 const idle = (failure?: { step?: ProvisionStep; reason: string }): Action => ({ kind: 'step', attempt: 0, ...(failure ? { failure } : {}) });
 const step = (s: ProvisionStep, attempt: number, error?: string): Action => ({ kind: 'step', step: s, attempt, ...(error ? { error } : {}) });
 
@@ -121,9 +134,13 @@ function manual(d: DesiredNode, o: ObservedNode, action: ManualAction): Action[]
   if (action === 'provision') return startVerify(d, 'discovered', 'operator asked to provision');
   if (action === 'reprovision') return startVerify(d, 'reprovisioning', 'operator asked to reprovision');
   // Powering off a node mid-provisioning stops the lifecycle there: no retry powers it back on.
-  const stop = WORKING.has(o.state) || o.step !== undefined
-    ? [transition('failed', 'stopped: powered off by the operator', d.generation, o.step ?? 'power'), idle({ step: o.step ?? 'power', reason: 'powered off by the operator' })]
-    : [];
+  const stop =
+    WORKING.has(o.state) || o.step !== undefined
+      ? [
+          transition('failed', 'stopped: powered off by the operator', d.generation, o.step ?? 'power'),
+          idle({ step: o.step ?? 'power', reason: 'powered off by the operator' }),
+        ]
+      : [];
   return [...stop, { kind: 'power-off' }];
 }
 
@@ -153,14 +170,21 @@ export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
     case 'discovered':
     case 'reprovisioning':
       if (e.kind === 'reconcile' && o.step === undefined) return startVerify(d, undefined, '');
-      if (e.kind === 'identity-mismatch' && o.step === 'inventory') return [transition('held', e.reason, d.generation), idle({ step: 'inventory', reason: e.reason })];
+      if (e.kind === 'identity-mismatch' && o.step === 'inventory')
+        return [transition('held', e.reason, d.generation), idle({ step: 'inventory', reason: e.reason })];
       if (e.kind === 'identity-ok' && o.step === 'inventory')
-        return [...(o.state === 'discovered' ? [transition('verified', 'BMC inventory matches the manifest', d.generation)] : []), step('power', 1), { kind: 'power-on-pxe' }];
-      if (e.kind === 'powered' && o.state === 'reprovisioning' && o.step === 'power') return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
+        return [
+          ...(o.state === 'discovered' ? [transition('verified', 'BMC inventory matches the manifest', d.generation)] : []),
+          step('power', 1),
+          { kind: 'power-on-pxe' },
+        ];
+      if (e.kind === 'powered' && o.state === 'reprovisioning' && o.step === 'power')
+        return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
       return [];
     case 'verified':
       if (e.kind === 'reconcile' && o.step === undefined) return [step('power', 1), { kind: 'power-on-pxe' }];
-      if (e.kind === 'powered' && o.step === 'power') return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
+      if (e.kind === 'powered' && o.step === 'power')
+        return [transition('provisioning', 'one-shot PXE set, power cycled', d.generation), step('netboot', o.attempt)];
       return [];
     case 'provisioning':
       if (e.kind === 'reconcile' && o.step === undefined) return [step('netboot', Math.max(1, o.attempt))];

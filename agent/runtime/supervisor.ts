@@ -3,7 +3,6 @@
 import type { Logger } from 'pino';
 import type { Service } from './service.js';
 
-
 export async function supervise(services: readonly Service[], signal: AbortSignal, log: Logger): Promise<void> {
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal.reason);

@@ -73,7 +73,7 @@ function lineFor(version: string): CompiledLine {
   ajv.addSchema(schema);
   const defs = schema['$defs'] as Record<string, { properties?: Record<string, { enum?: unknown[] }> }>;
   const kinds = new Map<string, string>();
-  for (const ref of (schema['oneOf'] as { $ref: string }[])) {
+  for (const ref of schema['oneOf'] as { $ref: string }[]) {
     const name = ref.$ref.slice('#/$defs/'.length);
     for (const kind of defs[name]?.properties?.['kind']?.enum ?? []) kinds.set(String(kind), name);
   }

@@ -43,7 +43,8 @@ export function kernelArgProblems(extras: readonly string[]): string[] {
     const reason = unsafeReason(arg) ?? (removal && arg.includes('=') ? 'a removal is written -key, without a value' : undefined);
     if (reason) problems.push(`${JSON.stringify(arg)}: ${reason}`);
     else if (OWNED_KEYS.has(key)) problems.push(`${JSON.stringify(arg)}: ${key} is set by maskin`);
-    else if (REQUIRED.some((r) => keyOf(r) === key && (removal || r !== arg))) problems.push(`${JSON.stringify(arg)}: Talos requires ${REQUIRED.find((r) => keyOf(r) === key)}`);
+    else if (REQUIRED.some((r) => keyOf(r) === key && (removal || r !== arg)))
+      problems.push(`${JSON.stringify(arg)}: Talos requires ${REQUIRED.find((r) => keyOf(r) === key)}`);
   }
   return problems;
 }
@@ -78,11 +79,5 @@ export function talosKernelArgs(profile: Profile, urls: KernelArgUrls): string[]
     if ((REQUIRED as readonly string[]).includes(arg) || extras.includes(arg)) continue;
     extras.push(arg);
   }
-  return [
-    ...REQUIRED,
-    ...defaults,
-    `talos.config=${urls.config}`,
-    ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []),
-    ...extras,
-  ];
+  return [...REQUIRED, ...defaults, `talos.config=${urls.config}`, ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []), ...extras];
 }

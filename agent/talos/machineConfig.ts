@@ -79,7 +79,10 @@ function withRegistryMirrors(docs: Doc[], main: Doc, mirror: NonNullable<Machine
   const machine = isObject(main['machine']) ? main['machine'] : {};
   const registries = isObject(machine['registries']) ? machine['registries'] : {};
   const legacy = isObject(registries['mirrors']) ? Object.keys(registries['mirrors']) : [];
-  const mirrored = new Set([...legacy, ...docs.flatMap((d) => (documentKind(d) === 'RegistryMirrorConfig' && typeof d['name'] === 'string' ? [d['name']] : []))]);
+  const mirrored = new Set([
+    ...legacy,
+    ...docs.flatMap((d) => (documentKind(d) === 'RegistryMirrorConfig' && typeof d['name'] === 'string' ? [d['name']] : [])),
+  ]);
   const added = [...new Set(mirror.registries)].filter((r) => !mirrored.has(r));
   return [...docs, ...added.map((name) => ({ apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name, endpoints: [{ url: mirror.endpoint }] }))];
 }
@@ -92,8 +95,10 @@ export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: Machine
   let docs = profile.machineConfig.map((d) => structuredClone(d) as Doc);
   const mains = docs.flatMap((d, i) => (documentKind(d) === 'v1alpha1' ? [i] : []));
   const mainIndex = mains[0];
-  if (mains.length !== 1 || mainIndex === undefined) return fail(`expected exactly one v1alpha1 document (version: v1alpha1), found ${mains.length}; without it Talos waits in maintenance mode`);
-  if (docs.some((d) => documentKind(d) === 'UnattendedInstall')) return fail('the base config has an UnattendedInstall document; maskin writes machine.install from the profile, so remove that document');
+  if (mains.length !== 1 || mainIndex === undefined)
+    return fail(`expected exactly one v1alpha1 document (version: v1alpha1), found ${mains.length}; without it Talos waits in maintenance mode`);
+  if (docs.some((d) => documentKind(d) === 'UnattendedInstall'))
+    return fail('the base config has an UnattendedInstall document; maskin writes machine.install from the profile, so remove that document');
 
   let main = withInstall(docs[mainIndex] as Doc, profile, ctx);
   node.patches.forEach((patch, i) => {
@@ -113,5 +118,7 @@ export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: Machine
 /** Multi-document YAML text for `talos.config`. */
 export function renderMachineConfig(node: NodeSpec, profile: Profile, ctx: MachineConfigContext = {}): string {
   // lineWidth 0: never fold long scalars (base64 certificates) across lines.
-  return machineConfigDocs(node, profile, ctx).map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
+  return machineConfigDocs(node, profile, ctx)
+    .map((d) => stringify(d, { lineWidth: 0 }))
+    .join('---\n');
 }

@@ -136,12 +136,7 @@ export function encodeTftp(msg: TftpMessage): Buffer {
   switch (msg.op) {
     case 'RRQ':
     case 'WRQ':
-      return Buffer.concat([
-        header(msg.op === 'RRQ' ? Opcode.RRQ : Opcode.WRQ),
-        cString(msg.filename),
-        cString(msg.mode),
-        ...encodeOptions(msg.options),
-      ]);
+      return Buffer.concat([header(msg.op === 'RRQ' ? Opcode.RRQ : Opcode.WRQ), cString(msg.filename), cString(msg.mode), ...encodeOptions(msg.options)]);
     case 'DATA':
       if (msg.data.length > MAX_BLKSIZE) throw new RangeError('DATA payload larger than the largest blksize');
       return Buffer.concat([header(Opcode.DATA, checkU16(msg.block, 'block')), msg.data]);

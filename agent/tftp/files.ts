@@ -27,9 +27,7 @@ export interface ServedFile {
 }
 
 export type Lookup =
-  | { readonly kind: 'found'; readonly file: ServedFile }
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'refused'; readonly reason: string };
+  { readonly kind: 'found'; readonly file: ServedFile } | { readonly kind: 'missing' } | { readonly kind: 'refused'; readonly reason: string };
 
 export interface ServedFiles {
   lookup(name: string, mode: TransferMode): Promise<Lookup>;

@@ -2,9 +2,7 @@
 // lookups (case-insensitive match, realpath) happen in files.ts using these checks.
 import path from 'node:path';
 
-export type NameCheck =
-  | { readonly ok: true; readonly segments: readonly string[] }
-  | { readonly ok: false; readonly reason: string };
+export type NameCheck = { readonly ok: true; readonly segments: readonly string[] } | { readonly ok: false; readonly reason: string };
 
 /**
  * Splits a requested TFTP filename into path segments below the served root, or refuses it.

@@ -60,7 +60,12 @@ export function createUplinkClient(opts: UplinkClientOptions): UplinkClient {
     try {
       createSecureContext({ cert, key });
     } catch (err) {
-      throw new UplinkFileError('uplink.certFile', `${opts.certFile} + ${opts.keyFile}`, `certificate and key are not a usable pair (${(err as Error).message})`, { cause: err });
+      throw new UplinkFileError(
+        'uplink.certFile',
+        `${opts.certFile} + ${opts.keyFile}`,
+        `certificate and key are not a usable pair (${(err as Error).message})`,
+        { cause: err },
+      );
     }
   }
   const dispatcher = new Agent({

@@ -19,9 +19,21 @@ export function formatStatus(s: StatusView, now: Date): string {
       ? `manifest: ${m.version !== undefined ? `version ${m.version}` : 'unversioned'} from ${m.source}${m.keyId ? ` (key ${m.keyId})` : ''}, ${m.nodes} node(s), applied ${ago(m.appliedAt, now)}${m.issuedAt ? `, issued ${ago(m.issuedAt, now)}` : ''}`
       : 'manifest: (no uplink status)',
   ];
-  if (m?.lastRejection) lines.push(`  last rejected: ${m.lastRejection.code} via ${m.lastRejection.source}, ${ago(m.lastRejection.at, now)}: ${m.lastRejection.message.split('\n')[0]}`);
-  if (s.pull) lines.push(`pull: last ${s.pull.lastResult ?? 'none yet'} ${ago(s.pull.lastAttemptAt, now)}, last success ${ago(s.pull.lastSuccessAt, now)}${s.pull.consecutiveFailures ? `, ${s.pull.consecutiveFailures} failure(s) in a row: ${s.pull.lastError ?? ''}` : ''}`);
-  if (s.outbox) lines.push(`outbox: ${s.outbox.depth} report(s) queued${s.outbox.oldestAt !== undefined ? `, oldest ${ago(s.outbox.oldestAt, now)} (seq ${s.outbox.oldestSeq})` : ''}, ${s.outbox.evicted} evicted`);
-  if (s.reporter) lines.push(`reports: last delivered ${ago(s.reporter.lastSuccessAt, now)}${s.reporter.consecutiveFailures ? `, ${s.reporter.consecutiveFailures} failure(s) in a row: ${s.reporter.lastError ?? ''}` : ''}`);
+  if (m?.lastRejection)
+    lines.push(
+      `  last rejected: ${m.lastRejection.code} via ${m.lastRejection.source}, ${ago(m.lastRejection.at, now)}: ${m.lastRejection.message.split('\n')[0]}`,
+    );
+  if (s.pull)
+    lines.push(
+      `pull: last ${s.pull.lastResult ?? 'none yet'} ${ago(s.pull.lastAttemptAt, now)}, last success ${ago(s.pull.lastSuccessAt, now)}${s.pull.consecutiveFailures ? `, ${s.pull.consecutiveFailures} failure(s) in a row: ${s.pull.lastError ?? ''}` : ''}`,
+    );
+  if (s.outbox)
+    lines.push(
+      `outbox: ${s.outbox.depth} report(s) queued${s.outbox.oldestAt !== undefined ? `, oldest ${ago(s.outbox.oldestAt, now)} (seq ${s.outbox.oldestSeq})` : ''}, ${s.outbox.evicted} evicted`,
+    );
+  if (s.reporter)
+    lines.push(
+      `reports: last delivered ${ago(s.reporter.lastSuccessAt, now)}${s.reporter.consecutiveFailures ? `, ${s.reporter.consecutiveFailures} failure(s) in a row: ${s.reporter.lastError ?? ''}` : ''}`,
+    );
   return lines.join('\n') + '\n';
 }

@@ -51,7 +51,9 @@ export async function healthSnapshot(probe: HealthProbe = si, extra: HealthExtra
     load1: os.loadavg()[0] ?? 0,
     nics: (nics.status === 'fulfilled' ? nics.value : [])
       .filter((n) => n.iface !== 'lo')
-      .map((n) => create(NicStatsSchema, { name: n.iface, rxBytes: u64(n.rx_bytes), txBytes: u64(n.tx_bytes), rxErrors: u64(n.rx_errors), txErrors: u64(n.tx_errors) })),
+      .map((n) =>
+        create(NicStatsSchema, { name: n.iface, rxBytes: u64(n.rx_bytes), txBytes: u64(n.tx_bytes), rxErrors: u64(n.rx_errors), txErrors: u64(n.tx_errors) }),
+      ),
     outboxDepth: u64(extra.outboxDepth),
     outboxEvicted: u64(extra.outboxEvicted),
     manifestVersion: typeof extra.manifestVersion === 'bigint' ? extra.manifestVersion : u64(extra.manifestVersion),

@@ -114,7 +114,13 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     help: 'Reports dropped from the outbox by its size bound',
     labelNames: ['kind'],
   });
-  gauge(opts.registry, { name: 'maskin_outbox_depth', help: 'Reports queued for central', collect() { this.set(depth()); } });
+  gauge(opts.registry, {
+    name: 'maskin_outbox_depth',
+    help: 'Reports queued for central',
+    collect() {
+      this.set(depth());
+    },
+  });
   gauge(opts.registry, {
     name: 'maskin_outbox_oldest_age_seconds',
     help: 'Age of the oldest undelivered report (0 when empty)',
@@ -199,7 +205,11 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     for (const f of fresh) {
       if (evictedFresh.has(f.seq)) continue;
       const report = create(ReportSchema, { seq: f.seq, atUnixMs: BigInt(f.at), body: f.body });
-      ops.push({ type: 'put', key: entryKey(f.seq), value: { kind: f.kind, at: f.at, report: Buffer.from(toBinary(ReportSchema, report)).toString('base64') } });
+      ops.push({
+        type: 'put',
+        key: entryKey(f.seq),
+        value: { kind: f.kind, at: f.at, report: Buffer.from(toBinary(ReportSchema, report)).toString('base64') },
+      });
     }
     if (fresh.length > 0) ops.push({ type: 'put', key: HW_KEY, value: { highWater: highWater.toString() } });
 
@@ -219,7 +229,10 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     countEvictions('health', evictStored.health + evictFresh.health);
     if (excess > 0 && now() - lastWarn >= WARN_EVERY_MS) {
       lastWarn = now();
-      log.warn({ depth: depth(), maxEvents: maxEvents() }, 'outbox over its bound with only state changes, discovery facts and manifest events, which are never evicted; is central reachable?');
+      log.warn(
+        { depth: depth(), maxEvents: maxEvents() },
+        'outbox over its bound with only state changes, discovery facts and manifest events, which are never evicted; is central reachable?',
+      );
     }
 
     batchAppends.forEach((a, i) => a.resolve(fresh[i]!.seq));

@@ -122,7 +122,10 @@ export function createReporter(deps: ReporterDeps): Reporter {
   function recovered(): void {
     if (!recovery) return;
     const queuedSeconds = Math.round((now() - recovery.oldestAt) / 1000);
-    log.info({ delivered: recovery.delivered, queuedSeconds }, `central reachable again; delivered ${recovery.delivered} reports queued for ${queuedSeconds} s`);
+    log.info(
+      { delivered: recovery.delivered, queuedSeconds },
+      `central reachable again; delivered ${recovery.delivered} reports queued for ${queuedSeconds} s`,
+    );
     recovery = undefined;
   }
 
@@ -200,7 +203,8 @@ export function httpReportTransport(opts: HttpReportTransportOptions): ReportTra
       }
       return new Uint8Array(Buffer.concat(chunks));
     } catch (err) {
-      if (timeout.aborted && !signal?.aborted) throw new UplinkRequestError('timeout', `POST ${opts.url}: no complete answer within ${opts.timeoutMs} ms`, { retryable: true, cause: err });
+      if (timeout.aborted && !signal?.aborted)
+        throw new UplinkRequestError('timeout', `POST ${opts.url}: no complete answer within ${opts.timeoutMs} ms`, { retryable: true, cause: err });
       throw classifyRequestError(err);
     }
   };

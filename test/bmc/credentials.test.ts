@@ -6,12 +6,19 @@ import { createCredentialResolver, envNameOf } from '../../agent/bmc/credentials
 import { NO_BMC } from '../../agent/config/load.js';
 import { nodeFixture } from '../fakes/manifest.js';
 
-const node = (credentialsRef?: string) => nodeFixture({ id: 'r1-n07', bmc: { driver: 'redfish', address: 'https://198.18.1.5', bootMode: 'uefi', vendor: 'auto', ...(credentialsRef ? { credentialsRef } : {}) } });
+const node = (credentialsRef?: string) =>
+  nodeFixture({
+    id: 'r1-n07',
+    bmc: { driver: 'redfish', address: 'https://198.18.1.5', bootMode: 'uefi', vendor: 'auto', ...(credentialsRef ? { credentialsRef } : {}) },
+  });
 
 t.test('from the secrets file (YAML or JSON), the environment first; the password never serialises', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'bmc-creds-'));
   const file = path.join(dir, 'bmc.yaml');
-  writeFileSync(file, 'rack7: { username: root, password: "s3cret-pw", caFile: ca.pem }\nlab: { username: admin, password: x, insecure: true }\nbroken: { username: root }\n');
+  writeFileSync(
+    file,
+    'rack7: { username: root, password: "s3cret-pw", caFile: ca.pem }\nlab: { username: admin, password: x, insecure: true }\nbroken: { username: root }\n',
+  );
   const resolve = createCredentialResolver({ ...NO_BMC, secretsFile: file, envCredentials: { RACK7_OVERRIDE: { username: 'env-user', password: 'env-pw' } } });
   const c = resolve(node('rack7'));
   t.equal(c.username, 'root');
@@ -24,7 +31,11 @@ t.test('from the secrets file (YAML or JSON), the environment first; the passwor
   t.equal(envNameOf('rack7.override'), 'RACK7_OVERRIDE');
   t.throws(() => resolve(node('broken')), /"broken".*must be \{ username/);
   t.throws(() => resolve(node('nope')), { code: 'MASKIN_ERR_BMC_CREDENTIALS' });
-  t.throws(() => resolve(node()), /"r1-n07" are not defined .*Fix: add an entry named "r1-n07".*MASKIN_BMC_R1_N07_USERNAME/, 'the node id is the default reference');
+  t.throws(
+    () => resolve(node()),
+    /"r1-n07" are not defined .*Fix: add an entry named "r1-n07".*MASKIN_BMC_R1_N07_USERNAME/,
+    'the node id is the default reference',
+  );
   writeFileSync(file, 'rack7: { username: root\n  password: [');
   t.throws(() => resolve(node('rack7')), /cannot be read or parsed/);
 });

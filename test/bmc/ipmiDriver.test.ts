@@ -36,7 +36,15 @@ function fakeIpmitool(answer: (cmd: string, n: number) => CommandResult | Promis
 }
 
 function driver(run: CommandRunner, sleeps: number[], extra: { bootFlagCheck?: 'full' | 'device-only' } = {}) {
-  return createIpmiDriver({ address: '198.18.32.9:6230', credentials: { username: 'admin', password: PASSWORD }, log, run, retries: 2, sleep: async (ms) => void sleeps.push(ms), ...extra });
+  return createIpmiDriver({
+    address: '198.18.32.9:6230',
+    credentials: { username: 'admin', password: PASSWORD },
+    log,
+    run,
+    retries: 2,
+    sleep: async (ms) => void sleeps.push(ms),
+    ...extra,
+  });
 }
 
 t.test('address and retry policy', async (t) => {
@@ -56,7 +64,10 @@ t.test('ipmitool arguments: lanplus, host, port, user, -E; password only in IPMI
   const [call] = f.calls;
   t.same(call!.args.slice(0, 9), ['-I', 'lanplus', '-H', '198.18.32.9', '-p', '6230', '-U', 'admin', '-E']);
   t.same(call!.args.slice(-3), ['chassis', 'power', 'status']);
-  t.notOk(call!.args.some((a) => a.includes(PASSWORD)), 'no password in argv');
+  t.notOk(
+    call!.args.some((a) => a.includes(PASSWORD)),
+    'no password in argv',
+  );
   t.same(call!.env, { IPMI_PASSWORD: PASSWORD });
 });
 
@@ -66,27 +77,40 @@ t.test('transient failures are retried with backoff, then reported with their re
   t.same(flaky.sleeps, [500, 1000], 'exponential backoff');
 
   const dead = fakeIpmitool(() => fail(UNREACHABLE));
-  const err = await driver(dead.run, dead.sleeps).powerOn().catch((e: unknown) => e);
+  const err = await driver(dead.run, dead.sleeps)
+    .powerOn()
+    .catch((e: unknown) => e);
   t.ok(err instanceof BmcError);
   t.equal((err as BmcError).reason, 'unreachable');
   t.equal((err as BmcError).code, 'MASKIN_ERR_BMC_UNREACHABLE');
   t.equal(dead.calls.length, 3, 'one try and two retries');
 
   const wrong = fakeIpmitool(() => fail(AUTH));
-  const auth = (await driver(wrong.run, wrong.sleeps).powerState().catch((e: unknown) => e)) as BmcError;
+  const auth = (await driver(wrong.run, wrong.sleeps)
+    .powerState()
+    .catch((e: unknown) => e)) as BmcError;
   t.equal(auth.reason, 'auth');
   t.equal(wrong.calls.length, 1, 'a wrong password is not retried (it would lock the account)');
   t.match(auth.message, /BMC 198\.18\.32\.9:6230: power status: .*RAKP 2 HMAC is invalid.*Fix: check the username and password/);
   t.notMatch(auth.message, new RegExp(PASSWORD));
 
   const slow = fakeIpmitool((cmd) => (cmd === 'chassis power status' ? ok('Chassis Power is on\n') : { code: null, stdout: '', stderr: '', timedOut: true }));
-  const timeout = (await driver(slow.run, slow.sleeps).powerCycle().catch((e: unknown) => e)) as BmcError;
+  const timeout = (await driver(slow.run, slow.sleeps)
+    .powerCycle()
+    .catch((e: unknown) => e)) as BmcError;
   t.equal(timeout.reason, 'timeout');
-  t.same(slow.calls.map((c) => c.args.slice(-3).join(' ')), ['chassis power status', 'chassis power cycle'], 'a timed-out power cycle is not repeated');
+  t.same(
+    slow.calls.map((c) => c.args.slice(-3).join(' ')),
+    ['chassis power status', 'chassis power cycle'],
+    'a timed-out power cycle is not repeated',
+  );
 });
 
 t.test('power cycle: cycle when on, on when off', async (t) => {
-  for (const [state, expected] of [['on', 'chassis power cycle'], ['off', 'chassis power on']] as const) {
+  for (const [state, expected] of [
+    ['on', 'chassis power cycle'],
+    ['off', 'chassis power on'],
+  ] as const) {
     const f = fakeIpmitool((cmd) => (cmd === 'chassis power status' ? ok(`Chassis Power is ${state}\n`) : ok('Chassis Power Control: ok\n')));
     await driver(f.run, f.sleeps).powerCycle();
     t.equal(f.calls.at(-1)!.args.slice(-3).join(' '), expected);
@@ -96,7 +120,10 @@ t.test('power cycle: cycle when on, on when off', async (t) => {
 t.test('one-shot PXE: bootdev (efiboot for UEFI), read back, set again, then override error', async (t) => {
   const good = fakeIpmitool((cmd) => (cmd.startsWith('chassis bootparam') ? ok(bootparam('a004000000')) : ok('Set Boot Device to pxe\n')));
   await driver(good.run, good.sleeps).setOneShotPxe('uefi');
-  t.same(good.calls.map((c) => c.args.slice(-4).join(' ')), ['chassis bootdev pxe options=efiboot', 'chassis bootparam get 5']);
+  t.same(
+    good.calls.map((c) => c.args.slice(-4).join(' ')),
+    ['chassis bootdev pxe options=efiboot', 'chassis bootparam get 5'],
+  );
 
   // The BMC forgets the EFI bit once, keeps it the second time.
   let sets = 0;
@@ -108,7 +135,9 @@ t.test('one-shot PXE: bootdev (efiboot for UEFI), read back, set again, then ove
   t.equal(sets, 2, 'set again after a read-back mismatch');
 
   const never = fakeIpmitool((cmd) => (cmd.startsWith('chassis bootparam') ? ok(bootparam('8008000000')) : ok('Set Boot Device to pxe\n')));
-  const err = (await driver(never.run, never.sleeps).setOneShotPxe('legacy').catch((e: unknown) => e)) as BmcError;
+  const err = (await driver(never.run, never.sleeps)
+    .setOneShotPxe('legacy')
+    .catch((e: unknown) => e)) as BmcError;
   t.equal(err.reason, 'override');
   t.equal(err.code, 'MASKIN_ERR_BMC_BOOT_OVERRIDE');
   t.match(err.message, /after 3 sets the BMC still reports: boot device is disk, not pxe/);
@@ -129,9 +158,19 @@ t.test('inventory: FRU and GUID, no host NICs; a BMC without FRU is not an error
     if (cmd === 'mc guid') return ok('System GUID   : efcdab89-6745-2301-efcd-ab8967452301\n');
     return ok('MAC Address             : 0c:c4:7a:12:34:56\n');
   });
-  t.same(await driver(f.run, f.sleeps).inventory(), { manufacturer: 'Maskin Labs', model: 'SIM-1U', serial: 'SN-0001', uuid: 'efcdab89-6745-2301-efcd-ab8967452301', processors: [], drives: [], nics: [] });
+  t.same(await driver(f.run, f.sleeps).inventory(), {
+    manufacturer: 'Maskin Labs',
+    model: 'SIM-1U',
+    serial: 'SN-0001',
+    uuid: 'efcdab89-6745-2301-efcd-ab8967452301',
+    processors: [],
+    drives: [],
+    nics: [],
+  });
 
-  const bare = fakeIpmitool((cmd) => (cmd === 'mc guid' ? ok('System GUID   : efcdab89-6745-2301-efcd-ab8967452301\n') : fail('Invalid completion code received: Invalid command\n')));
+  const bare = fakeIpmitool((cmd) =>
+    cmd === 'mc guid' ? ok('System GUID   : efcdab89-6745-2301-efcd-ab8967452301\n') : fail('Invalid completion code received: Invalid command\n'),
+  );
   t.same(await driver(bare.run, bare.sleeps).inventory(), { uuid: 'efcdab89-6745-2301-efcd-ab8967452301', processors: [], drives: [], nics: [] });
 });
 

@@ -2,7 +2,16 @@
 // (test/bmcsim/ipmi/) and, where the sim cannot produce them (valid/EFI boot flags, an
 // all-zero-GUID BMC), written in ipmitool's format for a real BMC.
 import t from 'tap';
-import { bootFlagMismatches, classifyFailure, failureDetail, parseBootFlags, parseFru, parseGuid, parseLanMac, parsePowerStatus } from '../../agent/bmc/ipmi/parse.js';
+import {
+  bootFlagMismatches,
+  classifyFailure,
+  failureDetail,
+  parseBootFlags,
+  parseFru,
+  parseGuid,
+  parseLanMac,
+  parsePowerStatus,
+} from '../../agent/bmc/ipmi/parse.js';
 
 const SIM_BOOTPARAM_PXE = `Boot parameter version: 1
 Boot parameter 5 is valid/unlocked
@@ -102,7 +111,8 @@ t.test('GUID and BMC LAN MAC', async (t) => {
   t.equal(parseGuid(SIM_GUID), 'efcdab89-6745-2301-efcd-ab8967452301');
   t.equal(parseGuid('System GUID   : 00000000-0000-0000-0000-000000000000\n'), undefined);
   // ipmitool -v against ipmi_sim set to GUID 00112233445566778899aabbccddeeff (captured).
-  const verbose = 'Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nSystem GUID   : 00112233445566778899AABBCCDDEEFF\n';
+  const verbose =
+    'Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nSystem GUID   : 00112233445566778899AABBCCDDEEFF\n';
   t.equal(parseGuid(verbose), 'ffeeddcc-bbaa-9988-7766-554433221100', 'raw bytes reversed as ipmitool decodes them');
   t.equal(parseLanMac('IP Address              : 10.0.0.5\nMAC Address             : 0C:C4:7A:12:34:56\n'), '0c:c4:7a:12:34:56');
   t.equal(parseLanMac('MAC Address             : 00:00:00:00:00:00\n'), undefined, "ipmi_sim's unset LAN MAC");
@@ -111,8 +121,10 @@ t.test('GUID and BMC LAN MAC', async (t) => {
 t.test('failures classified from ipmitool -v stderr (captured from ipmi_sim)', async (t) => {
   const wrongPassword = 'Loading IANA PEN Registry...\n> RAKP 2 HMAC is invalid\nError: Unable to establish IPMI v2 / RMCP+ session\n';
   const wrongUser = 'Loading IANA PEN Registry...\nRAKP 2 message indicates an error : unauthorized name\nError: Unable to establish IPMI v2 / RMCP+ session\n';
-  const silent = 'Loading IANA PEN Registry...\nGet Auth Capabilities error\nError issuing Get Channel Authentication Capabilities request\nError: Unable to establish IPMI v2 / RMCP+ session\n';
-  const badParam = 'Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nInvalid completion code received: Invalid command\nDiscovered IPMB address 0x0\nGet Chassis Boot Parameter 9 failed: Invalid data field in request\n';
+  const silent =
+    'Loading IANA PEN Registry...\nGet Auth Capabilities error\nError issuing Get Channel Authentication Capabilities request\nError: Unable to establish IPMI v2 / RMCP+ session\n';
+  const badParam =
+    'Loading IANA PEN Registry...\nRunning Get VSO Capabilities my_addr 0x20, transit 0, target 0x20\nInvalid completion code received: Invalid command\nDiscovered IPMB address 0x0\nGet Chassis Boot Parameter 9 failed: Invalid data field in request\n';
   t.equal(classifyFailure(wrongPassword), 'auth');
   t.equal(classifyFailure(wrongUser), 'auth');
   t.equal(classifyFailure(silent), 'unreachable');

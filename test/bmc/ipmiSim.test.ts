@@ -22,7 +22,16 @@ t.test('IPMI driver against ipmi_sim', async (t) => {
   t.teardown(() => bed.stop());
   const inRack: CommandRunner = (cmd, args, opts) => runCommand('ip', ['netns', 'exec', rack.ns, cmd, ...args], opts);
   const driverFor = (o: Partial<IpmiDriverOptions> = {}) =>
-    createIpmiDriver({ address: bed.address, credentials: { username: 'admin', password: PASSWORD }, log, run: inRack, cipherSuite: 3, bootFlagCheck: 'device-only', timeoutMs: 15_000, ...o });
+    createIpmiDriver({
+      address: bed.address,
+      credentials: { username: 'admin', password: PASSWORD },
+      log,
+      run: inRack,
+      cipherSuite: 3,
+      bootFlagCheck: 'device-only',
+      timeoutMs: 15_000,
+      ...o,
+    });
   const bmc = driverFor();
   const until = async (what: () => Promise<boolean>, ms: number): Promise<boolean> => {
     const end = Date.now() + ms;
@@ -47,7 +56,10 @@ t.test('IPMI driver against ipmi_sim', async (t) => {
   const beforeCycle = await bed.machinePid();
   await bmc.powerCycle();
   // ipmi_sim's cycle is off now, on again a second later.
-  t.ok(await until(async () => (await bed.machinePid()) !== undefined && (await bed.machinePid()) !== beforeCycle, 5000), 'cycle of a server that is on restarts it');
+  t.ok(
+    await until(async () => (await bed.machinePid()) !== undefined && (await bed.machinePid()) !== beforeCycle, 5000),
+    'cycle of a server that is on restarts it',
+  );
   t.same(await bed.boots(), ['disk', 'disk', 'disk'], 'no override: disk boots');
 
   // One-shot PXE: set and read back, used up by the next boot only.
@@ -66,7 +78,15 @@ t.test('IPMI driver against ipmi_sim', async (t) => {
   t.ok(strict instanceof BmcError && strict.reason === 'override', 'read-back catches a BMC that drops the flags');
   t.match((strict as Error).message, /boot flags are not valid; boot type is legacy, not uefi/);
 
-  t.same(await bmc.inventory(), { manufacturer: 'Maskin Labs', model: 'SIM-1U', serial: 'SN-3201', uuid: 'ffeeddcc-bbaa-9988-7766-554433221100', processors: [], drives: [], nics: [] });
+  t.same(await bmc.inventory(), {
+    manufacturer: 'Maskin Labs',
+    model: 'SIM-1U',
+    serial: 'SN-3201',
+    uuid: 'ffeeddcc-bbaa-9988-7766-554433221100',
+    processors: [],
+    drives: [],
+    nics: [],
+  });
 
   const wrong = (await driverFor({ credentials: { username: 'admin', password: 'not-the-password' } })
     .powerState()

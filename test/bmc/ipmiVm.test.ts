@@ -27,7 +27,14 @@ t.test('IPMI one-shot PXE boots a VM through ipmi_sim, power off stops it', asyn
   });
   t.teardown(() => bed.stop());
   const inRack: CommandRunner = (cmd, args, opts) => runCommand('ip', ['netns', 'exec', rack.ns, cmd, ...args], opts);
-  const bmc = createIpmiDriver({ address: bed.address, credentials: { username: 'admin', password: PASSWORD }, log: pino({ level: 'silent' }), run: inRack, cipherSuite: 3, bootFlagCheck: 'device-only' });
+  const bmc = createIpmiDriver({
+    address: bed.address,
+    credentials: { username: 'admin', password: PASSWORD },
+    log: pino({ level: 'silent' }),
+    run: inRack,
+    cipherSuite: 3,
+    bootFlagCheck: 'device-only',
+  });
 
   t.equal(await bmc.powerState(), 'off');
   await bmc.setOneShotPxe('legacy');

@@ -7,7 +7,15 @@ import { BmcError } from '../../agent/errors.js';
 
 function captured(): { log: pino.Logger; lines: () => Record<string, unknown>[] } {
   const out: string[] = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { out.push(String(chunk)); done(); } }));
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _enc, done) {
+        out.push(String(chunk));
+        done();
+      },
+    }),
+  );
   return { log, lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
@@ -42,13 +50,22 @@ t.test('every operation is passed through and logged once, failures at warn with
   t.same(calls, ['powerState', 'setOneShotPxe:legacy', 'powerOn', 'powerOff', 'inventory', 'powerCycle', 'close']);
 
   const logged = lines();
-  t.same(logged.map((l) => l['operation']), ['powerState', 'setOneShotPxe', 'powerOn', 'powerOff', 'inventory', 'powerCycle', 'close']);
-  t.ok(logged.every((l) => l['bmc'] === 'https://198.18.83.9' && l['driver'] === 'redfish' && typeof l['ms'] === 'number'), 'each line names the BMC and the duration');
+  t.same(
+    logged.map((l) => l['operation']),
+    ['powerState', 'setOneShotPxe', 'powerOn', 'powerOff', 'inventory', 'powerCycle', 'close'],
+  );
+  t.ok(
+    logged.every((l) => l['bmc'] === 'https://198.18.83.9' && l['driver'] === 'redfish' && typeof l['ms'] === 'number'),
+    'each line names the BMC and the duration',
+  );
   t.equal(logged[0]?.['power'], 'off', 'the power state read is logged');
   t.equal(logged[1]?.['mode'], 'legacy');
   const failed = logged.find((l) => l['operation'] === 'powerCycle');
   t.equal(failed?.['level'], 40, 'a failure is a warning');
   t.equal(failed?.['code'], 'MASKIN_ERR_BMC_TIMEOUT');
   t.match(String(failed?.['error']), /no answer within 10 ms/);
-  t.ok(logged.filter((l) => l['operation'] !== 'powerCycle').every((l) => l['level'] === 20), 'successes are debug');
+  t.ok(
+    logged.filter((l) => l['operation'] !== 'powerCycle').every((l) => l['level'] === 20),
+    'successes are debug',
+  );
 });

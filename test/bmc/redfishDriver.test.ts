@@ -75,7 +75,10 @@ t.test('dell: mode goes to the Settings object, target/enabled to the system; Le
       ['/redfish/v1/Systems/System.Embedded.1/Settings', { Boot: { BootSourceOverrideMode: 'Legacy' } }],
     ],
   );
-  t.ok(p.every((r) => r.ifMatch !== undefined && /^"[0-9A-F]{8}"$/.test(r.ifMatch)), 'If-Match from the ETag header (iDRAC bodies have none)');
+  t.ok(
+    p.every((r) => r.ifMatch !== undefined && /^"[0-9A-F]{8}"$/.test(r.ifMatch)),
+    'If-Match from the ETag header (iDRAC bodies have none)',
+  );
   t.equal(b.sim.state.pendingMode, 'Legacy');
   await b.driver.powerOn();
   t.equal(b.sim.state.boot.BootSourceOverrideMode, 'Legacy');
@@ -106,7 +109,10 @@ t.test('412 once: re-read, retry with the new ETag', async (t) => {
   const b = await bed(t, { flavour: 'hpe', answer412Once: true }, {}, 'on');
   await b.driver.setOneShotPxe('uefi');
   const p = b.patches();
-  t.same(p.map((r) => r.status), [412, 204]);
+  t.same(
+    p.map((r) => r.status),
+    [412, 204],
+  );
   t.not(p[0]?.ifMatch, p[1]?.ifMatch, 'the retry carries the changed ETag');
   await b.driver.powerCycle();
   t.same(b.machine.bootLog, ['pxe']);
@@ -121,7 +127,11 @@ t.test('428: a BMC that demands If-Match but publishes no ETag is a clear error'
   t.match(err.message, b.sim.url.replace('http://', ''), 'names the BMC');
   const ok = await bed(t, { flavour: 'supermicro', requireIfMatch: true });
   await ok.driver.setOneShotPxe('uefi');
-  t.same(ok.patches().map((r) => r.status), [204], 'with an ETag available no 428 is ever provoked');
+  t.same(
+    ok.patches().map((r) => r.status),
+    [204],
+    'with an ETag available no 428 is ever provoked',
+  );
 });
 
 t.test('dropBootMode: the read-back catches it; re-PATCHed twice, then an override error', async (t) => {
@@ -182,7 +192,13 @@ t.test('nothing listening: unreachable, naming the address and operation', async
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as { port: number }).port;
   await new Promise<void>((r) => srv.close(() => r()));
-  const driver = createRedfishDriver({ address: `http://127.0.0.1:${port}`, credentials: { username: 'u', password: PASSWORD }, log: pino({ level: 'silent' }), retries: 1, sleep: async () => undefined });
+  const driver = createRedfishDriver({
+    address: `http://127.0.0.1:${port}`,
+    credentials: { username: 'u', password: PASSWORD },
+    log: pino({ level: 'silent' }),
+    retries: 1,
+    sleep: async () => undefined,
+  });
   t.teardown(() => driver.close());
   const err = (await driver.inventory().catch((e: unknown) => e)) as BmcError;
   t.equal(err.reason, 'unreachable');
@@ -245,4 +261,3 @@ t.test('one operation at a time per BMC', async (t) => {
   t.equal(b.sim.state.maxInFlight, 1);
   t.same(b.machine.bootLog, ['pxe'], 'the queued powerOn ran after the override');
 });
-

@@ -4,7 +4,17 @@ import t from 'tap';
 import { mayRepeat } from '../../agent/bmc/redfish/client.js';
 import { patchWithEtag, type EtagPatchIo } from '../../agent/bmc/redfish/etagPatch.js';
 import { normaliseMac, parseInventory } from '../../agent/bmc/redfish/inventory.js';
-import { actionInfoResetTypes, chooseResetTypes, ifMatchValue, inlineResetTypes, overrideMismatches, planBootPatches, resourceEtag, settingsPath, wantedOverride } from '../../agent/bmc/redfish/policy.js';
+import {
+  actionInfoResetTypes,
+  chooseResetTypes,
+  ifMatchValue,
+  inlineResetTypes,
+  overrideMismatches,
+  planBootPatches,
+  resourceEtag,
+  settingsPath,
+  wantedOverride,
+} from '../../agent/bmc/redfish/policy.js';
 import { QUIRKS, detectVendor } from '../../agent/bmc/redfish/quirks.js';
 import { normaliseOrigin } from '../../agent/bmc/redfish/driver.js';
 import { BmcError } from '../../agent/errors.js';
@@ -41,7 +51,15 @@ t.test('reset types published inline or through ActionInfo', async (t) => {
   t.same(inlineResetTypes({ target: '/x', 'ResetType@Redfish.AllowableValues': ['On', 3, 'ForceOff'] }), ['On', 'ForceOff']);
   t.equal(inlineResetTypes({ target: '/x', '@Redfish.ActionInfo': '/x/ResetActionInfo' }), undefined);
   t.equal(inlineResetTypes(undefined), undefined);
-  t.same(actionInfoResetTypes({ Parameters: [{ Name: 'Other', AllowableValues: ['x'] }, { Name: 'ResetType', AllowableValues: ['On', 'ForceOff'] }] }), ['On', 'ForceOff']);
+  t.same(
+    actionInfoResetTypes({
+      Parameters: [
+        { Name: 'Other', AllowableValues: ['x'] },
+        { Name: 'ResetType', AllowableValues: ['On', 'ForceOff'] },
+      ],
+    }),
+    ['On', 'ForceOff'],
+  );
   t.equal(actionInfoResetTypes({ Parameters: [] }), undefined);
   t.equal(actionInfoResetTypes({}), undefined);
 });
@@ -82,7 +100,11 @@ t.test('planBootPatches', async (t) => {
     'iDRAC: the mode to the Settings object that lists it',
   );
   t.same(planBootPatches(sys, want, QUIRKS.dell), [{ path: sys, boot: want }], 'no Settings object advertised: the system');
-  t.same(planBootPatches(sys, want, QUIRKS.lenovo, { path: `${sys}/Pending`, body: { Boot: {} } }), [{ path: `${sys}/Pending`, boot: want }], 'Lenovo: all to Pending');
+  t.same(
+    planBootPatches(sys, want, QUIRKS.lenovo, { path: `${sys}/Pending`, body: { Boot: {} } }),
+    [{ path: `${sys}/Pending`, boot: want }],
+    'Lenovo: all to Pending',
+  );
   t.same(planBootPatches(sys, want, QUIRKS.generic, dellSettings), [{ path: sys, boot: want }], 'profile says system');
   t.equal(settingsPath({ '@Redfish.Settings': { SettingsObject: { '@odata.id': '/redfish/v1/Systems/Self/SD' } } }), '/redfish/v1/Systems/Self/SD');
   t.equal(settingsPath({}), undefined);
@@ -92,9 +114,20 @@ t.test('overrideMismatches', async (t) => {
   const patch = { path: '/s', boot: { ...wantedOverride('uefi') } };
   const back = (b: Record<string, unknown>) => ({ Boot: b });
   t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI' }), q), []);
-  t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideMode: 'UEFI' }), q), ['BootSourceOverrideEnabled="Disabled" (sent Once)']);
-  t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' }), q), ['BootSourceOverrideMode=null (sent UEFI)']);
-  t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'Legacy' }), { ...q, reportsMode: false }), [], 'mode not compared when the profile says it is not reported');
+  t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideMode: 'UEFI' }), q), [
+    'BootSourceOverrideEnabled="Disabled" (sent Once)',
+  ]);
+  t.same(overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once' }), q), [
+    'BootSourceOverrideMode=null (sent UEFI)',
+  ]);
+  t.same(
+    overrideMismatches(patch, back({ BootSourceOverrideTarget: 'Pxe', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'Legacy' }), {
+      ...q,
+      reportsMode: false,
+    }),
+    [],
+    'mode not compared when the profile says it is not reported',
+  );
   t.same(overrideMismatches(patch, {}, q).length, 3, 'no Boot at all: everything differs');
 });
 
@@ -128,11 +161,21 @@ t.test('normaliseMac and normaliseOrigin', async (t) => {
 
 t.test('parseInventory', async (t) => {
   const full = parseInventory(
-    { Manufacturer: 'HPE', Model: ' ProLiant ', SerialNumber: 'MXQ019020B', UUID: '30393137-3136-584D-5130-313930323042', ProcessorSummary: { Count: 1, Model: 'X' }, MemorySummary: { TotalSystemMemoryGiB: 64 } },
+    {
+      Manufacturer: 'HPE',
+      Model: ' ProLiant ',
+      SerialNumber: 'MXQ019020B',
+      UUID: '30393137-3136-584D-5130-313930323042',
+      ProcessorSummary: { Count: 1, Model: 'X' },
+      MemorySummary: { TotalSystemMemoryGiB: 64 },
+    },
     {
       processors: [{ ProcessorType: 'CPU', Model: 'AMD EPYC 7302P', TotalCores: 16 }, { ProcessorType: 'GPU', Model: 'gpu' }, { Status: { State: 'Absent' } }],
       memory: [{ CapacityMiB: 32768 }, { CapacityMiB: 32768 }, { Status: { State: 'Absent' }, CapacityMiB: 0 }],
-      drives: [{ Id: '0', SerialNumber: 'S1', CapacityBytes: 960 }, { Name: 'gone', Status: { State: 'Absent' } }],
+      drives: [
+        { Id: '0', SerialNumber: 'S1', CapacityBytes: 960 },
+        { Name: 'gone', Status: { State: 'Absent' } },
+      ],
       simpleStorage: [{ Devices: [{ Name: 'ignored when Storage has drives' }] }],
       ethernet: [{ Id: '1', MACAddress: '14:02:EC:D9:3A:A0' }, { Id: '2', PermanentMACAddress: '94-40-c9-5c-86-bc', MACAddress: '' }, { Id: '3' }],
     },
@@ -150,14 +193,28 @@ t.test('parseInventory', async (t) => {
       { id: '2', mac: '94:40:c9:5c:86:bc' },
     ],
   });
-  const sparse = parseInventory({ ProcessorSummary: { Count: 2, Model: 'AMD EPYC 7702' }, MemorySummary: { TotalSystemMemoryGiB: 0.0 } }, {
-    processors: [],
-    memory: [],
-    drives: [],
-    simpleStorage: [{ Devices: [{ Name: 'SATA Bay 1', CapacityBytes: 8e12 }, { Name: 'SATA Bay 2', Status: { State: 'Absent' } }] }],
-    ethernet: [],
-  });
-  t.same(sparse, { processors: [{ model: 'AMD EPYC 7702' }, { model: 'AMD EPYC 7702' }], drives: [{ name: 'SATA Bay 1', sizeBytes: 8e12 }], nics: [] }, 'summaries and SimpleStorage; a 0 GiB summary is unknown');
+  const sparse = parseInventory(
+    { ProcessorSummary: { Count: 2, Model: 'AMD EPYC 7702' }, MemorySummary: { TotalSystemMemoryGiB: 0.0 } },
+    {
+      processors: [],
+      memory: [],
+      drives: [],
+      simpleStorage: [
+        {
+          Devices: [
+            { Name: 'SATA Bay 1', CapacityBytes: 8e12 },
+            { Name: 'SATA Bay 2', Status: { State: 'Absent' } },
+          ],
+        },
+      ],
+      ethernet: [],
+    },
+  );
+  t.same(
+    sparse,
+    { processors: [{ model: 'AMD EPYC 7702' }, { model: 'AMD EPYC 7702' }], drives: [{ name: 'SATA Bay 1', sizeBytes: 8e12 }], nics: [] },
+    'summaries and SimpleStorage; a 0 GiB summary is unknown',
+  );
   t.same(parseInventory({}, { processors: [], memory: [], drives: [], simpleStorage: [], ethernet: [] }), { processors: [], drives: [], nics: [] });
 });
 
@@ -200,7 +257,10 @@ t.test('patchWithEtag', async (t) => {
   t.equal(always412.sent.length, 3, 'bounded');
 
   const bad = fakeIo([400], []);
-  await t.rejects(patchWithEtag(bad.io, '/s', {}, undefined), { reason: 'unsupported', message: 'BMC https://bmc: setOneShotPxe(uefi): PATCH /s answered HTTP 400: bad value' });
+  await t.rejects(patchWithEtag(bad.io, '/s', {}, undefined), {
+    reason: 'unsupported',
+    message: 'BMC https://bmc: setOneShotPxe(uefi): PATCH /s answered HTTP 400: bad value',
+  });
 });
 
 t.test('mayRepeat: a Reset POST is repeated only when the BMC cannot have acted on it', async (t) => {

@@ -14,10 +14,55 @@ const run = promisify(execFile);
 /** A throw-away CA and a server certificate for 127.0.0.1 signed by it. */
 async function pki(dir: string) {
   const f = (n: string) => path.join(dir, n);
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=bmc test CA', '-keyout', f('ca.key'), '-out', f('ca.pem')]);
-  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('bmc.key'), '-out', f('bmc.csr')]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=bmc test CA',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  ]);
+  await run('openssl', [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-keyout',
+    f('bmc.key'),
+    '-out',
+    f('bmc.csr'),
+  ]);
   await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  await run('openssl', ['x509', '-req', '-in', f('bmc.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('ext.cnf'), '-out', f('bmc.pem')]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    f('bmc.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    f('ext.cnf'),
+    '-out',
+    f('bmc.pem'),
+  ]);
   return { ca: await readFile(f('ca.pem'), 'utf8'), key: await readFile(f('bmc.key'), 'utf8'), cert: await readFile(f('bmc.pem'), 'utf8') };
 }
 
@@ -32,7 +77,10 @@ t.test('HTTPS BMC: per-BMC CA, missing CA, insecure', async (t) => {
   await trusted.driver.setOneShotPxe('uefi');
   await trusted.driver.powerOn();
   t.same(trusted.machine.bootLog, ['pxe'], 'works end to end over TLS with the BMC CA');
-  t.notOk(trusted.logs.some((l) => l['level'] === 40), 'no warning when verified');
+  t.notOk(
+    trusted.logs.some((l) => l['level'] === 40),
+    'no warning when verified',
+  );
 
   const untrusted = await bed(t, { flavour: 'dell', tls });
   const err = (await untrusted.driver.powerState().catch((e: unknown) => e)) as BmcError;

@@ -14,7 +14,16 @@ const NETBOOT = /iPXE initialising devices|Booting from ROM/;
 const HALTED = /No bootable device/;
 
 t.test('qemuArgs: QMP socket, paused start and strict boot are opt-in', async (t) => {
-  const base = { firmware: 'bios' as const, accel: 'tcg' as const, mac: '52:54:00:00:00:01', tap: 'mtx', disk: '/d.raw', serial: '/s.log', memoryMb: 512, bootOrder: 'c' };
+  const base = {
+    firmware: 'bios' as const,
+    accel: 'tcg' as const,
+    mac: '52:54:00:00:00:01',
+    tap: 'mtx',
+    disk: '/d.raw',
+    serial: '/s.log',
+    memoryMb: 512,
+    bootOrder: 'c',
+  };
   const plain = qemuArgs(base).join(' ');
   t.notMatch(plain, /-qmp|-S\b|strict|id=nic0/, 'nothing new unless asked');
   const sim = qemuArgs({ ...base, qmp: '/q.sock', paused: true, strictBoot: true }).join(' ');

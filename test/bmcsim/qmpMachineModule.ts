@@ -6,7 +6,7 @@ import { qmpMachine } from './vmMachine.js';
 
 export async function createSimMachine(options: unknown): Promise<SimMachine> {
   const qmpPath = (options as { qmpPath?: unknown } | undefined)?.qmpPath;
-  if (typeof qmpPath !== 'string') throw new Error('qmpMachineModule: machineOptions.qmpPath (the VM\'s QMP socket) is required');
+  if (typeof qmpPath !== 'string') throw new Error("qmpMachineModule: machineOptions.qmpPath (the VM's QMP socket) is required");
   // The VM belongs to the test process, which stops it; closing here only drops QMP.
   return qmpMachine(qmpPath, async () => undefined);
 }

@@ -61,7 +61,11 @@ async function control(central: ReferenceCentral, req: IncomingMessage, res: Ser
     case 'POST /control/manifest':
       return json(res, 200, { etag: central.setManifest(rackOf(raw, url.searchParams.get('rack') ?? undefined), raw) });
     case 'GET /control/reports':
-      return json(res, 200, central.reports(url.searchParams.get('agent') ?? '').map((r) => toJson(ReportSchema, r)));
+      return json(
+        res,
+        200,
+        central.reports(url.searchParams.get('agent') ?? '').map((r) => toJson(ReportSchema, r)),
+      );
     case 'GET /control/duplicates':
       return json(res, 200, { duplicates: central.duplicates() });
     case 'GET /control/requests':

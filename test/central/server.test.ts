@@ -145,7 +145,9 @@ t.test('standalone process: manifest from a file, control API on its own port', 
   const file = path.join(dir, 'r7.pb');
   const bytes = signedManifestBytes('r7', 3);
   writeFileSync(file, bytes);
-  const child = spawn(process.execPath, [path.join(root, 'dist/test/central/main.js'), '--port', '0', '--manifest', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(root, 'dist/test/central/main.js'), '--port', '0', '--manifest', file], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.teardown(() => void child.kill('SIGKILL'));
   const ports: Record<string, number> = {};
   for await (const line of createInterface({ input: child.stdout })) {
@@ -164,7 +166,10 @@ t.test('standalone process: manifest from a file, control API on its own port', 
 
   await post(`${base}/v1/reports`, batch('a9', [1, 2]));
   const reports = JSON.parse(Buffer.from((await get(`${ctl}/reports?agent=a9`)).bytes).toString()) as { seq: string }[];
-  t.same(reports.map((r) => r.seq), ['1', '2']);
+  t.same(
+    reports.map((r) => r.seq),
+    ['1', '2'],
+  );
 
   await post(`${ctl}/stop`, new Uint8Array());
   await t.rejects(get(`${base}/v1/racks/r7/manifest`), { code: 'ECONNREFUSED' });

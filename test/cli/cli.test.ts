@@ -29,11 +29,17 @@ t.test('check-config names the field and the fix, exit 1', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'agent.yaml');
-  await writeFile(file, 'provisioning: { interface: prov0, address: 198.18.0.1, subnet: 198.18.0.0/24 }\ndhcp: { pool: { start: 198.18.0.100, end: 198.18.0.50 } }\nmanifestFile: nowhere.yaml\n');
+  await writeFile(
+    file,
+    'provisioning: { interface: prov0, address: 198.18.0.1, subnet: 198.18.0.0/24 }\ndhcp: { pool: { start: 198.18.0.100, end: 198.18.0.50 } }\nmanifestFile: nowhere.yaml\n',
+  );
   const r = await run(['check-config', file]);
   t.equal(r.code, 1);
   t.match(r.err, /dhcp\.pool: start 198\.18\.0\.100 is after end 198\.18\.0\.50\. Fix: swap start and end/);
-  await writeFile(file, 'provisioning: { interface: prov0, address: 198.18.0.1, subnet: 198.18.0.0/24 }\ndhcp: { pool: { start: 198.18.0.100, end: 198.18.0.150 } }\nmanifestFile: nowhere.yaml\n');
+  await writeFile(
+    file,
+    'provisioning: { interface: prov0, address: 198.18.0.1, subnet: 198.18.0.0/24 }\ndhcp: { pool: { start: 198.18.0.100, end: 198.18.0.150 } }\nmanifestFile: nowhere.yaml\n',
+  );
   const m = await run(['check-config', file]);
   t.equal(m.code, 1);
   t.match(m.err, /manifest .*nowhere\.yaml.*cannot read file.*Fix: set manifestFile/s);

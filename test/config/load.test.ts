@@ -34,9 +34,17 @@ const cases: [string, string, RegExp][] = [
   ['missing field', 'dhcp: { pool: { start: 198.18.0.100, end: 198.18.0.199 } }', /provisioning: is required\. Fix: add the field `provisioning`/],
   ['typo suggests the right name', minimal + 'dataDri: /x\n', /dataDri: unknown field\. Fix: remove it or rename it to `dataDir`/],
   ['bad address', minimal.replace('198.18.0.1,', '198.18.0.300,'), /provisioning\.address: .*Fix: use a dotted IPv4 address/],
-  ['address outside subnet', minimal.replace('address: 198.18.0.1', 'address: 198.19.0.1'), /provisioning\.address: 198\.19\.0\.1 is outside provisioning\.subnet/],
+  [
+    'address outside subnet',
+    minimal.replace('address: 198.18.0.1', 'address: 198.19.0.1'),
+    /provisioning\.address: 198\.19\.0\.1 is outside provisioning\.subnet/,
+  ],
   ['pool contains own address', minimal.replace('start: 198.18.0.100', 'start: 198.18.0.1'), /dhcp\.pool: the pool contains this agent's own address/],
-  ['reversed pool', minimal.replace('start: 198.18.0.100, end: 198.18.0.199', 'start: 198.18.0.199, end: 198.18.0.100'), /dhcp\.pool: start .* is after end .* Fix: swap start and end/],
+  [
+    'reversed pool',
+    minimal.replace('start: 198.18.0.100, end: 198.18.0.199', 'start: 198.18.0.199, end: 198.18.0.100'),
+    /dhcp\.pool: start .* is after end .* Fix: swap start and end/,
+  ],
   ['port out of range', minimal + 'ports: { http: 70000 }\n', /ports\.http: .*Fix: use a value must be <= 65535/],
   ['bad log level', minimal + 'logLevel: loud\n', /logLevel: .*Fix: use one of: fatal, error, warn, info, debug, trace/],
   ['not yaml', 'provisioning: [', /not valid YAML/],
@@ -67,7 +75,10 @@ t.test('uplink: trusted keys are read and checked, secrets come from files or en
   await writeFile(path.join(dir, 'rsa.pub'), rsa.export({ type: 'spki', format: 'pem' }));
   await writeFile(path.join(dir, 'push.token'), 'push-secret\n');
   const uplink = (extra: string) => `${minimal}rackId: rack1\nuplink:\n  manifestUrl: https://central.test/v1/racks/rack1/manifest\n${extra}`;
-  const c = parseConfig(uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }]\n  pushTokenFile: push.token\n`), { env: { MASKIN_UPLINK_TOKEN: 'up' }, file: path.join(dir, 'agent.yaml') });
+  const c = parseConfig(uplink(`  trustedKeys: [{ id: k1, publicKeyFile: k1.pub }]\n  pushTokenFile: push.token\n`), {
+    env: { MASKIN_UPLINK_TOKEN: 'up' },
+    file: path.join(dir, 'agent.yaml'),
+  });
   t.equal(c.rackId, 'rack1');
   t.equal(c.uplink.trustedKeys[0]?.id, 'k1');
   t.match(c.uplink.trustedKeys[0]?.publicKeyPem, /BEGIN PUBLIC KEY/);
@@ -96,12 +107,26 @@ t.test('uplink: trusted keys are read and checked, secrets come from files or en
 
 t.test('lifecycle and BMC settings: defaults, seconds → ms, env credentials, clear field errors', async (t) => {
   const d = parseConfig(minimal, { env: {} });
-  t.same(d.lifecycle, { concurrency: 4, staggerMs: 5000, maxAttempts: 3, backoffMs: 10000, maxBackoffMs: 120000, timeouts: { bmcCallMs: 60000, netbootMs: 600000, installMs: 1800000, handoverMs: 900000 }, probeIntervalMs: 10000, handoverPort: 50000, reconcileIntervalMs: 30000 });
-  t.same(d.bmc, { envCredentials: {}, ipmi: { bootFlagCheck: 'full' } });
-  const c = parseConfig(minimal + 'lifecycle: { concurrency: 8, staggerSeconds: 0.5, maxAttempts: 5, timeoutSeconds: { netboot: 300 }, handoverPort: 50001 }\nbmc: { secretsFile: bmc.yaml, ipmi: { cipherSuite: 3, bootFlagCheck: device-only } }\n', {
-    env: { MASKIN_BMC_RACK_7_USERNAME: 'root', MASKIN_BMC_RACK_7_PASSWORD: 'pw' },
-    file: '/etc/maskin/agent.yaml',
+  t.same(d.lifecycle, {
+    concurrency: 4,
+    staggerMs: 5000,
+    maxAttempts: 3,
+    backoffMs: 10000,
+    maxBackoffMs: 120000,
+    timeouts: { bmcCallMs: 60000, netbootMs: 600000, installMs: 1800000, handoverMs: 900000 },
+    probeIntervalMs: 10000,
+    handoverPort: 50000,
+    reconcileIntervalMs: 30000,
   });
+  t.same(d.bmc, { envCredentials: {}, ipmi: { bootFlagCheck: 'full' } });
+  const c = parseConfig(
+    minimal +
+      'lifecycle: { concurrency: 8, staggerSeconds: 0.5, maxAttempts: 5, timeoutSeconds: { netboot: 300 }, handoverPort: 50001 }\nbmc: { secretsFile: bmc.yaml, ipmi: { cipherSuite: 3, bootFlagCheck: device-only } }\n',
+    {
+      env: { MASKIN_BMC_RACK_7_USERNAME: 'root', MASKIN_BMC_RACK_7_PASSWORD: 'pw' },
+      file: '/etc/maskin/agent.yaml',
+    },
+  );
   t.match(c.lifecycle, { concurrency: 8, staggerMs: 500, maxAttempts: 5, timeouts: { netbootMs: 300000, installMs: 1800000 }, handoverPort: 50001 });
   t.equal(c.bmc.secretsFile, '/etc/maskin/bmc.yaml', 'relative to the config file');
   t.same(c.bmc.envCredentials, { RACK_7: { username: 'root', password: 'pw' } });
@@ -125,6 +150,10 @@ t.test('two unreadable files give two problems in one ConfigError', async (t) =>
     caught = err;
   }
   t.ok(caught instanceof ConfigError, 'throws ConfigError');
-  t.same((caught as ConfigError).problems.map((p) => p.field), ['adminTokenFile', 'uplink.trustedKeys.0.publicKeyFile'], 'one problem per file, nothing else');
+  t.same(
+    (caught as ConfigError).problems.map((p) => p.field),
+    ['adminTokenFile', 'uplink.trustedKeys.0.publicKeyFile'],
+    'one problem per file, nothing else',
+  );
   t.match((caught as Error).message, /adminTokenFile: cannot read .*\n.*uplink\.trustedKeys\.0\.publicKeyFile: cannot read /);
 });

@@ -39,7 +39,9 @@ dataDir: ${dir}/data`,
     images: [],
     settings: {},
     profiles: new Map(),
-    nodes: [{ id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit', uefiBootFile: 'ipxe.efi' }],
+    nodes: [
+      { id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'p', patches: [], desired: 'installed', generation: 1, bootLocal: 'exit', uefiBootFile: 'ipxe.efi' },
+    ],
   };
   const directory = directoryOf(manifest);
   const log = pino({ level: 'silent' });
@@ -62,8 +64,17 @@ dataDir: ${dir}/data`,
   });
 
   const named = bootFilesNamed(config, directory);
-  t.same(named.filter((n) => n.via === 'tftp').map((n) => n.name).sort(), ['ipxe.efi', 'snp-arm64.efi', 'snponly.efi', 'undionly.kpxe']);
-  t.ok(named.some((n) => n.via === 'http' && n.name.endsWith('/boot.ipxe')), 'the iPXE script URL is among them');
+  t.same(
+    named
+      .filter((n) => n.via === 'tftp')
+      .map((n) => n.name)
+      .sort(),
+    ['ipxe.efi', 'snp-arm64.efi', 'snponly.efi', 'undionly.kpxe'],
+  );
+  t.ok(
+    named.some((n) => n.via === 'http' && n.name.endsWith('/boot.ipxe')),
+    'the iPXE script URL is among them',
+  );
   for (const file of named) {
     if (file.via === 'tftp') {
       const got = await fetchTftp({ host: '127.0.0.1', port, file: file.name, blksize: 1468 });

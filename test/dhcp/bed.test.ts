@@ -62,7 +62,9 @@ t.test('real clients and a real relay get leases with the configured options', a
     const leaseFile = path.join(dir, 'dhclient.leases');
     const conf = path.join(dir, 'dhclient.conf');
     await writeFile(conf, 'request subnet-mask, routers, domain-name-servers, domain-name, ntp-servers;\n');
-    const child = rack.spawn('dhclient', ['-4', '-d', '-1', '-cf', conf, '-lf', leaseFile, '-pf', path.join(dir, 'dhclient.pid'), '-sf', '/bin/true', 'eth0'], { ns: host });
+    const child = rack.spawn('dhclient', ['-4', '-d', '-1', '-cf', conf, '-lf', leaseFile, '-pf', path.join(dir, 'dhclient.pid'), '-sf', '/bin/true', 'eth0'], {
+      ns: host,
+    });
     await waitFor(child, /bound to 198\.18\.72\.\d+/, 20_000, 'dhclient');
     const lease = await readFile(leaseFile, 'utf8');
     t.match(lease, /fixed-address 198\.18\.72\.1\d\d;/);
@@ -83,7 +85,12 @@ t.test('real clients and a real relay get leases with the configured options', a
     const host = (await rack.exec('cat', ['/proc/sys/kernel/hostname'], ns)).trim();
     const env = await readFile(path.join(dir, `udhcpc.${host}.eth0.env`), 'utf8');
     await rm(path.join(dir, `udhcpc.${host}.eth0.env`));
-    return Object.fromEntries(env.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return Object.fromEntries(
+      env
+        .split('\n')
+        .filter((l) => l.includes('='))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
   };
 
   await t.test('udhcpc', async (t) => {
@@ -120,7 +127,9 @@ t.test('real clients and a real relay get leases with the configured options', a
 
   await t.test('perfdhcp (acts as a relay: sets giaddr) completes exchanges without drops', async (t) => {
     const host = await rack.addHost('pd', { address: '198.18.72.3/24' });
-    const out = await rack.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '100', '-R', '30', '-p', '2', '-t', '1', '198.18.72.1'], host).catch((err: { stdout?: string }) => err.stdout ?? String(err));
+    const out = await rack
+      .exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '100', '-R', '30', '-p', '2', '-t', '1', '198.18.72.1'], host)
+      .catch((err: { stdout?: string }) => err.stdout ?? String(err));
     const sent = /sent packets: (\d+)/.exec(out);
     const received = /received packets: (\d+)/.exec(out);
     t.ok(sent && Number(sent[1]) > 100, `perfdhcp sent packets:\n${out}`);

@@ -17,8 +17,18 @@ const table: Array<[string, DhcpOptions, string | undefined, unknown]> = [
   ['arch 15 HTTP x86', http(15), 'uefi-http', { via: 'http', url: 'http://198.18.70.1:8080/boot/snponly.efi', vendorClass: 'HTTPClient' }],
   ['arch 16 HTTP x64', http(16), 'uefi-http', { via: 'http', url: 'http://198.18.70.1:8080/boot/snponly.efi', vendorClass: 'HTTPClient' }],
   ['arch 19 HTTP arm64', http(19), 'uefi-http', { via: 'http', url: 'http://198.18.70.1:8080/boot/snp-arm64.efi', vendorClass: 'HTTPClient' }],
-  ['iPXE via user class 77 (plain)', { ...pxe(7), userClass: { form: 'plain', value: 'iPXE' } }, 'ipxe', { via: 'http', url: 'http://198.18.70.1:8080/boot.ipxe' }],
-  ['iPXE via user class 77 (RFC 3004)', { ...pxe(0), userClass: { form: 'rfc3004', classes: ['iPXE'] } }, 'ipxe', { via: 'http', url: 'http://198.18.70.1:8080/boot.ipxe' }],
+  [
+    'iPXE via user class 77 (plain)',
+    { ...pxe(7), userClass: { form: 'plain', value: 'iPXE' } },
+    'ipxe',
+    { via: 'http', url: 'http://198.18.70.1:8080/boot.ipxe' },
+  ],
+  [
+    'iPXE via user class 77 (RFC 3004)',
+    { ...pxe(0), userClass: { form: 'rfc3004', classes: ['iPXE'] } },
+    'ipxe',
+    { via: 'http', url: 'http://198.18.70.1:8080/boot.ipxe' },
+  ],
   ['iPXE via option 175', { ...pxe(0), ipxe: Buffer.from([177, 1, 1]) }, 'ipxe', { via: 'http', url: 'http://198.18.70.1:8080/boot.ipxe' }],
   ['PXEClient without option 93', { vendorClass: 'PXEClient' }, undefined, undefined],
   ['PXEClient with an arch we cannot boot (IA64)', pxe(2), undefined, undefined],
@@ -47,13 +57,25 @@ t.test('a trailing slash on the base URL does not double up', async (t) => {
 
 t.test('bootFilesNamed lists every file and URL the policy can name', async (t) => {
   const named = bootFilesNamed(config, testDirectory());
-  t.same(named.filter((n) => n.via === 'tftp').map((n) => n.name).sort(), ['ipxe.efi', 'snp-arm64.efi', 'snponly.efi', 'undionly.kpxe']);
-  t.same(named.filter((n) => n.via === 'http').map((n) => n.name).sort(), [
-    'http://198.18.70.1:8080/boot.ipxe',
-    'http://198.18.70.1:8080/boot/ipxe.efi',
-    'http://198.18.70.1:8080/boot/snp-arm64.efi',
-    'http://198.18.70.1:8080/boot/snponly.efi',
-  ]);
+  t.same(
+    named
+      .filter((n) => n.via === 'tftp')
+      .map((n) => n.name)
+      .sort(),
+    ['ipxe.efi', 'snp-arm64.efi', 'snponly.efi', 'undionly.kpxe'],
+  );
+  t.same(
+    named
+      .filter((n) => n.via === 'http')
+      .map((n) => n.name)
+      .sort(),
+    [
+      'http://198.18.70.1:8080/boot.ipxe',
+      'http://198.18.70.1:8080/boot/ipxe.efi',
+      'http://198.18.70.1:8080/boot/snp-arm64.efi',
+      'http://198.18.70.1:8080/boot/snponly.efi',
+    ],
+  );
   // Every target produced for every arch/node combination is in the list.
   const names = new Set(named.map((n) => n.name));
   for (const [, options] of table) {

@@ -37,7 +37,15 @@ const cases: Array<[string, DhcpOptions]> = [
   ['94 NIC id', { nicId: { type: 1, major: 3, minor: 16 } }],
   ['97 client uuid', { clientUuid: Buffer.concat([Buffer.from([0]), Buffer.alloc(16, 0x5a)]) }],
   ['175 iPXE encapsulated', { ipxe: Buffer.from([177, 5, 1, 1, 0, 1, 0, 19, 1, 1]) }],
-  ['unknown option kept raw', { unknown: new Map([[224, Buffer.from('site-local')], [80, Buffer.alloc(0)]]) }],
+  [
+    'unknown option kept raw',
+    {
+      unknown: new Map([
+        [224, Buffer.from('site-local')],
+        [80, Buffer.alloc(0)],
+      ]),
+    },
+  ],
   ['long value split per RFC 3396', { vendorSpecific: Buffer.alloc(600, 7) }],
 ];
 
@@ -55,7 +63,11 @@ for (const [name, options] of cases) {
 }
 
 t.test('header fields and minimum size survive', async (t) => {
-  const msg = request(mac, { messageType: 1 }, { xid: 0xdeadbeef, secs: 9, flags: 0x8000, ciaddr: '198.18.70.5', giaddr: '198.18.71.1', hops: 2, file: 'x.efi', sname: 'srv' });
+  const msg = request(
+    mac,
+    { messageType: 1 },
+    { xid: 0xdeadbeef, secs: 9, flags: 0x8000, ciaddr: '198.18.70.5', giaddr: '198.18.71.1', hops: 2, file: 'x.efi', sname: 'srv' },
+  );
   const buf = encodeDhcp(msg);
   t.ok(buf.length >= 300, 'padded to the BOOTP minimum');
   const back = decodeDhcp(buf);
@@ -104,9 +116,30 @@ const malformed: Array<[string, () => Buffer]> = [
   ['empty', () => Buffer.alloc(0)],
   ['shorter than the fixed header', () => encodeDhcp(request(mac, { messageType: 1 })).subarray(0, 200)],
   ['no room for the magic cookie', () => encodeDhcp(request(mac, { messageType: 1 })).subarray(0, 238)],
-  ['bad magic cookie', () => { const b = encodeDhcp(request(mac, { messageType: 1 })); b[236] = 0; return b; }],
-  ['bad op', () => { const b = encodeDhcp(request(mac, { messageType: 1 })); b[0] = 3; return b; }],
-  ['hlen over 16', () => { const b = encodeDhcp(request(mac, { messageType: 1 })); b[2] = 17; return b; }],
+  [
+    'bad magic cookie',
+    () => {
+      const b = encodeDhcp(request(mac, { messageType: 1 }));
+      b[236] = 0;
+      return b;
+    },
+  ],
+  [
+    'bad op',
+    () => {
+      const b = encodeDhcp(request(mac, { messageType: 1 }));
+      b[0] = 3;
+      return b;
+    },
+  ],
+  [
+    'hlen over 16',
+    () => {
+      const b = encodeDhcp(request(mac, { messageType: 1 }));
+      b[2] = 17;
+      return b;
+    },
+  ],
   ['option overruns the packet', () => withOptions([53, 1, 1, 12, 20, 0x61, 0x62])],
   ['option with no length byte', () => withOptions([53, 1, 1, 12])],
   ['message type of wrong length', () => withOptions([53, 2, 1, 1, 255])],
@@ -118,7 +151,15 @@ const malformed: Array<[string, () => Buffer]> = [
   ['client id shorter than 2', () => withOptions([53, 1, 1, 61, 1, 1, 255])],
   ['max size of wrong length', () => withOptions([53, 1, 1, 57, 1, 5, 255])],
   ['bad overload value', () => withOptions([53, 1, 1, 52, 1, 4, 255])],
-  ['overloaded file area overruns', () => { const b = withOptions([53, 1, 1, 52, 1, 1, 255]); b[126] = 67; b[127] = 200; return b; }],
+  [
+    'overloaded file area overruns',
+    () => {
+      const b = withOptions([53, 1, 1, 52, 1, 1, 255]);
+      b[126] = 67;
+      b[127] = 200;
+      return b;
+    },
+  ],
 ];
 
 for (const [name, make] of malformed) {

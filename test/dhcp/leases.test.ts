@@ -50,7 +50,14 @@ t.test('durable changes are written with sync and grouped into few batches', asy
   const pool = await openLeasePool(mem.sublevel, { now: () => T0 });
   const writes: Promise<void>[] = [];
   for (let i = 0; i < 200; i++) {
-    writes.push(pool.apply({ op: 'bind', mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ip: `198.18.70.${i}`, until: T0 + 1 }));
+    writes.push(
+      pool.apply({
+        op: 'bind',
+        mac: `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        ip: `198.18.70.${i}`,
+        until: T0 + 1,
+      }),
+    );
   }
   await Promise.all(writes);
   t.equal(mem.data.size, 200);

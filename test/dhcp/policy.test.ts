@@ -53,7 +53,10 @@ t.test('plain client: DISCOVER → OFFER with network options, no boot file; REQ
   t.equal(offer.file, '');
   t.equal(offer.options.vendorClass, undefined);
   t.same(d.reply!.to, { address: '255.255.255.255', port: 68, broadcast: true });
-  t.same(d.steps.map((s) => s.step), ['dhcp-discover', 'dhcp-offer']);
+  t.same(
+    d.steps.map((s) => s.step),
+    ['dhcp-discover', 'dhcp-offer'],
+  );
   // PRL order after the leading options: 1 then 3, 15, 6, 42.
   const wire = decodeDhcp(encodeDhcp(offer)).optionOrder!;
   t.same(wire.slice(0, 10), [53, 54, 51, 58, 59, 1, 3, 15, 6, 42]);
@@ -66,15 +69,51 @@ t.test('plain client: DISCOVER → OFFER with network options, no boot file; REQ
 
 const pxeCases: Array<[string, DhcpOptions, { file: string; siaddr: string; vc?: string; tftp?: string }]> = [
   ['BIOS (0)', { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0] }, { file: 'undionly.kpxe', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER }],
-  ['UEFI x64 (7)', { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: [7] }, { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER }],
-  ['UEFI x64 (9)', { vendorClass: 'PXEClient:Arch:00009:UNDI:003016', clientArch: [9] }, { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER }],
-  ['UEFI IA32 (6)', { vendorClass: 'PXEClient:Arch:00006:UNDI:003016', clientArch: [6] }, { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER }],
-  ['UEFI arm64 (11)', { vendorClass: 'PXEClient:Arch:00011:UNDI:003016', clientArch: [11] }, { file: 'snp-arm64.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER }],
-  ['HTTP boot x64 (16)', { vendorClass: 'HTTPClient:Arch:00016:UNDI:003016', clientArch: [16] }, { file: 'http://198.18.70.1:8080/boot/snponly.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' }],
-  ['HTTP boot x86 (15)', { vendorClass: 'HTTPClient:Arch:00015:UNDI:003016', clientArch: [15] }, { file: 'http://198.18.70.1:8080/boot/snponly.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' }],
-  ['HTTP boot arm64 (19)', { vendorClass: 'HTTPClient:Arch:00019:UNDI:003016', clientArch: [19] }, { file: 'http://198.18.70.1:8080/boot/snp-arm64.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' }],
-  ['iPXE (77)', { vendorClass: 'PXEClient:Arch:00007:UNDI:003010', clientArch: [7], userClass: { form: 'plain', value: 'iPXE' } }, { file: 'http://198.18.70.1:8080/boot.ipxe', siaddr: '0.0.0.0' }],
-  ['iPXE (175)', { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0], ipxe: Buffer.from([177, 1, 1]) }, { file: 'http://198.18.70.1:8080/boot.ipxe', siaddr: '0.0.0.0' }],
+  [
+    'UEFI x64 (7)',
+    { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: [7] },
+    { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER },
+  ],
+  [
+    'UEFI x64 (9)',
+    { vendorClass: 'PXEClient:Arch:00009:UNDI:003016', clientArch: [9] },
+    { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER },
+  ],
+  [
+    'UEFI IA32 (6)',
+    { vendorClass: 'PXEClient:Arch:00006:UNDI:003016', clientArch: [6] },
+    { file: 'snponly.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER },
+  ],
+  [
+    'UEFI arm64 (11)',
+    { vendorClass: 'PXEClient:Arch:00011:UNDI:003016', clientArch: [11] },
+    { file: 'snp-arm64.efi', siaddr: SERVER, vc: 'PXEClient', tftp: SERVER },
+  ],
+  [
+    'HTTP boot x64 (16)',
+    { vendorClass: 'HTTPClient:Arch:00016:UNDI:003016', clientArch: [16] },
+    { file: 'http://198.18.70.1:8080/boot/snponly.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' },
+  ],
+  [
+    'HTTP boot x86 (15)',
+    { vendorClass: 'HTTPClient:Arch:00015:UNDI:003016', clientArch: [15] },
+    { file: 'http://198.18.70.1:8080/boot/snponly.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' },
+  ],
+  [
+    'HTTP boot arm64 (19)',
+    { vendorClass: 'HTTPClient:Arch:00019:UNDI:003016', clientArch: [19] },
+    { file: 'http://198.18.70.1:8080/boot/snp-arm64.efi', siaddr: '0.0.0.0', vc: 'HTTPClient' },
+  ],
+  [
+    'iPXE (77)',
+    { vendorClass: 'PXEClient:Arch:00007:UNDI:003010', clientArch: [7], userClass: { form: 'plain', value: 'iPXE' } },
+    { file: 'http://198.18.70.1:8080/boot.ipxe', siaddr: '0.0.0.0' },
+  ],
+  [
+    'iPXE (175)',
+    { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0], ipxe: Buffer.from([177, 1, 1]) },
+    { file: 'http://198.18.70.1:8080/boot.ipxe', siaddr: '0.0.0.0' },
+  ],
 ];
 
 for (const [name, options, want] of pxeCases) {
@@ -150,7 +189,10 @@ t.test('pool exhaustion drops with a reason and never throws', async (t) => {
   const d = await h.send(discover('02:00:00:00:00:09'));
   t.equal(d.dropped, 'pool-exhausted');
   t.equal(d.reply, undefined);
-  t.same(d.steps.map((s) => s.step), ['dhcp-discover']);
+  t.same(
+    d.steps.map((s) => s.step),
+    ['dhcp-discover'],
+  );
   h.advance(3601);
   t.ok((await h.send(discover('02:00:00:00:00:09'))).reply, 'expired leases are reused');
 });
@@ -185,7 +227,10 @@ t.test('NAK cases', async (t) => {
     t.equal(r?.options.leaseTime, undefined, `${name}: no lease time`);
     t.equal(r?.options.serverId, SERVER);
     t.same(d.reply?.to, { address: '255.255.255.255', port: 68, broadcast: true }, `${name}: NAK is broadcast`);
-    t.same(d.steps.map((s) => s.step), ['dhcp-nak']);
+    t.same(
+      d.steps.map((s) => s.step),
+      ['dhcp-nak'],
+    );
   }
   t.equal(h.leases.ipOf(mac), offered, 'the rightful holder keeps its lease');
   const renew = await h.send(request(mac, { messageType: M.REQUEST }, { ciaddr: offered, flags: 0 }));
@@ -201,7 +246,10 @@ t.test('DECLINE quarantines the address; the client gets another one', async (t)
   await h.send(select(mac, ip));
   const d = await h.send(request(mac, { messageType: M.DECLINE, requestedIp: ip, serverId: SERVER }));
   t.equal(d.reply, undefined);
-  t.same(d.steps.map((s) => s.step), ['dhcp-decline']);
+  t.same(
+    d.steps.map((s) => s.step),
+    ['dhcp-decline'],
+  );
   t.equal(h.leases.ipOf(mac), undefined);
   const again = (await h.send(discover(mac))).reply!.message.yiaddr;
   t.not(again, ip);

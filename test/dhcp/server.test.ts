@@ -106,7 +106,10 @@ t.test('DORA over UDP, malformed packets counted, relay replies, leases kept acr
   t.match(metrics, /maskin_dhcp_dropped_total\{reason="malformed"\} 1/);
   t.match(metrics, /maskin_dhcp_packets_total\{type="discover"\} 2/);
   t.match(metrics, /maskin_dhcp_packets_total\{type="request"\} 1/);
-  t.same(server.steps.filter(([m]) => m === mac).map(([, s]) => s), ['dhcp-discover', 'dhcp-offer', 'dhcp-ack']);
+  t.same(
+    server.steps.filter(([m]) => m === mac).map(([, s]) => s),
+    ['dhcp-discover', 'dhcp-offer', 'dhcp-ack'],
+  );
 
   await server.stop();
   server = await start(dir, clientPort);

@@ -25,7 +25,9 @@ t.test('agent process: lease with options, manifest reload, restart keeps leases
   await chmod(script, 0o755);
   const lease = async (): Promise<Record<string, string>> => {
     await rack.exec('udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '1', '-O', 'ntpsrv', '-O', 'domain', '-s', script], host);
-    const env = Object.fromEntries((await readFile(path.join(dir, 'lease.env'), 'utf8')).split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      (await readFile(path.join(dir, 'lease.env'), 'utf8')).split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     await rm(path.join(dir, 'lease.env'));
     return env;
   };
@@ -41,7 +43,11 @@ t.test('agent process: lease with options, manifest reload, restart keeps leases
   t.equal(first.ntpsrv, '198.18.22.1', 'NTP (42): Talos blocks boot until time syncs');
   t.equal(first.domain, 'rack.test');
   t.match(first.ip, /^198\.18\.22\.1\d\d$/);
-  t.equal((await agent.node('p1'))?.timeline.some((s) => s.step === 'dhcp-ack'), true, 'the manifest node saw its ack');
+  t.equal(
+    (await agent.node('p1'))?.timeline.some((s) => s.step === 'dhcp-ack'),
+    true,
+    'the manifest node saw its ack',
+  );
 
   // A broken manifest is rejected whole; the last good one stays in force.
   const manifestFile = path.join(path.dirname(agent.configFile), 'manifest.yaml');

@@ -13,7 +13,17 @@ import path from 'node:path';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
 import { startIpmiBed } from '../bmcsim/ipmi/bed.js';
-import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG, type ManifestNode } from './scenario.js';
+import {
+  assertStepsInOrder,
+  buildStandin,
+  diskOsArg,
+  manifestFor,
+  settled,
+  standinAssets,
+  statesOf,
+  VM_LIFECYCLE_CONFIG,
+  type ManifestNode,
+} from './scenario.js';
 
 const MAC = '52:54:00:18:1a:01';
 const SERIAL = 'IPMI-E2E-0001';
@@ -64,7 +74,11 @@ ${VM_LIFECYCLE_CONFIG}`,
   t.equal(first.state, 'handed-over', `handed over (${JSON.stringify(first.lifecycle)})`);
   t.equal(first.generation, 1);
   assertStepsInOrder(t, statesOf(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
-  assertStepsInOrder(t, first.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
+  assertStepsInOrder(
+    t,
+    first.timeline.map((s) => s.step),
+    ['dhcp-ack', 'script-served', 'config-served', 'install-reported'],
+  );
 
   const serial = bed.serial();
   t.match(serial, /MASKIN-STANDIN: installed/, 'the stand-in installed');
@@ -88,7 +102,7 @@ ${VM_LIFECYCLE_CONFIG}`,
   assertStepsInOrder(t, statesOf(after), ['reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
   t.same(await bed.boots(), ['pxe', 'pxe'], 'the power cycle started the server again from the network');
   const again = bed.serial();
-  t.equal(again.split('MASKIN-STANDIN: installed').length - 1, 1, 'the serial is the new power-on\'s alone');
+  t.equal(again.split('MASKIN-STANDIN: installed').length - 1, 1, "the serial is the new power-on's alone");
   t.match(again, /MASKIN-STANDIN: installed[\s\S]*MASKIN-DISK-BOOT bios-linux/, 'reinstalled, then back from its own disk');
   t.ok(!agent.output().includes(PASSWORD), 'still no password in the agent log');
   t.comment(`powered off to handed over ${handedOverIn.toFixed(1)} s; reprovision ${((Date.now() - started) / 1000 - handedOverIn).toFixed(1)} s`);

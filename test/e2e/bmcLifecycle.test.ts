@@ -54,13 +54,22 @@ interface CentralReport {
 }
 
 async function startCentral(rack: Rack): Promise<{ reports(agentId: string): Promise<CentralReport[]>; stop(): Promise<void> }> {
-  const child = rack.spawn(process.execPath, [path.join(repoRoot, 'dist/test/central/main.js'), '--host', '127.0.0.1', '--port', String(CENTRAL_PORT), '--control-port', String(CONTROL_PORT)]);
+  const child = rack.spawn(process.execPath, [
+    path.join(repoRoot, 'dist/test/central/main.js'),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(CENTRAL_PORT),
+    '--control-port',
+    String(CONTROL_PORT),
+  ]);
   await new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`central exited ${code}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => line.startsWith('listening') && resolve());
   });
   return {
-    reports: async (agentId) => JSON.parse(await rack.exec('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${CONTROL_PORT}/control/reports?agent=${agentId}`])) as CentralReport[],
+    reports: async (agentId) =>
+      JSON.parse(await rack.exec('curl', ['-sS', '--max-time', '5', `http://127.0.0.1:${CONTROL_PORT}/control/reports?agent=${agentId}`])) as CentralReport[],
     stop: () => stopChild(child),
   };
 }
@@ -85,12 +94,25 @@ t.test('BMC lifecycle without a VM: held, failed after its retries, operator act
   t.teardown(() => central.stop());
 
   const sim = async (port: number, serial: string, macs: string[]) => {
-    const s = await startRedfishSimChild(rack, { flavour: 'generic', host: '127.0.0.1', port, username: USER, password: PASSWORD, initialPower: 'off', inventory: { serial, macs } });
+    const s = await startRedfishSimChild(rack, {
+      flavour: 'generic',
+      host: '127.0.0.1',
+      port,
+      username: USER,
+      password: PASSWORD,
+      initialPower: 'off',
+      inventory: { serial, macs },
+    });
     t.teardown(() => s.stop());
     return s;
   };
-  const bmcOf = (s: RedfishSimChild | undefined, credentialsRef: string) =>
-    ({ driver: 'redfish' as const, address: s?.url ?? 'http://127.0.0.1:8279', credentialsRef, bootMode: 'legacy' as const, vendor: 'generic' });
+  const bmcOf = (s: RedfishSimChild | undefined, credentialsRef: string) => ({
+    driver: 'redfish' as const,
+    address: s?.url ?? 'http://127.0.0.1:8279',
+    credentialsRef,
+    bootMode: 'legacy' as const,
+    vendor: 'generic',
+  });
   const [serialSim, macSim, stuckSim, nocredSim] = await Promise.all([
     sim(8271, 'SER-B-0002', ['52:54:00:1b:00:01']),
     sim(8272, 'SER-MAC-0003', ['52:54:00:1b:0f:0f']),
@@ -132,14 +154,28 @@ lifecycle:
   const stateChanges = async (id: string) => (await central.reports(agentId)).flatMap((r) => (r.stateChange?.nodeId === id ? [r.stateChange] : []));
 
   await t.test('identity mismatch: held, reported, never powered, stays held', async (t) => {
-    for (const [id, why] of [['bl-serial', /serial mismatch: the manifest names SER-A-0001, the BMC reports SER-B-0002/], ['bl-mac', /MAC mismatch: .*not 52:54:00:1b:00:02/]] as const) {
+    for (const [id, why] of [
+      ['bl-serial', /serial mismatch: the manifest names SER-A-0001, the BMC reports SER-B-0002/],
+      ['bl-mac', /MAC mismatch: .*not 52:54:00:1b:00:02/],
+    ] as const) {
       const { sim } = bmcs[id]!;
       const held = await agent.waitForNode(id, settled, 15_000);
       t.equal(held.state, 'held', `${id} is held`);
       t.match(held.lifecycle?.failure?.reason ?? '', why, `${id}: the reason names the mismatch`);
-      t.ok(held.timeline.some((s) => s.step === 'identity-check' && s.detail['ok'] === false), `${id}: the identity check is in the timeline`);
-      t.ok(sim!.requests.some((r) => r.method === 'GET' && /EthernetInterfaces/.test(r.path)), `${id}: the inventory was read`);
-      const upstream = await until(`${id} held reported upstream`, () => stateChanges(id), (c) => c.some((s) => s.to === 'held'), 10_000);
+      t.ok(
+        held.timeline.some((s) => s.step === 'identity-check' && s.detail['ok'] === false),
+        `${id}: the identity check is in the timeline`,
+      );
+      t.ok(
+        sim!.requests.some((r) => r.method === 'GET' && /EthernetInterfaces/.test(r.path)),
+        `${id}: the inventory was read`,
+      );
+      const upstream = await until(
+        `${id} held reported upstream`,
+        () => stateChanges(id),
+        (c) => c.some((s) => s.to === 'held'),
+        10_000,
+      );
       t.match(upstream.find((s) => s.to === 'held')?.reason ?? '', why, `${id}: central got the state change to held with the reason`);
     }
     // A few reconcile intervals later: still held, and the BMCs never saw a Reset or a Boot PATCH.
@@ -149,7 +185,10 @@ lifecycle:
       t.equal((await agent.node(id))?.state, 'held', `${id} stays held`);
       t.same(resets(sim!), [], `${id}: no Reset reached the BMC`);
       t.same(bootPatches(sim!), [], `${id}: no Boot PATCH reached the BMC`);
-      t.notOk((await stateChanges(id)).some((s) => s.to !== 'held'), `${id}: central never heard of any other state`);
+      t.notOk(
+        (await stateChanges(id)).some((s) => s.to !== 'held'),
+        `${id}: central never heard of any other state`,
+      );
     }
   });
 
@@ -176,7 +215,12 @@ lifecycle:
     const detail = await agent.cli(['nodes', 'bl-stuck']);
     t.match(detail, /failed at netboot: never reached the installer/, 'nodes <id> says where and why');
 
-    const upstream = await until('failed reported upstream', () => stateChanges('bl-stuck'), (c) => c.some((s) => s.to === 'failed'), 10_000);
+    const upstream = await until(
+      'failed reported upstream',
+      () => stateChanges('bl-stuck'),
+      (c) => c.some((s) => s.to === 'failed'),
+      10_000,
+    );
     const up = upstream.find((s) => s.to === 'failed');
     t.equal(up?.step, 'netboot', 'central got the failed state with the step');
     t.match(up?.reason ?? '', /never reached the installer/, 'and the reason');
@@ -189,19 +233,38 @@ lifecycle:
   await t.test('operator actions through the CLI, recorded as events', async (t) => {
     const before = powerOns(stuckSim);
     t.match(await agent.cli(['node', 'bl-stuck', 'provision']), /provision of node bl-stuck accepted/, 'provision accepted');
-    await until('a new power cycle', () => powerOns(stuckSim), (n) => n > before, 10_000);
+    await until(
+      'a new power cycle',
+      () => powerOns(stuckSim),
+      (n) => n > before,
+      10_000,
+    );
     const again = await agent.waitForNode('bl-stuck', (n) => n.state === 'provisioning' && n.lifecycle?.step === 'netboot', 10_000);
-    t.ok(again.timeline.some((s) => s.step === 'operator-action' && s.detail['action'] === 'provision'), 'provision recorded in the timeline');
+    t.ok(
+      again.timeline.some((s) => s.step === 'operator-action' && s.detail['action'] === 'provision'),
+      'provision recorded in the timeline',
+    );
 
     t.match(await agent.cli(['node', 'bl-stuck', 'power-off']), /power-off of node bl-stuck accepted/, 'power-off accepted');
-    await until('ForceOff at the BMC', () => resets(stuckSim), (r) => r.at(-1) === 'ForceOff', 10_000);
+    await until(
+      'ForceOff at the BMC',
+      () => resets(stuckSim),
+      (r) => r.at(-1) === 'ForceOff',
+      10_000,
+    );
     const sys = `${stuckSim.url}/redfish/v1/Systems/${FLAVOURS.generic.systemId}`;
     const power = JSON.parse(await rack.exec('curl', ['-sS', '--max-time', '5', '-u', `${USER}:${PASSWORD}`, sys])) as { PowerState?: string };
     t.equal(power.PowerState, 'Off', 'the machine is off');
-    const off = await agent.waitForNode('bl-stuck', (n) => n.timeline.some((s) => s.step === 'operator-action' && s.detail['action'] === 'power-off') && n.lifecycle?.step === undefined, 10_000);
+    const off = await agent.waitForNode(
+      'bl-stuck',
+      (n) => n.timeline.some((s) => s.step === 'operator-action' && s.detail['action'] === 'power-off') && n.lifecycle?.step === undefined,
+      10_000,
+    );
     t.equal(off.state, 'failed', 'powering off mid-provisioning stops the lifecycle');
     t.match(off.lifecycle?.failure?.reason ?? '', /powered off by the operator/, 'with the operator as the reason');
-    const upSteps = (await central.reports(agentId)).filter((r) => r.step?.nodeId === 'bl-stuck' && r.step.step === 'operator-action').map((r) => r.step?.detailJson ?? '');
+    const upSteps = (await central.reports(agentId))
+      .filter((r) => r.step?.nodeId === 'bl-stuck' && r.step.step === 'operator-action')
+      .map((r) => r.step?.detailJson ?? '');
     t.ok(upSteps.some((d) => d.includes('provision')) && upSteps.some((d) => d.includes('power-off')), 'both actions reported upstream');
     const cycles = powerOns(stuckSim);
     await sleep(NETBOOT_S * 1000 + 1500);
@@ -229,7 +292,10 @@ lifecycle:
     t.ok(serialSim.requests.length > 0, 'the agent did talk to BMCs with the password');
     t.notOk(agent.output().includes(PASSWORD), 'not in the agent log');
     const records = await Promise.all(Object.keys(bmcs).map((id) => agent.cli(['nodes', id])));
-    t.notOk(records.some((r) => r.includes(PASSWORD)), 'not in `nodes <id>`');
+    t.notOk(
+      records.some((r) => r.includes(PASSWORD)),
+      'not in `nodes <id>`',
+    );
     const json = JSON.stringify(await Promise.all(Object.keys(bmcs).map((id) => agent.node(id))));
     t.notOk(json.includes(PASSWORD), 'not in the node records');
     const reports = JSON.stringify(await central.reports(agentId));

@@ -13,7 +13,17 @@ import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
 import { plainText, startVm } from '../bed/qemu.js';
 import { qmpMachineModule, startRedfishSimChild } from '../bmcsim/redfish/child.js';
-import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG, type ManifestNode } from './scenario.js';
+import {
+  assertStepsInOrder,
+  buildStandin,
+  diskOsArg,
+  manifestFor,
+  settled,
+  standinAssets,
+  statesOf,
+  VM_LIFECYCLE_CONFIG,
+  type ManifestNode,
+} from './scenario.js';
 
 const MAC = '52:54:00:18:19:01';
 const SERIAL = 'RF-E2E-0001';
@@ -77,16 +87,25 @@ t.test('Redfish: from powered off to handed over, then reprovisioned on a genera
   t.equal(first.state, 'handed-over', `handed over (${JSON.stringify(first.lifecycle)})`);
   t.equal(first.generation, 1);
   assertStepsInOrder(t, statesOf(first.timeline), ['verified', 'provisioning', 'installing', 'installed', 'handed-over']);
-  assertStepsInOrder(t, first.timeline.map((s) => s.step), ['dhcp-ack', 'script-served', 'config-served', 'install-reported']);
+  assertStepsInOrder(
+    t,
+    first.timeline.map((s) => s.step),
+    ['dhcp-ack', 'script-served', 'config-served', 'install-reported'],
+  );
 
   const serial = plainText(vm.serial());
   t.match(serial, /MASKIN-STANDIN: installed/, 'the stand-in installed');
   t.match(serial, /MASKIN-DISK-BOOT bios-linux/, 'the VM came back from its own disk');
   // Dell: the target goes to the system, the mode to its Settings object; the first target PATCH
   // is acknowledged and forgotten, so the read-back must have sent it again.
-  const targetPatches = sim.requests.filter((r) => r.method === 'PATCH' && r.status < 300 && JSON.stringify(r.body).includes('"BootSourceOverrideTarget":"Pxe"'));
+  const targetPatches = sim.requests.filter(
+    (r) => r.method === 'PATCH' && r.status < 300 && JSON.stringify(r.body).includes('"BootSourceOverrideTarget":"Pxe"'),
+  );
   t.equal(targetPatches.length, 2, 'the forgotten override was caught by the read-back and set again');
-  t.ok(sim.requests.some((r) => r.method === 'GET' && /EthernetInterfaces/.test(r.path)), 'the inventory was read');
+  t.ok(
+    sim.requests.some((r) => r.method === 'GET' && /EthernetInterfaces/.test(r.path)),
+    'the inventory was read',
+  );
   const resetsBefore = sim.requests.filter((r) => r.method === 'POST' && /Reset/.test(r.path)).length;
   t.ok(resetsBefore >= 1, 'the agent powered the server on through the BMC');
   const noPassword = !agent.output().includes('calvin-e2e');

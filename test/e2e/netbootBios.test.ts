@@ -29,7 +29,17 @@ t.test('BIOS machine installs through the agent and then boots from its disk', a
   const node = await env.agent.waitForNode('bios-n1', (n) => n.state === 'installed' && n.timeline.some((s) => s.step === 'boot-local-served'), 30_000);
   const steps = node.timeline.map((s) => s.step);
   // Every step of the boot, in order.
-  const order = ['dhcp-discover', 'dhcp-offer', 'dhcp-ack', 'script-served', 'asset-download', 'config-served', 'installer-event', 'install-reported', 'boot-local-served'];
+  const order = [
+    'dhcp-discover',
+    'dhcp-offer',
+    'dhcp-ack',
+    'script-served',
+    'asset-download',
+    'config-served',
+    'installer-event',
+    'install-reported',
+    'boot-local-served',
+  ];
   assertStepsInOrder(t, steps, order);
   t.equal(node.facts.firmware, 'ipxe', 'the iPXE ROM was classified as iPXE');
   t.equal(node.facts.platform, 'pcbios');
@@ -43,7 +53,10 @@ t.test('BIOS machine installs through the agent and then boots from its disk', a
   t.equal(unknown.known, false);
   t.equal(unknown.state, 'discovered');
   t.equal(unknown.timeline.find((s) => s.step === 'script-served')?.detail.kind, 'discovery');
-  t.notOk(unknown.timeline.some((s) => s.step === 'config-served'), 'no config for an unknown machine');
+  t.notOk(
+    unknown.timeline.some((s) => s.step === 'config-served'),
+    'no config for an unknown machine',
+  );
   t.ok(unknown.facts.uuid, 'SMBIOS uuid recorded');
 
   const table = await env.agent.cli(['nodes']);

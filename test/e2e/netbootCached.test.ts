@@ -13,7 +13,10 @@ import { startVm } from '../bed/qemu.js';
 import { buildStandin, manifestFor, SCHEMATIC, standinDir, TALOS_VERSION } from './scenario.js';
 
 const MAC = '52:54:00:6d:24:01';
-const sha256 = async (file: string) => `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}`;
+const sha256 = async (file: string) =>
+  `sha256:${createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')}`;
 
 t.test('installs from the verified cache with the upstream stopped', async (t) => {
   await buildStandin();
@@ -36,14 +39,25 @@ t.test('installs from the verified cache with the upstream stopped', async (t) =
   const agent = await startAgentInRack(rack, { manifest, assetsDir: emptyAssets, extraConfig: 'images: { factoryUrl: "http://127.0.0.1:18090" }\n' });
   t.teardown(() => agent.stop());
 
-  const status = async () => JSON.parse(await rack.exec('curl', ['-sS', 'http://127.0.0.1/v1/status'])) as { cache: { readiness: Record<string, boolean>; assets: { state: string }[] } };
+  const status = async () =>
+    JSON.parse(await rack.exec('curl', ['-sS', 'http://127.0.0.1/v1/status'])) as {
+      cache: { readiness: Record<string, boolean>; assets: { state: string }[] };
+    };
   const end = Date.now() + 30_000;
   while (!(await status()).cache.readiness.standin) {
     if (Date.now() > end) throw new Error(`not prefetched: ${JSON.stringify((await status()).cache)}\n${agent.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
-  t.same((await status()).cache.assets.map((a) => a.state), ['cached', 'cached'], 'both images cached and verified');
-  t.match(await agent.cli(['cache', 'status']), /profile standin: ready\n.*kernel-amd64 .*cached\n.*initramfs-amd64\.xz .*cached\n/s, 'maskin-agent cache status');
+  t.same(
+    (await status()).cache.assets.map((a) => a.state),
+    ['cached', 'cached'],
+    'both images cached and verified',
+  );
+  t.match(
+    await agent.cli(['cache', 'status']),
+    /profile standin: ready\n.*kernel-amd64 .*cached\n.*initramfs-amd64\.xz .*cached\n/s,
+    'maskin-agent cache status',
+  );
   await stopChild(upstream);
   t.not(await rack.exec('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:18090/']).catch(() => 'down'), '200', 'the upstream is gone');
 
@@ -58,6 +72,10 @@ t.test('installs from the verified cache with the upstream stopped', async (t) =
   }
   const node = await agent.waitForNode('cached-n1', (n) => n.state === 'installed', 30_000);
   const downloads = node.timeline.filter((s) => s.step === 'asset-download');
-  t.same(downloads.map((s) => s.detail.status), [200, 200], 'kernel and initramfs served');
+  t.same(
+    downloads.map((s) => s.detail.status),
+    [200, 200],
+    'kernel and initramfs served',
+  );
   t.ok(downloads.every((s) => String(s.detail.path).startsWith(`/assets/${SCHEMATIC}/${TALOS_VERSION}/`)));
 });

@@ -24,7 +24,17 @@ t.test('UEFI machine chainloads over TFTP, installs and then boots from its disk
   }
   const node = await env.agent.waitForNode('uefi-n1', (n) => n.state === 'installed' && n.timeline.some((s) => s.step === 'boot-local-served'), 30_000);
   const steps = node.timeline.map((s) => s.step);
-  const order = ['dhcp-ack', 'tftp-transfer', 'dhcp-ack', 'script-served', 'asset-download', 'config-served', 'install-reported', 'tftp-transfer', 'boot-local-served'];
+  const order = [
+    'dhcp-ack',
+    'tftp-transfer',
+    'dhcp-ack',
+    'script-served',
+    'asset-download',
+    'config-served',
+    'install-reported',
+    'tftp-transfer',
+    'boot-local-served',
+  ];
   assertStepsInOrder(t, steps, order);
   const firstAck = node.timeline.find((s) => s.step === 'dhcp-ack')!;
   t.equal(firstAck.detail.firmware, 'uefi', 'firmware PXE classified as UEFI');

@@ -53,7 +53,14 @@ export function diskOsArg(rack: Rack): string {
 export function manifestFor(nodes: readonly ManifestNode[], opts: ManifestOptions = {}): string {
   const machineConfig = path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml');
   const node = (n: ManifestNode): string => {
-    const fields = [`id: ${n.id}`, `macs: ["${n.mac}"]`, 'profile: standin', `hostname: ${n.id}`, `generation: ${n.generation ?? 1}`, `bootLocal: ${n.bootLocal ?? 'exit'}`];
+    const fields = [
+      `id: ${n.id}`,
+      `macs: ["${n.mac}"]`,
+      'profile: standin',
+      `hostname: ${n.id}`,
+      `generation: ${n.generation ?? 1}`,
+      `bootLocal: ${n.bootLocal ?? 'exit'}`,
+    ];
     if (n.serial !== undefined) fields.push(`serial: "${n.serial}"`);
     if (n.bmc !== undefined) fields.push(`bmc: ${JSON.stringify(n.bmc)}`);
     return `  - { ${fields.join(', ')} }`;

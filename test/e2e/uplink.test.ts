@@ -31,13 +31,24 @@ t.test('signed manifests pulled and pushed, provisioning through a WAN outage, r
   await writeFile(path.join(dir, 'central-1.pub'), signer.publicPem);
   await writeFile(path.join(dir, 'v1.pb'), signer.sign({ version: 1 }));
 
-  const central = rack.spawn(process.execPath, [path.join(repoRoot, 'dist/test/central/main.js'), '--host', '127.0.0.1', '--port', '18080', '--control-port', '18081', '--manifest', path.join(dir, 'v1.pb')]);
+  const central = rack.spawn(process.execPath, [
+    path.join(repoRoot, 'dist/test/central/main.js'),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '18080',
+    '--control-port',
+    '18081',
+    '--manifest',
+    path.join(dir, 'v1.pb'),
+  ]);
   await new Promise<void>((resolve, reject) => {
     central.once('exit', (code) => reject(new Error(`central exited ${code}`)));
     createInterface({ input: central.stdout! }).on('line', (line) => line.startsWith('listening') && resolve());
   });
   const curl = (args: string[], ns = rack.ns) => rack.exec('curl', ['-sS', '--max-time', '10', ...args], ns);
-  const control = (what: string, body?: string) => curl(['-X', 'POST', ...(body ? ['-H', 'content-type: application/json', '-d', body] : []), `${CONTROL}/control/${what}`]);
+  const control = (what: string, body?: string) =>
+    curl(['-X', 'POST', ...(body ? ['-H', 'content-type: application/json', '-d', body] : []), `${CONTROL}/control/${what}`]);
 
   const dataDir = path.join(dir, 'data');
   const agentOpts = {
@@ -56,11 +67,12 @@ uplink:
   };
   let agent: AgentInRack = await startAgentInRack(rack, agentOpts);
   t.teardown(() => agent.stop());
-  const status = async () => JSON.parse(await curl(['http://127.0.0.1/v1/status'])) as {
-    manifest: { source: string; version?: number; lastRejection?: { code: string } };
-    outbox: { depth: number };
-    pull?: { lastResult?: string };
-  };
+  const status = async () =>
+    JSON.parse(await curl(['http://127.0.0.1/v1/status'])) as {
+      manifest: { source: string; version?: number; lastRejection?: { code: string } };
+      outbox: { depth: number };
+      pull?: { lastResult?: string };
+    };
   const until = async <T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> => {
     const end = Date.now() + ms;
     for (;;) {
@@ -92,26 +104,67 @@ uplink:
 
   // 4. Push: unauthenticated refused; authenticated v2 applied (drops node 2).
   await writeFile(path.join(dir, 'v2.pb'), signer.sign({ version: 2, mutate: (m) => void (m.nodes = m.nodes.slice(0, 1)) }));
-  const pushArgs = ['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'content-type: application/x-protobuf', '--data-binary', `@${path.join(dir, 'v2.pb')}`, 'http://198.18.23.1/v1/manifest'];
+  const pushArgs = [
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '-X',
+    'PUT',
+    '-H',
+    'content-type: application/x-protobuf',
+    '--data-binary',
+    `@${path.join(dir, 'v2.pb')}`,
+    'http://198.18.23.1/v1/manifest',
+  ];
   t.equal(await curl(pushArgs, host), '401', 'push without credentials');
   t.equal(await curl(['-H', 'authorization: Bearer push-secret', ...pushArgs], host), '200', 'authenticated push');
   t.equal((await status()).manifest.version, 2);
   t.equal(await curl(['-H', 'authorization: Bearer push-secret', ...pushArgs], host), '200', 'same bytes again: unchanged');
   await writeFile(path.join(dir, 'v1again.pb'), signer.sign({ version: 1 }));
-  t.equal(await curl(['-H', 'authorization: Bearer push-secret', ...pushArgs.slice(0, -2), `@${path.join(dir, 'v1again.pb')}`, 'http://198.18.23.1/v1/manifest'], host), '409', 'rollback refused');
+  t.equal(
+    await curl(
+      ['-H', 'authorization: Bearer push-secret', ...pushArgs.slice(0, -2), `@${path.join(dir, 'v1again.pb')}`, 'http://198.18.23.1/v1/manifest'],
+      host,
+    ),
+    '409',
+    'rollback refused',
+  );
 
   // 5. Central back (still serving v1, older than v2: the pull is refused as a rollback, v2 stays).
   await control('start');
   const drained = await until('outbox drained', status, (s) => s.outbox.depth === 0, 60_000);
   t.equal(drained.manifest.version, 2);
-  const reports = JSON.parse(await curl([`${CONTROL}/control/reports?agent=test-${rack.ns}`])) as { seq: string; step?: unknown; stateChange?: unknown; discovery?: unknown; manifest?: { outcome: string; errorCode?: string } }[];
+  const reports = JSON.parse(await curl([`${CONTROL}/control/reports?agent=test-${rack.ns}`])) as {
+    seq: string;
+    step?: unknown;
+    stateChange?: unknown;
+    discovery?: unknown;
+    manifest?: { outcome: string; errorCode?: string };
+  }[];
   const seqs = reports.map((r) => Number(r.seq));
   t.ok(seqs.length > 5, `${seqs.length} reports arrived`);
-  t.same(seqs, seqs.map((_, i) => seqs[0]! + i), 'in order, none missing, none twice');
-  t.ok(reports.some((r) => r.stateChange), 'state changes reported');
-  t.ok(reports.some((r) => r.discovery), 'discovery facts reported');
-  t.ok(reports.some((r) => r.manifest?.errorCode === 'MASKIN_ERR_PUSH_UNAUTHENTICATED'), 'the refused push was reported');
-  t.ok(reports.some((r) => r.manifest?.errorCode === 'MASKIN_ERR_MANIFEST_ROLLBACK'), 'the rollback was reported');
+  t.same(
+    seqs,
+    seqs.map((_, i) => seqs[0]! + i),
+    'in order, none missing, none twice',
+  );
+  t.ok(
+    reports.some((r) => r.stateChange),
+    'state changes reported',
+  );
+  t.ok(
+    reports.some((r) => r.discovery),
+    'discovery facts reported',
+  );
+  t.ok(
+    reports.some((r) => r.manifest?.errorCode === 'MASKIN_ERR_PUSH_UNAUTHENTICATED'),
+    'the refused push was reported',
+  );
+  t.ok(
+    reports.some((r) => r.manifest?.errorCode === 'MASKIN_ERR_MANIFEST_ROLLBACK'),
+    'the rollback was reported',
+  );
 
   // 6. A tampered manifest at central: rejected, v2 stays.
   const tampered = Buffer.from(signer.sign({ version: 3 }));

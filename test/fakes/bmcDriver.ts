@@ -51,7 +51,13 @@ export function fakeRack(clock: Clock, opts: { latency?: { min: number; max: num
     factory(node) {
       let server = rack.servers.get(node.id);
       if (!server) {
-        server = { power: 'off', inventory: { serial: node.serial ?? `SN-${node.id}`, processors: [], drives: [], nics: node.macs.map((mac, i) => ({ id: `nic${i}`, mac })) }, overrideFailures: 0, inventoryErrors: [], calls: [] };
+        server = {
+          power: 'off',
+          inventory: { serial: node.serial ?? `SN-${node.id}`, processors: [], drives: [], nics: node.macs.map((mac, i) => ({ id: `nic${i}`, mac })) },
+          overrideFailures: 0,
+          inventoryErrors: [],
+          calls: [],
+        };
         rack.servers.set(node.id, server);
       }
       const s = server;

@@ -34,7 +34,14 @@ export function fakeContentStore(dir: string): FakeContentStore {
       const file = path.join(dir, digest.slice('sha256:'.length));
       await writeFile(file, bytes);
       const at = new Date().toISOString();
-      const info: BlobInfo = { digest, size: bytes.byteLength, path: file, storedAt: at, lastUsedAt: at, ...(opts.mediaType ? { mediaType: opts.mediaType } : {}) };
+      const info: BlobInfo = {
+        digest,
+        size: bytes.byteLength,
+        path: file,
+        storedAt: at,
+        lastUsedAt: at,
+        ...(opts.mediaType ? { mediaType: opts.mediaType } : {}),
+      };
       blobs.set(digest, info);
       puts.push(digest);
       return info;

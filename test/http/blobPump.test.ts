@@ -61,7 +61,10 @@ t.test('the pump serves whole files, ranges and HEAD byte-exact, and closes the 
   const app = Fastify();
   // assets.ts records each download from its onResponse hook: it must still run for pumped replies.
   const responses: string[] = [];
-  app.addHook('onResponse', async (request, reply) => void responses.push(`${request.method} ${reply.statusCode} ${String(reply.getHeader('content-length'))}`));
+  app.addHook(
+    'onResponse',
+    async (request, reply) => void responses.push(`${request.method} ${reply.statusCode} ${String(reply.getHeader('content-length'))}`),
+  );
   app.route({ method: ['GET', 'HEAD'], url: '/blob', handler: async (request, reply) => sendBlob(request, reply.header('x-extra', 'kept'), blob) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(() => app.close());
@@ -198,10 +201,12 @@ t.test('after a slow read the pump goes on through the threadpool, byte-exact', 
   t.ok(full.complete);
   t.ok(full.body.equals(bytes), 'the whole file');
   const part = await new Promise<Buffer>((resolve, reject) =>
-    http.get({ host: '127.0.0.1', port, path: '/part', agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
-    }).on('error', reject),
+    http
+      .get({ host: '127.0.0.1', port, path: '/part', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
+      })
+      .on('error', reject),
   );
   t.ok(part.equals(bytes.subarray(first, last + 1)), 'a range across chunk boundaries');
   await until('the file to be closed', async () => (await openFds(file)) === 0);

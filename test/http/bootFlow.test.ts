@@ -56,7 +56,10 @@ manifestFile: ${manifestFile}`,
   );
   const store = await openStore(config.dataDir);
   let directory: NodeDirectory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
-  const leased = new Map([['52:54:00:aa:00:01', '198.18.9.101'], ['52:54:00:aa:00:02', '198.18.9.102']]);
+  const leased = new Map([
+    ['52:54:00:aa:00:01', '198.18.9.101'],
+    ['52:54:00:aa:00:02', '198.18.9.102'],
+  ]);
   const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
   let logged = '';
   const log = pino({ level: 'trace' }, new Writable({ write: (chunk, _enc, cb) => ((logged += chunk.toString()), cb()) }));
@@ -70,7 +73,9 @@ manifestFile: ${manifestFile}`,
     await rm(dir, { recursive: true, force: true });
   });
   return {
-    app, nodes, logs: () => logged,
+    app,
+    nodes,
+    logs: () => logged,
     bump: async (generation: number) => {
       await writeFile(manifestFile, manifestText(generation));
       directory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
@@ -78,7 +83,8 @@ manifestFile: ${manifestFile}`,
   };
 }
 
-const ipxeUrl = (mac: string, platform = 'efi') => `/ipxe?mac=${mac}&uuid=11111111-2222-3333-4444-555555555555&serial=SER%201&manufacturer=QEMU&product=Standard%20PC%20(i440FX%20+%20PIIX,%201996)&buildarch=x86_64&platform=${platform}`;
+const ipxeUrl = (mac: string, platform = 'efi') =>
+  `/ipxe?mac=${mac}&uuid=11111111-2222-3333-4444-555555555555&serial=SER%201&manufacturer=QEMU&product=Standard%20PC%20(i440FX%20+%20PIIX,%201996)&buildarch=x86_64&platform=${platform}`;
 const tokenOf = (script: string): string => /\/v1\/boot\/([A-Za-z0-9_-]+)\/config/.exec(script)![1]!;
 
 t.test('a known node installs, reports, and is then sent to its disk', async (t) => {
@@ -115,11 +121,19 @@ t.test('a known node installs, reports, and is then sent to its disk', async (t)
   const v1 = docs.find((d) => d.version === 'v1alpha1')!;
   t.equal(v1.machine.install.disk, '/dev/vda');
   t.equal(docs.find((d) => d.kind === 'HostnameConfig')?.hostname ?? v1.machine.network?.hostname, 'node-one');
-  t.equal(nodes.get('n1')!.timeline.some((s) => s.step === 'config-served'), true);
+  t.equal(
+    nodes.get('n1')!.timeline.some((s) => s.step === 'config-served'),
+    true,
+  );
 
   const bad = await app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: '198.18.9.101', payload: { nope: 1 } });
   t.equal(bad.statusCode, 400);
-  const report = await app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: '198.18.9.101', payload: { step: 'install-complete', disk: '/dev/vda' } });
+  const report = await app.inject({
+    method: 'POST',
+    url: `/v1/boot/${token}/events`,
+    remoteAddress: '198.18.9.101',
+    payload: { step: 'install-complete', disk: '/dev/vda' },
+  });
   t.equal(report.statusCode, 202);
   t.equal(nodes.get('n1')!.state, 'installed');
 

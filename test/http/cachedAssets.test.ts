@@ -39,7 +39,10 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-cached-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await mkdir(path.join(dir, 'blobs'));
-  const config = parseConfig(`provisioning: { interface: prov0, address: 198.18.9.1, subnet: 198.18.9.0/24 }\ndhcp: { pool: { start: 198.18.9.100, end: 198.18.9.199 } }\ndataDir: ${dir}/data\nassetsDir: ${dir}\n`, { env: {} });
+  const config = parseConfig(
+    `provisioning: { interface: prov0, address: 198.18.9.1, subnet: 198.18.9.0/24 }\ndhcp: { pool: { start: 198.18.9.100, end: 198.18.9.199 } }\ndataDir: ${dir}/data\nassetsDir: ${dir}\n`,
+    { env: {} },
+  );
   const store = fakeContentStore(path.join(dir, 'blobs'));
   const kernel = Buffer.alloc(300_000, 3);
   await store.put(digestOf(kernel), Readable.from([kernel]));
@@ -47,20 +50,32 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
   const fetches: string[] = [];
   const pins = new Map<string, AssetPin>([
     ['s/v1.13.9/kernel-amd64', { assetPath: 's/v1.13.9/kernel-amd64', digest: digestOf(kernel), url: 'http://up/k', profile: 'p', kind: 'kernel' }],
-    ['s/v1.13.9/initramfs-amd64.xz', { assetPath: 's/v1.13.9/initramfs-amd64.xz', digest: digestOf(initramfs), size: initramfs.length, url: 'http://up/i', profile: 'p', kind: 'initramfs' }],
+    [
+      's/v1.13.9/initramfs-amd64.xz',
+      { assetPath: 's/v1.13.9/initramfs-amd64.xz', digest: digestOf(initramfs), size: initramfs.length, url: 'http://up/i', profile: 'p', kind: 'initramfs' },
+    ],
   ]);
   const images = {
     pins: () => pins,
     store,
     fetch: (digest: string, source: { url: string }): Download => {
       fetches.push(`${digest} ${source.url}`);
-      return { digest, progress: () => ({ digest, received: 0 }), stream: () => Readable.from([initramfs.subarray(0, 1000), initramfs.subarray(1000)]), done: new Promise(() => {}) };
+      return {
+        digest,
+        progress: () => ({ digest, received: 0 }),
+        stream: () => Readable.from([initramfs.subarray(0, 1000), initramfs.subarray(1000)]),
+        done: new Promise(() => {}),
+      };
     },
     progress: (digest: string) => (digest === digestOf(initramfs) ? { digest, received: 25_000, total: 50_000 } : undefined),
   };
   const db = await openStore(config.dataDir);
   const log = pino({ level: 'silent' });
-  const directory = directoryOf({ ...EMPTY_MANIFEST, profiles: new Map([['workers', profileFixture({ schematic: 's' })]]), nodes: [nodeFixture({ macs: ['52:54:00:00:00:07'] })] });
+  const directory = directoryOf({
+    ...EMPTY_MANIFEST,
+    profiles: new Map([['workers', profileFixture({ schematic: 's' })]]),
+    nodes: [nodeFixture({ macs: ['52:54:00:00:00:07'] })],
+  });
   const leases = { ipOf: () => undefined, macOf: () => undefined };
   const nodes = await NodeRegistry.open({ store: db.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(), log });
   const tokens = await BootTokens.open(db.sublevel<BootGrant>('tokens'), 600);

@@ -50,11 +50,11 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     },
   };
   async function blob(image: ImageName, digest: string) {
-      asked.push(['blob', image, digest]);
-      if (digest === BDIGEST) return { digest, size: BLOB.byteLength, path: path.join(dir, 'blob'), storedAt: '', lastUsedAt: '' } satisfies BlobInfo;
-      if (digest === BAD) throw new DigestMismatchError(BAD, BDIGEST, `blob ${BAD}`);
-      if (digest === DOWN) throw new UpstreamError('http://up/v2/x/blobs/' + DOWN, 'unreachable: connect ECONNREFUSED');
-      return { notFound: 'BLOB_UNKNOWN', message: 'upstream 404' } as const;
+    asked.push(['blob', image, digest]);
+    if (digest === BDIGEST) return { digest, size: BLOB.byteLength, path: path.join(dir, 'blob'), storedAt: '', lastUsedAt: '' } satisfies BlobInfo;
+    if (digest === BAD) throw new DigestMismatchError(BAD, BDIGEST, `blob ${BAD}`);
+    if (digest === DOWN) throw new UpstreamError('http://up/v2/x/blobs/' + DOWN, 'unreachable: connect ECONNREFUSED');
+    return { notFound: 'BLOB_UNKNOWN', message: 'upstream 404' } as const;
   }
   const app = Fastify();
   await app.register(registryRoutes, { mirror });

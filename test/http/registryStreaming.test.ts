@@ -181,7 +181,10 @@ t.test('10 concurrent pulls of an uncached blob: one upstream GET, first bytes b
     bodies.every((b) => b.equals(layer.bytes)),
     'all 10 byte-identical to the blob',
   );
-  t.ok(bodies.every((b) => digestOf(b) === layer.digest), 'and hash to the digest asked for');
+  t.ok(
+    bodies.every((b) => digestOf(b) === layer.digest),
+    'and hash to the digest asked for',
+  );
   t.equal(storage.gets, 1, 'one upstream download');
   t.equal(registry.blobGets, 1, 'one authorised registry request');
   t.equal(registry.tokens, 1, 'one token');
@@ -220,7 +223,11 @@ t.test('tampered upstream blob: every streaming client is cut off, none gets the
 
   const pulls = Array.from({ length: 10 }, () => pull(`${base}/${layer.digest}`));
   await until(() => pulls.every((p) => p.received() > 0));
-  t.same((await Promise.all(pulls.map((p) => p.response))).map((r) => r.statusCode), Array(10).fill(200), 'all streaming');
+  t.same(
+    (await Promise.all(pulls.map((p) => p.response))).map((r) => r.statusCode),
+    Array(10).fill(200),
+    'all streaming',
+  );
   release();
   const outcomes = await Promise.allSettled(pulls.map((p) => p.body));
   t.ok(
@@ -243,7 +250,10 @@ t.test('a connection cut mid-blob: resumed with Range through the registry again
   storage.cutAfter = 1 << 20;
   const pulls = Array.from({ length: 3 }, () => pull(`${base}/${layer.digest}`));
   const bodies = await Promise.all(pulls.map((p) => p.body));
-  t.ok(bodies.every((b) => b.equals(layer.bytes)), 'every client gets the whole blob');
+  t.ok(
+    bodies.every((b) => b.equals(layer.bytes)),
+    'every client gets the whole blob',
+  );
   t.equal(storage.gets, 2, 'the first request and one resume');
   t.match(storage.ranges[1], /^bytes=\d+-$/, `resumed at ${storage.ranges[1]}`);
   t.equal(registry.blobGets, 2, 'each through the registry, redirected again');

@@ -34,7 +34,13 @@ export async function storeBed(opts: { limitBytes?: number; cacheDir?: string; n
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'maskin-images-'));
   const cacheDir = opts.cacheDir ?? path.join(dataDir, 'cache');
   const open = async (db: AgentStore, o: { limitBytes?: number; now?: () => Date }): Promise<ImageStore> =>
-    openContentStore({ dir: cacheDir, index: db.sublevel<IndexEntry>('images'), limitBytes: o.limitBytes ?? 1 << 30, log: silent, ...(o.now ? { now: o.now } : {}) });
+    openContentStore({
+      dir: cacheDir,
+      index: db.sublevel<IndexEntry>('images'),
+      limitBytes: o.limitBytes ?? 1 << 30,
+      log: silent,
+      ...(o.now ? { now: o.now } : {}),
+    });
   const db = await openStore(dataDir);
   const bed: StoreBed = {
     dataDir,

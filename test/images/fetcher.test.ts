@@ -63,7 +63,10 @@ const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
 t.test('single flight: 10 concurrent fetches, one upstream GET, every reader gets every byte', async (t) => {
   const { up, bed, fetcher, url } = await setup(t);
   const downloads = Array.from({ length: 10 }, () => fetcher.fetch(image.digest, { url }));
-  t.ok(downloads.every((d) => d === downloads[0]), 'the same Download');
+  t.ok(
+    downloads.every((d) => d === downloads[0]),
+    'the same Download',
+  );
   t.equal(fetcher.active().length, 1);
   const readers = downloads.map((d) => reader(d.stream()));
   const blobInfo = await downloads[0]!.done;
@@ -248,7 +251,10 @@ t.test('a source with its own get makes every request through it, Range resumes 
   });
   t.ok((await reader(d.stream()).result).equals(image.bytes));
   t.equal(asked.length, 2, 'the first request and the resume');
-  t.same(asked.map(([u]) => u), [url, url]);
+  t.same(
+    asked.map(([u]) => u),
+    [url, url],
+  );
   t.equal(asked[0]?.[1], undefined);
   t.match(asked[1]?.[1], /^bytes=\d+-$/, 'the resume carries its Range');
   t.equal(up.gets(PATH), 2);

@@ -9,7 +9,15 @@ const view: CacheStatus = {
   readiness: { workers: false },
   assets: [
     { assetPath: 's/v1.13.9/kernel-amd64', profile: 'workers', kind: 'kernel', digest: `sha256:${'a'.repeat(64)}`, state: 'cached' },
-    { assetPath: 's/v1.13.9/initramfs-amd64.xz', profile: 'workers', kind: 'initramfs', digest: `sha256:${'b'.repeat(64)}`, state: 'downloading', received: 63_000_000, total: 100_000_000 },
+    {
+      assetPath: 's/v1.13.9/initramfs-amd64.xz',
+      profile: 'workers',
+      kind: 'initramfs',
+      digest: `sha256:${'b'.repeat(64)}`,
+      state: 'downloading',
+      received: 63_000_000,
+      total: 100_000_000,
+    },
   ],
 };
 

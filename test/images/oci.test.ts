@@ -40,7 +40,16 @@ async function listen(server: Server): Promise<string> {
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-oci-'));
-  const up: Upstream = { mode: 'ok', manifests: new Map(), blobs: new Map(), lyingTags: new Set(), hits: [], tokenRequests: [], storageAuth: [], registryUrl: '' };
+  const up: Upstream = {
+    mode: 'ok',
+    manifests: new Map(),
+    blobs: new Map(),
+    lyingTags: new Set(),
+    hits: [],
+    tokenRequests: [],
+    storageAuth: [],
+    registryUrl: '',
+  };
   const storage = createServer((req, res) => {
     up.storageAuth.push(req.headers.authorization);
     const bytes = up.blobs.get(`sha256:${(req.url ?? '').split('/').pop()}`);
@@ -149,7 +158,10 @@ t.test('upstream 404 is not found; a lying Docker-Content-Digest is refused and 
   await mirror.manifest(image, 'v1');
   up.manifests.set('v1', [manifestBody(9), OCI_MANIFEST]);
   up.lyingTags.add('v1');
-  await t.rejects(mirror.manifest(image, 'v1'), { constructor: DigestMismatchError, message: `expected sha256:${'f'.repeat(64)}, got ${sha256(manifestBody(9))}` });
+  await t.rejects(mirror.manifest(image, 'v1'), {
+    constructor: DigestMismatchError,
+    message: `expected sha256:${'f'.repeat(64)}, got ${sha256(manifestBody(9))}`,
+  });
   t.equal(store.get(sha256(manifestBody(9))), undefined, 'not stored');
   t.equal((await tags.get('ghcr.io/siderolabs/installer:v1'))?.digest, sha256(manifestBody(1)), 'tag memory untouched');
 });
@@ -183,7 +195,10 @@ t.test('blobs: redirect followed without our token, verified, stored, fetched on
 
   const fake = `sha256:${'c'.repeat(64)}`;
   up.blobs.set(fake, Buffer.from('not what the digest says'));
-  await t.rejects(mirror.blob(image, fake), { constructor: DigestMismatchError, message: `expected ${fake}, got ${sha256(Buffer.from('not what the digest says'))}` });
+  await t.rejects(mirror.blob(image, fake), {
+    constructor: DigestMismatchError,
+    message: `expected ${fake}, got ${sha256(Buffer.from('not what the digest says'))}`,
+  });
   t.equal(store.get(fake), undefined, 'nothing kept');
   const gone = await mirror.blob(image, `sha256:${'e'.repeat(64)}`);
   t.ok(isNotFound(gone) && gone.notFound === 'BLOB_UNKNOWN', 'upstream 404');

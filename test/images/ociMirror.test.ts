@@ -52,7 +52,14 @@ async function writeOciLayout(dir: string, tag: string, payload: Buffer): Promis
   );
   const index = {
     schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: await put(manifest), size: manifest.byteLength, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: await put(manifest),
+        size: manifest.byteLength,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      },
+    ],
   };
   await writeFile(path.join(dir, 'index.json'), JSON.stringify(index));
   await writeFile(path.join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -66,7 +73,10 @@ async function startRegistry(dir: string, port: number): Promise<ChildProcess> {
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => void (stderr = (stderr + b.toString()).slice(-4000)));
   for (let i = 0; i < 100; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return child;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -135,7 +145,9 @@ t.test('skopeo through the mirror: online, upstream stopped, tampered blob refus
   await skopeo('copy', '--dest-tls-verify=false', `oci:${good}:v1`, `docker://127.0.0.1:${regPort}/test/hello:v1`);
   await skopeo('copy', '--dest-tls-verify=false', `oci:${bad}:v1`, `docker://127.0.0.1:${regPort}/test/tampered:v1`);
   // skopeo compresses layers on the way into a registry: ask the registry which digest it holds.
-  const pushed = await fetch(`http://127.0.0.1:${regPort}/v2/test/tampered/manifests/v1`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const pushed = await fetch(`http://127.0.0.1:${regPort}/v2/test/tampered/manifests/v1`, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   const badLayer = ((await pushed.json()) as { layers: Array<{ digest: string }> }).layers[0]?.digest ?? '';
   const badFile = path.join(work, 'data', 'docker', 'registry', 'v2', 'blobs', 'sha256', badLayer.slice(7, 9), badLayer.slice(7), 'data');
   const badBytes = await readFile(badFile);
@@ -196,7 +208,10 @@ t.test('the pinned installer image is prefetched through the mirror; then instal
   const layout = path.join(work, 'layout');
   await writeOciLayout(layout, 'v1', randomBytes(200_000));
   await skopeo('copy', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://127.0.0.1:${regPort}/installer/metal:v1`);
-  const head = await fetch(`http://127.0.0.1:${regPort}/v2/installer/metal/manifests/v1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+  const head = await fetch(`http://127.0.0.1:${regPort}/v2/installer/metal/manifests/v1`, {
+    method: 'HEAD',
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
   const digest = head.headers.get('docker-content-digest') ?? '';
   t.match(digest, /^sha256:[0-9a-f]{64}$/);
   const direct = path.join(work, 'direct');
@@ -206,11 +221,17 @@ t.test('the pinned installer image is prefetched through the mirror; then instal
     images: [{ kind: 'installer', profile: 'w', source: `upstream.test/installer/metal:v1`, digest }],
     profiles: new Map([['w', profileFixture({ name: 'w' })]]),
   });
-  t.same(pins.map((p) => [p.image.registry, p.image.repository, p.digest]), [['upstream.test', 'installer/metal', digest]]);
+  t.same(
+    pins.map((p) => [p.image.registry, p.image.repository, p.digest]),
+    [['upstream.test', 'installer/metal', digest]],
+  );
   t.equal(pinnedInstallerImage(pins, 'w'), `upstream.test/installer/metal@${digest}`, 'install.image names the pinned digest');
   const stored = await prefetchInstaller(mirror, pins[0]!);
   t.equal(stored.length, 3, 'manifest, config and layer');
-  t.ok(stored.every((d) => store.get(d)), 'all of them verified in the content store');
+  t.ok(
+    stored.every((d) => store.get(d)),
+    'all of them verified in the content store',
+  );
 
   await stopUpstream();
   const offline = path.join(work, 'offline');

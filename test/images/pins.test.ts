@@ -6,7 +6,13 @@ import { profileFixture, VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 const d = (n: string) => `sha256:${n.repeat(64)}`;
 const amd = profileFixture({ name: 'amd' });
 const arm = profileFixture({ name: 'arm', arch: 'arm64', talosVersion: 'v1.12.11' });
-const dir = (images: ImagePin[]) => ({ images, profiles: new Map([['amd', amd], ['arm', arm]]) });
+const dir = (images: ImagePin[]) => ({
+  images,
+  profiles: new Map([
+    ['amd', amd],
+    ['arm', arm],
+  ]),
+});
 
 t.test('Image Factory URL scheme', async (t) => {
   t.equal(factoryUrlFor('https://factory.talos.dev/', amd, 'kernel'), `https://factory.talos.dev/image/${VANILLA_SCHEMATIC}/v1.13.9/kernel-amd64`);
@@ -24,7 +30,10 @@ t.test('pins map asset paths to digests and upstream URLs', async (t) => {
     ]),
     'https://factory.talos.dev',
   );
-  t.same([...pins.keys()].sort(), [`${VANILLA_SCHEMATIC}/v1.12.11/kernel-arm64`, `${VANILLA_SCHEMATIC}/v1.13.9/initramfs-amd64.xz`, `${VANILLA_SCHEMATIC}/v1.13.9/kernel-amd64`].sort());
+  t.same(
+    [...pins.keys()].sort(),
+    [`${VANILLA_SCHEMATIC}/v1.12.11/kernel-arm64`, `${VANILLA_SCHEMATIC}/v1.13.9/initramfs-amd64.xz`, `${VANILLA_SCHEMATIC}/v1.13.9/kernel-amd64`].sort(),
+  );
   t.equal(pins.get(`${VANILLA_SCHEMATIC}/v1.13.9/initramfs-amd64.xz`)?.url, 'http://mirror.test/initramfs', 'an explicit source wins');
   t.equal(pins.get(`${VANILLA_SCHEMATIC}/v1.12.11/kernel-arm64`)?.url, `https://factory.talos.dev/image/${VANILLA_SCHEMATIC}/v1.12.11/kernel-arm64`);
   t.equal(pins.get(`${VANILLA_SCHEMATIC}/v1.13.9/kernel-amd64`)?.digest, d('c'));

@@ -12,14 +12,27 @@ t.test('pinned kernel and initramfs are fetched once, verified, and reported rea
   t.teardown(() => bed.close());
   const kernel = blob(3 << 20);
   const initramfs = blob(1 << 20);
-  const upstream = await startImageUpstream(new Map([['/k', kernel.bytes], ['/i', initramfs.bytes]]));
+  const upstream = await startImageUpstream(
+    new Map([
+      ['/k', kernel.bytes],
+      ['/i', initramfs.bytes],
+    ]),
+  );
   t.teardown(() => upstream.close());
   const fetcher = createFetcher({ store: bed.store, log: silent });
   let pins = new Map<string, AssetPin>([
     ['s/v/kernel-amd64', { assetPath: 's/v/kernel-amd64', digest: kernel.digest, url: `${upstream.url}/k`, profile: 'w', kind: 'kernel' }],
     ['s/v/initramfs-amd64.xz', { assetPath: 's/v/initramfs-amd64.xz', digest: initramfs.digest, url: `${upstream.url}/i`, profile: 'w', kind: 'initramfs' }],
   ]);
-  const prefetcher = createPrefetcher({ pins: () => pins, referenced: () => [...pins.values()].map((p) => p.digest), store: bed.store, fetch: fetcher.fetch, log: silent, retryMs: 200, progressMs: 50 });
+  const prefetcher = createPrefetcher({
+    pins: () => pins,
+    referenced: () => [...pins.values()].map((p) => p.digest),
+    store: bed.store,
+    fetch: fetcher.fetch,
+    log: silent,
+    retryMs: 200,
+    progressMs: 50,
+  });
   t.same(prefetcher.readiness(), { w: false });
   const stop = new AbortController();
   const running = prefetcher.run(stop.signal);
@@ -35,14 +48,20 @@ t.test('pinned kernel and initramfs are fetched once, verified, and reported rea
     }
   };
   await until(() => prefetcher.readiness().w === true);
-  t.same(prefetcher.status().map((s) => s.state), ['cached', 'cached']);
+  t.same(
+    prefetcher.status().map((s) => s.state),
+    ['cached', 'cached'],
+  );
   t.equal(upstream.gets('/k'), 1);
   t.equal(upstream.gets('/i'), 1);
   t.equal(bed.store.get(kernel.digest)?.size, kernel.bytes.length);
 
   // A pin whose upstream serves other bytes: refused, named, retried, never cached.
   const wrong = blob(100_000);
-  pins = new Map([...pins, ['s/v/kernel-arm64', { assetPath: 's/v/kernel-arm64', digest: wrong.digest, url: `${upstream.url}/k`, profile: 'a', kind: 'kernel' }]]);
+  pins = new Map([
+    ...pins,
+    ['s/v/kernel-arm64', { assetPath: 's/v/kernel-arm64', digest: wrong.digest, url: `${upstream.url}/k`, profile: 'a', kind: 'kernel' }],
+  ]);
   prefetcher.kick();
   await until(() => prefetcher.status().some((s) => s.state === 'failed'));
   const failed = prefetcher.status().find((s) => s.state === 'failed')!;

@@ -79,7 +79,11 @@ t.test('start-up scan repairs every kind of damage', async (t) => {
 
   t.same(await bed.store.scan(), { tempFilesRemoved: 1, missingDropped: 1, adopted: 1, corruptDeleted: 3, rehashed: 1, blobs: 2, totalBytes: 100_000 });
   const store = await bed.reopen();
-  t.same(await store.scan(), { tempFilesRemoved: 0, missingDropped: 0, adopted: 0, corruptDeleted: 0, rehashed: 0, blobs: 2, totalBytes: 100_000 }, 'nothing left to repair');
+  t.same(
+    await store.scan(),
+    { tempFilesRemoved: 0, missingDropped: 0, adopted: 0, corruptDeleted: 0, rehashed: 0, blobs: 2, totalBytes: 100_000 },
+    'nothing left to repair',
+  );
   t.ok(store.get(kept.digest));
   t.equal(store.get(missing.digest), undefined, 'entry whose file is missing dropped');
   t.equal(store.get(truncated.digest), undefined, 'truncated file dropped');

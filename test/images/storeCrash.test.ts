@@ -44,7 +44,8 @@ t.test('kill -9 during puts, 25 times over one cache: never a corrupt entry, not
         if (!last && verified.has(blob.digest)) continue;
         verified.add(blob.digest);
         const actual = await hashFile(blob.path);
-        if (actual.digest !== blob.digest || actual.size !== blob.size) problems += t.fail(`round ${round}: ${blob.digest} holds ${actual.digest} (${actual.size} bytes)`) ? 0 : 1;
+        if (actual.digest !== blob.digest || actual.size !== blob.size)
+          problems += t.fail(`round ${round}: ${blob.digest} holds ${actual.digest} (${actual.size} bytes)`) ? 0 : 1;
         checkedBlobs++;
       }
       const missing = [...acknowledged].filter((d) => !store.get(d));

@@ -76,7 +76,13 @@ exit 1
 });
 
 t.test('install script for 1.14 drops init_on_alloc and keeps extras last', async (t) => {
-  const got = renderInstallScript({ node: node(), profile: profile({ talosVersion: 'v1.14.2', kernelArgs: ['console=ttyS1,115200'] }), baseUrl: BASE, token: TOKEN, platform: 'efi' });
+  const got = renderInstallScript({
+    node: node(),
+    profile: profile({ talosVersion: 'v1.14.2', kernelArgs: ['console=ttyS1,115200'] }),
+    baseUrl: BASE,
+    token: TOKEN,
+    platform: 'efi',
+  });
   const kernel = got.split('\n').find((l) => l.startsWith('kernel ')) ?? '';
   t.equal(
     kernel,
@@ -86,12 +92,20 @@ t.test('install script for 1.14 drops init_on_alloc and keeps extras last', asyn
 });
 
 t.test('install script: names from the manifest cannot inject commands; tokens are checked', async (t) => {
-  const got = renderInstallScript({ node: node({ id: 'n1\nshell ${x} || reboot' }), profile: profile({ name: 'p;#x' }), baseUrl: BASE, token: TOKEN, platform: 'pcbios' });
+  const got = renderInstallScript({
+    node: node({ id: 'n1\nshell ${x} || reboot' }),
+    profile: profile({ name: 'p;#x' }),
+    baseUrl: BASE,
+    token: TOKEN,
+    platform: 'pcbios',
+  });
   t.equal(got.split('\n')[1], '# maskin: install node n1_shell __x_ __ reboot, profile p__x, generation 4');
   t.equal(got.split('\n').filter((l) => l === 'shell' || l.startsWith('shell ')).length, 0);
   t.throws(() => renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: 'short', platform: 'efi' }), RangeError);
   t.throws(() => renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: TOKEN + '/../x', platform: 'efi' }), RangeError);
-  t.throws(() => renderInstallScript({ node: node(), profile: profile({ kernelArgs: ['x=${uuid}'] }), baseUrl: BASE, token: TOKEN, platform: 'efi' }), { code: 'MASKIN_ERR_KERNEL_ARG_REFUSED' });
+  t.throws(() => renderInstallScript({ node: node(), profile: profile({ kernelArgs: ['x=${uuid}'] }), baseUrl: BASE, token: TOKEN, platform: 'efi' }), {
+    code: 'MASKIN_ERR_KERNEL_ARG_REFUSED',
+  });
   t.equal(bootConfigUrl(BASE + '/', TOKEN), `${BASE}/v1/boot/${TOKEN}/config`);
 });
 
@@ -120,7 +134,10 @@ t.test('discovery: a message, a pause, back to the firmware; never a kernel', as
 });
 
 t.test('wait script for a known node kept in discovery', async (t) => {
-  t.equal(renderWaitScript('node r1-n07 desired state is discovery'), '#!ipxe\necho maskin: not installing: node r1-n07 desired state is discovery\nsleep 10\nexit 1\n');
+  t.equal(
+    renderWaitScript('node r1-n07 desired state is discovery'),
+    '#!ipxe\necho maskin: not installing: node r1-n07 desired state is discovery\nsleep 10\nexit 1\n',
+  );
   t.equal(renderWaitScript('a ${b} && c'), '#!ipxe\necho maskin: not installing: a __b_ __ c\nsleep 10\nexit 1\n');
 });
 

@@ -81,7 +81,10 @@ t.test('apply, unchanged, rejections keep the last good, newer applies', async (
   const v2 = k1.sign({ version: 2, mutate: (m) => void (m.nodes = m.nodes.slice(0, 1)) });
   t.same(await applier.offer(v2, 'push'), { outcome: 'applied', version: 2 });
   t.equal(applier.directory().all().length, 1);
-  t.same(h.events.map((e) => e.outcome), ['applied', ...rejections.map(() => 'rejected'), 'applied']);
+  t.same(
+    h.events.map((e) => e.outcome),
+    ['applied', ...rejections.map(() => 'rejected'), 'applied'],
+  );
 });
 
 t.test('offers are serialized: the older of two concurrent offers loses', async (t) => {

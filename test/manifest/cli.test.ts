@@ -40,7 +40,18 @@ t.test('keygen → sign → verify → show', async (t) => {
   const ok = await run('verify', '--pub', path.join(keys, 'central-2025.pub'), '--rack', 'rack1', out);
   t.equal(ok.code, 0, ok.err);
   t.equal(ok.out, 'ok: rack rack1 version 7 key central-2025, 2 nodes\n');
-  const rotation = await run('verify', '--pub', path.join(keys, 'other.pub'), '--pub', `central-2025=${path.join(keys, 'central-2025.pub')}`, '--rack', 'rack1', '--current-version', '6', out);
+  const rotation = await run(
+    'verify',
+    '--pub',
+    path.join(keys, 'other.pub'),
+    '--pub',
+    `central-2025=${path.join(keys, 'central-2025.pub')}`,
+    '--rack',
+    'rack1',
+    '--current-version',
+    '6',
+    out,
+  );
   t.equal(rotation.code, 0, rotation.err);
 
   const wrongKey = await run('verify', '--pub', path.join(keys, 'other.pub'), '--rack', 'rack1', out);
@@ -58,7 +69,10 @@ t.test('keygen → sign → verify → show', async (t) => {
   const m = parseManifest(shown.out, { checkBase: validateMachineConfigDocs });
   t.equal(m.rackId, 'rack1');
   t.equal(m.version, 7);
-  t.same(m.nodes.map((n) => n.id), ['rack1-n01', 'rack1-n02']);
+  t.same(
+    m.nodes.map((n) => n.id),
+    ['rack1-n01', 'rack1-n02'],
+  );
   t.same(m.nodes[0]!.patches, [{ machine: { nodeLabels: { 'maskin.dev/rack': 'rack1' } } }]);
   t.equal(m.profiles.get('worker-amd64')!.machineConfig[0]!['version'], 'v1alpha1', 'machine config from the separate file travelled');
 
@@ -83,7 +97,12 @@ t.test('sign refuses what an agent would refuse, naming the fix', async (t) => {
   t.match(badRack.err, /rackId: .*Fix: expected a lower-case rack id/);
 
   const bad = path.join(dir, 'bad.yaml');
-  await writeFile(bad, (await readFile(EXAMPLE, 'utf8')).replace('machineConfigFile: worker.machineconfig.yaml', `machineConfigFile: ${path.join(root, 'config/examples/worker.machineconfig.yaml')}`).replace('profile: worker-amd64\n    ipv4', 'profile: nope\n    ipv4'));
+  await writeFile(
+    bad,
+    (await readFile(EXAMPLE, 'utf8'))
+      .replace('machineConfigFile: worker.machineconfig.yaml', `machineConfigFile: ${path.join(root, 'config/examples/worker.machineconfig.yaml')}`)
+      .replace('profile: worker-amd64\n    ipv4', 'profile: nope\n    ipv4'),
+  );
   const invalid = await run('sign', ...key, '--rack', 'rack1', bad, out);
   t.equal(invalid.code, 1);
   t.match(invalid.err, /nodes\.0\.profile: unknown profile nope/);

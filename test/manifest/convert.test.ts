@@ -29,7 +29,10 @@ function throughWire(file: string, opts: Parameters<typeof manifestToProto>[1]):
 
 t.test('YAML → protobuf → YAML shape gives the model the local file gives', async (t) => {
   const now = new Date('2025-05-01T12:00:00.000Z');
-  for (const [file, rackId, checkBase] of [[EXAMPLE, 'rack1', validateMachineConfigDocs], [FULL, undefined, undefined]] as const) {
+  for (const [file, rackId, checkBase] of [
+    [EXAMPLE, 'rack1', validateMachineConfigDocs],
+    [FULL, undefined, undefined],
+  ] as const) {
     const local = loadManifestFile(file, checkBase);
     const wire = buildManifest(throughWire(file, { now, ...(rackId ? { rackId } : {}) }), { file: 'wire', ...(checkBase ? { checkBase } : {}) });
     t.same(comparable(wire), { ...(comparable(local) as object), rackId: rackId ?? local.rackId }, path.basename(file));
@@ -65,13 +68,23 @@ t.test('rack id: the option wins, and one is required', async (t) => {
   t.ok(err instanceof InvalidFieldError && err.field === 'rackId' && /--rack RACK/.test(err.message), String(err));
 });
 
-const minimal = (over: Record<string, unknown> = {}, node: Record<string, unknown> = {}) => create(ManifestSchema, {
-  rackId: 'r1',
-  version: 5n,
-  profiles: [{ name: 'p', talosVersion: 'v1.13.9', schematic: VANILLA_SCHEMATIC, arch: Arch.AMD64, install: { disk: '/dev/sda' }, machineConfigYaml: 'version: v1alpha1\nmachine: { type: worker }\n' }],
-  nodes: [{ id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'p', generation: 1n, ...node }],
-  ...over,
-});
+const minimal = (over: Record<string, unknown> = {}, node: Record<string, unknown> = {}) =>
+  create(ManifestSchema, {
+    rackId: 'r1',
+    version: 5n,
+    profiles: [
+      {
+        name: 'p',
+        talosVersion: 'v1.13.9',
+        schematic: VANILLA_SCHEMATIC,
+        arch: Arch.AMD64,
+        install: { disk: '/dev/sda' },
+        machineConfigYaml: 'version: v1alpha1\nmachine: { type: worker }\n',
+      },
+    ],
+    nodes: [{ id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'p', generation: 1n, ...node }],
+    ...over,
+  });
 
 function problemsOf(fn: () => unknown): string[] {
   try {
@@ -84,45 +97,82 @@ function problemsOf(fn: () => unknown): string[] {
 }
 
 t.test('unspecified and unknown enum values mean the defaults the .proto documents', async (t) => {
-  for (const [desired, bootLocal] of [[DesiredState.UNSPECIFIED, BootLocal.UNSPECIFIED], [77 as DesiredState, 99 as BootLocal]] as const) {
+  for (const [desired, bootLocal] of [
+    [DesiredState.UNSPECIFIED, BootLocal.UNSPECIFIED],
+    [77 as DesiredState, 99 as BootLocal],
+  ] as const) {
     const m = buildManifest(rawFromProto(minimal({}, { desired, bootLocal })));
     t.same([m.nodes[0]!.desired, m.nodes[0]!.bootLocal], ['installed', 'exit']);
   }
   const m = buildManifest(rawFromProto(minimal({}, { desired: DesiredState.DISCOVERY, bootLocal: BootLocal.HTTP_404 })));
   t.same([m.nodes[0]!.desired, m.nodes[0]!.bootLocal], ['discovery', 'http-404']);
-  t.same(m.settings, {}, 'no settings message: keep the agent\'s own');
+  t.same(m.settings, {}, "no settings message: keep the agent's own");
   t.equal(m.issuedAt, undefined, 'issued_at 0: not set');
   const p = minimal();
   p.profiles[0]!.arch = Arch.UNSPECIFIED;
-  t.same(problemsOf(() => buildManifest(rawFromProto(p))), ['profiles.p.arch'], 'ARCH_UNSPECIFIED is refused, naming the field');
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(p))),
+    ['profiles.p.arch'],
+    'ARCH_UNSPECIFIED is refused, naming the field',
+  );
 });
 
-t.test('zero settings keep the agent\'s own; set ones pass through', async (t) => {
+t.test("zero settings keep the agent's own; set ones pass through", async (t) => {
   const m = buildManifest(rawFromProto(minimal({ settings: { pullIntervalSeconds: 0, bootTokenTtlSeconds: 600, outboxMaxEvents: 0n } })));
   t.same(m.settings, { bootTokenTtlSeconds: 600 });
 });
 
 t.test('what the YAML shape cannot carry is refused by the schema, naming the field', async (t) => {
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { patchesJson: ['{"machine":{}}', '{not json'] })))), ['nodes.0.patches.1']);
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { patchesJson: ['[1,2]'] })))), ['nodes.0.patches.0'], 'JSON that is not an object');
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { patchesJson: ['{"machine":{}}', '{not json'] })))),
+    ['nodes.0.patches.1'],
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { patchesJson: ['[1,2]'] })))),
+    ['nodes.0.patches.0'],
+    'JSON that is not an object',
+  );
   const selector = minimal();
   selector.profiles[0]!.install!.disk = '';
   selector.profiles[0]!.install!.diskSelectorJson = '{oops';
   t.ok(problemsOf(() => buildManifest(rawFromProto(selector))).includes('profiles.p.install.diskSelector'));
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({ version: 2n ** 60n })))), ['version'], 'a version a JS number cannot hold');
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { generation: 2n ** 63n })))), ['nodes.0.generation']);
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({ issuedAtUnixMs: 2n ** 62n })))), ['issuedAt'], 'a time no Date holds');
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { macs: [] })))), ['nodes.0.macs']);
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({ version: 0n })))), ['version']);
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({ version: 2n ** 60n })))),
+    ['version'],
+    'a version a JS number cannot hold',
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { generation: 2n ** 63n })))),
+    ['nodes.0.generation'],
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({ issuedAtUnixMs: 2n ** 62n })))),
+    ['issuedAt'],
+    'a time no Date holds',
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { macs: [] })))),
+    ['nodes.0.macs'],
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({ version: 0n })))),
+    ['version'],
+  );
   const empty = minimal();
   empty.profiles[0]!.machineConfigYaml = '';
-  t.same(problemsOf(() => buildManifest(rawFromProto(empty))), ['profiles.p.machineConfig']);
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(empty))),
+    ['profiles.p.machineConfig'],
+  );
 });
 
 t.test('two profiles with one name are refused, not merged', async (t) => {
   const pb = minimal();
   pb.profiles.push({ ...pb.profiles[0]!, talosVersion: 'v1.12.11' });
-  t.same(problemsOf(() => rawFromProto(pb)), ['profiles.1.name']);
+  t.same(
+    problemsOf(() => rawFromProto(pb)),
+    ['profiles.1.name'],
+  );
 });
 
 t.test('a profile named __proto__ stays a name (and is refused), not a prototype', async (t) => {
@@ -146,6 +196,12 @@ t.test('BMC boot mode, vendor and wipe policy survive the wire; unknown ones are
   t.equal(wire.nodes[0]!.wipe, 'on-reprovision');
   t.same(wire.nodes[1]!.bmc, { driver: 'ipmi', address: '198.18.1.22', bootMode: 'uefi', vendor: 'auto' }, 'absent boot mode and vendor are the defaults');
   t.equal(wire.nodes[2]!.wipe, undefined, 'absent wipe stays absent (the profile decides)');
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { wipe: 'sometimes' })))), ['nodes.0.wipe']);
-  t.same(problemsOf(() => buildManifest(rawFromProto(minimal({}, { bmc: { driver: 'redfish', address: 'x', bootMode: 'bios', vendor: 'acme' } })))), ['nodes.0.bmc.bootMode', 'nodes.0.bmc.vendor']);
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { wipe: 'sometimes' })))),
+    ['nodes.0.wipe'],
+  );
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { bmc: { driver: 'redfish', address: 'x', bootMode: 'bios', vendor: 'acme' } })))),
+    ['nodes.0.bmc.bootMode', 'nodes.0.bmc.vendor'],
+  );
 });

@@ -48,17 +48,59 @@ t.test('defaults for a node', async (t) => {
 
 const rejects: [string, string, RegExp][] = [
   ['unknown profile', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: nope }'), /nodes\.0\.profile: unknown profile nope\. Fix: use one of: p1/],
-  ['duplicate MAC', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n2, macs: ["AA-BB-CC-DD-EE-01"], profile: p1 }'), /nodes\.1\.macs: MAC aa:bb:cc:dd:ee:01 is also listed for node n1/],
-  ['duplicate id', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n1, macs: ["aa:bb:cc:dd:ee:02"], profile: p1 }'), /nodes\.1\.id: duplicate node id n1/],
+  [
+    'duplicate MAC',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n2, macs: ["AA-BB-CC-DD-EE-01"], profile: p1 }'),
+    /nodes\.1\.macs: MAC aa:bb:cc:dd:ee:01 is also listed for node n1/,
+  ],
+  [
+    'duplicate id',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }\n  - { id: n1, macs: ["aa:bb:cc:dd:ee:02"], profile: p1 }'),
+    /nodes\.1\.id: duplicate node id n1/,
+  ],
   ['bad MAC', base('  - { id: n1, macs: ["aa:bb:cc"], profile: p1 }'), /nodes\.0\.macs\.0: .*Fix: expected a MAC address/],
-  ['bad desired state', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, desired: running }'), /nodes\.0\.desired: .*Fix: use one of: installed, discovery/],
-  ['bad boot-local', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bootLocal: reboot }'), /nodes\.0\.bootLocal: .*Fix: use one of: exit, sanboot, http-404/],
-  ['iPXE expansion in kernel args', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["talos.foo=${uuid}"]'), /kernelArgs\.0: .*one kernel argument without spaces or \$\{\.\.\.\}/],
-  ['a kernel arg maskin owns', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["talos.config=http://elsewhere/x"]'), /profiles\.p1\.kernelArgs: "talos\.config=http:\/\/elsewhere\/x": talos\.config is set by maskin/],
-  ['removing a required arg', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["-pti"]'), /profiles\.p1\.kernelArgs: "-pti": Talos requires pti=on/],
-  ['reserved address twice', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, ipv4: 198.18.0.5 }\n  - { id: n2, macs: ["aa:bb:cc:dd:ee:02"], profile: p1, ipv4: 198.18.0.5 }'), /nodes\.1\.ipv4: 198\.18\.0\.5 is also reserved for node n1/],
-  ['unsupported Talos version', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('v1.12.11', 'v1.9.0'), /profiles\.p1\.talosVersion: .*Fix: expected a Talos version v1\.12\.x to v1\.15\.x/],
-  ['no install disk', base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('install: { disk: /dev/sda }', 'install: { wipe: true }'), /profiles\.p1\.install/],
+  [
+    'bad desired state',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, desired: running }'),
+    /nodes\.0\.desired: .*Fix: use one of: installed, discovery/,
+  ],
+  [
+    'bad boot-local',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bootLocal: reboot }'),
+    /nodes\.0\.bootLocal: .*Fix: use one of: exit, sanboot, http-404/,
+  ],
+  [
+    'iPXE expansion in kernel args',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["talos.foo=${uuid}"]'),
+    /kernelArgs\.0: .*one kernel argument without spaces or \$\{\.\.\.\}/,
+  ],
+  [
+    'a kernel arg maskin owns',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["talos.config=http://elsewhere/x"]'),
+    /profiles\.p1\.kernelArgs: "talos\.config=http:\/\/elsewhere\/x": talos\.config is set by maskin/,
+  ],
+  [
+    'removing a required arg',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["-pti"]'),
+    /profiles\.p1\.kernelArgs: "-pti": Talos requires pti=on/,
+  ],
+  [
+    'reserved address twice',
+    base(
+      '  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, ipv4: 198.18.0.5 }\n  - { id: n2, macs: ["aa:bb:cc:dd:ee:02"], profile: p1, ipv4: 198.18.0.5 }',
+    ),
+    /nodes\.1\.ipv4: 198\.18\.0\.5 is also reserved for node n1/,
+  ],
+  [
+    'unsupported Talos version',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('v1.12.11', 'v1.9.0'),
+    /profiles\.p1\.talosVersion: .*Fix: expected a Talos version v1\.12\.x to v1\.15\.x/,
+  ],
+  [
+    'no install disk',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('install: { disk: /dev/sda }', 'install: { wipe: true }'),
+    /profiles\.p1\.install/,
+  ],
 ];
 for (const [name, text, pattern] of rejects) {
   t.test(`rejects whole: ${name}`, async (t) => {
@@ -88,13 +130,21 @@ t.test('a base-config check failure names the profile', async (t) => {
 });
 
 t.test('rack id, pinned images, setting overrides and BMC references', async (t) => {
-  const text = base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bmc: { driver: redfish, address: "https://198.18.1.5", credentialsRef: bmc-n1 } }')
-    .replace('version: 3', `version: 3\nrackId: rack-7\nsettings: { pullIntervalSeconds: 30 }\nimages:\n  - { kind: kernel, profile: p1, digest: "sha256:${'ab'.repeat(32)}" }`);
+  const text = base(
+    '  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, bmc: { driver: redfish, address: "https://198.18.1.5", credentialsRef: bmc-n1 } }',
+  ).replace(
+    'version: 3',
+    `version: 3\nrackId: rack-7\nsettings: { pullIntervalSeconds: 30 }\nimages:\n  - { kind: kernel, profile: p1, digest: "sha256:${'ab'.repeat(32)}" }`,
+  );
   const m = parseManifest(text);
   t.equal(m.rackId, 'rack-7');
   t.same(m.settings, { pullIntervalSeconds: 30 });
   t.equal(m.images[0]?.digest, `sha256:${'ab'.repeat(32)}`);
-  t.same(m.nodes[0]?.bmc, { driver: 'redfish', address: 'https://198.18.1.5', credentialsRef: 'bmc-n1', bootMode: 'uefi', vendor: 'auto' }, 'boot mode and vendor default to uefi and auto');
+  t.same(
+    m.nodes[0]?.bmc,
+    { driver: 'redfish', address: 'https://198.18.1.5', credentialsRef: 'bmc-n1', bootMode: 'uefi', vendor: 'auto' },
+    'boot mode and vendor default to uefi and auto',
+  );
   t.equal(m.nodes[0]?.wipe, undefined, 'no wipe policy: the profile decides');
   let caught: unknown;
   try {
@@ -106,11 +156,17 @@ t.test('rack id, pinned images, setting overrides and BMC references', async (t)
 });
 
 t.test('BMC boot mode, vendor profile and wipe policy', async (t) => {
-  const text = base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, wipe: on-reprovision, bmc: { driver: ipmi, address: 198.18.1.5, bootMode: legacy, vendor: supermicro } }');
+  const text = base(
+    '  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, wipe: on-reprovision, bmc: { driver: ipmi, address: 198.18.1.5, bootMode: legacy, vendor: supermicro } }',
+  );
   const m = parseManifest(text);
   t.same(m.nodes[0]?.bmc, { driver: 'ipmi', address: '198.18.1.5', bootMode: 'legacy', vendor: 'supermicro' });
   t.equal(m.nodes[0]?.wipe, 'on-reprovision');
-  for (const [bad, field] of [['wipe: sometimes', /nodes\.0\.wipe/], ['bootMode: bios', /nodes\.0\.bmc\.bootMode/], ['vendor: acme', /nodes\.0\.bmc\.vendor/]] as const) {
+  for (const [bad, field] of [
+    ['wipe: sometimes', /nodes\.0\.wipe/],
+    ['bootMode: bios', /nodes\.0\.bmc\.bootMode/],
+    ['vendor: acme', /nodes\.0\.bmc\.vendor/],
+  ] as const) {
     const broken = text.replace(bad.startsWith('wipe') ? 'wipe: on-reprovision' : bad.startsWith('boot') ? 'bootMode: legacy' : 'vendor: supermicro', bad);
     t.throws(() => parseManifest(broken), field, bad);
   }

@@ -1,9 +1,7 @@
 import t from 'tap';
 import { generateKeyPairSync, randomBytes, sign as signRaw } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
-import {
-  generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifyPolicy,
-} from '../../agent/manifest/signature.js';
+import { generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifyPolicy } from '../../agent/manifest/signature.js';
 import { ManifestRejectedError, MaskinError } from '../../agent/errors.js';
 import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
 import { Arch, ManifestSchema, SignedManifestSchema, type Manifest as PbManifest } from '../../agent/uplink/gen/maskin/v1/manifest_pb.js';
@@ -19,14 +17,29 @@ function manifest(over: Partial<Pick<PbManifest, 'rackId' | 'version'>> = {}): P
     rackId: 'rack-1',
     version: 10n,
     issuedAtUnixMs: BigInt(Date.parse('2025-06-01T00:00:00Z')),
-    profiles: [{ name: 'workers', talosVersion: 'v1.13.9', schematic: VANILLA_SCHEMATIC, arch: Arch.AMD64, install: { disk: '/dev/sda' }, machineConfigYaml: 'version: v1alpha1\nmachine:\n  type: worker\n' }],
-    nodes: [{ id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'workers', generation: 1n }, { id: 'n2', macs: ['52:54:00:00:00:02'], profile: 'workers', generation: 1n }],
+    profiles: [
+      {
+        name: 'workers',
+        talosVersion: 'v1.13.9',
+        schematic: VANILLA_SCHEMATIC,
+        arch: Arch.AMD64,
+        install: { disk: '/dev/sda' },
+        machineConfigYaml: 'version: v1alpha1\nmachine:\n  type: worker\n',
+      },
+    ],
+    nodes: [
+      { id: 'n1', macs: ['52:54:00:00:00:01'], profile: 'workers', generation: 1n },
+      { id: 'n2', macs: ['52:54:00:00:00:02'], profile: 'workers', generation: 1n },
+    ],
     ...over,
   });
 }
 
 const policy: VerifyPolicy = {
-  trustedKeys: new Map([['k-2025', loadPublicKey(current.publicPem)], ['k-2026', loadPublicKey(next.publicPem)]]),
+  trustedKeys: new Map([
+    ['k-2025', loadPublicKey(current.publicPem)],
+    ['k-2026', loadPublicKey(next.publicPem)],
+  ]),
   rackId: 'rack-1',
   currentVersion: 9,
   maxBytes: 64 * 1024,
@@ -50,7 +63,10 @@ t.test('a manifest signed by a trusted key is accepted as the model', async (t) 
   t.equal(v.keyId, 'k-2025');
   t.equal(v.issuedAt?.toISOString(), '2025-06-01T00:00:00.000Z');
   t.equal(v.manifest.rackId, 'rack-1');
-  t.same(v.manifest.nodes.map((n) => n.id), ['n1', 'n2']);
+  t.same(
+    v.manifest.nodes.map((n) => n.id),
+    ['n1', 'n2'],
+  );
   t.equal(v.bytes, bytes, 'the bytes as received, for last-known-good');
   const { currentVersion: _inForce, ...nothingInForce } = policy;
   t.ok(verifySignedManifest(bytes, nothingInForce), 'nothing in force yet');
@@ -64,48 +80,98 @@ t.test('rotation: both trusted keys are accepted', async (t) => {
 t.test('every refusal has its own reason and code', async (t) => {
   const good = signManifest(manifest(), 'k-2025', privateOf(current));
   const cases: [string, () => ManifestRejectedError, ManifestRejectedError['reason'], RegExp][] = [
-    ['a flipped payload byte', () => {
-      const tampered = Uint8Array.from(good);
-      tampered[20]! ^= 0x01; // inside the payload (field 1 starts at byte 0, its bytes after the length)
-      return rejection(tampered);
-    }, 'bad-signature', /does not verify with key k-2025/],
-    ['a signature by an untrusted key', () => rejection(signManifest(manifest(), 'k-2027', privateOf(stranger))), 'unknown-key', /"k-2027" is not trusted; trusted: k-2025, k-2026/],
+    [
+      'a flipped payload byte',
+      () => {
+        const tampered = Uint8Array.from(good);
+        tampered[20]! ^= 0x01; // inside the payload (field 1 starts at byte 0, its bytes after the length)
+        return rejection(tampered);
+      },
+      'bad-signature',
+      /does not verify with key k-2025/,
+    ],
+    [
+      'a signature by an untrusted key',
+      () => rejection(signManifest(manifest(), 'k-2027', privateOf(stranger))),
+      'unknown-key',
+      /"k-2027" is not trusted; trusted: k-2025, k-2026/,
+    ],
     ['an untrusted key claiming a trusted id', () => rejection(signManifest(manifest(), 'k-2025', privateOf(stranger))), 'bad-signature', /k-2025/],
     ['no trusted keys configured', () => rejection(good, { trustedKeys: new Map() }), 'unknown-key', /none configured in uplink\.trustedKeys/],
     ['another rack', () => rejection(good, { rackId: 'rack-2' }), 'wrong-rack', /for rack "rack-1", this agent is rack "rack-2"/],
     ['an older version', () => rejection(good, { currentVersion: 11 }), 'rollback', /version 10 is not newer than the version in force, 11/],
     ['the same version', () => rejection(good, { currentVersion: 10 }), 'rollback', /version 10 is not newer .* 10/],
     ['truncated bytes', () => rejection(good.subarray(0, good.length - 7)), 'garbage', /not a SignedManifest/],
-    ['one byte over the limit', () => rejection(good, { maxBytes: good.length - 1 }), 'too-large', new RegExp(`${good.length} bytes, limit ${good.length - 1}`)],
+    [
+      'one byte over the limit',
+      () => rejection(good, { maxBytes: good.length - 1 }),
+      'too-large',
+      new RegExp(`${good.length} bytes, limit ${good.length - 1}`),
+    ],
     ['random garbage', () => rejection(randomBytes(300)), 'garbage', /SignedManifest|payload|signature/],
     ['empty input', () => rejection(new Uint8Array(0)), 'garbage', /no payload/],
-    ['no signature', () => rejection(toBinary(SignedManifestSchema, create(SignedManifestSchema, { payload: new Uint8Array([8, 1]), keyId: 'k-2025' }))), 'garbage', /no signature/],
-    ['a flipped signature byte', () => {
-      const tampered = Uint8Array.from(good);
-      tampered[tampered.length - 1]! ^= 0x80; // the signature is the last field
-      return rejection(tampered);
-    }, 'bad-signature', /does not verify/],
-    ['a signed payload that is not a Manifest', () => {
-      // Signed properly, so only the payload decode can refuse it: field 1, length 255, nothing follows.
-      const payload = new Uint8Array([0x0a, 0xff, 0x01]);
-      const signature = signRaw(null, payload, privateOf(current));
-      return rejection(toBinary(SignedManifestSchema, create(SignedManifestSchema, { payload, keyId: 'k-2025', signature })));
-    }, 'garbage', /payload is not a Manifest/],
-    ['a node with an unknown profile', () => {
-      const m = manifest();
-      m.nodes[1]!.profile = 'nope';
-      return rejection(signManifest(m, 'k-2025', privateOf(current)));
-    }, 'invalid', /nodes\.1\.profile: unknown profile nope/],
-    ['a base config the Talos schema refuses', () => {
-      const m = manifest();
-      m.profiles[0]!.machineConfigYaml = 'version: v1alpha1\nmachine:\n  type: worker\n  bogus: 1\n';
-      return rejection(signManifest(m, 'k-2025', privateOf(current)));
-    }, 'invalid', /profiles\.workers\.machineConfig: .*unknown field "bogus"/],
-    ['a version above 2^53', () => rejection(signManifest(manifest({ version: 2n ** 53n }), 'k-2025', privateOf(current))), 'invalid', /version 9007199254740992 is above 9007199254740991/],
+    [
+      'no signature',
+      () => rejection(toBinary(SignedManifestSchema, create(SignedManifestSchema, { payload: new Uint8Array([8, 1]), keyId: 'k-2025' }))),
+      'garbage',
+      /no signature/,
+    ],
+    [
+      'a flipped signature byte',
+      () => {
+        const tampered = Uint8Array.from(good);
+        tampered[tampered.length - 1]! ^= 0x80; // the signature is the last field
+        return rejection(tampered);
+      },
+      'bad-signature',
+      /does not verify/,
+    ],
+    [
+      'a signed payload that is not a Manifest',
+      () => {
+        // Signed properly, so only the payload decode can refuse it: field 1, length 255, nothing follows.
+        const payload = new Uint8Array([0x0a, 0xff, 0x01]);
+        const signature = signRaw(null, payload, privateOf(current));
+        return rejection(toBinary(SignedManifestSchema, create(SignedManifestSchema, { payload, keyId: 'k-2025', signature })));
+      },
+      'garbage',
+      /payload is not a Manifest/,
+    ],
+    [
+      'a node with an unknown profile',
+      () => {
+        const m = manifest();
+        m.nodes[1]!.profile = 'nope';
+        return rejection(signManifest(m, 'k-2025', privateOf(current)));
+      },
+      'invalid',
+      /nodes\.1\.profile: unknown profile nope/,
+    ],
+    [
+      'a base config the Talos schema refuses',
+      () => {
+        const m = manifest();
+        m.profiles[0]!.machineConfigYaml = 'version: v1alpha1\nmachine:\n  type: worker\n  bogus: 1\n';
+        return rejection(signManifest(m, 'k-2025', privateOf(current)));
+      },
+      'invalid',
+      /profiles\.workers\.machineConfig: .*unknown field "bogus"/,
+    ],
+    [
+      'a version above 2^53',
+      () => rejection(signManifest(manifest({ version: 2n ** 53n }), 'k-2025', privateOf(current))),
+      'invalid',
+      /version 9007199254740992 is above 9007199254740991/,
+    ],
   ];
   const codes: Record<ManifestRejectedError['reason'], string> = {
-    'too-large': 'MASKIN_ERR_MANIFEST_TOO_LARGE', garbage: 'MASKIN_ERR_MANIFEST_GARBAGE', 'unknown-key': 'MASKIN_ERR_MANIFEST_UNKNOWN_KEY',
-    'bad-signature': 'MASKIN_ERR_MANIFEST_BAD_SIGNATURE', 'wrong-rack': 'MASKIN_ERR_MANIFEST_WRONG_RACK', rollback: 'MASKIN_ERR_MANIFEST_ROLLBACK', invalid: 'MASKIN_ERR_MANIFEST_INVALID',
+    'too-large': 'MASKIN_ERR_MANIFEST_TOO_LARGE',
+    garbage: 'MASKIN_ERR_MANIFEST_GARBAGE',
+    'unknown-key': 'MASKIN_ERR_MANIFEST_UNKNOWN_KEY',
+    'bad-signature': 'MASKIN_ERR_MANIFEST_BAD_SIGNATURE',
+    'wrong-rack': 'MASKIN_ERR_MANIFEST_WRONG_RACK',
+    rollback: 'MASKIN_ERR_MANIFEST_ROLLBACK',
+    invalid: 'MASKIN_ERR_MANIFEST_INVALID',
   };
   for (const [name, run, reason, message] of cases) {
     const err = run();
@@ -118,7 +184,10 @@ t.test('every refusal has its own reason and code', async (t) => {
 t.test('random garbage is always refused as garbage or an unknown key, never a crash', async (t) => {
   const reasons = new Set<string>();
   for (let i = 0; i < 500; i++) reasons.add(rejection(randomBytes(1 + (i % 200))).reason);
-  t.ok([...reasons].every((r) => r === 'garbage' || r === 'unknown-key'), [...reasons].join(','));
+  t.ok(
+    [...reasons].every((r) => r === 'garbage' || r === 'unknown-key'),
+    [...reasons].join(','),
+  );
 });
 
 t.test('the size limit is checked before anything is decoded', async (t) => {

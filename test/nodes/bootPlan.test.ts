@@ -8,7 +8,13 @@ import type { NodeRecord, NodeState } from '../../agent/nodes/model.js';
 const spec = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ id: 'n1', macs: ['aa:bb:cc:dd:ee:01'], profile: 'p', ...over });
 const record = (state: NodeState, generation: number, configFetched = false): NodeRecord => ({
   ...(state === 'held' ? { lifecycle: { since: '2026-01-01T00:00:00Z', attempt: 1, failure: { reason: 'serial mismatch' } } } : {}),
-  id: 'n1', known: true, macs: ['aa:bb:cc:dd:ee:01'], state, generation, facts: {}, timeline: [],
+  id: 'n1',
+  known: true,
+  macs: ['aa:bb:cc:dd:ee:01'],
+  state,
+  generation,
+  facts: {},
+  timeline: [],
   ...(configFetched ? { configFetchedAt: '2026-01-01T00:00:00Z' } : {}),
 });
 
@@ -36,7 +42,13 @@ const table: [string, NodeSpec | undefined, NodeRecord | undefined, string, Node
   ['reprovisioning at the same generation: install again', spec(), record('reprovisioning', 1), 'install', 'installing'],
   ['failed, netboots anyway: install', spec(), record('failed', 1), 'install', 'installing'],
   ['failed at hand-over after installing this generation: its disk', spec(), { ...record('failed', 1), installedGeneration: 1 }, 'boot-local', 'failed'],
-  ['failed, installed at an older generation only: install', spec({ generation: 2 }), { ...record('failed', 2), installedGeneration: 1 }, 'install', 'installing'],
+  [
+    'failed, installed at an older generation only: install',
+    spec({ generation: 2 }),
+    { ...record('failed', 2), installedGeneration: 1 },
+    'install',
+    'installing',
+  ],
 ];
 for (const [name, s, r, kind, next] of table) {
   t.test(name, async (t) => {
@@ -62,7 +74,8 @@ t.test('wipe policy: explicit per node, else the profile; on-reprovision only wi
     ['on-reprovision, reinstall', spec({ wipe: 'on-reprovision' }), keeping, reinstall, true],
   ];
   for (const [name, s, p, r, wipes] of rows) t.equal(installWipes(s, p, r), wipes, name);
-  const rendered = (wipe: boolean) => renderMachineConfig(spec({ wipe: 'on-reprovision' }), { ...keeping, machineConfig: [{ version: 'v1alpha1', machine: { type: 'worker' } }] }, { wipe });
+  const rendered = (wipe: boolean) =>
+    renderMachineConfig(spec({ wipe: 'on-reprovision' }), { ...keeping, machineConfig: [{ version: 'v1alpha1', machine: { type: 'worker' } }] }, { wipe });
   t.match(rendered(true), /wipe: true/, 'the rendered install section carries it');
   t.match(rendered(false), /wipe: false/);
 });

@@ -15,22 +15,41 @@ const profile = profileFixture({ name: 'p' });
 const spec = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ id: 'n1', macs: [MAC], profile: 'p', ...over });
 const record = (state: NodeState, generation: number, over: Partial<NodeRecord> = {}): NodeRecord => ({
   ...(state === 'held' ? { lifecycle: { since: '2026-01-01T00:00:00Z', attempt: 1, failure: { reason: 'serial mismatch' } } } : {}),
-  id: 'n1', known: true, macs: [MAC], state, generation, facts: {}, timeline: [],
+  id: 'n1',
+  known: true,
+  macs: [MAC],
+  state,
+  generation,
+  facts: {},
+  timeline: [],
   ...over,
 });
 const unknown = (): NodeRecord => record('discovered', 0, { id: 'mac-aa-bb-cc-dd-ee-01', known: false });
 const fetched = { configFetchedAt: '2026-01-01T00:00:00Z' };
 
-const request = (s: NodeSpec | undefined, r: NodeRecord, platform: IpxePlatform, imagesNotReady?: string): ScriptRequest =>
-  ({ mac: MAC, platform, ip: IP, spec: s, record: r, profile: s ? profile : undefined, imagesNotReady, tokenTtlSeconds: 77 });
+const request = (s: NodeSpec | undefined, r: NodeRecord, platform: IpxePlatform, imagesNotReady?: string): ScriptRequest => ({
+  mac: MAC,
+  platform,
+  ip: IP,
+  spec: s,
+  record: r,
+  profile: s ? profile : undefined,
+  imagesNotReady,
+  tokenTtlSeconds: 77,
+});
 
 const showScript = (s: IpxeScript): string => {
   switch (s.kind) {
-    case 'discovery': return `discovery ${s.mac}`;
-    case 'wait': return `wait "${s.reason}"`;
-    case 'wait-image': return `wait-image "${s.waiting}"`;
-    case 'boot-local': return `boot-local ${s.method}/${s.platform}`;
-    case 'install': return `install ${s.node.id}@${s.node.generation} ${s.profile.name}/${s.platform}`;
+    case 'discovery':
+      return `discovery ${s.mac}`;
+    case 'wait':
+      return `wait "${s.reason}"`;
+    case 'wait-image':
+      return `wait-image "${s.waiting}"`;
+    case 'boot-local':
+      return `boot-local ${s.method}/${s.platform}`;
+    case 'install':
+      return `install ${s.node.id}@${s.node.generation} ${s.profile.name}/${s.platform}`;
   }
 };
 /** `script →state@generation token@generation`; the transition and token only when planned. */
@@ -39,7 +58,9 @@ const show = (p: ScriptPlan): string =>
     showScript(p.script),
     p.transition && `→${p.transition.next}${p.transition.generation !== undefined ? `@${p.transition.generation}` : ''}`,
     p.token && `token@${p.token.grant.generation}`,
-  ].filter(Boolean).join(' ');
+  ]
+    .filter(Boolean)
+    .join(' ');
 
 const K63 = 'kernel-amd64, 63% of 14 MB';
 const I0 = 'initramfs-amd64.xz, not downloaded yet';
@@ -72,12 +93,22 @@ const table: [string, NodeSpec | undefined, NodeRecord, IpxePlatform, string, st
   // Generation bump: reprovision.
   ['installed, generation bumped', spec({ generation: 2 }), record('installed', 1), 'efi', 'install n1@2 p/efi →installing@2 token@2'],
   ['handed over, generation bumped', spec({ generation: 2 }), record('handed-over', 1), 'pcbios', 'install n1@2 p/pcbios →installing@2 token@2'],
-  ['installing gen 2, config fetched, bumped to 3', spec({ generation: 3 }), record('installing', 2, fetched), 'efi',
-    'install n1@3 p/efi →installing@3 token@3'],
+  [
+    'installing gen 2, config fetched, bumped to 3',
+    spec({ generation: 3 }),
+    record('installing', 2, fetched),
+    'efi',
+    'install n1@3 p/efi →installing@3 token@3',
+  ],
   // Installing → installed: it netbooted again after fetching its config.
   ['installing, config fetched: installed, boot local', spec(), record('installing', 1, fetched), 'efi', 'boot-local exit/efi →installed'],
-  ['installing, config fetched, http-404', spec({ bootLocal: 'http-404' }), record('installing', 1, fetched), 'pcbios',
-    'boot-local http-404/pcbios →installed'],
+  [
+    'installing, config fetched, http-404',
+    spec({ bootLocal: 'http-404' }),
+    record('installing', 1, fetched),
+    'pcbios',
+    'boot-local http-404/pcbios →installed',
+  ],
   // Boot local: every method × platform; image readiness does not matter.
   ['installed, exit, BIOS', spec(), record('installed', 1), 'pcbios', 'boot-local exit/pcbios'],
   ['installed, exit, EFI', spec(), record('installed', 1), 'efi', 'boot-local exit/efi'],
@@ -104,16 +135,31 @@ for (const [name, s, r, platform, want, waiting] of table) {
 
 t.test('the steps each script records, with their details in timeline order', async (t) => {
   const rows: [string, ScriptRequest, object[]][] = [
-    ['discovery', request(undefined, unknown(), 'efi'),
-      [{ step: 'script-served', detail: { kind: 'discovery', platform: 'efi', why: 'not in the manifest' } }]],
-    ['wait', request(spec({ desired: 'discovery' }), record('installed', 1), 'pcbios'),
-      [{ step: 'script-served', detail: { kind: 'discovery', platform: 'pcbios', why: 'desired state is discovery' } }]],
-    ['boot local', request(spec({ bootLocal: 'sanboot' }), record('installed', 1), 'efi'),
-      [{ step: 'boot-local-served', detail: { method: 'sanboot', platform: 'efi' } }]],
-    ['wait for images', request(spec(), record('installing', 1), 'efi', K63),
-      [{ step: 'script-served', detail: { kind: 'wait-image', platform: 'efi', waiting: K63 } }]],
-    ['install', request(spec({ generation: 2 }), record('installed', 1), 'pcbios'),
-      [{ step: 'script-served', detail: { kind: 'install', platform: 'pcbios', profile: 'p', talosVersion: 'v1.13.9', generation: 2 } }]],
+    [
+      'discovery',
+      request(undefined, unknown(), 'efi'),
+      [{ step: 'script-served', detail: { kind: 'discovery', platform: 'efi', why: 'not in the manifest' } }],
+    ],
+    [
+      'wait',
+      request(spec({ desired: 'discovery' }), record('installed', 1), 'pcbios'),
+      [{ step: 'script-served', detail: { kind: 'discovery', platform: 'pcbios', why: 'desired state is discovery' } }],
+    ],
+    [
+      'boot local',
+      request(spec({ bootLocal: 'sanboot' }), record('installed', 1), 'efi'),
+      [{ step: 'boot-local-served', detail: { method: 'sanboot', platform: 'efi' } }],
+    ],
+    [
+      'wait for images',
+      request(spec(), record('installing', 1), 'efi', K63),
+      [{ step: 'script-served', detail: { kind: 'wait-image', platform: 'efi', waiting: K63 } }],
+    ],
+    [
+      'install',
+      request(spec({ generation: 2 }), record('installed', 1), 'pcbios'),
+      [{ step: 'script-served', detail: { kind: 'install', platform: 'pcbios', profile: 'p', talosVersion: 'v1.13.9', generation: 2 } }],
+    ],
   ];
   // Key order too: the timeline report carries the detail as JSON text.
   for (const [name, req, steps] of rows) t.equal(JSON.stringify(planScript(req).steps), JSON.stringify(steps), name);
@@ -142,7 +188,10 @@ t.test('installer reports: steps in timeline order, then the state change', asyn
     const plan = planReport(detail, record(state, 1));
     const shown = [...plan.steps.map((s) => s.step), ...(plan.transition ? [`→${plan.transition.next}`] : [])].join(' ');
     t.equal(shown, want, name);
-    t.ok(plan.steps.every((s) => s.detail === detail), `${name}: every step carries the report`);
+    t.ok(
+      plan.steps.every((s) => s.detail === detail),
+      `${name}: every step carries the report`,
+    );
     if (plan.transition) t.same(plan.transition, { next: 'installed', why: 'installer reported success' }, `${name}: why, and no new generation`);
   }
 });

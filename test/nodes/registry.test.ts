@@ -28,10 +28,19 @@ t.test('steps are attributed by MAC or by leased IP, persisted, and survive reop
   reg.record({ ip: '198.18.0.99' }, 'tftp-transfer', { file: 'x' });
   reg.record({ mac: '52:54:00:00:00:09' }, 'dhcp-discover', {});
   const n1 = reg.get('n1')!;
-  t.same(n1.timeline.map((s) => s.step), ['dhcp-discover', 'tftp-transfer']);
+  t.same(
+    n1.timeline.map((s) => s.step),
+    ['dhcp-discover', 'tftp-transfer'],
+  );
   reg.transition(n1, 'installing', 'test', 1);
   t.equal(n1.timeline.at(-1)?.step, 'state-changed');
-  t.same(reg.list().map((r) => [r.id, r.known]), [['mac-52-54-00-00-00-09', false], ['n1', true]]);
+  t.same(
+    reg.list().map((r) => [r.id, r.known]),
+    [
+      ['mac-52-54-00-00-00-09', false],
+      ['n1', true],
+    ],
+  );
   await reg.flush();
   const again = await NodeRegistry.open(deps);
   t.equal(again.get('n1')?.state, 'installing');
@@ -42,8 +51,11 @@ t.test('steps are attributed by MAC or by leased IP, persisted, and survive reop
 t.test('the timeline is bounded', async (t) => {
   const { store } = await tempAgentStore(t, 'reg');
   const reg = await NodeRegistry.open({
-    store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },
-    now: () => new Date(), log: pino({ level: 'silent' }),
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date(),
+    log: pino({ level: 'silent' }),
   });
   for (let i = 0; i < TIMELINE_LIMIT + 20; i++) reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-discover', { i });
   const tl = reg.get('n1')!.timeline;
@@ -56,15 +68,23 @@ t.test('every reportable event goes to the report sink: steps, state changes, ch
   const { store } = await tempAgentStore(t, 'reg');
   const reports: ReportBody[] = [];
   const reg = await NodeRegistry.open({
-    store: store.sublevel<NodeRecord>('nodes'), directory: () => directoryOf(manifest), leases: { ipOf: () => undefined, macOf: () => undefined },
-    now: () => new Date(), log: pino({ level: 'silent' }), reports: (body) => reports.push(body),
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date(),
+    log: pino({ level: 'silent' }),
+    reports: (body) => reports.push(body),
   });
   reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-discover', { firmware: 'uefi', clientArch: 7, ip: '198.18.0.5' });
   reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-ack', { firmware: 'uefi', clientArch: 7, ip: '198.18.0.5' });
   reg.updateFacts('aa:bb:cc:dd:ee:01', { serial: 'S1' });
   reg.updateFacts('aa:bb:cc:dd:ee:01', { serial: 'S1' });
   reg.transition(reg.get('n1')!, 'installing', 'test', 1);
-  t.same(reports.map((r) => r.case), ['step', 'discovery', 'step', 'discovery', 'stateChange'], 'unchanged facts are not reported again; state-changed is a StateChange, not a step');
+  t.same(
+    reports.map((r) => r.case),
+    ['step', 'discovery', 'step', 'discovery', 'stateChange'],
+    'unchanged facts are not reported again; state-changed is a StateChange, not a step',
+  );
   const change = reports.at(-1)!;
   t.equal(change.case === 'stateChange' && change.value.to, 'installing');
   const fact = reports[3]!;
@@ -104,8 +124,19 @@ t.test('lifecycle: transitions notify listeners and report the failed step; prog
   reg.setProvisionProgress(n1, { step: 'power', since: '2026-11-24T00:00:01Z', attempt: 2, lastError: 'busy' });
   reg.note(n1, 'bmc-call', { operation: 'power-cycle', ok: true });
   const tail = n1.timeline.slice(-3).map((s) => `${s.step}:${JSON.stringify(s.detail)}`);
-  t.same(tail, ['lifecycle-step:{"step":"power","attempt":1}', 'lifecycle-step:{"step":"power","attempt":2,"error":"busy"}', 'bmc-call:{"operation":"power-cycle","ok":true}'], 'a new step or attempt is a step; an error alone is not');
-  t.ok(reports.some((r) => r.case === 'step' && r.value.step === 'bmc-call'), 'and reported');
+  t.same(
+    tail,
+    [
+      'lifecycle-step:{"step":"power","attempt":1}',
+      'lifecycle-step:{"step":"power","attempt":2,"error":"busy"}',
+      'bmc-call:{"operation":"power-cycle","ok":true}',
+    ],
+    'a new step or attempt is a step; an error alone is not',
+  );
+  t.ok(
+    reports.some((r) => r.case === 'step' && r.value.step === 'bmc-call'),
+    'and reported',
+  );
   await reg.flush();
   const again = await NodeRegistry.open(deps);
   t.match(again.get('n1'), { state: 'failed', installedGeneration: 1, lifecycle: { step: 'power', attempt: 2, lastError: 'busy' } }, 'persisted');

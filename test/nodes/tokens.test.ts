@@ -23,15 +23,35 @@ t.test('a token is good only from the leased address, within its window, until s
   const token = await tokens.issue(grant);
   const leased = (): string => '198.18.0.11';
   t.equal(tokens.check(token, '198.18.0.11', leased).nodeId, 'n1');
-  t.equal(reason(() => tokens.check(token, '198.18.0.12', leased)), 'wrong-address');
-  t.equal(reason(() => tokens.check(token, '198.18.0.11', () => '198.18.0.50')), 'wrong-address', 'lease moved away');
-  t.equal(reason(() => tokens.check('x'.repeat(32), '198.18.0.11', leased)), 'unknown');
-  t.equal(reason(() => tokens.check('../../etc', '198.18.0.11', leased)), 'unknown');
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.12', leased)),
+    'wrong-address',
+  );
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.11', () => '198.18.0.50')),
+    'wrong-address',
+    'lease moved away',
+  );
+  t.equal(
+    reason(() => tokens.check('x'.repeat(32), '198.18.0.11', leased)),
+    'unknown',
+  );
+  t.equal(
+    reason(() => tokens.check('../../etc', '198.18.0.11', leased)),
+    'unknown',
+  );
   const second = await tokens.issue(grant);
-  t.equal(reason(() => tokens.check(token, '198.18.0.11', leased)), 'unknown', 'superseded by a newer boot');
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.11', leased)),
+    'unknown',
+    'superseded by a newer boot',
+  );
   t.equal(tokens.check(second, '198.18.0.11', leased).generation, 1);
   now += 601_000;
-  t.equal(reason(() => tokens.check(second, '198.18.0.11', leased)), 'expired');
+  t.equal(
+    reason(() => tokens.check(second, '198.18.0.11', leased)),
+    'expired',
+  );
 });
 
 t.test('tokens survive a restart and the store holds only hashes', async (t) => {
@@ -55,5 +75,8 @@ t.test("a manifest's bootTokenTtlSeconds overrides the configured lifetime", asy
   now = 119_000;
   t.equal(tokens.check(token, '198.18.0.11', () => undefined).nodeId, 'n1');
   now = 121_000;
-  t.equal(reason(() => tokens.check(token, '198.18.0.11', () => undefined)), 'expired');
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.11', () => undefined)),
+    'expired',
+  );
 });

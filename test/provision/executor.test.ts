@@ -22,7 +22,10 @@ t.test('happy path: inventory, identity, one-shot PXE right before the power cyc
   const steps = record.timeline.filter((s) => s.step === 'lifecycle-step').map((s) => s.detail.step);
   t.same(steps.slice(0, 4), ['inventory', 'power', 'netboot', 'install'], 'every step is a timeline step');
   t.ok(record.timeline.some((s) => s.step === 'identity-check' && s.detail.ok === true));
-  t.same(record.timeline.filter((s) => s.step === 'bmc-call').map((s) => s.detail.operation), ['inventory', 'set-one-shot-pxe', 'power-cycle']);
+  t.same(
+    record.timeline.filter((s) => s.step === 'bmc-call').map((s) => s.detail.operation),
+    ['inventory', 'set-one-shot-pxe', 'power-cycle'],
+  );
   h.executor.reconcileAll();
   await h.clock.advance(120_000);
   t.same(h.states('n1'), HAPPY, 'a handed-over node is left alone');
@@ -67,7 +70,10 @@ t.test('a BMC that drops the override: retried; one that always drops it: failed
   t.match(h.record('n2').lifecycle, { failure: { step: 'power', reason: /MASKIN_ERR_BMC|read back/ }, lastError: /read back/ });
   const failed = h.reports.find((r) => r.case === 'stateChange' && r.value.nodeId === 'n2' && r.value.to === 'failed');
   t.equal(failed?.case === 'stateChange' ? failed.value.step : '', 'power', 'the report names the failed step');
-  const n2Steps = h.record('n2').timeline.filter((s) => s.step === 'lifecycle-step').map((s) => `${String(s.detail.step)}#${String(s.detail.attempt)}`);
+  const n2Steps = h
+    .record('n2')
+    .timeline.filter((s) => s.step === 'lifecycle-step')
+    .map((s) => `${String(s.detail.step)}#${String(s.detail.attempt)}`);
   t.same(n2Steps, ['inventory#1', 'power#1', 'power#2', 'power#3', 'idle#0']);
   await h.executor.close();
 });
@@ -123,10 +129,20 @@ t.test('generation bump: reprovisioning → provisioning → … → handed-over
   h.setManifest([bmcNode(1, { generation: 2, wipe: 'on-reprovision' })]);
   h.executor.reconcileAll();
   await h.clock.advance(60_000);
-  t.same(h.states('n1').slice(HAPPY.length), ['handed-over→reprovisioning', 'reprovisioning→provisioning', 'provisioning→installing', 'installing→installed', 'installed→handed-over']);
+  t.same(h.states('n1').slice(HAPPY.length), [
+    'handed-over→reprovisioning',
+    'reprovisioning→provisioning',
+    'provisioning→installing',
+    'installing→installed',
+    'installed→handed-over',
+  ]);
   t.equal(h.record('n1').generation, 2);
   t.equal(h.record('n1').installedGeneration, 2);
-  t.same(h.rack.server('n1').calls, ['inventory', 'setOneShotPxe:uefi', 'powerCycle', 'inventory', 'setOneShotPxe:uefi', 'powerCycle'], 'identity checked again before reinstalling');
+  t.same(
+    h.rack.server('n1').calls,
+    ['inventory', 'setOneShotPxe:uefi', 'powerCycle', 'inventory', 'setOneShotPxe:uefi', 'powerCycle'],
+    'identity checked again before reinstalling',
+  );
   await h.executor.close();
 });
 
@@ -138,7 +154,13 @@ t.test('the concurrency limit and stagger pace power-ons across the rack', async
   h.rack.factory = (node, creds) => {
     const d = original(node, creds);
     const set = d.setOneShotPxe.bind(d);
-    return { ...d, setOneShotPxe: async (mode) => { starts.push(h.clock.now()); await set(mode); } };
+    return {
+      ...d,
+      setOneShotPxe: async (mode) => {
+        starts.push(h.clock.now());
+        await set(mode);
+      },
+    };
   };
   h.executor.reconcileAll();
   await h.clock.advance(10 * 60_000);
@@ -146,7 +168,10 @@ t.test('the concurrency limit and stagger pace power-ons across the rack', async
   t.equal(h.rack.peakInFlight, 4, 'never more than 4 power sequences at once (and the limit was reached)');
   t.equal(h.executor.peakPowerOns(), 4);
   const gaps = starts.slice(1).map((s, i) => s - starts[i]!);
-  t.ok(gaps.every((g) => g >= 100), `starts at least the stagger apart (min gap ${Math.min(...gaps)} ms)`);
+  t.ok(
+    gaps.every((g) => g >= 100),
+    `starts at least the stagger apart (min gap ${Math.min(...gaps)} ms)`,
+  );
   await h.executor.close();
 });
 
@@ -157,7 +182,11 @@ t.test('manual actions: provision a failed node, reprovision a handed-over one, 
   await h.clock.advance(10 * 60_000);
   t.equal(h.record('n1').state, 'failed');
   t.equal(h.record('n2').state, 'handed-over');
-  t.same(h.executor.manual('n2', 'provision'), { accepted: false, refusal: 'wrong-state', reason: 'the node is handed-over; use reprovision to install it again' });
+  t.same(h.executor.manual('n2', 'provision'), {
+    accepted: false,
+    refusal: 'wrong-state',
+    reason: 'the node is handed-over; use reprovision to install it again',
+  });
   t.same(h.executor.manual('nope', 'provision'), { accepted: false, refusal: 'unknown-node', reason: 'no node nope in the manifest' });
   t.match(h.executor.manual('n4', 'power-off'), { accepted: false, refusal: 'no-bmc', reason: /no BMC/ });
 
@@ -167,9 +196,21 @@ t.test('manual actions: provision a failed node, reprovision a handed-over one, 
   await h.clock.advance(60_000);
   t.equal(h.record('n1').state, 'handed-over', 'the failed node provisioned on request');
   t.same(h.states('n1').slice(-6), ['failed→discovered', ...HAPPY]);
-  t.same(h.states('n2').slice(-5), ['handed-over→reprovisioning', 'reprovisioning→provisioning', 'provisioning→installing', 'installing→installed', 'installed→handed-over']);
-  t.ok(h.record('n1').timeline.some((s) => s.step === 'operator-action' && s.detail.action === 'provision'), 'recorded in the timeline');
-  t.ok(h.reports.some((r) => r.case === 'step' && r.value.nodeId === 'n2' && r.value.step === 'operator-action'), 'and reported');
+  t.same(h.states('n2').slice(-5), [
+    'handed-over→reprovisioning',
+    'reprovisioning→provisioning',
+    'provisioning→installing',
+    'installing→installed',
+    'installed→handed-over',
+  ]);
+  t.ok(
+    h.record('n1').timeline.some((s) => s.step === 'operator-action' && s.detail.action === 'provision'),
+    'recorded in the timeline',
+  );
+  t.ok(
+    h.reports.some((r) => r.case === 'step' && r.value.nodeId === 'n2' && r.value.step === 'operator-action'),
+    'and reported',
+  );
 
   h.behaviour.set('n3', { handsOver: false });
   t.same(h.executor.manual('n3', 'reprovision'), { accepted: true });
@@ -198,7 +239,8 @@ t.test('missing credentials: failed at inventory, naming the fix; no password in
   const PASSWORD = 'hunter2-very-secret';
   const h = await harness([bmcNode(1), bmcNode(2, { bmc: { ...bmcNode(2).bmc!, credentialsRef: 'missing' } })], {
     credentials: (node) => {
-      if (node.bmc?.credentialsRef === 'missing') throw new (class extends Error {})('BMC credentials "missing" are not defined in the environment. Fix: add an entry');
+      if (node.bmc?.credentialsRef === 'missing')
+        throw new (class extends Error {})('BMC credentials "missing" are not defined in the environment. Fix: add an entry');
       const creds = { username: 'root' } as { username: string; password: string };
       Object.defineProperty(creds, 'password', { value: PASSWORD, enumerable: false });
       return creds;
@@ -211,7 +253,11 @@ t.test('missing credentials: failed at inventory, naming the fix; no password in
   t.equal(h.record('n1').state, 'failed');
   t.equal(h.record('n2').state, 'failed');
   t.match(h.record('n2').lifecycle?.failure, { step: 'inventory', reason: /"missing".*Fix/ });
-  const everything = JSON.stringify([h.logs, h.reports.map((r) => ({ ...r.value, generation: String((r.value as { generation?: bigint }).generation) })), h.nodes.list()]);
+  const everything = JSON.stringify([
+    h.logs,
+    h.reports.map((r) => ({ ...r.value, generation: String((r.value as { generation?: bigint }).generation) })),
+    h.nodes.list(),
+  ]);
   t.ok(everything.includes('HTTP 401'), 'the failure itself is visible');
   t.notOk(everything.includes(PASSWORD), 'the password is nowhere');
   await h.executor.close();

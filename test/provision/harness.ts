@@ -26,7 +26,6 @@ export const SETTINGS: ProvisionSettings = {
   reconcileIntervalMs: 30_000,
 };
 
-
 /** The same node with no BMC: the executor leaves it alone. */
 export function withoutBmc(spec: NodeSpec): NodeSpec {
   const { bmc: _bmc, ...rest } = spec;
@@ -74,7 +73,14 @@ export interface Harness {
   states(id: string): string[];
 }
 
-export async function harness(specs: NodeSpec[], opts: { settings?: Partial<ProvisionSettings>; latency?: { min: number; max: number }; credentials?: (node: NodeSpec) => { username: string; password: string } } = {}): Promise<Harness> {
+export async function harness(
+  specs: NodeSpec[],
+  opts: {
+    settings?: Partial<ProvisionSettings>;
+    latency?: { min: number; max: number };
+    credentials?: (node: NodeSpec) => { username: string; password: string };
+  } = {},
+): Promise<Harness> {
   const clock = new FakeClock();
   const rack = fakeRack(clock, opts.latency ? { latency: opts.latency } : {});
   let directory: NodeDirectory;
@@ -85,7 +91,15 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Prov
   setManifest(specs);
   const reports: ReportBody[] = [];
   const logs: string[] = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, done) { logs.push(String(chunk)); done(); } }));
+  const log = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _enc, done) {
+        logs.push(String(chunk));
+        done();
+      },
+    }),
+  );
   const addresses = new Map<string, string>();
   const nodes = await NodeRegistry.open({
     store: memorySublevel<NodeRecord>().sublevel,
@@ -97,24 +111,25 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Prov
   });
   const behaviour = new Map<string, NetbootBehaviour>();
   const listening = new Set<string>();
-  const makeExecutor = (): ProvisionExecutor => new ProvisionExecutor({
-    directory: () => directory,
-    nodes,
-    drivers: (node, creds) => {
-      const driver = rack.factory(node, creds);
-      const server = rack.server(node.id);
-      server.onBoot = (via) => void netboot(node.id, via);
-      return driver;
-    },
-    credentials: opts.credentials ?? (() => ({ username: 'admin', password: 'pw' })),
-    addressOf: (record) => addresses.get(record.macs[0]!),
-    probe: async (ip, port) => {
-      if (!listening.has(ip) || port !== 50000) throw new Error(`${ip}:${port}: ECONNREFUSED`);
-    },
-    clock,
-    settings: { ...SETTINGS, ...opts.settings },
-    log,
-  });
+  const makeExecutor = (): ProvisionExecutor =>
+    new ProvisionExecutor({
+      directory: () => directory,
+      nodes,
+      drivers: (node, creds) => {
+        const driver = rack.factory(node, creds);
+        const server = rack.server(node.id);
+        server.onBoot = (via) => void netboot(node.id, via);
+        return driver;
+      },
+      credentials: opts.credentials ?? (() => ({ username: 'admin', password: 'pw' })),
+      addressOf: (record) => addresses.get(record.macs[0]!),
+      probe: async (ip, port) => {
+        if (!listening.has(ip) || port !== 50000) throw new Error(`${ip}:${port}: ECONNREFUSED`);
+      },
+      clock,
+      settings: { ...SETTINGS, ...opts.settings },
+      log,
+    });
   let executor = makeExecutor();
   const never = new AbortController().signal;
   // The netboot path as agent/http/ipxe.ts and events.ts drive it.
@@ -138,7 +153,13 @@ export async function harness(specs: NodeSpec[], opts: { settings?: Partial<Prov
     if (b.handsOver) listening.add(ip);
   }
   return {
-    clock, rack, nodes, reports, logs, behaviour, setManifest,
+    clock,
+    rack,
+    nodes,
+    reports,
+    logs,
+    behaviour,
+    setManifest,
     get executor() {
       return executor;
     },

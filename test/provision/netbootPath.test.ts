@@ -45,20 +45,36 @@ const tokenOf = (script: string): string | undefined => /\/v1\/boot\/([A-Za-z0-9
 t.test('BMC node through the real netboot routes: installed, handed over, reprovisioned with a wipe; held node gets no install', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-lc-'));
   await mkdir(path.join(dir, 'assets', SCHEMATIC, 'v1.13.9'), { recursive: true });
-  const config = parseConfig(`provisioning: { interface: prov0, address: 198.18.85.1, subnet: 198.18.85.0/24 }\ndhcp: { pool: { start: 198.18.85.100, end: 198.18.85.199 } }\nassetsDir: ${dir}/assets\ndataDir: ${dir}/data\n`, { env: {} });
+  const config = parseConfig(
+    `provisioning: { interface: prov0, address: 198.18.85.1, subnet: 198.18.85.0/24 }\ndhcp: { pool: { start: 198.18.85.100, end: 198.18.85.199 } }\nassetsDir: ${dir}/assets\ndataDir: ${dir}/data\n`,
+    { env: {} },
+  );
   const store = await openStore(config.dataDir);
   let directory: NodeDirectory = directoryOf(parseManifest(manifestText(1)));
-  const leased = new Map([['52:54:00:aa:01:01', '198.18.85.101'], ['52:54:00:aa:01:02', '198.18.85.102']]);
+  const leased = new Map([
+    ['52:54:00:aa:01:01', '198.18.85.101'],
+    ['52:54:00:aa:01:02', '198.18.85.102'],
+  ]);
   const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
   const log = pino({ level: 'silent' });
   const clock = new FakeClock();
-  const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(clock.now()), log });
+  const nodes = await NodeRegistry.open({
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directory,
+    leases,
+    now: () => new Date(clock.now()),
+    log,
+  });
   const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600);
   const rack = fakeRack(clock);
   const booted: string[] = [];
   const listening = new Set<string>();
   const executor = new ProvisionExecutor({
-    directory: () => directory, nodes, clock, settings: SETTINGS, log,
+    directory: () => directory,
+    nodes,
+    clock,
+    settings: SETTINGS,
+    log,
     drivers: (node, creds) => {
       const d = rack.factory(node, creds);
       rack.server(node.id).onBoot = (via) => booted.push(`${node.id}:${via}`);
@@ -70,7 +86,17 @@ t.test('BMC node through the real netboot routes: installed, handed over, reprov
       if (!listening.has(ip)) throw new Error('ECONNREFUSED');
     },
   });
-  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date(), provisioner: executor });
+  const app = await buildApp({
+    config,
+    directory: () => directory,
+    nodes,
+    tokens,
+    leases,
+    log,
+    metrics: new Registry(),
+    startedAt: new Date(),
+    provisioner: executor,
+  });
   t.teardown(async () => {
     await executor.close();
     await app.close();
@@ -87,7 +113,9 @@ t.test('BMC node through the real netboot routes: installed, handed over, reprov
     const token = tokenOf(script);
     if (!token) return { script };
     const body = (await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: ip })).body;
-    const v1 = parseAllDocuments(body).map((d) => d.toJS() as { version?: string; machine?: { install?: { wipe?: boolean } } }).find((d) => d.version === 'v1alpha1');
+    const v1 = parseAllDocuments(body)
+      .map((d) => d.toJS() as { version?: string; machine?: { install?: { wipe?: boolean } } })
+      .find((d) => d.version === 'v1alpha1');
     return { script, token, ...(v1?.machine?.install?.wipe !== undefined ? { wipe: v1.machine.install.wipe } : {}) };
   };
 
@@ -102,7 +130,11 @@ t.test('BMC node through the real netboot routes: installed, handed over, reprov
   t.equal(first.wipe, false, 'first install: no wipe under on-reprovision');
   await clock.advance(1);
   t.equal(nodes.get('n1')!.lifecycle?.step, 'install', 'the executor follows the netboot path');
-  t.equal((await app.inject({ method: 'POST', url: `/v1/boot/${first.token}/events`, remoteAddress: '198.18.85.101', payload: { step: 'install-complete' } })).statusCode, 202);
+  t.equal(
+    (await app.inject({ method: 'POST', url: `/v1/boot/${first.token}/events`, remoteAddress: '198.18.85.101', payload: { step: 'install-complete' } }))
+      .statusCode,
+    202,
+  );
   listening.add('198.18.85.101');
   await clock.advance(5_000);
   t.equal(nodes.get('n1')!.state, 'handed-over');
@@ -122,7 +154,21 @@ t.test('BMC node through the real netboot routes: installed, handed over, reprov
   await app.inject({ method: 'POST', url: `/v1/boot/${second.token}/events`, remoteAddress: '198.18.85.101', payload: { step: 'install-complete' } });
   listening.add('198.18.85.101');
   await clock.advance(5_000);
-  const states = nodes.get('n1')!.timeline.filter((s) => s.step === 'state-changed').map((s) => String(s.detail.to));
-  t.same(states, ['verified', 'provisioning', 'installing', 'installed', 'handed-over', 'reprovisioning', 'provisioning', 'installing', 'installed', 'handed-over']);
+  const states = nodes
+    .get('n1')!
+    .timeline.filter((s) => s.step === 'state-changed')
+    .map((s) => String(s.detail.to));
+  t.same(states, [
+    'verified',
+    'provisioning',
+    'installing',
+    'installed',
+    'handed-over',
+    'reprovisioning',
+    'provisioning',
+    'installing',
+    'installed',
+    'handed-over',
+  ]);
   t.equal(nodes.get('n1')!.generation, 2);
 });

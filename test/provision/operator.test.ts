@@ -13,12 +13,25 @@ import { formatNodeTable, formatTimeline, type NodeSummary } from '../../agent/n
 import { cliPath } from '../bed/agent.js';
 import { bmcNode, harness, withoutBmc } from './harness.js';
 
-const config = parseConfig('provisioning: { interface: prov0, address: 198.18.82.1, subnet: 198.18.82.0/24 }\ndhcp: { pool: { start: 198.18.82.100, end: 198.18.82.199 } }\n', { env: { MASKIN_ADMIN_TOKEN: 'admin-secret' } });
+const config = parseConfig(
+  'provisioning: { interface: prov0, address: 198.18.82.1, subnet: 198.18.82.0/24 }\ndhcp: { pool: { start: 198.18.82.100, end: 198.18.82.199 } }\n',
+  { env: { MASKIN_ADMIN_TOKEN: 'admin-secret' } },
+);
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const h = await harness([bmcNode(1), bmcNode(2), withoutBmc(bmcNode(3))]);
   h.behaviour.set('n2', { handsOver: false });
-  const app = await buildApp({ config, directory: () => ({ byId: () => undefined }) as never, nodes: h.nodes, tokens: {} as BootTokens, leases: emptyLeaseView, log: pino({ level: 'silent' }), metrics: new Registry(), startedAt: new Date(), provisioner: h.executor });
+  const app = await buildApp({
+    config,
+    directory: () => ({ byId: () => undefined }) as never,
+    nodes: h.nodes,
+    tokens: {} as BootTokens,
+    leases: emptyLeaseView,
+    log: pino({ level: 'silent' }),
+    metrics: new Registry(),
+    startedAt: new Date(),
+    provisioner: h.executor,
+  });
   t.teardown(async () => {
     await app.close();
     await h.executor.close();
@@ -54,29 +67,57 @@ t.test('admin API: lifecycle fields in the node list and detail; actions with au
   const ok = await post('n1', { action: 'reprovision' }, '198.18.82.50', { authorization: 'Bearer admin-secret' });
   t.equal(ok.statusCode, 202);
   await h.clock.advance(60_000);
-  t.same(h.states('n1').slice(-5), ['handed-over→reprovisioning', 'reprovisioning→provisioning', 'provisioning→installing', 'installing→installed', 'installed→handed-over']);
+  t.same(h.states('n1').slice(-5), [
+    'handed-over→reprovisioning',
+    'reprovisioning→provisioning',
+    'provisioning→installing',
+    'installing→installed',
+    'installed→handed-over',
+  ]);
   t.ok(h.record('n1').timeline.some((s) => s.step === 'operator-action' && s.detail.action === 'reprovision'));
 });
 
 t.test('node table and timeline show state, step, time in step, tries and the last error', async (t) => {
   const now = new Date('2026-11-24T00:10:00Z');
   const base = { known: true, generation: 1, macs: ['52:54:00:00:00:01'], lastStep: { at: '2026-11-24T00:09:00Z', step: 'lifecycle-step' } };
-  const text = formatNodeTable([
-    { ...base, id: 'n1', state: 'provisioning', lifecycle: { step: 'netboot', since: '2026-11-24T00:08:00Z', attempt: 2, lastError: 'never reached the installer (no install script served)' } },
-    { ...base, id: 'n2', state: 'failed', lifecycle: { since: '2026-11-24T00:05:00Z', attempt: 0, failure: { step: 'power', reason: 'BMC https://198.18.80.2: set one-shot PXE: read back BootSourceOverrideEnabled=Disabled after PATCH' } } },
-    { ...base, id: 'n3', state: 'installing' },
-  ], now);
-  t.equal(text,
+  const text = formatNodeTable(
+    [
+      {
+        ...base,
+        id: 'n1',
+        state: 'provisioning',
+        lifecycle: { step: 'netboot', since: '2026-11-24T00:08:00Z', attempt: 2, lastError: 'never reached the installer (no install script served)' },
+      },
+      {
+        ...base,
+        id: 'n2',
+        state: 'failed',
+        lifecycle: {
+          since: '2026-11-24T00:05:00Z',
+          attempt: 0,
+          failure: { step: 'power', reason: 'BMC https://198.18.80.2: set one-shot PXE: read back BootSourceOverrideEnabled=Disabled after PATCH' },
+        },
+      },
+      { ...base, id: 'n3', state: 'installing' },
+    ],
+    now,
+  );
+  t.equal(
+    text,
     'NODE  STATE         GEN  IP  MAC                STEP             IN STEP  LAST STEP       AGE  LAST ERROR\n' +
-    'n1    provisioning  1    -   52:54:00:00:00:01  netboot (try 2)  2m       lifecycle-step  60s  never reached the installer (no install script served)\n' +
-    'n2    failed        1    -   52:54:00:00:00:01  failed at power  -        lifecycle-step  60s  BMC https://198.18.80.2: set one-shot PXE: read back BootSo…\n' +
-    'n3    installing    1    -   52:54:00:00:00:01  -                -        lifecycle-step  60s  -\n');
+      'n1    provisioning  1    -   52:54:00:00:00:01  netboot (try 2)  2m       lifecycle-step  60s  never reached the installer (no install script served)\n' +
+      'n2    failed        1    -   52:54:00:00:00:01  failed at power  -        lifecycle-step  60s  BMC https://198.18.80.2: set one-shot PXE: read back BootSo…\n' +
+      'n3    installing    1    -   52:54:00:00:00:01  -                -        lifecycle-step  60s  -\n',
+  );
   const h = await harness([bmcNode(1)]);
   h.rack.factory(bmcNode(1), { username: '', password: '' });
   h.rack.server('n1').inventory = { ...h.rack.server('n1').inventory, serial: 'WRONG' };
   h.executor.reconcileAll();
   await h.clock.advance(1_000);
-  t.match(formatTimeline(h.record('n1')), /^node n1: held, generation 1, .*\nlifecycle: idle; held at inventory: serial mismatch: the manifest names SN-n1, the BMC reports WRONG\n/);
+  t.match(
+    formatTimeline(h.record('n1')),
+    /^node n1: held, generation 1, .*\nlifecycle: idle; held at inventory: serial mismatch: the manifest names SN-n1, the BMC reports WRONG\n/,
+  );
   await h.executor.close();
 });
 

@@ -7,7 +7,9 @@ import { FakeClock, settle } from './fakeClock.js';
 import { bmcNode, harness } from './harness.js';
 
 t.test('power-off during a retry backoff: the machine goes off at once and is not power-cycled first', async (t) => {
-  const h = await harness([bmcNode(1)], { settings: { backoffMs: 60_000, maxBackoffMs: 60_000, timeouts: { bmcCallMs: 5_000, netbootMs: 10_000, installMs: 120_000, handoverMs: 60_000 } } });
+  const h = await harness([bmcNode(1)], {
+    settings: { backoffMs: 60_000, maxBackoffMs: 60_000, timeouts: { bmcCallMs: 5_000, netbootMs: 10_000, installMs: 120_000, handoverMs: 60_000 } },
+  });
   h.behaviour.set('n1', { handsOver: false }); // powers on, never netboots
   h.executor.reconcileAll();
   await h.clock.advance(11_000); // netboot timed out: now in the 60 s backoff before try 2
@@ -52,9 +54,18 @@ t.test('reprovision while hand-over probes pause: no stale probe runs after the 
   h.behaviour.set('n1', { scriptAfterMs: 1_000, installMs: 5_000, handsOver: true });
   t.same(h.executor.manual('n1', 'reprovision'), { accepted: true });
   await h.clock.advance(500);
-  t.ok(h.states('n1').includes('reprovisioning→provisioning'), `the reprovision power-cycled without waiting out the probe pause (${h.states('n1').join(', ')})`);
+  t.ok(
+    h.states('n1').includes('reprovisioning→provisioning'),
+    `the reprovision power-cycled without waiting out the probe pause (${h.states('n1').join(', ')})`,
+  );
   await h.clock.advance(60_000);
   t.equal(h.record('n1').state, 'handed-over');
-  t.same(h.states('n1').slice(-5), ['installed→reprovisioning', 'reprovisioning→provisioning', 'provisioning→installing', 'installing→installed', 'installed→handed-over']);
+  t.same(h.states('n1').slice(-5), [
+    'installed→reprovisioning',
+    'reprovisioning→provisioning',
+    'provisioning→installing',
+    'installing→installed',
+    'installed→handed-over',
+  ]);
   await h.executor.close();
 });

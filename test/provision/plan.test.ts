@@ -9,19 +9,36 @@ const desired = (over: Partial<DesiredNode> = {}): DesiredNode => ({ desired: 'i
 
 /** `→state@failedStep` transitions, `step#attempt` or `idle`, `wait ms`, other action kinds. */
 const show = (a: Action): string =>
-  a.kind === 'transition' ? `→${a.to}${a.failedStep ? `@${a.failedStep}` : ''}` : a.kind === 'step' ? (a.step ? `${a.step}#${a.attempt}` : 'idle') : a.kind === 'wait' ? `wait ${a.ms}` : a.kind;
+  a.kind === 'transition'
+    ? `→${a.to}${a.failedStep ? `@${a.failedStep}` : ''}`
+    : a.kind === 'step'
+      ? a.step
+        ? `${a.step}#${a.attempt}`
+        : 'idle'
+      : a.kind === 'wait'
+        ? `wait ${a.ms}`
+        : a.kind;
 
 const BMC_STEPS: ReadonlySet<string> = new Set(['inventory', 'power']);
 function eventNamed(name: string, step: ProvisionStep | undefined): ProvisionEvent {
   const bmcStep: ProvisionStep = step && BMC_STEPS.has(step) ? step : 'power';
   switch (name) {
-    case 'identity-mismatch': return { kind: 'identity-mismatch', reason: 'serial X != Y' };
-    case 'handover-refused': return { kind: 'handover-refused', reason: 'ECONNREFUSED' };
-    case 'bmc-error': return { kind: 'bmc-error', step: bmcStep, retryable: true, message: 'busy' };
-    case 'bmc-error fatal': return { kind: 'bmc-error', step: bmcStep, retryable: false, message: 'auth' };
-    case 'timeout': return { kind: 'timeout', step: step ?? 'netboot', attempt: 1 };
-    case 'provision': case 'reprovision': case 'power-off': return { kind: 'manual', action: name };
-    default: return { kind: name } as ProvisionEvent;
+    case 'identity-mismatch':
+      return { kind: 'identity-mismatch', reason: 'serial X != Y' };
+    case 'handover-refused':
+      return { kind: 'handover-refused', reason: 'ECONNREFUSED' };
+    case 'bmc-error':
+      return { kind: 'bmc-error', step: bmcStep, retryable: true, message: 'busy' };
+    case 'bmc-error fatal':
+      return { kind: 'bmc-error', step: bmcStep, retryable: false, message: 'auth' };
+    case 'timeout':
+      return { kind: 'timeout', step: step ?? 'netboot', attempt: 1 };
+    case 'provision':
+    case 'reprovision':
+    case 'power-off':
+      return { kind: 'manual', action: name };
+    default:
+      return { kind: name } as ProvisionEvent;
   }
 }
 
@@ -134,7 +151,8 @@ const STATE_BY_EVENT: [NodeState, ProvisionStep | undefined, string, string][] =
   ['reprovisioning', 'inventory', 'timeout', 'inventory#2 wait 1000 read-inventory'],
   ['reprovisioning', 'inventory', 'provision', ''],
   ['reprovisioning', 'inventory', 'reprovision', ''],
-  ['reprovisioning', 'inventory', 'power-off', '→failed@inventory idle power-off'],];
+  ['reprovisioning', 'inventory', 'power-off', '→failed@inventory idle power-off'],
+];
 
 t.test('every state × every event', async (t) => {
   const states = new Set(STATE_BY_EVENT.map((r) => r[0]));
@@ -159,9 +177,27 @@ t.test('idle nodes (after a restart, or first seen) pick up where their state sa
     ['held', 0, ''],
   ];
   for (const [state, attempt, expected] of rows)
-    t.equal(plan(desired(), { state, generation: 2, attempt, event: { kind: 'reconcile' } }).map(show).join(' '), expected, state);
-  t.equal(plan(desired(), { state: 'installing', generation: 2, step: 'netboot', attempt: 2, event: { kind: 'reconcile' } }).map(show).join(' '), 'install#2', 'script served: now awaiting the installer');
-  t.equal(plan(desired(), { state: 'installed', generation: 2, step: 'install', attempt: 1, event: { kind: 'reconcile' } }).map(show).join(' '), 'handover#1 probe-handover', 'installed: hand over');
+    t.equal(
+      plan(desired(), { state, generation: 2, attempt, event: { kind: 'reconcile' } })
+        .map(show)
+        .join(' '),
+      expected,
+      state,
+    );
+  t.equal(
+    plan(desired(), { state: 'installing', generation: 2, step: 'netboot', attempt: 2, event: { kind: 'reconcile' } })
+      .map(show)
+      .join(' '),
+    'install#2',
+    'script served: now awaiting the installer',
+  );
+  t.equal(
+    plan(desired(), { state: 'installed', generation: 2, step: 'install', attempt: 1, event: { kind: 'reconcile' } })
+      .map(show)
+      .join(' '),
+    'handover#1 probe-handover',
+    'installed: hand over',
+  );
 });
 
 t.test('a generation bump reprovisions from any state; a first provisioning is not a bump', async (t) => {
@@ -170,28 +206,54 @@ t.test('a generation bump reprovisions from any state; a first provisioning is n
     t.equal(out.map(show).join(' '), '→reprovisioning inventory#1 read-inventory', state);
     t.equal((out[0] as { generation: number }).generation, 3, 'at the new generation');
   }
-  t.equal(plan(desired({ generation: 1 }), { state: 'discovered', generation: 0, attempt: 0, event: { kind: 'reconcile' } }).map(show).join(' '), 'inventory#1 read-inventory');
-  t.equal(plan(desired({ generation: 3 }), { state: 'installed', generation: 2, step: 'handover', attempt: 1, event: { kind: 'handover-ok' } }).map(show).join(' '), '→reprovisioning inventory#1 read-inventory', 'whatever the event');
+  t.equal(
+    plan(desired({ generation: 1 }), { state: 'discovered', generation: 0, attempt: 0, event: { kind: 'reconcile' } })
+      .map(show)
+      .join(' '),
+    'inventory#1 read-inventory',
+  );
+  t.equal(
+    plan(desired({ generation: 3 }), { state: 'installed', generation: 2, step: 'handover', attempt: 1, event: { kind: 'handover-ok' } })
+      .map(show)
+      .join(' '),
+    '→reprovisioning inventory#1 read-inventory',
+    'whatever the event',
+  );
 });
 
 t.test('retries are bounded, with backoff, then the node fails at that step', async (t) => {
-  const at = (state: NodeState, step: ProvisionStep, attempt: number, event: ProvisionEvent): string => plan(desired(), { state, generation: 2, step, attempt, event }).map(show).join(' ');
+  const at = (state: NodeState, step: ProvisionStep, attempt: number, event: ProvisionEvent): string =>
+    plan(desired(), { state, generation: 2, step, attempt, event }).map(show).join(' ');
   t.equal(at('provisioning', 'netboot', 2, { kind: 'timeout', step: 'netboot', attempt: 2 }), 'power#3 wait 2000 power-on-pxe');
   t.equal(at('provisioning', 'netboot', 3, { kind: 'timeout', step: 'netboot', attempt: 3 }), '→failed@netboot idle');
   t.equal(at('installing', 'install', 3, { kind: 'timeout', step: 'install', attempt: 3 }), '→failed@install idle');
   t.equal(at('verified', 'power', 3, { kind: 'bmc-error', step: 'power', retryable: true, message: 'override lost' }), '→failed@power idle');
-  const failed = plan(desired(), { state: 'provisioning', generation: 2, step: 'netboot', attempt: 3, event: { kind: 'timeout', step: 'netboot', attempt: 3 } });
+  const failed = plan(desired(), {
+    state: 'provisioning',
+    generation: 2,
+    step: 'netboot',
+    attempt: 3,
+    event: { kind: 'timeout', step: 'netboot', attempt: 3 },
+  });
   t.match(failed[0], { kind: 'transition', to: 'failed', why: /never reached the installer.*after 3 attempt/ });
   t.match(failed[1], { kind: 'step', failure: { step: 'netboot', reason: /never reached the installer/ } });
   t.equal(at('provisioning', 'netboot', 2, { kind: 'timeout', step: 'netboot', attempt: 1 }), '', 'a timeout of an earlier attempt is stale');
   t.equal(at('installing', 'install', 1, { kind: 'timeout', step: 'netboot', attempt: 1 }), '', 'a timeout of an earlier step is stale');
-  t.same([2, 3, 4, 5, 9].map((n) => backoff(n, limits)), [1000, 2000, 4000, 8000, 60000], 'doubling, capped');
+  t.same(
+    [2, 3, 4, 5, 9].map((n) => backoff(n, limits)),
+    [1000, 2000, 4000, 8000, 60000],
+    'doubling, capped',
+  );
 });
 
 t.test('nodes without a BMC, desired discovery, or not in the manifest: nothing, whatever happens', async (t) => {
   for (const d of [desired({ hasBmc: false }), desired({ desired: 'discovery' }), undefined])
     for (const name of ['reconcile', 'provision', 'reprovision', 'power-off', 'timeout'])
-      t.same(plan(d, { state: 'discovered', generation: 0, attempt: 0, event: eventNamed(name, 'netboot') }), [], `${d ? JSON.stringify({ hasBmc: d.hasBmc, desired: d.desired }) : 'no spec'} + ${name}`);
+      t.same(
+        plan(d, { state: 'discovered', generation: 0, attempt: 0, event: eventNamed(name, 'netboot') }),
+        [],
+        `${d ? JSON.stringify({ hasBmc: d.hasBmc, desired: d.desired }) : 'no spec'} + ${name}`,
+      );
 });
 
 t.test('manual actions are refused with a reason where they do not apply', async (t) => {

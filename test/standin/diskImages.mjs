@@ -20,26 +20,45 @@ function biosBootSector() {
   const msgOffset = 40;
   const code = Buffer.from([
     0xfa, //              0  cli
-    0x31, 0xc0, //        1  xor ax,ax
-    0x8e, 0xd8, //        3  mov ds,ax
-    0x8e, 0xd0, //        5  mov ss,ax
-    0xbc, 0x00, 0x7c, //  7  mov sp,0x7c00
+    0x31,
+    0xc0, //        1  xor ax,ax
+    0x8e,
+    0xd8, //        3  mov ds,ax
+    0x8e,
+    0xd0, //        5  mov ss,ax
+    0xbc,
+    0x00,
+    0x7c, //  7  mov sp,0x7c00
     0xfc, //             10  cld
-    0xbe, (0x7c00 + msgOffset) & 0xff, (0x7c00 + msgOffset) >> 8, // 11  mov si,msg
+    0xbe,
+    (0x7c00 + msgOffset) & 0xff,
+    (0x7c00 + msgOffset) >> 8, // 11  mov si,msg
     0xac, //             14  next: lodsb
-    0x84, 0xc0, //       15  test al,al
-    0x74, 0x12, //       17  jz halt (37 - 19)
-    0x88, 0xc4, //       19  mov ah,al
-    0xba, 0xfd, 0x03, // 21  mov dx,0x3fd   ; 16550 line status register
+    0x84,
+    0xc0, //       15  test al,al
+    0x74,
+    0x12, //       17  jz halt (37 - 19)
+    0x88,
+    0xc4, //       19  mov ah,al
+    0xba,
+    0xfd,
+    0x03, // 21  mov dx,0x3fd   ; 16550 line status register
     0xec, //             24  wait: in al,dx
-    0xa8, 0x20, //       25  test al,0x20   ; THR empty
-    0x74, 0xfb, //       27  jz wait (24 - 29)
-    0x88, 0xe0, //       29  mov al,ah
-    0xba, 0xf8, 0x03, // 31  mov dx,0x3f8   ; COM1 transmit holding register
+    0xa8,
+    0x20, //       25  test al,0x20   ; THR empty
+    0x74,
+    0xfb, //       27  jz wait (24 - 29)
+    0x88,
+    0xe0, //       29  mov al,ah
+    0xba,
+    0xf8,
+    0x03, // 31  mov dx,0x3f8   ; COM1 transmit holding register
     0xee, //             34  out dx,al
-    0xeb, 0xe9, //       35  jmp next (14 - 37)
+    0xeb,
+    0xe9, //       35  jmp next (14 - 37)
     0xf4, //             37  halt: hlt
-    0xeb, 0xfd, //       38  jmp halt (37 - 40)
+    0xeb,
+    0xfd, //       38  jmp halt (37 - 40)
   ]);
   if (code.length !== msgOffset) throw new Error(`boot code is ${code.length} bytes, expected ${msgOffset}`);
   const sector = Buffer.alloc(SECTOR);
@@ -97,9 +116,13 @@ function gptDisk(totalSectors, esp) {
   // Protective MBR (UEFI spec §5.2.3): one partition of type 0xEE covering the disk.
   const pmbr = disk.subarray(0, SECTOR);
   const p = 446;
-  pmbr[p + 1] = 0x00; pmbr[p + 2] = 0x02; pmbr[p + 3] = 0x00; // CHS of LBA 1
+  pmbr[p + 1] = 0x00;
+  pmbr[p + 2] = 0x02;
+  pmbr[p + 3] = 0x00; // CHS of LBA 1
   pmbr[p + 4] = 0xee;
-  pmbr[p + 5] = 0xff; pmbr[p + 6] = 0xff; pmbr[p + 7] = 0xff;
+  pmbr[p + 5] = 0xff;
+  pmbr[p + 6] = 0xff;
+  pmbr[p + 7] = 0xff;
   pmbr.writeUInt32LE(1, p + 8);
   pmbr.writeUInt32LE(Math.min(totalSectors - 1, 0xffffffff), p + 12);
   pmbr[510] = 0x55;

@@ -78,8 +78,7 @@ t.test('stand-in installs under BIOS, reports events in order, and the disk OS t
   t.match(answer, /maskin stand-in disk OS/, 'the disk OS answers on the Talos API port');
   await second.stop();
   t.comment(
-    `accel ${install.accel}: install ${((installedAt - started) / 1000).toFixed(1)} s, ` +
-      `disk boot ${((Date.now() - installedAt) / 1000).toFixed(1)} s`,
+    `accel ${install.accel}: install ${((installedAt - started) / 1000).toFixed(1)} s, ` + `disk boot ${((Date.now() - installedAt) / 1000).toFixed(1)} s`,
   );
 });
 
@@ -98,10 +97,7 @@ t.test('stand-in refuses a command line without pti=on and reports why', async (
   });
   t.teardown(() => vm.stop());
   await bed.waitForEvent('install-failed', 120_000);
-  t.same(bed.events(), [
-    { step: 'installer-started' },
-    { step: 'install-failed', reason: 'missing kernel arg pti=on' },
-  ]);
+  t.same(bed.events(), [{ step: 'installer-started' }, { step: 'install-failed', reason: 'missing kernel arg pti=on' }]);
   t.equal(bed.records.filter((r) => r.path === '/config').length, 0, 'no config fetched');
   // The stand-in powers the machine off after a failure, so QEMU exits by itself.
   let timer: NodeJS.Timeout | undefined;

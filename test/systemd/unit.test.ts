@@ -32,7 +32,11 @@ t.test('the unit keeps its hardening', async (t) => {
   t.equal(one('NoNewPrivileges'), 'yes');
   t.equal(one('Restart'), 'on-failure');
   t.match(one('ExecStart') ?? '', /cli\.js run --config \/etc\/maskin-agent\/agent\.yaml$/);
-  for (const [file, name] of [['10-maskin-prov0.link', 'prov0'], ['11-maskin-oob0.link', 'oob0'], ['12-maskin-wan0.link', 'wan0']] as const) {
+  for (const [file, name] of [
+    ['10-maskin-prov0.link', 'prov0'],
+    ['11-maskin-oob0.link', 'oob0'],
+    ['12-maskin-wan0.link', 'wan0'],
+  ] as const) {
     t.match(readFileSync(path.join(dir, file), 'utf8'), new RegExp(`^Name=${name}$`, 'm'), `${file} names a NIC the unit is confined to`);
   }
   t.match(readFileSync(path.join(dir, 'maskin-agent.sysusers.conf'), 'utf8'), /^u maskin-agent /m);

@@ -11,7 +11,14 @@ const profile: Profile = profileFixture({ name: 'workers' });
 const installer: ImagePin = { kind: 'installer', profile: 'workers', source: 'factory.talos.dev/installer/abc:v1.13.9', digest: DIGEST };
 const directory = (images: ImagePin[]) => ({ images, profiles: new Map([['workers', profile]]) });
 const reinstall: NodeRecord = {
-  id: 'r1-n07', known: true, macs: [], state: 'reprovisioning', generation: 2, installedGeneration: 1, facts: {}, timeline: [],
+  id: 'r1-n07',
+  known: true,
+  macs: [],
+  state: 'reprovisioning',
+  generation: 2,
+  installedGeneration: 1,
+  facts: {},
+  timeline: [],
 };
 const site = (over: Partial<ConfigSite> = {}): ConfigSite => ({ directory: directory([]), mirror: undefined, record: undefined, ...over });
 const mirror = { endpoint: 'http://198.18.9.1', registries: ['factory.talos.dev', 'ghcr.io'] };
@@ -21,8 +28,12 @@ t.test('machine-config inputs', async (t) => {
     ['no mirror, no pin, profile wipe: false', nodeFixture(), site(), { wipe: false }],
     ['mirror running', nodeFixture(), site({ mirror }), { registryMirror: mirror, wipe: false }],
     ['mirror running with no registries: none', nodeFixture(), site({ mirror: { ...mirror, registries: [] } }), { wipe: false }],
-    ['pinned installer, by digest', nodeFixture(), site({ directory: directory([installer]) }),
-      { installerImage: `factory.talos.dev/installer/abc@${DIGEST}`, wipe: false }],
+    [
+      'pinned installer, by digest',
+      nodeFixture(),
+      site({ directory: directory([installer]) }),
+      { installerImage: `factory.talos.dev/installer/abc@${DIGEST}`, wipe: false },
+    ],
     ['on-reprovision, first install', nodeFixture({ wipe: 'on-reprovision' }), site(), { wipe: false }],
     ['on-reprovision, installed before', nodeFixture({ wipe: 'on-reprovision' }), site({ record: reinstall }), { wipe: true }],
   ];

@@ -13,19 +13,83 @@ const cfg = `talos.config=${urls.config}`;
 const REQ = ['talos.platform=metal', 'slab_nomerge', 'pti=on'];
 
 const table: { name: string; p: Partial<Profile>; events?: string; want: string[] }[] = [
-  { name: '1.12 amd64', p: { talosVersion: 'v1.12.11' }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg] },
+  {
+    name: '1.12 amd64',
+    p: { talosVersion: 'v1.12.11' },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg],
+  },
   { name: '1.13 amd64', p: {}, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg] },
   { name: '1.13 arm64', p: { arch: 'arm64' }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=ttyAMA0', cfg] },
-  { name: '1.14 amd64: no init_on_alloc', p: { talosVersion: 'v1.14.0' }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=tty0', 'console=ttyS0', cfg] },
-  { name: '1.14 pre-release counts as 1.14', p: { talosVersion: 'v1.14.0-beta.1', arch: 'arm64' }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=ttyAMA0', cfg] },
-  { name: 'events URL follows the config URL', p: {}, events: 'http://198.18.0.1:8080/v1/boot/AAAAAAAAAAAAAAAAAAAAAAAA/events', want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'maskin.events=http://198.18.0.1:8080/v1/boot/AAAAAAAAAAAAAAAAAAAAAAAA/events'] },
-  { name: 'extras are appended', p: { kernelArgs: ['net.ifnames=0', 'talos.dashboard.disabled=1'] }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'net.ifnames=0', 'talos.dashboard.disabled=1'] },
-  { name: 'console= extra replaces both default consoles', p: { kernelArgs: ['console=ttyS1,115200n8'] }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', cfg, 'console=ttyS1,115200n8'] },
-  { name: 'two console extras are both kept, in order', p: { kernelArgs: ['console=tty0', 'console=ttyS1,115200'] }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', cfg, 'console=tty0', 'console=ttyS1,115200'] },
-  { name: 'an extra replaces a default value', p: { kernelArgs: ['consoleblank=600'] }, want: [...REQ, 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'consoleblank=600'] },
-  { name: '-key removes a default', p: { kernelArgs: ['-init_on_alloc', '-printk.devkmsg'] }, want: [...REQ, 'consoleblank=0', 'console=tty0', 'console=ttyS0', cfg] },
-  { name: '-key of an absent default is a no-op', p: { talosVersion: 'v1.14.1', kernelArgs: ['-init_on_alloc'] }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=tty0', 'console=ttyS0', cfg] },
-  { name: 'a required arg repeated verbatim is not duplicated', p: { kernelArgs: ['pti=on', 'quiet', 'quiet'] }, want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'quiet'] },
+  {
+    name: '1.14 amd64: no init_on_alloc',
+    p: { talosVersion: 'v1.14.0' },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=tty0', 'console=ttyS0', cfg],
+  },
+  {
+    name: '1.14 pre-release counts as 1.14',
+    p: { talosVersion: 'v1.14.0-beta.1', arch: 'arm64' },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=ttyAMA0', cfg],
+  },
+  {
+    name: 'events URL follows the config URL',
+    p: {},
+    events: 'http://198.18.0.1:8080/v1/boot/AAAAAAAAAAAAAAAAAAAAAAAA/events',
+    want: [
+      ...REQ,
+      'consoleblank=0',
+      'printk.devkmsg=on',
+      'init_on_alloc=1',
+      'console=tty0',
+      'console=ttyS0',
+      cfg,
+      'maskin.events=http://198.18.0.1:8080/v1/boot/AAAAAAAAAAAAAAAAAAAAAAAA/events',
+    ],
+  },
+  {
+    name: 'extras are appended',
+    p: { kernelArgs: ['net.ifnames=0', 'talos.dashboard.disabled=1'] },
+    want: [
+      ...REQ,
+      'consoleblank=0',
+      'printk.devkmsg=on',
+      'init_on_alloc=1',
+      'console=tty0',
+      'console=ttyS0',
+      cfg,
+      'net.ifnames=0',
+      'talos.dashboard.disabled=1',
+    ],
+  },
+  {
+    name: 'console= extra replaces both default consoles',
+    p: { kernelArgs: ['console=ttyS1,115200n8'] },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', cfg, 'console=ttyS1,115200n8'],
+  },
+  {
+    name: 'two console extras are both kept, in order',
+    p: { kernelArgs: ['console=tty0', 'console=ttyS1,115200'] },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', cfg, 'console=tty0', 'console=ttyS1,115200'],
+  },
+  {
+    name: 'an extra replaces a default value',
+    p: { kernelArgs: ['consoleblank=600'] },
+    want: [...REQ, 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'consoleblank=600'],
+  },
+  {
+    name: '-key removes a default',
+    p: { kernelArgs: ['-init_on_alloc', '-printk.devkmsg'] },
+    want: [...REQ, 'consoleblank=0', 'console=tty0', 'console=ttyS0', cfg],
+  },
+  {
+    name: '-key of an absent default is a no-op',
+    p: { talosVersion: 'v1.14.1', kernelArgs: ['-init_on_alloc'] },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'console=tty0', 'console=ttyS0', cfg],
+  },
+  {
+    name: 'a required arg repeated verbatim is not duplicated',
+    p: { kernelArgs: ['pti=on', 'quiet', 'quiet'] },
+    want: [...REQ, 'consoleblank=0', 'printk.devkmsg=on', 'init_on_alloc=1', 'console=tty0', 'console=ttyS0', cfg, 'quiet'],
+  },
 ];
 
 t.test('kernel args table', async (t) => {

@@ -10,8 +10,7 @@ import { machineConfigDocs, renderMachineConfig } from '../../agent/talos/machin
 const fixture = readFileSync(new URL('../fixtures/talos/worker.yaml', import.meta.url), 'utf8');
 const baseDocs = (): Record<string, unknown>[] => parseAllDocuments(fixture).map((d) => d.toJS() as Record<string, unknown>);
 
-const profile = (over: Partial<Profile> = {}): Profile =>
-  profileFixture({ install: { disk: '/dev/nvme0n1', wipe: true }, machineConfig: baseDocs(), ...over });
+const profile = (over: Partial<Profile> = {}): Profile => profileFixture({ install: { disk: '/dev/nvme0n1', wipe: true }, machineConfig: baseDocs(), ...over });
 const node = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ generation: 3, ...over });
 type Doc = Record<string, any>;
 const MCE = { code: 'MASKIN_ERR_MACHINE_CONFIG_INVALID', constructor: MachineConfigError };
@@ -44,7 +43,10 @@ t.test('renders the base + profile install + hostname as multi-document YAML', a
 
 t.test('install image: profile, then context, then Image Factory', async (t) => {
   const img = (p: Profile, ctx = {}) => (machineConfigDocs(node(), p, ctx)[0] as Doc).machine.install.image;
-  t.equal(img(profile({ install: { disk: '/dev/sda', wipe: false, image: 'registry.local/installer:x' } }), { installerImage: 'mirror/i:y' }), 'registry.local/installer:x');
+  t.equal(
+    img(profile({ install: { disk: '/dev/sda', wipe: false, image: 'registry.local/installer:x' } }), { installerImage: 'mirror/i:y' }),
+    'registry.local/installer:x',
+  );
   t.equal(img(profile(), { installerImage: 'mirror.local:5000/siderolabs/installer:v1.13.9' }), 'mirror.local:5000/siderolabs/installer:v1.13.9');
   t.equal(img(profile()), `factory.talos.dev/metal-installer/${VANILLA_SCHEMATIC}:v1.13.9`);
 });
@@ -96,14 +98,23 @@ t.test('invalid results are refused with the node, document kind and JSON path',
     nodeId: 'r1-n07',
     message: /node r1-n07 .*document 1 \(v1alpha1\): \/machine\/install: unknown field "disks"/,
   });
-  t.throws(() => renderMachineConfig(node({ patches: [{ machine: { type: 'wrker' } }] }), profile()), { ...MCE, message: /\/machine\/type: must be equal to one of the allowed values/ });
+  t.throws(() => renderMachineConfig(node({ patches: [{ machine: { type: 'wrker' } }] }), profile()), {
+    ...MCE,
+    message: /\/machine\/type: must be equal to one of the allowed values/,
+  });
   t.throws(() => renderMachineConfig(node({ patches: [{ cluster: { controlPlane: { endpoint: 'http://198.18.0.10:6443' } } }] }), profile()), {
     ...MCE,
     message: /\/cluster\/controlPlane\/endpoint: must match pattern "\^https:\/\/"/,
   });
   const badDoc = [...baseDocs(), { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname: 'a', colour: 'blue' }];
-  t.throws(() => renderMachineConfig(node(), profile({ machineConfig: badDoc })), { ...MCE, message: /document 3 \(HostnameConfig\): \/: unknown field "colour"/ });
-  t.throws(() => renderMachineConfig(node(), profile({ machineConfig: [...baseDocs(), { apiVersion: 'v1alpha1', kind: 'NoSuchConfig' }] })), { ...MCE, message: /has no document kind "NoSuchConfig"/ });
+  t.throws(() => renderMachineConfig(node(), profile({ machineConfig: badDoc })), {
+    ...MCE,
+    message: /document 3 \(HostnameConfig\): \/: unknown field "colour"/,
+  });
+  t.throws(() => renderMachineConfig(node(), profile({ machineConfig: [...baseDocs(), { apiVersion: 'v1alpha1', kind: 'NoSuchConfig' }] })), {
+    ...MCE,
+    message: /has no document kind "NoSuchConfig"/,
+  });
 });
 
 t.test('the error never echoes config values (they hold secrets)', async (t) => {
@@ -123,7 +134,10 @@ t.test('without exactly one v1alpha1 document: error (Talos would sit in mainten
   const rest = baseDocs().slice(1);
   t.throws(() => renderMachineConfig(node(), profile({ machineConfig: rest })), { ...MCE, message: /exactly one v1alpha1 document.*found 0.*maintenance/ });
   t.throws(() => renderMachineConfig(node(), profile({ machineConfig: [...baseDocs(), ...baseDocs().slice(0, 1)] })), { ...MCE, message: /found 2/ });
-  t.throws(() => renderMachineConfig(node({ patches: [{ version: null }] }), profile()), { ...MCE, message: /patch 1 removes or replaces the v1alpha1 document/ });
+  t.throws(() => renderMachineConfig(node({ patches: [{ version: null }] }), profile()), {
+    ...MCE,
+    message: /patch 1 removes or replaces the v1alpha1 document/,
+  });
   t.throws(() => validateMachineConfigDocs('v1.13.9', rest), { code: 'MASKIN_ERR_TALOS_CONFIG_INVALID', constructor: TalosSchemaError });
 });
 
@@ -136,18 +150,35 @@ t.test('an UnattendedInstall document in the base is refused (two install source
 t.test('fields Talos accepts but its schemas omit pass; typos still fail', async (t) => {
   // machine.install.extraKernelArgs and machine.registries are nodoc in 1.13; the 1.14 schema
   // omits machine.install, machine.kubelet and cluster.network entirely.
-  const patch = { machine: { install: { extraKernelArgs: ['console=ttyS1'] }, registries: { mirrors: { 'docker.io': { endpoints: ['http://198.18.0.1:5000'] } } }, network: { hostname: 'h' } } };
+  const patch = {
+    machine: {
+      install: { extraKernelArgs: ['console=ttyS1'] },
+      registries: { mirrors: { 'docker.io': { endpoints: ['http://198.18.0.1:5000'] } } },
+      network: { hostname: 'h' },
+    },
+  };
   for (const v of ['v1.12.11', 'v1.13.9', 'v1.14.0']) {
     t.doesNotThrow(() => renderMachineConfig(node({ patches: [patch] }), profile({ talosVersion: v })), v);
-    t.throws(() => renderMachineConfig(node({ patches: [{ machine: { kubelet: { extraArgz: {} } } }] }), profile({ talosVersion: v })), { ...MCE, message: /\/machine\/kubelet: unknown field "extraArgz"/ }, `${v} typo`);
-    t.throws(() => renderMachineConfig(node({ patches: [{ machine: { install: { wipe: 'yes please' } } }] }), profile({ talosVersion: v })), { ...MCE, message: /\/machine\/install\/wipe: must be boolean/ }, `${v} grafted field still typed`);
+    t.throws(
+      () => renderMachineConfig(node({ patches: [{ machine: { kubelet: { extraArgz: {} } } }] }), profile({ talosVersion: v })),
+      { ...MCE, message: /\/machine\/kubelet: unknown field "extraArgz"/ },
+      `${v} typo`,
+    );
+    t.throws(
+      () => renderMachineConfig(node({ patches: [{ machine: { install: { wipe: 'yes please' } } }] }), profile({ talosVersion: v })),
+      { ...MCE, message: /\/machine\/install\/wipe: must be boolean/ },
+      `${v} grafted field still typed`,
+    );
   }
 });
 
 t.test('the rendered text parses back to the validated documents', async (t) => {
   const n = node({ hostname: 'r1-n07', patches: [{ machine: { sysctls: { 'net.core.somaxconn': '65535' } } }] });
   const text = renderMachineConfig(n, profile());
-  t.same(parseAllDocuments(text).map((d) => d.toJS()), machineConfigDocs(n, profile()));
+  t.same(
+    parseAllDocuments(text).map((d) => d.toJS()),
+    machineConfigDocs(n, profile()),
+  );
   t.equal(parse(text.split('---\n')[1] ?? '').kind, 'HostnameConfig');
 });
 
@@ -165,7 +196,11 @@ t.test('registry mirror: one RegistryMirrorConfig per registry, on every release
     );
   }
   t.equal(machineConfigDocs(node(), profile()).filter((d) => d['kind'] === 'RegistryMirrorConfig').length, 0, 'no mirror in context: none');
-  t.throws(() => machineConfigDocs(node(), profile(), { registryMirror: { endpoint: '198.18.9.1:8080', registries: ['ghcr.io'] } }), { ...MCE, message: /RegistryMirrorConfig.*url/ }, 'an endpoint without scheme fails the schema');
+  t.throws(
+    () => machineConfigDocs(node(), profile(), { registryMirror: { endpoint: '198.18.9.1:8080', registries: ['ghcr.io'] } }),
+    { ...MCE, message: /RegistryMirrorConfig.*url/ },
+    'an endpoint without scheme fails the schema',
+  );
 });
 
 t.test('registry mirror: registries the base already mirrors are left to the base', async (t) => {

@@ -41,7 +41,10 @@ t.test('real TFTP clients fetch the chainload binaries and cannot leave the root
     // tftp-hpa's client knows no options: a plain RFC 1350 transfer with 512-byte blocks.
     'tftp-hpa': (remote, local) => ['tftp', ['-m', 'binary', rack.address, '-c', 'get', remote, local]],
     'busybox tftp -b 1468': (remote, local) => ['busybox', ['tftp', '-b', '1468', '-g', '-r', remote, '-l', local, rack.address]],
-    'curl --tftp-blksize 1468': (remote, local) => ['curl', ['-sS', '--fail', '--max-time', '10', '--tftp-blksize', '1468', '-o', local, `tftp://${rack.address}/${remote}`]],
+    'curl --tftp-blksize 1468': (remote, local) => [
+      'curl',
+      ['-sS', '--fail', '--max-time', '10', '--tftp-blksize', '1468', '-o', local, `tftp://${rack.address}/${remote}`],
+    ],
   };
   let n = 0;
   for (const [client, command] of Object.entries(clients)) {

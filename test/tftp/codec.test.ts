@@ -6,7 +6,10 @@ const opts = (...pairs: [string, string][]): Map<string, string> => new Map(pair
 
 const messages: [string, TftpMessage][] = [
   ['plain RRQ', { op: 'RRQ', filename: 'undionly.kpxe', mode: 'octet', options: opts() }],
-  ['RRQ with options', { op: 'RRQ', filename: 'efi/snponly.efi', mode: 'octet', options: opts(['blksize', '1468'], ['tsize', '0'], ['windowsize', '8'], ['timeout', '3']) }],
+  [
+    'RRQ with options',
+    { op: 'RRQ', filename: 'efi/snponly.efi', mode: 'octet', options: opts(['blksize', '1468'], ['tsize', '0'], ['windowsize', '8'], ['timeout', '3']) },
+  ],
   ['WRQ', { op: 'WRQ', filename: 'x', mode: 'netascii', options: opts() }],
   ['DATA', { op: 'DATA', block: 65535, data: Buffer.from('hello') }],
   ['empty last DATA', { op: 'DATA', block: 7, data: Buffer.alloc(0) }],
@@ -38,7 +41,13 @@ t.test('option names and mode are case-insensitive (RFC 2347)', async (t) => {
   if (msg.op !== 'RRQ') return;
   t.equal(msg.filename, 'F.EFI', 'the filename keeps its case');
   t.equal(msg.mode, 'octet');
-  t.same([...msg.options], [['blksize', '1468'], ['tsize', '0']]);
+  t.same(
+    [...msg.options],
+    [
+      ['blksize', '1468'],
+      ['tsize', '0'],
+    ],
+  );
 });
 
 t.test('trailing NUL padding after options is tolerated; first duplicate option wins', async (t) => {

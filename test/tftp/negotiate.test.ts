@@ -33,7 +33,12 @@ const table: {
     blksize: 1468,
     windowsize: 8,
     timeoutMs: 1000,
-    oack: [['tsize', '74213'], ['blksize', '1468'], ['windowsize', '8'], ['timeout', '1']],
+    oack: [
+      ['tsize', '74213'],
+      ['blksize', '1468'],
+      ['windowsize', '8'],
+      ['timeout', '1'],
+    ],
   },
 ];
 

@@ -48,9 +48,7 @@ async function startServer(t: Teardown, extra: Partial<TftpDeps> = {}) {
   const { port } = await service.ready;
   const metric = async (name: string, labels: Record<string, string> = {}): Promise<number> => {
     const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-    return values
-      .filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
+    return values.filter((v) => Object.entries(labels).every(([k, l]) => (v.labels as Record<string, unknown>)[k] === l)).reduce((sum, v) => sum + v.value, 0);
   };
   return { root, observer, registry, service, port, stop, running, metric };
 }
@@ -77,8 +75,7 @@ async function eventually(check: () => boolean | Promise<boolean>, ms = 2000): P
   return check();
 }
 
-const rrq = (filename: string, options: [string, string][] = []): Buffer =>
-  encodeTftp({ op: 'RRQ', filename, mode: 'octet', options: new Map(options) });
+const rrq = (filename: string, options: [string, string][] = []): Buffer => encodeTftp({ op: 'RRQ', filename, mode: 'octet', options: new Map(options) });
 
 t.test('serves undionly.kpxe and snponly.efi byte-identical with blksize 1468, windowsize 8, tsize', async (t) => {
   const { port, observer, metric } = await startServer(t);
@@ -86,7 +83,14 @@ t.test('serves undionly.kpxe and snponly.efi byte-identical with blksize 1468, w
     const expected = await readFile(path.join(IPXE, file));
     const got = await fetchTftp({ host: '127.0.0.1', port, file, blksize: 1468, windowsize: 8, tsize: true });
     t.ok(got.data.equals(expected), `${file} is byte-identical`);
-    t.same([...(got.oack ?? [])], [['blksize', '1468'], ['tsize', String(expected.length)], ['windowsize', '8']]);
+    t.same(
+      [...(got.oack ?? [])],
+      [
+        ['blksize', '1468'],
+        ['tsize', String(expected.length)],
+        ['windowsize', '8'],
+      ],
+    );
     await eventually(() => observer.steps.some((s) => s.step === 'tftp-transfer' && s.detail.file === file));
     const step = observer.steps.find((s) => s.step === 'tftp-transfer' && s.detail.file === file);
     t.match(step, { subject: { ip: '127.0.0.1' }, detail: { bytes: expected.length, blksize: 1468, windowsize: 8 } });
@@ -162,7 +166,7 @@ t.test('a withheld ACK makes the server resend the block', async (t) => {
   t.equal(retransmits, 2, `retransmits ${retransmits}`);
 });
 
-t.test('duplicate ACKs are not answered (no Sorcerer\'s Apprentice)', async (t) => {
+t.test("duplicate ACKs are not answered (no Sorcerer's Apprentice)", async (t) => {
   const { port } = await startServer(t, { retransmit: { timeoutMs: 2000, retries: 1 } });
   const socket = dgram.createSocket('udp4');
   t.teardown(() => socket.close());
@@ -194,7 +198,10 @@ t.test('a silent client is given up on after the bounded retransmissions', async
     ['DATA 1', 'DATA 1', 'DATA 1', 'ERROR'],
   );
   t.equal(await metric('maskin_tftp_transfers_total', { result: 'failed' }), 1);
-  t.match(observer.steps.find((s) => s.step === 'tftp-failed'), { subject: { ip: '127.0.0.1' }, detail: { reason: 'timeout' } });
+  t.match(
+    observer.steps.find((s) => s.step === 'tftp-failed'),
+    { subject: { ip: '127.0.0.1' }, detail: { reason: 'timeout' } },
+  );
 });
 
 t.test('malformed packets are dropped and counted; the server keeps serving', async (t) => {
@@ -259,7 +266,11 @@ t.test('a PXE size probe (OACK answered with ERROR) is not a failure; a retransm
   socket.send(encodeTftp({ op: 'ERROR', code: 0, message: 'TFTP Aborted' }), first.port, '127.0.0.1');
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.equal(seen.length, 1, 'nothing more after the abort');
-  t.same(observer.steps.filter((s) => s.step === 'tftp-failed'), [], 'no failure recorded for a probe');
+  t.same(
+    observer.steps.filter((s) => s.step === 'tftp-failed'),
+    [],
+    'no failure recorded for a probe',
+  );
 });
 
 t.test('a client ERROR in the middle of a transfer is recorded as a failure', async (t) => {
@@ -273,7 +284,10 @@ t.test('a client ERROR in the middle of a transfer is recorded as a failure', as
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   socket.send(rrq('undionly.kpxe'), port, '127.0.0.1');
   t.ok(await eventually(() => observer.steps.some((s) => s.step === 'tftp-failed')));
-  t.match(observer.steps.find((s) => s.step === 'tftp-failed'), { detail: { reason: 'client-error', detail: '3 disk full' } });
+  t.match(
+    observer.steps.find((s) => s.step === 'tftp-failed'),
+    { detail: { reason: 'client-error', detail: '3 disk full' } },
+  );
 });
 
 t.test('an unreadable root answers ERROR 0 instead of leaving the client waiting', async (t) => {

@@ -13,7 +13,15 @@ t.test('agent/uplink/gen is up to date with proto/', async (t) => {
   t.teardown(() => rm(out, { recursive: true, force: true }));
   await promisify(execFile)(
     'protoc',
-    [`--plugin=protoc-gen-es=${path.join(repoRoot, 'node_modules/.bin/protoc-gen-es')}`, `--es_out=${out}`, '--es_opt=target=ts,import_extension=js', '-I', 'proto', 'proto/maskin/v1/manifest.proto', 'proto/maskin/v1/report.proto'],
+    [
+      `--plugin=protoc-gen-es=${path.join(repoRoot, 'node_modules/.bin/protoc-gen-es')}`,
+      `--es_out=${out}`,
+      '--es_opt=target=ts,import_extension=js',
+      '-I',
+      'proto',
+      'proto/maskin/v1/manifest.proto',
+      'proto/maskin/v1/report.proto',
+    ],
     { cwd: repoRoot },
   );
   const files = await readdir(path.join(out, 'maskin/v1'));

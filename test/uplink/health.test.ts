@@ -20,7 +20,14 @@ const fakeProbe: HealthProbe = {
 };
 
 t.test('a snapshot from the probes: memory, the data dir’s filesystem, load, NICs, outbox and manifest', async (t) => {
-  const h = await healthSnapshot(fakeProbe, { outboxDepth: 12, outboxEvicted: 3, manifestVersion: 7, dataDir: '/var/lib/maskin-agent', profilesReady: { workers: true, gpu: false }, cacheBytes: 14_000_000 });
+  const h = await healthSnapshot(fakeProbe, {
+    outboxDepth: 12,
+    outboxEvicted: 3,
+    manifestVersion: 7,
+    dataDir: '/var/lib/maskin-agent',
+    profilesReady: { workers: true, gpu: false },
+    cacheBytes: 14_000_000,
+  });
   t.match(h, {
     memTotalBytes: 8_000_000_000n,
     memAvailableBytes: 5_000_000_000n,
@@ -33,7 +40,11 @@ t.test('a snapshot from the probes: memory, the data dir’s filesystem, load, N
   });
   t.same(h.profilesReady, { workers: true, gpu: false }, 'cache readiness per profile goes upstream');
   t.type(h.load1, 'number');
-  t.same(h.nics.map((n) => [n.name, n.rxBytes, n.txBytes, n.rxErrors, n.txErrors]), [['prov0', 123n, 456n, 2n, 3n]], 'loopback left out');
+  t.same(
+    h.nics.map((n) => [n.name, n.rxBytes, n.txBytes, n.rxErrors, n.txErrors]),
+    [['prov0', 123n, 456n, 2n, 3n]],
+    'loopback left out',
+  );
 });
 
 t.test('the filesystem: longest mount holding the dir, else the largest', async (t) => {

@@ -26,7 +26,11 @@ t.test('seqs are strictly increasing and continue across a reopen, even after ev
   let store = await open();
   let outbox = await withOutbox(store);
   const first = await Promise.all(Array.from({ length: 50 }, (_, i) => outbox.append(body.step(`n${i}`))));
-  t.same(first, Array.from({ length: 50 }, (_, i) => BigInt(i + 1)), 'concurrent appends get 1..50 in call order');
+  t.same(
+    first,
+    Array.from({ length: 50 }, (_, i) => BigInt(i + 1)),
+    'concurrent appends get 1..50 in call order',
+  );
   t.equal(outbox.depth(), 50);
   await outbox.ack(50n);
   t.equal(outbox.depth(), 0);
@@ -38,7 +42,10 @@ t.test('seqs are strictly increasing and continue across a reopen, even after ev
   t.equal(outbox.highWater(), 50n, 'the high-water mark survives with no entries left');
   t.equal(await outbox.append(body.state('n1')), 51n, 'the next seq is above every seq ever assigned');
   const peeked = await outbox.peek(10);
-  t.same(peeked.map((r) => r.seq), [51n]);
+  t.same(
+    peeked.map((r) => r.seq),
+    [51n],
+  );
   t.equal(peeked[0]!.body.case, 'stateChange');
   await store.close();
 });
@@ -58,8 +65,14 @@ t.test('ack removes exactly the entries with seq ≤ throughSeq; peek is oldest 
   t.equal(outbox.depth(), 6);
   t.same(outbox.oldest(), { seq: 5n, atUnixMs: 1_005_000 });
   const reports = await outbox.peek(3);
-  t.same(reports.map((r) => r.seq), [5n, 6n, 7n]);
-  t.same(reports.map((r) => r.atUnixMs), [1_005_000n, 1_006_000n, 1_007_000n]);
+  t.same(
+    reports.map((r) => r.seq),
+    [5n, 6n, 7n],
+  );
+  t.same(
+    reports.map((r) => r.atUnixMs),
+    [1_005_000n, 1_006_000n, 1_007_000n],
+  );
   t.match(reports[0]!.body, { case: 'step', value: { nodeId: 'n5', step: 'step-5' } });
   t.match(reports[1]!.body, { case: 'discovery', value: { nodeId: 'n6', macs: ['52:54:00:00:00:01'] } });
   await outbox.ack(2n);
@@ -89,22 +102,37 @@ t.test('the bound evicts oldest timeline steps, then health; never state changes
   await outbox.append(body.health(2)); // 6
   t.equal(outbox.evicted(), 0, 'at the bound, nothing goes');
   await outbox.append(body.manifest(7)); // 7 → evicts step 1
-  t.same((await outbox.peek(10)).map((r) => r.seq), [2n, 3n, 4n, 5n, 6n, 7n]);
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [2n, 3n, 4n, 5n, 6n, 7n],
+  );
   await outbox.append(body.step('a', 's3')); // 8 → evicts step 4 (oldest step)
-  t.same((await outbox.peek(10)).map((r) => r.seq), [2n, 3n, 5n, 6n, 7n, 8n]);
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [2n, 3n, 5n, 6n, 7n, 8n],
+  );
   await outbox.append(body.state('b')); // 9 → evicts step 8, the only step left
   await outbox.append(body.state('c')); // 10 → no steps left: evicts health 2
-  t.same((await outbox.peek(10)).map((r) => r.seq), [3n, 5n, 6n, 7n, 9n, 10n]);
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [3n, 5n, 6n, 7n, 9n, 10n],
+  );
   await outbox.append(body.step('a', 's4')); // 11 → the new step is the oldest step: dropped
   await outbox.append(body.discovery('d')); // 12 → evicts health 6
-  t.same((await outbox.peek(10)).map((r) => r.seq), [3n, 5n, 7n, 9n, 10n, 12n]);
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [3n, 5n, 7n, 9n, 10n, 12n],
+  );
   t.equal(outbox.evicted(), 6);
   t.equal(warnings.length, 0);
 
   await outbox.append(body.state('e')); // 13 → only protected kinds left: the bound is exceeded
   await outbox.append(body.manifest(14));
   t.equal(outbox.depth(), 8, 'state changes, discovery facts and manifest events are never evicted');
-  t.same((await outbox.peek(10)).map((r) => r.body.case), ['stateChange', 'discovery', 'manifest', 'stateChange', 'stateChange', 'discovery', 'stateChange', 'manifest']);
+  t.same(
+    (await outbox.peek(10)).map((r) => r.body.case),
+    ['stateChange', 'discovery', 'manifest', 'stateChange', 'stateChange', 'discovery', 'stateChange', 'manifest'],
+  );
   t.equal(outbox.evicted(), 6);
   t.equal(warnings.length, 1, 'one warning, rate-limited');
   t.match(warnings[0], /never evicted/);
@@ -135,18 +163,25 @@ t.test('a batch of concurrent appends is one synced write and the bound applies 
     },
   });
   const outbox = await openOutbox(watched, { maxEvents: 10, log });
-  const seqs = await Promise.all([
-    ...Array.from({ length: 20 }, (_, i) => outbox.append(body.step('n', `s${i}`))),
-    outbox.append(body.state('n')),
-  ]);
-  t.same(seqs, Array.from({ length: 21 }, (_, i) => BigInt(i + 1)));
+  const seqs = await Promise.all([...Array.from({ length: 20 }, (_, i) => outbox.append(body.step('n', `s${i}`))), outbox.append(body.state('n'))]);
+  t.same(
+    seqs,
+    Array.from({ length: 21 }, (_, i) => BigInt(i + 1)),
+  );
   t.equal(outbox.depth(), 10);
   t.equal(outbox.evicted(), 11);
-  t.same((await outbox.peek(20)).map((r) => r.seq), [12n, 13n, 14n, 15n, 16n, 17n, 18n, 19n, 20n, 21n], 'the newest steps and the state change stay');
+  t.same(
+    (await outbox.peek(20)).map((r) => r.seq),
+    [12n, 13n, 14n, 15n, 16n, 17n, 18n, 19n, 20n, 21n],
+    'the newest steps and the state change stay',
+  );
   t.same(writes, [{ ops: 11, sync: true }], 'one synced batch: 10 puts and the high-water mark (evicted steps are never written)');
   await Promise.all([outbox.ack(14n), outbox.ack(12n), outbox.append(body.step('n'))]);
   t.same(writes.slice(1), [{ ops: 5, sync: true }], 'acks and appends that arrive together share one synced batch');
-  t.same((await outbox.peek(20)).map((r) => r.seq), [15n, 16n, 17n, 18n, 19n, 20n, 21n, 22n]);
+  t.same(
+    (await outbox.peek(20)).map((r) => r.seq),
+    [15n, 16n, 17n, 18n, 19n, 20n, 21n, 22n],
+  );
 });
 
 t.test('reopen rebuilds depth and oldest from the store', async (t) => {
@@ -166,7 +201,11 @@ t.test('reopen rebuilds depth and oldest from the store', async (t) => {
   t.equal(outbox.depth(), 4);
   t.same(outbox.oldest(), { seq: 2n, atUnixMs: 5020 });
   await outbox.append(body.step('n'));
-  t.same((await outbox.peek(10)).map((r) => r.seq), [3n, 5n, 6n], 'the bound applies to what was already stored');
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [3n, 5n, 6n],
+    'the bound applies to what was already stored',
+  );
 });
 
 t.test('append without a body is refused; listeners hear durable appends', async (t) => {

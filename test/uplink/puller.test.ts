@@ -135,11 +135,27 @@ t.test('central stopped: retries with jittered backoff, one warning; back: appli
 
 t.test('backoff: full jitter within [0, min(max, initial·2^n)]', async (t) => {
   const { backoffDelay } = await import('../../agent/runtime/backoff.js');
-  t.equal(backoffDelay(0, 500, 30_000, () => 1), 500);
-  t.equal(backoffDelay(3, 500, 30_000, () => 1), 4000);
-  t.equal(backoffDelay(10, 500, 30_000, () => 1), 30_000, 'capped');
-  t.equal(backoffDelay(3, 500, 30_000, () => 0), 0);
-  t.equal(backoffDelay(2, 500, 30_000, () => 0.5), 1000);
+  t.equal(
+    backoffDelay(0, 500, 30_000, () => 1),
+    500,
+  );
+  t.equal(
+    backoffDelay(3, 500, 30_000, () => 1),
+    4000,
+  );
+  t.equal(
+    backoffDelay(10, 500, 30_000, () => 1),
+    30_000,
+    'capped',
+  );
+  t.equal(
+    backoffDelay(3, 500, 30_000, () => 0),
+    0,
+  );
+  t.equal(
+    backoffDelay(2, 500, 30_000, () => 0.5),
+    1000,
+  );
 });
 
 t.test('slow central beyond the timeout: the pull fails as a timeout, promptly', async (t) => {

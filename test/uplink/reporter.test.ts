@@ -85,8 +85,15 @@ t.test('delivers everything in seq order, in batches, exactly once as central se
   const { reporter, stop } = run({ outbox, agentId: AGENT, rackId: 'rack1', post: central.post, log: pino({ level: 'silent' }) });
   await until('the outbox to drain', () => outbox.depth() === 0);
   await stop();
-  t.same(central.posts.map((p) => p.length), [500, 500, 200], 'batches of 500, oldest first');
-  t.same([...central.stored.keys()], Array.from({ length: 1200 }, (_, i) => BigInt(i + 1)));
+  t.same(
+    central.posts.map((p) => p.length),
+    [500, 500, 200],
+    'batches of 500, oldest first',
+  );
+  t.same(
+    [...central.stored.keys()],
+    Array.from({ length: 1200 }, (_, i) => BigInt(i + 1)),
+  );
   t.equal(central.duplicates(), 0);
   t.same(central.stored.get(2n)?.body.case, 'stateChange');
   t.match(reporter.status(), { consecutiveFailures: 0, delivered: 1200, lastError: undefined });
@@ -120,14 +127,25 @@ t.test('failures back off with capped exponential delays, logged once per outage
   };
   const { log, messages } = captureLog();
   const { reporter, stop } = run({
-    outbox, agentId: AGENT, rackId: 'rack1', post, batchSize: 10, backoff: { initialMs: 20, maxMs: 60 }, random: () => 1, now: () => clock, log,
+    outbox,
+    agentId: AGENT,
+    rackId: 'rack1',
+    post,
+    batchSize: 10,
+    backoff: { initialMs: 20, maxMs: 60 },
+    random: () => 1,
+    now: () => clock,
+    log,
   });
   await until('the outbox to drain', () => outbox.depth() === 0);
   await stop();
   const gaps = attempts.slice(1, 6).map((at, i) => at - attempts[i]!);
   // random() = 1: the delay is the full exponential bound 20, 40, 60 (capped), 60, 60.
   const expected = [20, 40, 60, 60, 60];
-  t.ok(gaps.every((g, i) => g >= expected[i]! - 2 && g < expected[i]! + 200), `gaps ${gaps.join(', ')} ms follow ${expected.join(', ')}`);
+  t.ok(
+    gaps.every((g, i) => g >= expected[i]! - 2 && g < expected[i]! + 200),
+    `gaps ${gaps.join(', ')} ms follow ${expected.join(', ')}`,
+  );
   t.same(messages(40), ['central unreachable for reports; they stay queued in the outbox and are retried with backoff'], 'one warning for the whole outage');
   t.same(messages(30), ['central reachable again; delivered 30 reports queued for 80 s'], 'one line at recovery');
   t.equal(central.stored.size, 30);
@@ -149,7 +167,14 @@ t.test('a wrong-agent ack is a failure: nothing is deleted, the batch is sent ag
   for (let i = 0; i < 3; i++) await outbox.append(body.state(`n${i}`));
   const central = fakeCentral();
   central.answer((sent) => central.ackOf('agent-other', sent.at(-1)!.seq));
-  const { reporter, stop } = run({ outbox, agentId: AGENT, rackId: 'rack1', post: central.post, backoff: { initialMs: 5, maxMs: 10 }, log: pino({ level: 'silent' }) });
+  const { reporter, stop } = run({
+    outbox,
+    agentId: AGENT,
+    rackId: 'rack1',
+    post: central.post,
+    backoff: { initialMs: 5, maxMs: 10 },
+    log: pino({ level: 'silent' }),
+  });
   await until('three refused acks', () => central.posts.length >= 3);
   t.equal(outbox.depth(), 3, 'still queued');
   t.match(reporter.status(), { lastError: /agent-other/ });
@@ -191,7 +216,13 @@ t.test('a partial ack deletes only what it covers; the rest goes in the next bat
   const { stop } = run({ outbox, agentId: AGENT, rackId: 'rack1', post: central.post, batchSize: 5, log: pino({ level: 'silent' }) });
   await until('the outbox to drain', () => outbox.depth() === 0);
   await stop();
-  t.same(central.posts.map((p) => p.map((r) => Number(r.seq))), [[1, 2, 3, 4, 5], [4, 5, 6, 7, 8]]);
+  t.same(
+    central.posts.map((p) => p.map((r) => Number(r.seq))),
+    [
+      [1, 2, 3, 4, 5],
+      [4, 5, 6, 7, 8],
+    ],
+  );
 });
 
 t.test('over HTTP to the reference central: 503, refused connections, garbage and slow answers, then everything exactly once', async (t) => {
@@ -237,7 +268,11 @@ t.test('over HTTP to the reference central: 503, refused connections, garbage an
   await stop();
 
   const got = central.reports(AGENT).map((r) => Number(r.seq));
-  t.same(got, Array.from({ length: appended }, (_, i) => i + 1), `all ${appended} reports stored once each, in order`);
+  t.same(
+    got,
+    Array.from({ length: appended }, (_, i) => i + 1),
+    `all ${appended} reports stored once each, in order`,
+  );
   t.equal(central.ackedThrough(AGENT), BigInt(appended));
   t.equal(central.lastHeaders()?.['content-type'], 'application/x-protobuf');
   t.equal(central.lastHeaders()?.authorization, 'Bearer not-checked');

@@ -14,5 +14,8 @@ export const body = {
   health: (depth = 0): ReportBody => ({ case: 'health', value: create(AgentHealthSchema, { outboxDepth: BigInt(depth) }) }),
   state: (nodeId: string, to = 'installing'): ReportBody => ({ case: 'stateChange', value: create(StateChangeSchema, { nodeId, from: 'discovered', to }) }),
   discovery: (nodeId: string): ReportBody => ({ case: 'discovery', value: create(DiscoveryFactSchema, { nodeId, macs: ['52:54:00:00:00:01'] }) }),
-  manifest: (version: number): ReportBody => ({ case: 'manifest', value: create(ManifestEventSchema, { outcome: 'applied', version: BigInt(version), source: 'pull' }) }),
+  manifest: (version: number): ReportBody => ({
+    case: 'manifest',
+    value: create(ManifestEventSchema, { outcome: 'applied', version: BigInt(version), source: 'pull' }),
+  }),
 };

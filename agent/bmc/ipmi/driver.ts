@@ -10,7 +10,17 @@
 import type { Logger } from 'pino';
 import { BmcError } from '../../errors.js';
 import type { BmcCredentials, BmcDriver, BmcInventory, BootMode, PowerState } from '../driver.js';
-import { bootFlagMismatches, classifyFailure, failureDetail, parseBootFlags, parseFru, parseGuid, parseLanMac, parsePowerStatus, type BootFlagCheck } from './parse.js';
+import {
+  bootFlagMismatches,
+  classifyFailure,
+  failureDetail,
+  parseBootFlags,
+  parseFru,
+  parseGuid,
+  parseLanMac,
+  parsePowerStatus,
+  type BootFlagCheck,
+} from './parse.js';
 import { runCommand, type CommandRunner } from './runner.js';
 
 export interface IpmiDriverOptions {
@@ -62,7 +72,23 @@ export function createIpmiDriver(opts: IpmiDriverOptions): BmcDriver {
   const password = opts.credentials.password;
   // -v: the RAKP reason on stderr tells a wrong password from a silent BMC (classifyFailure).
   // -N/-R: ipmitool's own per-message timeout and retries, well inside timeoutMs.
-  const base = ['-I', 'lanplus', '-H', host, '-p', String(port), '-U', opts.credentials.username, '-E', '-v', '-N', '2', '-R', '2', ...(opts.cipherSuite !== undefined ? ['-C', String(opts.cipherSuite)] : [])];
+  const base = [
+    '-I',
+    'lanplus',
+    '-H',
+    host,
+    '-p',
+    String(port),
+    '-U',
+    opts.credentials.username,
+    '-E',
+    '-v',
+    '-N',
+    '2',
+    '-R',
+    '2',
+    ...(opts.cipherSuite !== undefined ? ['-C', String(opts.cipherSuite)] : []),
+  ];
   const scrub = (text: string): string => (password ? text.split(password).join('***') : text);
 
   let queue: Promise<unknown> = Promise.resolve();
@@ -89,7 +115,8 @@ export function createIpmiDriver(opts: IpmiDriverOptions): BmcDriver {
         await sleep(delayMs);
         continue;
       }
-      const fix = reason === 'auth' ? '. Fix: check the username and password of this BMC in the local secrets (and that the user may use RMCP+ at admin level)' : '';
+      const fix =
+        reason === 'auth' ? '. Fix: check the username and password of this BMC in the local secrets (and that the user may use RMCP+ at admin level)' : '';
       throw new BmcError(reason, opts.address, operation, `${detail}${fix}`);
     }
   };
@@ -101,7 +128,8 @@ export function createIpmiDriver(opts: IpmiDriverOptions): BmcDriver {
     return state;
   };
 
-  const readBootFlags = async (): Promise<ReturnType<typeof parseBootFlags>> => parseBootFlags(await ipmitool('read boot flags', ['chassis', 'bootparam', 'get', '5']));
+  const readBootFlags = async (): Promise<ReturnType<typeof parseBootFlags>> =>
+    parseBootFlags(await ipmitool('read boot flags', ['chassis', 'bootparam', 'get', '5']));
 
   return {
     kind: 'ipmi',

@@ -12,7 +12,8 @@ export function parsePowerStatus(stdout: string): PowerState | undefined {
   return m ? (m[1]!.toLowerCase() as PowerState) : undefined;
 }
 
-export type BootDevice = 'none' | 'pxe' | 'disk' | 'disk-safe' | 'diagnostic' | 'cdrom' | 'bios' | 'remote-floppy' | 'remote-cdrom' | 'remote-disk' | 'floppy' | 'other';
+export type BootDevice =
+  'none' | 'pxe' | 'disk' | 'disk-safe' | 'diagnostic' | 'cdrom' | 'bios' | 'remote-floppy' | 'remote-cdrom' | 'remote-disk' | 'floppy' | 'other';
 
 /** Boot device selector, data byte 2 bits 5:2 (table 28-14). */
 const DEVICES: Readonly<Record<number, BootDevice>> = {
@@ -150,7 +151,12 @@ export function classifyFailure(stderr: string): BmcError['reason'] {
   if (/RAKP \d HMAC is invalid|unauthorized name|invalid (password|user ?name|role)|insufficient privilege|Unauthorized/i.test(stderr)) return 'auth';
   if (/node busy|out of space|temporarily unavailable|command response could not be provided/i.test(stderr)) return 'busy';
   if (/Invalid command|Invalid data field in request|not supported|parameter not supported|Unknown command/i.test(stderr)) return 'unsupported';
-  if (/Get Auth Capabilities error|No response from remote controller|Unable to establish IPMI v2 \/ RMCP\+ session|Error issuing Get Channel Authentication Capabilities|Connection refused|Name or service not known|Address lookup/i.test(stderr)) return 'unreachable';
+  if (
+    /Get Auth Capabilities error|No response from remote controller|Unable to establish IPMI v2 \/ RMCP\+ session|Error issuing Get Channel Authentication Capabilities|Connection refused|Name or service not known|Address lookup/i.test(
+      stderr,
+    )
+  )
+    return 'unreachable';
   return 'protocol';
 }
 

@@ -11,7 +11,11 @@ export interface CommandResult {
   readonly timedOut: boolean;
 }
 
-export type CommandRunner = (cmd: string, args: readonly string[], opts: { env: Readonly<Record<string, string>>; timeoutMs: number }) => Promise<CommandResult>;
+export type CommandRunner = (
+  cmd: string,
+  args: readonly string[],
+  opts: { env: Readonly<Record<string, string>>; timeoutMs: number },
+) => Promise<CommandResult>;
 
 const MAX_OUTPUT = 1024 * 1024;
 

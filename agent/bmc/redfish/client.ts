@@ -109,7 +109,12 @@ export class RedfishClient {
       this.mode = 'basic';
       return;
     }
-    if (res.status === 401 || res.status === 403) throw this.fail('auth', op, `login refused (HTTP ${res.status}) for user ${JSON.stringify(username)}. Fix: check this BMC's credentials in the local secrets`);
+    if (res.status === 401 || res.status === 403)
+      throw this.fail(
+        'auth',
+        op,
+        `login refused (HTTP ${res.status}) for user ${JSON.stringify(username)}. Fix: check this BMC's credentials in the local secrets`,
+      );
     const token = res.headers['x-auth-token'];
     if (res.status >= 300 || typeof token !== 'string') throw this.fail('protocol', op, `session POST answered HTTP ${res.status} without an X-Auth-Token`);
     this.token = token;
@@ -120,7 +125,14 @@ export class RedfishClient {
   }
 
   /** One request, authenticated unless told otherwise; 401 on a session re-logs in once. */
-  async request(method: string, path: string, op: string, body?: unknown, headers: Record<string, string> = {}, authenticated = true): Promise<RedfishResponse> {
+  async request(
+    method: string,
+    path: string,
+    op: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+    authenticated = true,
+  ): Promise<RedfishResponse> {
     if (authenticated && this.mode === 'session' && this.token === undefined) await this.login(op);
     let res = await this.raw(method, path, body, authenticated ? { ...headers, ...this.authHeaders() } : headers, op);
     if (authenticated && res.status === 401 && this.mode === 'session') {
@@ -129,7 +141,12 @@ export class RedfishClient {
       await this.login(op);
       res = await this.raw(method, path, body, { ...headers, ...this.authHeaders() }, op);
     }
-    if (res.status === 401 || res.status === 403) throw this.fail('auth', op, `HTTP ${res.status} for user ${JSON.stringify(this.opts.credentials.username)}. Fix: check this BMC's credentials and the account's role`);
+    if (res.status === 401 || res.status === 403)
+      throw this.fail(
+        'auth',
+        op,
+        `HTTP ${res.status} for user ${JSON.stringify(this.opts.credentials.username)}. Fix: check this BMC's credentials and the account's role`,
+      );
     const etag = res.headers['etag'];
     return { status: res.status, etag: typeof etag === 'string' ? etag : undefined, body: res.body };
   }
@@ -148,7 +165,13 @@ export class RedfishClient {
   }
 
   /** Sends with retries for network errors and 5xx; returns any other status. */
-  private async raw(method: string, path: string, body: unknown, headers: Record<string, string>, op: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Json }> {
+  private async raw(
+    method: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+    op: string,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Json }> {
     let lastErr: BmcError | undefined;
     let retryAfterMs: number | undefined;
     for (let attempt = 0; attempt <= this.opts.retries; attempt++) {
@@ -198,7 +221,11 @@ export class RedfishClient {
       const code = e.name === 'TimeoutError' ? 'ETIMEDOUT' : (e as NodeJS.ErrnoException).code;
       if (typeof code !== 'string') continue;
       if (TIMEOUT_CODES.has(code)) return { code, error: this.fail('timeout', op, `${what}: no answer within ${this.opts.timeoutMs} ms (${code})`, err) };
-      if (isTlsCode(code)) return { code, error: this.fail('unreachable', op, `TLS: ${code}: ${e.message}. Fix: give this BMC's CA certificate (ca), or, knowingly, set insecure`, err) };
+      if (isTlsCode(code))
+        return {
+          code,
+          error: this.fail('unreachable', op, `TLS: ${code}: ${e.message}. Fix: give this BMC's CA certificate (ca), or, knowingly, set insecure`, err),
+        };
       return { code, error: this.fail('unreachable', op, `${what}: ${code}: ${e.message}`, err) };
     }
     return { code: undefined, error: this.fail('unreachable', op, `${what}: ${err instanceof Error ? err.message : String(err)}`, err) };

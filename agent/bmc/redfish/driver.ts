@@ -7,7 +7,17 @@ import { BmcError } from '../../errors.js';
 import { RedfishClient } from './client.js';
 import { patchWithEtag } from './etagPatch.js';
 import { parseInventory } from './inventory.js';
-import { actionInfoResetTypes, chooseResetTypes, inlineResetTypes, overrideMismatches, planBootPatches, resourceEtag, settingsPath, wantedOverride, type PowerOp } from './policy.js';
+import {
+  actionInfoResetTypes,
+  chooseResetTypes,
+  inlineResetTypes,
+  overrideMismatches,
+  planBootPatches,
+  resourceEtag,
+  settingsPath,
+  wantedOverride,
+  type PowerOp,
+} from './policy.js';
 import { QUIRKS, detectVendor, type RedfishQuirks, type RedfishVendor } from './quirks.js';
 import type { Json } from './json.js';
 
@@ -190,7 +200,12 @@ export function createRedfishDriver(opts: RedfishDriverOptions): BmcDriver {
       }
       log.warn({ op, mismatches, round }, 'boot override read-back differs; patching again');
     }
-    throw new BmcError('override', origin, op, `the BMC did not keep the one-shot PXE override after ${OVERRIDE_REPATCHES + 1} PATCHes; read-back shows ${mismatches.join('; ')}`);
+    throw new BmcError(
+      'override',
+      origin,
+      op,
+      `the BMC did not keep the one-shot PXE override after ${OVERRIDE_REPATCHES + 1} PATCHes; read-back shows ${mismatches.join('; ')}`,
+    );
   }
 
   /** The resources an array of `{ "@odata.id" }` links names, one GET at a time, skipping those the BMC lacks. */

@@ -27,12 +27,22 @@ export async function patchWithEtag(io: EtagPatchIo, path: string, body: Json, e
       const fresh = await io.read(path);
       ifMatch = resourceEtag(fresh.etag, fresh.body);
       if (ifMatch === undefined && res.status === 428) {
-        throw new BmcError('protocol', io.address, io.op, `PATCH ${path} answered 428 (If-Match required) but the resource publishes no ETag in its header or @odata.etag`);
+        throw new BmcError(
+          'protocol',
+          io.address,
+          io.op,
+          `PATCH ${path} answered 428 (If-Match required) but the resource publishes no ETag in its header or @odata.etag`,
+        );
       }
       continue;
     }
     const reason = res.status === 400 || res.status === 405 || res.status === 501 ? 'unsupported' : 'protocol';
     throw new BmcError(reason, io.address, io.op, `PATCH ${path} answered HTTP ${res.status}${io.detail(res.body)}`);
   }
-  throw new BmcError('protocol', io.address, io.op, `PATCH ${path} still answered 412/428 (ETag mismatch) after ${MAX_ATTEMPTS} attempts with a freshly read ETag`);
+  throw new BmcError(
+    'protocol',
+    io.address,
+    io.op,
+    `PATCH ${path} still answered 412/428 (ETag mismatch) after ${MAX_ATTEMPTS} attempts with a freshly read ETag`,
+  );
 }

@@ -57,7 +57,9 @@ function oemKeys(root: Json): string[] {
  * The root decides when it can: a Supermicro-built board behind an AMI BMC behaves like AMI.
  */
 export function detectVendor(root: Json, system: Json): RedfishVendor {
-  const vendor = String(root['Vendor'] ?? '').toLowerCase().split(/[^a-z0-9]+/);
+  const vendor = String(root['Vendor'] ?? '')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/);
   const oem = oemKeys(root);
   const has = (name: string) => vendor.includes(name) || oem.includes(name);
   if (has('dell')) return 'dell';

@@ -70,7 +70,16 @@ export interface IpmiBed {
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function lanConf(o: { name: string; host: string; port: number; serialPort: number; username: string; password: string; guid: string; chassis: string }): string {
+function lanConf(o: {
+  name: string;
+  host: string;
+  port: number;
+  serialPort: number;
+  username: string;
+  password: string;
+  guid: string;
+  chassis: string;
+}): string {
   return `name "${o.name}"
 set_working_mc 0x20
   startlan 1
@@ -225,7 +234,10 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
     const chassis = join(dir, 'chassis.sh');
     await writeFile(chassis, chassisScript(dir));
     await chmod(chassis, 0o755);
-    await writeFile(join(dir, 'lan.conf'), lanConf({ name: 'maskinsim', host, port, serialPort, username: opts.username, password: opts.password, guid: opts.guid, chassis }));
+    await writeFile(
+      join(dir, 'lan.conf'),
+      lanConf({ name: 'maskinsim', host, port, serialPort, username: opts.username, password: opts.password, guid: opts.guid, chassis }),
+    );
     await writeFile(join(dir, 'sim.emu'), emu(fruImage(opts.fru), opts.guid));
 
     const simArgs = ['-c', join(dir, 'lan.conf'), '-f', join(dir, 'sim.emu'), '-s', dir, '-n'];
@@ -259,7 +271,9 @@ export async function startIpmiBed(opts: IpmiBedOptions): Promise<IpmiBed> {
       while (!pattern.test(serial().slice(from))) {
         if (Date.now() > deadline) {
           const machineErr = await readFile(join(dir, 'machine.err'), 'utf8').catch(() => '');
-          throw new Error(`ipmi bed: ${pattern} not on the serial within ${timeoutMs} ms\n--- serial ---\n${serial().slice(-3000)}\n--- machine stderr ---\n${machineErr}\n--- ipmi_sim ---\n${out}`);
+          throw new Error(
+            `ipmi bed: ${pattern} not on the serial within ${timeoutMs} ms\n--- serial ---\n${serial().slice(-3000)}\n--- machine stderr ---\n${machineErr}\n--- ipmi_sim ---\n${out}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 250));
       }

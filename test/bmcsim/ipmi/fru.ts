@@ -32,9 +32,32 @@ function checksum(bytes: number[]): number {
 export function fruImage(id: FruIdentity): number[] {
   const part = id.partNumber ?? 'MASKIN-SIM';
   // Board: version, length (filled by area), language, manufacturing date (3 bytes, minutes since 1996).
-  const board = area([0x01, 0, 0x00, 0x00, 0x00, 0x00, ...field(id.manufacturer), ...field(`${id.product} board`), ...field(id.boardSerial), ...field(part), ...field('')]);
+  const board = area([
+    0x01,
+    0,
+    0x00,
+    0x00,
+    0x00,
+    0x00,
+    ...field(id.manufacturer),
+    ...field(`${id.product} board`),
+    ...field(id.boardSerial),
+    ...field(part),
+    ...field(''),
+  ]);
   // Product: version, length, language, then manufacturer, name, part/model, version, serial, asset tag, FRU file id.
-  const product = area([0x01, 0, 0x00, ...field(id.manufacturer), ...field(id.product), ...field(part), ...field('1.0'), ...field(id.serial), ...field(''), ...field('')]);
+  const product = area([
+    0x01,
+    0,
+    0x00,
+    ...field(id.manufacturer),
+    ...field(id.product),
+    ...field(part),
+    ...field('1.0'),
+    ...field(id.serial),
+    ...field(''),
+    ...field(''),
+  ]);
   const boardOffset = 1; // in 8-byte units, right after the 8-byte header
   const productOffset = boardOffset + board.length / 8;
   const header = [0x01, 0, 0, boardOffset, productOffset, 0, 0];

@@ -11,7 +11,12 @@ export const PASSWORD = 'p4ss-Wörd-7731';
 type Teardown = { teardown(fn: () => unknown): void };
 
 /** Sleeps are recorded, not slept, unless the driver options give their own. */
-export async function bed(t: Teardown, simOpts: Partial<RedfishSimOptions> & { flavour: SimFlavour }, driverOpts: Partial<RedfishDriverOptions> = {}, power: 'on' | 'off' = 'off') {
+export async function bed(
+  t: Teardown,
+  simOpts: Partial<RedfishSimOptions> & { flavour: SimFlavour },
+  driverOpts: Partial<RedfishDriverOptions> = {},
+  power: 'on' | 'off' = 'off',
+) {
   const machine: MemoryMachine = createMemoryMachine(power);
   const sim: RedfishSim = await startRedfishSim({ password: PASSWORD, ...simOpts, machine });
   const logs: Record<string, unknown>[] = [];
@@ -31,5 +36,3 @@ export async function bed(t: Teardown, simOpts: Partial<RedfishSimOptions> & { f
   const patches = () => sim.requests.filter((r) => r.method === 'PATCH');
   return { sim, machine, driver, logs, sleeps, patches };
 }
-
-

@@ -29,13 +29,33 @@ export interface FlavourSpec {
   readonly members: boolean;
 }
 
-const dmtfTargets = ['None', 'Pxe', 'Floppy', 'Cd', 'Usb', 'Hdd', 'BiosSetup', 'Utilities', 'Diags', 'UefiShell', 'UefiTarget', 'SDCard', 'UefiHttp', 'RemoteDrive', 'UefiBootNext'];
+const dmtfTargets = [
+  'None',
+  'Pxe',
+  'Floppy',
+  'Cd',
+  'Usb',
+  'Hdd',
+  'BiosSetup',
+  'Utilities',
+  'Diags',
+  'UefiShell',
+  'UefiTarget',
+  'SDCard',
+  'UefiHttp',
+  'RemoteDrive',
+  'UefiBootNext',
+];
 
 export const FLAVOURS: Readonly<Record<SimFlavour, FlavourSpec>> = {
   dell: {
     systemId: 'System.Embedded.1',
     managerId: 'iDRAC.Embedded.1',
-    root: { Vendor: 'Dell', Product: 'Integrated Dell Remote Access Controller', Oem: { Dell: { '@odata.type': '#DellServiceRoot.v1_0_0.DellServiceRoot', IsBranded: 0 } } },
+    root: {
+      Vendor: 'Dell',
+      Product: 'Integrated Dell Remote Access Controller',
+      Oem: { Dell: { '@odata.type': '#DellServiceRoot.v1_0_0.DellServiceRoot', IsBranded: 0 } },
+    },
     manufacturer: 'Dell Inc.',
     etags: 'header-only',
     etagQuoting: 'double',

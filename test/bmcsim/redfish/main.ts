@@ -33,7 +33,10 @@ if (text === undefined) {
   process.exit(2);
 }
 const o = JSON.parse(text) as MainOptions;
-const tls = o.tlsKeyFile !== undefined && o.tlsCertFile !== undefined ? { key: await readFile(o.tlsKeyFile, 'utf8'), cert: await readFile(o.tlsCertFile, 'utf8') } : undefined;
+const tls =
+  o.tlsKeyFile !== undefined && o.tlsCertFile !== undefined
+    ? { key: await readFile(o.tlsKeyFile, 'utf8'), cert: await readFile(o.tlsCertFile, 'utf8') }
+    : undefined;
 const sim = await startRedfishSim({
   ...o,
   machine: await machineFor(o),

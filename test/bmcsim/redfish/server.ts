@@ -75,7 +75,12 @@ export interface RedfishSim {
 }
 
 /** The opaque part of an entity tag, for the weak comparison BMCs apply to If-Match. */
-const opaque = (tag: string) => tag.trim().replace(/^'|'$/g, '').replace(/^W\//, '').replace(/^"+|"+$/g, '');
+const opaque = (tag: string) =>
+  tag
+    .trim()
+    .replace(/^'|'$/g, '')
+    .replace(/^W\//, '')
+    .replace(/^"+|"+$/g, '');
 
 export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishSim> {
   const f = opts.resetTypes === undefined ? FLAVOURS[opts.flavour] : { ...FLAVOURS[opts.flavour], resetTypes: opts.resetTypes };
@@ -91,7 +96,12 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
   const state = { boot, pendingMode: null as string | null, resets: [] as string[], logins: 0, maxInFlight: 0 };
   let inFlight = 0;
   const requests: SimRequest[] = [];
-  const once = { busy: opts.busyOnce === true, e412: opts.answer412Once === true, forget: opts.forgetOverrideOnce === true, stall: opts.stallResetOnce === true };
+  const once = {
+    busy: opts.busyOnce === true,
+    e412: opts.answer412Once === true,
+    forget: opts.forgetOverrideOnce === true,
+    stall: opts.stallResetOnce === true,
+  };
   // Bumped to change every ETag without a content change (the 412 switch).
   let salt = 0;
 
@@ -99,7 +109,12 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     const h = createHash('sha1').update(JSON.stringify(body)).update(String(salt)).digest('hex').slice(0, 8).toUpperCase();
     return quoting === 'none' ? h : quoting === 'weak' ? `W/"${h}"` : `"${h}"`;
   };
-  const treeState = async () => ({ power: (await opts.machine.power()) === 'on' ? ('On' as const) : ('Off' as const), boot, pendingMode: state.pendingMode, sessions });
+  const treeState = async () => ({
+    power: (await opts.machine.power()) === 'on' ? ('On' as const) : ('Off' as const),
+    boot,
+    pendingMode: state.pendingMode,
+    sessions,
+  });
   const read = async (path: string) => {
     const body = await tree.get(path, await treeState());
     if (body === undefined) return undefined;
@@ -162,7 +177,9 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     return undefined;
   };
 
-  const error = (message: string, messageId = 'Base.1.8.GeneralError') => ({ error: { code: messageId, message, '@Message.ExtendedInfo': [{ MessageId: messageId, Message: message }] } });
+  const error = (message: string, messageId = 'Base.1.8.GeneralError') => ({
+    error: { code: messageId, message, '@Message.ExtendedInfo': [{ MessageId: messageId, Message: message }] },
+  });
 
   type Answer = { status: number; body?: Json; headers?: Record<string, string> } | 'stall';
   const handle = async (req: http.IncomingMessage, raw: string): Promise<Answer> => {
@@ -191,7 +208,8 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     }
     if (path === sessionsPath && method === 'POST') {
       if (opts.noSessions === true) return { status: 404, body: error('Not found', 'Base.1.8.ResourceMissingAtURI') };
-      if (body['UserName'] !== username || body['Password'] !== password) return { status: 401, body: error('Invalid username or password.', 'Base.1.8.NoValidSession') };
+      if (body['UserName'] !== username || body['Password'] !== password)
+        return { status: 401, body: error('Invalid username or password.', 'Base.1.8.NoValidSession') };
       const id = randomBytes(8).toString('hex');
       const token = randomBytes(16).toString('hex');
       sessions.set(id, username);
@@ -228,14 +246,16 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
     if (method === 'PATCH' && (path === tree.sys || (f.settingsHoldsMode && path === settingsPath))) {
       const current = (await read(path))!;
       const ifMatch = req.headers['if-match'];
-      if (ifMatch === undefined && opts.requireIfMatch === true) return { status: 428, body: error('An If-Match header is required.', 'Base.1.8.PreconditionRequired') };
+      if (ifMatch === undefined && opts.requireIfMatch === true)
+        return { status: 428, body: error('An If-Match header is required.', 'Base.1.8.PreconditionRequired') };
       if (ifMatch !== undefined) {
         if (once.e412) {
           once.e412 = false;
           salt++;
           return { status: 412, body: error('The ETag does not match.', 'Base.1.8.PreconditionFailed') };
         }
-        if (current.etag === undefined || opaque(ifMatch) !== opaque(current.etag)) return { status: 412, body: error('The ETag does not match.', 'Base.1.8.PreconditionFailed') };
+        if (current.etag === undefined || opaque(ifMatch) !== opaque(current.etag))
+          return { status: 412, body: error('The ETag does not match.', 'Base.1.8.PreconditionFailed') };
       }
       const patch = (body['Boot'] ?? {}) as Json;
       const target = patch['BootSourceOverrideTarget'];
@@ -279,7 +299,14 @@ export async function startRedfishSim(opts: RedfishSimOptions): Promise<RedfishS
           } catch {
             logged = undefined;
           }
-          const entry: SimRequest = { method: req.method ?? 'GET', path: req.url ?? '/', status: out.status, auth, ...(ifMatch === undefined ? {} : { ifMatch }), ...(logged === undefined ? {} : { body: logged }) };
+          const entry: SimRequest = {
+            method: req.method ?? 'GET',
+            path: req.url ?? '/',
+            status: out.status,
+            auth,
+            ...(ifMatch === undefined ? {} : { ifMatch }),
+            ...(logged === undefined ? {} : { body: logged }),
+          };
           requests.push(entry);
           opts.onRequest?.(entry);
           const text = out.body === undefined ? '' : JSON.stringify(out.body);

@@ -77,22 +77,40 @@ export class RedfishTree {
         Systems: this.id(`${v1}/Systems`),
         Managers: this.id(`${v1}/Managers`),
         SessionService: this.id(`${v1}/SessionService`),
-        Links: { Sessions: this.id(`${v1}/SessionService/Sessions`), ...(f.managerId === 'bmc' ? { ManagerProvidingService: this.id(`${v1}/Managers/bmc`) } : {}) },
+        Links: {
+          Sessions: this.id(`${v1}/SessionService/Sessions`),
+          ...(f.managerId === 'bmc' ? { ManagerProvidingService: this.id(`${v1}/Managers/bmc`) } : {}),
+        },
       };
     }
     if (path === `${v1}/SessionService`) return { ...this.id(path), ServiceEnabled: true, SessionTimeout: 1800, Sessions: this.id(`${path}/Sessions`) };
-    if (path === `${v1}/SessionService/Sessions`) return this.collection(path, [...s.sessions.keys()].map((k) => `${path}/${k}`));
+    if (path === `${v1}/SessionService/Sessions`)
+      return this.collection(
+        path,
+        [...s.sessions.keys()].map((k) => `${path}/${k}`),
+      );
     const session = /^\/redfish\/v1\/SessionService\/Sessions\/([^/]+)$/.exec(path);
     if (session !== null) return s.sessions.has(session[1]!) ? { ...this.id(path), Id: session[1], UserName: s.sessions.get(session[1]!) } : undefined;
     if (path === `${v1}/Managers`) return this.collection(path, [`${v1}/Managers/${f.managerId}`]);
-    if (path === `${v1}/Managers/${f.managerId}`) return { ...this.id(path), Id: f.managerId, ManagerType: 'BMC', Links: { ManagerForServers: [this.id(sys)] } };
+    if (path === `${v1}/Managers/${f.managerId}`)
+      return { ...this.id(path), Id: f.managerId, ManagerType: 'BMC', Links: { ManagerForServers: [this.id(sys)] } };
     if (path === `${v1}/Systems`) return this.collection(path, [sys]);
     if (path === sys) return this.system(s);
     if (path === `${sys}/ResetActionInfo` && f.resetPublish !== 'inline') {
-      return { ...this.id(path), '@odata.type': '#ActionInfo.v1_1_2.ActionInfo', Id: 'ResetActionInfo', Parameters: [{ Name: 'ResetType', Required: true, DataType: 'String', AllowableValues: f.resetTypes }] };
+      return {
+        ...this.id(path),
+        '@odata.type': '#ActionInfo.v1_1_2.ActionInfo',
+        Id: 'ResetActionInfo',
+        Parameters: [{ Name: 'ResetType', Required: true, DataType: 'String', AllowableValues: f.resetTypes }],
+      };
     }
     if (path === `${sys}/Settings` && f.settingsHoldsMode) {
-      return { ...this.id(path), '@Redfish.SettingsApplyTime': { ApplyTime: 'OnReset' }, Id: f.systemId, Boot: { BootOrder: [], BootSourceOverrideMode: s.pendingMode, UefiTargetBootSourceOverride: null } };
+      return {
+        ...this.id(path),
+        '@Redfish.SettingsApplyTime': { ApplyTime: 'OnReset' },
+        Id: f.systemId,
+        Boot: { BootOrder: [], BootSourceOverrideMode: s.pendingMode, UefiTargetBootSourceOverride: null },
+      };
     }
     return this.member(path);
   }
@@ -135,20 +153,34 @@ export class RedfishTree {
     const n = idx === undefined ? -1 : Number(idx);
     switch (kind) {
       case 'EthernetInterfaces':
-        if (idx === undefined) return this.collection(path, inv.macs.map((_, i) => `${path}/NIC.${i + 1}`));
+        if (idx === undefined)
+          return this.collection(
+            path,
+            inv.macs.map((_, i) => `${path}/NIC.${i + 1}`),
+          );
         {
           const i = Number(idx.replace('NIC.', '')) - 1;
           const m = inv.macs[i];
           return m === undefined ? undefined : { ...this.id(path), Id: idx, MACAddress: this.mac(m), PermanentMACAddress: this.mac(m), LinkStatus: 'LinkUp' };
         }
       case 'Processors':
-        if (idx === undefined) return this.collection(path, inv.cpus.map((_, i) => `${path}/CPU${i}`));
+        if (idx === undefined)
+          return this.collection(
+            path,
+            inv.cpus.map((_, i) => `${path}/CPU${i}`),
+          );
         {
           const c = inv.cpus[Number(idx.replace('CPU', ''))];
-          return c === undefined ? undefined : { ...this.id(path), Id: idx, ProcessorType: 'CPU', Model: c.model, TotalCores: c.cores, Status: { State: 'Enabled' } };
+          return c === undefined
+            ? undefined
+            : { ...this.id(path), Id: idx, ProcessorType: 'CPU', Model: c.model, TotalCores: c.cores, Status: { State: 'Enabled' } };
         }
       case 'Memory':
-        if (idx === undefined) return this.collection(path, inv.dimmsMiB.map((_, i) => `${path}/DIMM${i}`));
+        if (idx === undefined)
+          return this.collection(
+            path,
+            inv.dimmsMiB.map((_, i) => `${path}/DIMM${i}`),
+          );
         {
           const d = inv.dimmsMiB[Number(idx.replace('DIMM', ''))];
           return d === undefined ? undefined : { ...this.id(path), Id: idx, CapacityMiB: d, MemoryDeviceType: 'DDR4', Status: { State: 'Enabled' } };
@@ -156,10 +188,13 @@ export class RedfishTree {
       case 'Storage':
         if (idx === undefined) return this.collection(path, [`${path}/1`]);
         if (n !== 1) return undefined;
-        if (sub === undefined) return { ...this.id(path), Id: '1', Drives: inv.drives.map((_, i) => this.id(`${path}/Drives/${i}`)), 'Drives@odata.count': inv.drives.length };
+        if (sub === undefined)
+          return { ...this.id(path), Id: '1', Drives: inv.drives.map((_, i) => this.id(`${path}/Drives/${i}`)), 'Drives@odata.count': inv.drives.length };
         if (sub === 'Drives' && subIdx !== undefined) {
           const d = inv.drives[Number(subIdx)];
-          return d === undefined ? undefined : { ...this.id(path), Id: subIdx, Name: d.name, SerialNumber: d.serial, CapacityBytes: d.sizeBytes, Status: { State: 'Enabled', Health: 'OK' } };
+          return d === undefined
+            ? undefined
+            : { ...this.id(path), Id: subIdx, Name: d.name, SerialNumber: d.serial, CapacityBytes: d.sizeBytes, Status: { State: 'Enabled', Health: 'OK' } };
         }
         return undefined;
       case 'SimpleStorage':
@@ -168,7 +203,10 @@ export class RedfishTree {
         return {
           ...this.id(path),
           Id: '1',
-          Devices: [...inv.drives.map((d) => ({ Name: d.name, SerialNumber: d.serial, CapacityBytes: d.sizeBytes, Status: { State: 'Enabled' } })), { Name: 'Empty Bay', Status: { State: 'Absent' } }],
+          Devices: [
+            ...inv.drives.map((d) => ({ Name: d.name, SerialNumber: d.serial, CapacityBytes: d.sizeBytes, Status: { State: 'Enabled' } })),
+            { Name: 'Empty Bay', Status: { State: 'Absent' } },
+          ],
         };
       default:
         return undefined;

@@ -9,7 +9,12 @@ import { openStore } from '../../../agent/store/store.js';
 
 const dataDir = process.argv[2]!;
 const db = await openStore(dataDir);
-const store = await openContentStore({ dir: path.join(dataDir, 'cache'), index: db.sublevel<IndexEntry>('images'), limitBytes: 2 ** 40, log: pino({ level: 'silent' }) });
+const store = await openContentStore({
+  dir: path.join(dataDir, 'cache'),
+  index: db.sublevel<IndexEntry>('images'),
+  limitBytes: 2 ** 40,
+  log: pino({ level: 'silent' }),
+});
 process.stdout.write('open\n');
 
 async function* pieces(bytes: Buffer): AsyncGenerator<Uint8Array> {
@@ -20,7 +25,9 @@ async function writer(): Promise<never> {
   for (;;) {
     const bytes = randomBytes(16 * 1024 + Math.floor(Math.random() * 512 * 1024));
     const good = Math.random() < 0.8;
-    const digest = `sha256:${createHash('sha256').update(good ? bytes : randomBytes(8)).digest('hex')}`;
+    const digest = `sha256:${createHash('sha256')
+      .update(good ? bytes : randomBytes(8))
+      .digest('hex')}`;
     try {
       await store.put(digest, pieces(bytes));
       process.stdout.write(`p ${digest}\n`);

@@ -59,8 +59,16 @@ export interface InstallerBed {
 /** The Talos PXE kernel arguments Talos requires, pointing at this bed, minus any listed in `omit`. */
 export function talosCmdline(bed: Pick<InstallerBed, 'configUrl' | 'eventsUrl'>, omit: string[] = []): string {
   const args = [
-    'talos.platform=metal', 'console=tty0', 'console=ttyS0', 'consoleblank=0', 'printk.devkmsg=on',
-    'init_on_alloc=1', 'slab_nomerge', 'pti=on', `talos.config=${bed.configUrl}`, `maskin.events=${bed.eventsUrl}`,
+    'talos.platform=metal',
+    'console=tty0',
+    'console=ttyS0',
+    'consoleblank=0',
+    'printk.devkmsg=on',
+    'init_on_alloc=1',
+    'slab_nomerge',
+    'pti=on',
+    `talos.config=${bed.configUrl}`,
+    `maskin.events=${bed.eventsUrl}`,
   ];
   return args.filter((a) => !omit.includes(a)).join(' ');
 }
@@ -113,7 +121,14 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
     // setpriv's parent-death signal: no orphans if the test process dies before its teardown.
     const orphanless = (cmd: string, args: string[]): string[] => ['--pdeathsig', 'KILL', '--', cmd, ...args];
     rack.spawn('setpriv', orphanless('busybox', ['udhcpd', '-f', join(dir, 'udhcpd.conf')]), { stdio: 'ignore' });
-    const args = [script, '--config', join(dir, 'config.yaml'), '--fail-first', String(opts.failFirst ?? 0), ...(opts.serveAssets ? ['--assets', join(root, 'build', 'standin')] : [])];
+    const args = [
+      script,
+      '--config',
+      join(dir, 'config.yaml'),
+      '--fail-first',
+      String(opts.failFirst ?? 0),
+      ...(opts.serveAssets ? ['--assets', join(root, 'build', 'standin')] : []),
+    ];
     const server = rack.spawn('setpriv', orphanless('node', args), { stdio: ['ignore', 'pipe', 'inherit'] });
     const listening = new Promise<void>((resolve, reject) => {
       server.once('exit', (code) => reject(new Error(`installerServer exited (${code})`)));
@@ -130,8 +145,7 @@ export async function startInstallerBed(opts: InstallerBedOptions): Promise<Inst
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const events = (): NonNullable<ServerRecord['body']>[] =>
-    records.filter((r) => r.kind === 'event' && r.body).map((r) => r.body!);
+  const events = (): NonNullable<ServerRecord['body']>[] => records.filter((r) => r.kind === 'event' && r.body).map((r) => r.body!);
   return {
     rack,
     configUrl: `http://${rack.address}/config?node=standin`,
