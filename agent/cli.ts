@@ -9,6 +9,7 @@ import type { AgentStatus } from './http/admin.js';
 import { formatCache } from './images/format.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
+import { missingAssets, missingBootFiles } from './preflight.js';
 import { formatNodeTable, formatTimeline, type NodeSummary } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 import { isManualAction } from './provision/plan.js';
@@ -44,11 +45,18 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await manifestCommand(rest);
     return;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes: a usage error.
+    fail(`${(err as Error).message.split('. ')[0]}; see maskin-agent --help`, 2);
+  }
+  const { values, positionals } = parsed;
   if (values.help || command === undefined || command === 'help' || command === '--help') {
     process.stdout.write(USAGE + '\n');
     return;
@@ -109,8 +117,13 @@ function checkConfig(file: string): void {
     process.stdout.write(
       `config ok: ${file}\n  provisioning ${config.provisioning.address} (${config.provisioning.subnet}) on ${config.provisioning.interface}\n` +
         `  dhcp pool ${config.dhcp.poolStart}-${config.dhcp.poolEnd}, http ${config.httpBaseUrl}, tftp port ${config.ports.tftp}\n` +
-        `manifest ok: ${config.manifestFile}: ${nodes.length} node(s), ${new Set(nodes.map((n) => n.profile)).size} profile(s) in use\n`,
+        (config.manifestFile === undefined
+          ? 'manifest: none configured (manifestFile); the agent serves DHCP and discovery until a signed manifest arrives\n'
+          : `manifest ok: ${config.manifestFile}: ${nodes.length} node(s), ${new Set(nodes.map((n) => n.profile)).size} profile(s) in use, ` +
+            "every node's machine config validated\n"),
     );
+    // What this host must provide: warnings, since files may arrive before the first boot.
+    for (const f of [...missingBootFiles(config, directory), ...missingAssets(config, directory)]) process.stdout.write(`warning: ${f.field}: ${f.message}\n`);
   } catch (err) {
     if (err instanceof MaskinError) fail(err.message);
     throw err;
@@ -175,4 +188,8 @@ async function status(configFile: string | undefined, url: string | undefined): 
   process.stdout.write(formatStatus(await adminRequest<AgentStatus>('/v1/status', configFile, url), new Date()));
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => fail((err as Error).stack ?? String(err)));
+// Anything that still escapes is a bug, not bad input: one line, and the stack only when asked for.
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const debug = process.env.MASKIN_LOG_LEVEL === 'debug' || process.env.MASKIN_LOG_LEVEL === 'trace';
+  fail(debug ? ((err as Error).stack ?? String(err)) : `internal error: ${(err as Error).message ?? String(err)} (MASKIN_LOG_LEVEL=debug shows where)`);
+});

@@ -120,9 +120,12 @@ export class MalformedPacketError extends MaskinError {
 /** A rendered Talos machine config does not validate against the Talos schema. */
 export class MachineConfigError extends MaskinError {
   readonly nodeId: string;
+  /** What is wrong, without the node: nodes that share a profile and patches share it. */
+  readonly detail: string;
   constructor(nodeId: string, detail: string) {
     super('MASKIN_ERR_MACHINE_CONFIG_INVALID', `machine config for node ${nodeId} is invalid: ${detail}`);
     this.nodeId = nodeId;
+    this.detail = detail;
   }
 }
 

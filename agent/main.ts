@@ -1,12 +1,11 @@
 // Composition root: wires the subsystems and runs them under one supervisor. Nothing else here.
-import { existsSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/model.js';
 import { openLeasePool, type LeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
-import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
+import { createDhcpService } from './dhcp/server.js';
+import { interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
 import { buildApp } from './http/app.js';
 import type { ImagesPort } from './http/deps.js';
 import { createHttpService } from './http/service.js';
@@ -27,7 +26,7 @@ import { ProvisionExecutor } from './provision/executor.js';
 import { tcpProbe } from './provision/handover.js';
 import { createProvisionService } from './provision/service.js';
 import { openStore, type AgentStore } from './store/store.js';
-import { validateMachineConfigDocs } from './talos/configSchema.js';
+import { talosChecks } from './talos/checks.js';
 import { createFetcher } from './images/fetcher.js';
 import { installerPins, prefetchInstaller } from './images/installer.js';
 import { createRegistryMirror, type TagRecord } from './images/oci.js';
@@ -51,18 +50,18 @@ export interface AgentHandle {
 
 /** The local manifest file alone (check-config). */
 export function loadManifest(config: AgentConfig): NodeDirectory {
-  return directoryOf(config.manifestFile === undefined ? EMPTY_MANIFEST : loadManifestFile(config.manifestFile, validateMachineConfigDocs));
+  return directoryOf(config.manifestFile === undefined ? EMPTY_MANIFEST : loadManifestFile(config.manifestFile, talosChecks));
 }
 
 /** Runs the agent until `signal` aborts or a service fails. */
 export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSignal, onReady?: (agent: AgentHandle) => void): Promise<void> {
-  checkProvisioningInterface(config, log);
+  for (const f of interfaceFindings(config)) log.warn({ field: f.field }, f.message);
   const store = await openStore(config.dataDir);
   try {
     const metrics = agentMetrics();
     const applier = await openApplier(config, store, log);
     const directory = (): NodeDirectory => applier.directory();
-    checkBootFiles(config, directory(), log);
+    for (const f of [...missingBootFiles(config, directory()), ...missingAssets(config, directory())]) log.warn({ field: f.field }, f.message);
     // The manifest may override the outbox bound: read on every check.
     const outbox = await openOutbox(store.sublevel<StoredReport>('outbox'), {
       maxEvents: () => directory().settings.outboxMaxEvents ?? config.outboxMaxEvents,
@@ -161,8 +160,8 @@ function openApplier(config: AgentConfig, store: AgentStore, log: Logger): Promi
     ...(config.rackId !== undefined ? { rackId: config.rackId } : {}),
     trustedKeys: config.uplink.trustedKeys,
     maxBytes: config.uplink.maxManifestBytes,
-    checkBase: validateMachineConfigDocs,
-    ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, validateMachineConfigDocs) } : {}),
+    talos: talosChecks,
+    ...(manifestFile !== undefined ? { localFile: () => loadManifestFile(manifestFile, talosChecks) } : {}),
     log: log.child({ component: 'manifest' }),
   });
 }
@@ -247,31 +246,4 @@ function createUplink(config: AgentConfig, applier: ManifestApplier, outbox: Out
       : undefined;
   if (!reporter) log.warn('uplink.reportUrl (or rackId) not set: reports are queued in the outbox (bounded) and not delivered');
   return { client, puller, reporter };
-}
-
-/** A boot file DHCP may name but nobody can fetch strands that kind of machine in PXE. */
-function checkBootFiles(config: AgentConfig, directory: NodeDirectory, log: Logger): void {
-  for (const file of bootFilesNamed(config, directory)) {
-    if (file.via === 'tftp' && !existsSync(path.join(config.bootBinariesDir, file.name)))
-      log.warn(
-        { file: file.name, dir: config.bootBinariesDir },
-        'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there',
-      );
-  }
-}
-/** The service must only ever serve the provisioning network; say so when the host disagrees. */
-function checkProvisioningInterface(config: AgentConfig, log: Logger): void {
-  const nics = networkInterfaces();
-  const nic = nics[config.provisioning.interface];
-  const holder = Object.entries(nics).find(([, addrs]) => addrs?.some((a) => a.address === config.provisioning.address))?.[0];
-  if (!holder) {
-    log.warn({ address: config.provisioning.address }, 'provisioning.address is on no interface of this host; DHCP replies cannot be sent until it is');
-  } else if (!nic) {
-    log.warn(
-      { interface: config.provisioning.interface, holder },
-      'provisioning.interface does not exist on this host; the systemd confinement will not match',
-    );
-  } else if (holder !== config.provisioning.interface) {
-    log.warn({ interface: config.provisioning.interface, holder }, 'provisioning.address is held by another interface than provisioning.interface');
-  }
 }

@@ -18,7 +18,7 @@ import {
   type VerifiedManifest,
   type VerifyPolicy,
 } from '../agent/manifest/signature.js';
-import { validateMachineConfigDocs } from '../agent/talos/configSchema.js';
+import { talosChecks } from '../agent/talos/checks.js';
 import { Arch, BootLocal, DesiredState, ManifestSchema, type Manifest as PbManifest } from '../agent/uplink/gen/maskin/v1/manifest_pb.js';
 import { VANILLA_SCHEMATIC } from '../test/fakes/manifest.js';
 
@@ -114,7 +114,7 @@ function measure(dir: string, nodes: number, rounds: number): Measurement {
     rackId: 'rack-bench',
     currentVersion: 1,
     maxBytes: 256 * 1024 * 1024,
-    checkBase: validateMachineConfigDocs,
+    talos: talosChecks,
   };
   // Warm-up on a small manifest: compiles the manifest and Talos schemas, as an agent has at start.
   verifySignedManifest(readFileSync(path.join(dir, 'small.pb')), policy);

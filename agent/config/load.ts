@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
-import { inSubnet, ipToInt, parseSubnet } from '../net/ipv4.js';
+import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
 import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
@@ -176,7 +176,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     },
     bootTokenTtl: c.bootTokenTtl ?? 3600,
     ...(adminToken ? { adminToken } : {}),
-    logLevel: (env.MASKIN_LOG_LEVEL as AgentConfig['logLevel'] | undefined) ?? c.logLevel ?? 'info',
+    logLevel: logLevelOf(env, problems) ?? c.logLevel ?? 'info',
     lifecycle: provisionSettingsOf(c.lifecycle),
     bmc: {
       ...(c.bmc?.secretsFile !== undefined ? { secretsFile: relTo(c.bmc.secretsFile) } : {}),
@@ -206,13 +206,35 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   return deepFreeze(config);
 }
 
+const LOG_LEVELS: readonly AgentConfig['logLevel'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/** MASKIN_LOG_LEVEL, when set: one of pino's levels, else a problem (pino would throw at start). */
+function logLevelOf(env: Readonly<Record<string, string | undefined>>, problems: InvalidFieldError[]): AgentConfig['logLevel'] | undefined {
+  const value = env.MASKIN_LOG_LEVEL;
+  if (value === undefined || value === '') return undefined;
+  if ((LOG_LEVELS as readonly string[]).includes(value)) return value as AgentConfig['logLevel'];
+  problems.push(new InvalidFieldError('environment', 'MASKIN_LOG_LEVEL', `is ${JSON.stringify(value)}`, `use one of: ${LOG_LEVELS.join(', ')}`));
+  return undefined;
+}
+
+/** The subnet, or undefined after reporting the field (the schema's pattern should have caught it first). */
+function subnetOf(cidr: string, field: string, bad: (field: string, problem: string, fix: string) => void): Subnet | undefined {
+  try {
+    return parseSubnet(cidr);
+  } catch {
+    bad(field, `${JSON.stringify(cidr)} is not a CIDR subnet`, 'write it as four octets 0-255 and a prefix length, e.g. 198.18.0.0/24');
+    return undefined;
+  }
+}
+
 /** `keyIds`: every trusted key the file lists, read or not, so an unreadable key is not also "no keys". */
 function checkRelations(c: AgentConfig, keyIds: readonly string[]): InvalidFieldError[] {
   const out: InvalidFieldError[] = [];
   const bad = (field: string, problem: string, fix: string): void => {
     out.push(new InvalidFieldError('config', field, problem, fix));
   };
-  const subnet = parseSubnet(c.provisioning.subnet);
+  const subnet = subnetOf(c.provisioning.subnet, 'provisioning.subnet', bad);
+  if (!subnet) return out;
   if (!inSubnet(ipToInt(c.provisioning.address), subnet))
     bad(
       'provisioning.address',
@@ -246,7 +268,8 @@ function checkRelations(c: AgentConfig, keyIds: readonly string[]): InvalidField
     if (keyIds.indexOf(id) !== i) bad(`uplink.trustedKeys.${i}.id`, `duplicate key id ${id}`, 'give every trusted key its own id');
   });
   c.dhcp.relays.forEach((relay, i) => {
-    const relaySubnet = parseSubnet(relay.subnet);
+    const relaySubnet = subnetOf(relay.subnet, `dhcp.relays.${i}.subnet`, bad);
+    if (!relaySubnet) return;
     if (!inSubnet(ipToInt(relay.poolStart), relaySubnet) || !inSubnet(ipToInt(relay.poolEnd), relaySubnet))
       bad(`dhcp.relays.${i}.pool`, `pool ${relay.poolStart}-${relay.poolEnd} is outside ${relay.subnet}`, 'keep each relay pool inside its subnet');
     if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');

@@ -7,7 +7,7 @@ import type { AbstractPutOptions } from 'abstract-level';
 import type { Logger } from 'pino';
 import { MaskinError, RackNotConfiguredError, type ErrorCode } from '../errors.js';
 import type { Sublevel } from '../store/store.js';
-import type { BaseConfigCheck } from './load.js';
+import type { TalosChecks } from './load.js';
 import { directoryOf, EMPTY_MANIFEST, type Manifest, type NodeDirectory } from './model.js';
 import { verifySignedManifest, type VerifiedManifest } from './signature.js';
 
@@ -62,7 +62,7 @@ export interface ApplierDeps {
   readonly rackId?: string;
   readonly trustedKeys: readonly { id: string; publicKeyPem: string }[];
   readonly maxBytes: number;
-  readonly checkBase?: BaseConfigCheck;
+  readonly talos?: TalosChecks;
   /** Loads the local manifest file, if one is configured. */
   readonly localFile?: () => Manifest;
   readonly log: Logger;
@@ -163,7 +163,7 @@ export class ManifestApplier {
       rackId: this.deps.rackId,
       ...(currentVersion !== undefined ? { currentVersion } : {}),
       maxBytes: this.deps.maxBytes,
-      ...(this.deps.checkBase ? { checkBase: this.deps.checkBase } : {}),
+      ...(this.deps.talos ? { talos: this.deps.talos } : {}),
     });
   }
 

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseYaml, stringify } from 'yaml';
 import { CliFileError, ManifestRejectedError, MaskinError } from '../errors.js';
-import { validateMachineConfigDocs } from '../talos/configSchema.js';
+import { talosChecks } from '../talos/checks.js';
 import { loadManifestFile, type RawManifest } from './load.js';
 import { manifestToProto, rawFromProto } from './convert.js';
 import {
@@ -145,7 +145,7 @@ async function signCommand(args: string[], io: CommandIo): Promise<number> {
   const key = loadPrivateKey(readText(values.key, 'private key'), `private key ${values.key}`);
 
   // You cannot sign an invalid manifest: the full local-file validation first, Talos schema included.
-  loadManifestFile(input, validateMachineConfigDocs);
+  loadManifestFile(input, talosChecks);
   const raw = parseYaml(readText(input, 'manifest')) as RawManifest;
   if (values.rack !== undefined && raw.rackId !== undefined && raw.rackId !== values.rack) {
     io.stderr.write(`note: ${input} names rack ${raw.rackId}; signing it for --rack ${values.rack}\n`);
@@ -160,7 +160,7 @@ async function signCommand(args: string[], io: CommandIo): Promise<number> {
   const trusted = new Map([[id, createPublicKey(key)]]);
   let checked: VerifiedManifest;
   try {
-    checked = verifySignedManifest(bytes, { trustedKeys: trusted, rackId: pb.rackId, maxBytes: Number.MAX_SAFE_INTEGER, checkBase: validateMachineConfigDocs });
+    checked = verifySignedManifest(bytes, { trustedKeys: trusted, rackId: pb.rackId, maxBytes: Number.MAX_SAFE_INTEGER, talos: talosChecks });
   } catch (err) {
     if (!(err instanceof ManifestRejectedError)) throw err;
     throw new MaskinError(err.code, `not signed: agents would refuse the result. ${err.message}`, { cause: err });
@@ -192,7 +192,7 @@ async function verifyCommand(args: string[], io: CommandIo): Promise<number> {
     trustedKeys: keys,
     rackId: values.rack,
     maxBytes,
-    checkBase: validateMachineConfigDocs,
+    talos: talosChecks,
     ...(currentVersion !== undefined ? { currentVersion } : {}),
   });
   io.stdout.write(`ok: ${summary(verified)}\n`);
@@ -216,7 +216,7 @@ async function showCommand(args: string[], io: CommandIo): Promise<number> {
       trustedKeys: trustedKeys(values.pub),
       rackId: values.rack,
       maxBytes: Number.MAX_SAFE_INTEGER,
-      checkBase: validateMachineConfigDocs,
+      talos: talosChecks,
     });
     checked = `checked: ok, ${verified.manifest.nodes.length} nodes valid`;
   }

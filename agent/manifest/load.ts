@@ -12,9 +12,21 @@ import { normalizeMac } from './model.js';
 /** Checks a profile's base machine config; throws a MaskinError naming the problem. */
 export type BaseConfigCheck = (talosVersion: string, docs: readonly Record<string, unknown>[]) => void;
 
+/** Renders and checks the machine config one node would be served; throws a MaskinError naming the node and the problem. */
+export type NodeConfigCheck = (node: NodeSpec, profile: Profile) => void;
+
+/**
+ * The Talos-side checks a manifest must pass before it is accepted (agent/talos/checks.ts): every
+ * profile's base config and every node's rendered config against the Talos schema of its version.
+ */
+export interface TalosChecks {
+  readonly base: BaseConfigCheck;
+  readonly node: NodeConfigCheck;
+}
+
 const schemaProblems = schemaValidator('manifest.schema.json', ['ipv4', 'date-time'], 'manifest');
 
-export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Manifest {
+export function loadManifestFile(file: string, talos?: TalosChecks): Manifest {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -23,7 +35,7 @@ export function loadManifestFile(file: string, checkBase?: BaseConfigCheck): Man
       new InvalidFieldError('manifest', '', `cannot read file (${(err as Error).message})`, 'set manifestFile in the agent config to an existing YAML file'),
     ]);
   }
-  return parseManifest(text, { file, ...(checkBase ? { checkBase } : {}) });
+  return parseManifest(text, { file, ...(talos ? { talos } : {}) });
 }
 
 function parseYamlDocs(text: string): Record<string, unknown>[] {
@@ -42,7 +54,7 @@ function parseYamlDocs(text: string): Record<string, unknown>[] {
 export interface BuildOptions {
   /** Where the manifest came from, for messages (a file path, "pull", "push"). */
   readonly file?: string;
-  readonly checkBase?: BaseConfigCheck;
+  readonly talos?: TalosChecks;
 }
 
 export function parseManifest(text: string, options: BuildOptions = {}): Manifest {
@@ -74,6 +86,8 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
   const m = raw as RawManifest;
 
   const profiles = new Map<string, Profile>();
+  // Profiles whose base config already failed: their nodes' configs would only repeat it.
+  const badBase = new Set<string>();
   for (const [name, p] of Object.entries(m.profiles)) {
     const field = `profiles.${name}`;
     let machineConfig: Record<string, unknown>[] = [];
@@ -93,11 +107,12 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
     } catch (err) {
       bad(`${field}.machineConfig`, `cannot be read (${(err as Error).message})`, 'give valid YAML text, a list of documents, or a readable machineConfigFile');
     }
-    if (options.checkBase && machineConfig.length > 0) {
+    if (options.talos && machineConfig.length > 0) {
       try {
-        options.checkBase(p.talosVersion, machineConfig);
+        options.talos.base(p.talosVersion, machineConfig);
       } catch (err) {
         if (!(err instanceof MaskinError)) throw err;
+        badBase.add(name);
         bad(`${field}.machineConfig`, err.message, 'correct the base machine config so it validates against the Talos schema of talosVersion');
       }
     }
@@ -107,7 +122,10 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
         problem,
         'drop it: maskin sets the args Talos requires, talos.config and the consoles (an extra console= replaces both defaults)',
       );
-    if (machineConfig.length === 0) bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
+    if (machineConfig.length === 0) {
+      badBase.add(name);
+      bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
+    }
     profiles.set(name, {
       name,
       talosVersion: p.talosVersion,
@@ -171,6 +189,21 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
       ...(n.wipe !== undefined ? { wipe: n.wipe } : {}),
     };
   });
+  // What each node would be served: base + profile install + its patches + hostname, against the
+  // Talos schema. A typo in a patch is caught here, not as an HTTP 500 when the node is installing.
+  if (options.talos) {
+    const check = options.talos.node;
+    nodes.forEach((node, i) => {
+      const profile = profiles.get(node.profile);
+      if (!profile || badBase.has(profile.name)) return;
+      try {
+        check(node, profile);
+      } catch (err) {
+        if (!(err instanceof MaskinError)) throw err;
+        bad(`nodes.${i}.patches`, err.message, `correct node ${node.id}'s patches so its config validates against the Talos ${profile.talosVersion} schema`);
+      }
+    });
+  }
   (m.images ?? []).forEach((image, i) => {
     if (image.profile !== undefined && !profiles.has(image.profile))
       bad(`images.${i}.profile`, `unknown profile ${image.profile}`, `use one of: ${[...profiles.keys()].join(', ')}`);

@@ -5,7 +5,7 @@
 import { generateKeyPairSync, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ManifestError, ManifestKeyError, ManifestRejectedError } from '../errors.js';
-import { buildManifest, type BaseConfigCheck } from './load.js';
+import { buildManifest, type TalosChecks } from './load.js';
 import { rawFromProto } from './convert.js';
 import type { Manifest } from './model.js';
 import { ManifestSchema, SignedManifestSchema, type Manifest as PbManifest, type SignedManifest } from '../uplink/gen/maskin/v1/manifest_pb.js';
@@ -74,7 +74,7 @@ export interface VerifyPolicy {
   /** Version in force; a manifest must be strictly newer. Absent = nothing in force yet. */
   readonly currentVersion?: number;
   readonly maxBytes: number;
-  readonly checkBase?: BaseConfigCheck;
+  readonly talos?: TalosChecks;
 }
 
 export interface VerifiedManifest {
@@ -143,7 +143,7 @@ export function verifySignedManifest(bytes: Uint8Array, policy: VerifyPolicy): V
   const file = `signed manifest v${version}`;
   let manifest: Manifest;
   try {
-    manifest = buildManifest(rawFromProto(pb, file), { file, ...(policy.checkBase ? { checkBase: policy.checkBase } : {}) });
+    manifest = buildManifest(rawFromProto(pb, file), { file, ...(policy.talos ? { talos: policy.talos } : {}) });
   } catch (err) {
     if (err instanceof ManifestError) throw new ManifestRejectedError('invalid', err.message, { cause: err });
     throw err;

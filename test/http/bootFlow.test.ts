@@ -18,7 +18,7 @@ import type { NodeRecord } from '../../agent/nodes/model.js';
 import { NodeRegistry } from '../../agent/nodes/registry.js';
 import { BootTokens, type BootGrant } from '../../agent/nodes/tokens.js';
 import { openStore } from '../../agent/store/store.js';
-import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+import { talosChecks } from '../../agent/talos/checks.js';
 import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
 const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/examples');
@@ -55,7 +55,7 @@ manifestFile: ${manifestFile}`,
     { env: { MASKIN_ADMIN_TOKEN: 'admin-secret' } },
   );
   const store = await openStore(config.dataDir);
-  let directory: NodeDirectory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
+  let directory: NodeDirectory = directoryOf(loadManifestFile(manifestFile, talosChecks));
   const leased = new Map([
     ['52:54:00:aa:00:01', '198.18.9.101'],
     ['52:54:00:aa:00:02', '198.18.9.102'],
@@ -78,7 +78,7 @@ manifestFile: ${manifestFile}`,
     logs: () => logged,
     bump: async (generation: number) => {
       await writeFile(manifestFile, manifestText(generation));
-      directory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
+      directory = directoryOf(loadManifestFile(manifestFile, talosChecks));
     },
   };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { manifestCommand } from '../../agent/manifest/cli.js';
 import { parseManifest } from '../../agent/manifest/load.js';
-import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+import { talosChecks } from '../../agent/talos/checks.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const EXAMPLE = path.join(root, 'config/examples/manifest.yaml');
@@ -66,7 +66,7 @@ t.test('keygen → sign → verify → show', async (t) => {
   const shown = await run('show', out);
   t.equal(shown.code, 0, shown.err);
   t.match(shown.out, /^# rack: rack1\n# version: 7\n# key: central-2025\n# issued at: \d{4}-\d\d-\d\dT.*Z\n# signature: NOT checked/);
-  const m = parseManifest(shown.out, { checkBase: validateMachineConfigDocs });
+  const m = parseManifest(shown.out, { talos: talosChecks });
   t.equal(m.rackId, 'rack1');
   t.equal(m.version, 7);
   t.same(

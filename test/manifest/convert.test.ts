@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { buildManifest, loadManifestFile, type RawManifest } from '../../agent/manifest/load.js';
 import { manifestToProto, rawFromProto } from '../../agent/manifest/convert.js';
 import type { Manifest } from '../../agent/manifest/model.js';
-import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+import { talosChecks } from '../../agent/talos/checks.js';
 import { InvalidFieldError, ManifestError } from '../../agent/errors.js';
 import { Arch, BootLocal, DesiredState, ManifestSchema } from '../../agent/uplink/gen/maskin/v1/manifest_pb.js';
 import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
@@ -29,12 +29,12 @@ function throughWire(file: string, opts: Parameters<typeof manifestToProto>[1]):
 
 t.test('YAML → protobuf → YAML shape gives the model the local file gives', async (t) => {
   const now = new Date('2025-05-01T12:00:00.000Z');
-  for (const [file, rackId, checkBase] of [
-    [EXAMPLE, 'rack1', validateMachineConfigDocs],
+  for (const [file, rackId, talos] of [
+    [EXAMPLE, 'rack1', talosChecks],
     [FULL, undefined, undefined],
   ] as const) {
-    const local = loadManifestFile(file, checkBase);
-    const wire = buildManifest(throughWire(file, { now, ...(rackId ? { rackId } : {}) }), { file: 'wire', ...(checkBase ? { checkBase } : {}) });
+    const local = loadManifestFile(file, talos);
+    const wire = buildManifest(throughWire(file, { now, ...(rackId ? { rackId } : {}) }), { file: 'wire', ...(talos ? { talos } : {}) });
     t.same(comparable(wire), { ...(comparable(local) as object), rackId: rackId ?? local.rackId }, path.basename(file));
     t.equal(wire.issuedAt?.toISOString(), now.toISOString(), 'issued_at is the signing time');
   }

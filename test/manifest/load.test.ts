@@ -119,8 +119,11 @@ t.test('a base-config check failure names the profile', async (t) => {
   let caught: unknown;
   try {
     parseManifest(base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }'), {
-      checkBase: () => {
-        throw new ManifestError('x', []);
+      talos: {
+        base: () => {
+          throw new ManifestError('x', []);
+        },
+        node: () => undefined,
       },
     });
   } catch (err) {
@@ -170,4 +173,25 @@ t.test('BMC boot mode, vendor profile and wipe policy', async (t) => {
     const broken = text.replace(bad.startsWith('wipe') ? 'wipe: on-reprovision' : bad.startsWith('boot') ? 'bootMode: legacy' : 'vendor: supermicro', bad);
     t.throws(() => parseManifest(broken), field, bad);
   }
+});
+
+t.test("every node's rendered machine config is checked: each bad node named, alike nodes each reported", async (t) => {
+  const { talosChecks } = await import('../../agent/talos/checks.js');
+  const nodes = [
+    '  - { id: good, macs: ["aa:bb:cc:dd:ee:01"], profile: p1, patches: [{ machine: { nodeLabels: { a: b } } }] }',
+    '  - { id: typo1, macs: ["aa:bb:cc:dd:ee:02"], profile: p1, hostname: typo1, patches: [{ machine: { nodeLabelz: { a: b } } }] }',
+    '  - { id: typo2, macs: ["aa:bb:cc:dd:ee:03"], profile: p1, hostname: typo2, patches: [{ machine: { nodeLabelz: { a: b } } }] }',
+  ].join('\n');
+  let caught: unknown;
+  try {
+    parseManifest(base(nodes), { talos: talosChecks });
+  } catch (err) {
+    caught = err;
+  }
+  t.type(caught, ManifestError);
+  const problems = (caught as ManifestError).problems.map((p) => `${p.field}: ${p.message}`);
+  t.equal(problems.length, 2, problems.join('\n'));
+  t.match(problems[0], /^nodes\.1\.patches: .*node typo1 is invalid: .*unknown field "nodeLabelz"/);
+  t.match(problems[1], /^nodes\.2\.patches: .*node typo2 is invalid: .*unknown field "nodeLabelz"/);
+  t.doesNotThrow(() => parseManifest(base(nodes.split('\n')[0]!), { talos: talosChecks }), 'the good node alone passes');
 });

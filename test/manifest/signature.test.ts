@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomBytes, sign as signRaw } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { generateKeyPair, loadPrivateKey, loadPublicKey, signManifest, verifySignedManifest, type VerifyPolicy } from '../../agent/manifest/signature.js';
 import { ManifestRejectedError, MaskinError } from '../../agent/errors.js';
-import { validateMachineConfigDocs } from '../../agent/talos/configSchema.js';
+import { talosChecks } from '../../agent/talos/checks.js';
 import { Arch, ManifestSchema, SignedManifestSchema, type Manifest as PbManifest } from '../../agent/uplink/gen/maskin/v1/manifest_pb.js';
 import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
@@ -43,7 +43,7 @@ const policy: VerifyPolicy = {
   rackId: 'rack-1',
   currentVersion: 9,
   maxBytes: 64 * 1024,
-  checkBase: validateMachineConfigDocs,
+  talos: talosChecks,
 };
 
 function rejection(bytes: Uint8Array, over: Partial<VerifyPolicy> = {}): ManifestRejectedError {
