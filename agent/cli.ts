@@ -98,15 +98,16 @@ async function run(file: string): Promise<void> {
     await runAgent(config, log, stop.signal, (agent) => {
       process.on('SIGHUP', () => agent.reloadManifest());
     });
+    log.info('stopped');
   } catch (err) {
-    if (err instanceof MaskinError) {
-      log.fatal({ code: err.code }, err.message);
-      process.exitCode = 1;
-      return;
-    }
-    log.fatal({ err }, 'agent failed');
+    if (err instanceof MaskinError) log.fatal({ code: err.code }, err.message);
+    else log.fatal({ err }, 'agent failed');
     process.exitCode = 1;
   }
+  // The stores are closed; a service left behind by the supervisor's grace period must not keep
+  // the process alive past systemd's stop timeout.
+  log.flush();
+  process.exit();
 }
 
 function checkConfig(file: string): void {

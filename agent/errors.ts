@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'MASKIN_ERR_MANIFEST_BAD_SIGNATURE',
   'MASKIN_ERR_MANIFEST_WRONG_RACK',
   'MASKIN_ERR_MANIFEST_ROLLBACK',
+  'MASKIN_ERR_STOPPING',
   'MASKIN_ERR_PUSH_UNAUTHENTICATED',
   'MASKIN_ERR_CLI_FILE',
   // DHCP and TFTP packets
@@ -244,6 +245,13 @@ export class UplinkRequestError extends MaskinError {
 export class ReportAckError extends MaskinError {
   constructor(detail: string, options?: { cause?: unknown }) {
     super('MASKIN_ERR_REPORT_ACK_INVALID', `report ack refused: ${detail}`, options);
+  }
+}
+
+/** Work refused or cut short because the agent is stopping (SIGTERM, or another service failed). */
+export class StoppingError extends MaskinError {
+  constructor() {
+    super('MASKIN_ERR_STOPPING', 'the agent is stopping');
   }
 }
 

@@ -124,6 +124,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       createHttpService(app, config),
       createTokenPruner(tokens, log),
       images.prefetcher,
+      images.fetcher.service,
       createHealthService({
         outbox,
         log: log.child({ component: 'health' }),
@@ -197,7 +198,7 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
     log: log.child({ component: 'prefetch' }),
   });
   const port: ImagesPort = { pins, store: content, fetch, progress: (digest) => fetcher.active().find((p) => p.digest === digest) };
-  return { content, registry, prefetcher, port };
+  return { content, registry, prefetcher, port, fetcher };
 }
 
 /** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */

@@ -48,6 +48,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    // On stop, every connection closes at once, streaming ones too: boot clients retry, and a
+    // download cut short must not hold the agent past systemd's stop timeout.
+    forceCloseConnections: true,
     routerOptions: { querystringParser: parseQuery },
   });
   await app.register(ipxeRoutes, deps);

@@ -6,8 +6,10 @@
 import { close, createReadStream, openSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { UpstreamError } from '../errors.js';
+import { StoppingError, UpstreamError } from '../errors.js';
 import { backoffDelay } from '../runtime/backoff.js';
+import type { Service } from '../runtime/service.js';
+import { aborted, sleep } from '../runtime/wait.js';
 import { httpGet, type GetOptions, type GetResponse } from './httpGet.js';
 import type { BlobInfo, ContentStore, Digest, Download, DownloadProgress } from './model.js';
 
@@ -29,6 +31,8 @@ export interface Fetcher {
   fetch(digest: Digest, source: FetchSource): Download;
   /** Downloads in flight. */
   active(): DownloadProgress[];
+  /** Runs until stopped, then aborts every download in flight (their readers get an error) and refuses new ones. */
+  readonly service: Service;
 }
 
 export interface FetcherOptions {
@@ -192,6 +196,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
   const backoff = opts.backoff ?? ((attempt: number) => backoffDelay(attempt, 250, 10_000, Math.random));
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const flights = new Map<Digest, { flight: Flight; download: Download }>();
+  const halt = new AbortController();
   const fatal = new WeakSet<Error>();
 
   /** The upstream bytes in order, once each, across retries and Range resumes. */
@@ -203,7 +208,8 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         const resumeAt = flight.received;
         const headers: Record<string, string> = { ...source.headers };
         if (resumeAt > 0) headers['range'] = `bytes=${resumeAt}-`;
-        const res = await (source.get ?? httpGet)(source.url, { headers, timeoutMs, maxRedirects: MAX_REDIRECTS });
+        if (halt.signal.aborted) throw new StoppingError();
+        const res = await (source.get ?? httpGet)(source.url, { headers, timeoutMs, maxRedirects: MAX_REDIRECTS, signal: halt.signal });
         const status = res.status;
         if (status !== 200 && status !== 206) {
           res.body.destroy();
@@ -247,6 +253,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         if (skip > 0) throw new UpstreamError(source.url, `response ended before the ${resumeAt} bytes already received`);
         return;
       } catch (err) {
+        if (halt.signal.aborted) throw new StoppingError();
         if (err instanceof Error && fatal.has(err)) throw err;
         if (progressed) failures = 0;
         if (failures >= retries) {
@@ -259,7 +266,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
           { digest: flight.digest, url: source.url, received: flight.received, attempt: failures, delayMs: Math.round(delay), err: (err as Error).message },
           'image download interrupted; retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, halt.signal);
       }
     }
   }
@@ -291,7 +298,8 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         },
         (err: Error) => {
           flight.error = err;
-          log.warn({ digest, url: source.url, err: err.message, code: (err as { code?: string }).code }, 'image download failed');
+          if (err instanceof StoppingError) log.info({ digest, url: source.url, received: flight.received }, 'image download aborted: the agent is stopping');
+          else log.warn({ digest, url: source.url, err: err.message, code: (err as { code?: string }).code }, 'image download failed');
           throw err;
         },
       )
@@ -325,5 +333,13 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
       return start(digest, source);
     },
     active: () => [...flights.values()].map(({ download }) => download.progress()),
+    service: {
+      name: 'image-fetch',
+      async run(stop) {
+        await aborted(stop);
+        halt.abort();
+        await Promise.allSettled([...flights.values()].map(({ download }) => download.done));
+      },
+    },
   };
 }

@@ -20,6 +20,8 @@ export interface GetOptions {
   /** Connect/response timeout, and the longest pause allowed within the body. */
   readonly timeoutMs: number;
   readonly maxRedirects?: number;
+  /** Aborts the request and its body (the agent is stopping). */
+  readonly signal?: AbortSignal;
 }
 
 /** GET following redirects; a hop to another origin drops Authorization (it is not theirs). */
@@ -27,7 +29,7 @@ export async function httpGet(url: string, opts: GetOptions): Promise<GetRespons
   let target = new URL(url);
   let headers: Record<string, string> = { ...opts.headers };
   for (let hop = 0; ; hop++) {
-    const res = await once(target, headers, opts.timeoutMs);
+    const res = await once(target, headers, opts.timeoutMs, opts.signal);
     const location = res.headers.location;
     if (res.statusCode !== undefined && res.statusCode >= 300 && res.statusCode < 400 && location !== undefined) {
       res.resume();
@@ -46,11 +48,11 @@ export async function httpGet(url: string, opts: GetOptions): Promise<GetRespons
   }
 }
 
-function once(target: URL, headers: Record<string, string>, timeoutMs: number): Promise<http.IncomingMessage> {
+function once(target: URL, headers: Record<string, string>, timeoutMs: number, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
   const get = target.protocol === 'https:' ? https.get : target.protocol === 'http:' ? http.get : undefined;
   if (!get) return Promise.reject(new Error(`unsupported URL scheme ${target.protocol}`));
   return new Promise((resolve, reject) => {
-    const req = get(target, { headers, timeout: timeoutMs }, resolve);
+    const req = get(target, { headers, timeout: timeoutMs, ...(signal ? { signal } : {}) }, resolve);
     req.on('timeout', () => req.destroy(new Error(`no response from ${target.href} within ${timeoutMs} ms`)));
     req.on('error', reject);
   });

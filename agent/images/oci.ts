@@ -189,7 +189,13 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
   const pulls = new Map<Digest, Pull>();
 
   /** GET `url` of `image`'s upstream; follows redirects (blobs live in object storage) and answers one Bearer challenge. */
-  async function authorizedGet(image: ImageName, url: string, headers: Readonly<Record<string, string>>, maxRedirects?: number): Promise<GetResponse> {
+  async function authorizedGet(
+    image: ImageName,
+    url: string,
+    headers: Readonly<Record<string, string>>,
+    maxRedirects?: number,
+    signal?: AbortSignal,
+  ): Promise<GetResponse> {
     const up = upstreams(image.registry);
     if (!up) throw new UpstreamError(image.registry, 'no upstream configured for this registry');
     const send = async (authorization: string | undefined): Promise<GetResponse> => {
@@ -198,6 +204,7 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
           headers: { ...up.headers, ...headers, ...(authorization ? { authorization } : {}) },
           timeoutMs,
           ...(maxRedirects !== undefined ? { maxRedirects } : {}),
+          ...(signal ? { signal } : {}),
         });
       } catch (err) {
         throw new UpstreamError(url, `unreachable: ${(err as Error).message}`, { cause: err });
@@ -306,7 +313,7 @@ export function createRegistryMirror(opts: RegistryMirrorOptions): RegistryMirro
       url,
       get: async (target, o) => {
         try {
-          const res = await authorizedGet(image, target, o.headers ?? {}, o.maxRedirects);
+          const res = await authorizedGet(image, target, o.headers ?? {}, o.maxRedirects, o.signal);
           if (res.status === 200 || res.status === 206) attempts.error = undefined;
           else fail(new UpstreamError(res.url, `HTTP ${res.status}`, { status: res.status }));
           return res;

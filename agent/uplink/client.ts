@@ -26,6 +26,10 @@ export interface UplinkClient {
   /** Headers every request to central carries (authorization). */
   readonly headers: Readonly<Record<string, string>>;
   readonly timeoutMs: number;
+  /**
+   * Ends every connection, in-flight requests included: a report POST cut short stays in the
+   * outbox (it was never acked) and a manifest pull is tried again at the next start.
+   */
   close(): Promise<void>;
 }
 
@@ -81,7 +85,7 @@ export function createUplinkClient(opts: UplinkClientOptions): UplinkClient {
     dispatcher,
     headers,
     timeoutMs: opts.timeoutMs,
-    close: () => dispatcher.close(),
+    close: () => dispatcher.destroy(),
   };
 }
 
