@@ -34,6 +34,8 @@ export interface AgentOptions {
   readonly extraConfig?: string;
   /** Reuse a data dir (restart tests). */
   readonly dataDir?: string;
+  /** Default debug; a flood test keeps its output small with warn. */
+  readonly logLevel?: string;
   /** Extra environment for the agent process (secrets such as MASKIN_PUSH_TOKEN). */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -59,7 +61,7 @@ dhcp:
   dns: [${rack.address}]
   ntp: [${rack.address}]
   domain: rack.test
-logLevel: debug
+logLevel: ${opts.logLevel ?? 'debug'}
 ${opts.extraConfig ?? ''}`,
   );
   let output = '';
