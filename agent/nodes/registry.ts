@@ -2,12 +2,15 @@
 // Records live in memory and are written through to the `nodes` sublevel, one write chain per
 // node so a crash leaves each record at some complete earlier version.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { LeaseView } from '../dhcp/leaseView.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
+import { counter } from '../runtime/metrics.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
 import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
+import { placeStep, REFUSAL_STEPS } from './timeline.js';
 import type {
   BootObserver,
   FirmwareKind,
@@ -36,14 +39,22 @@ export interface NodeRegistryDeps {
   readonly now: () => Date;
   readonly log: Logger;
   readonly reports?: ReportSink;
+  readonly registry?: Registry;
 }
 
 export class NodeRegistry implements BootObserver {
   private readonly records = new Map<string, NodeRecord>();
   private readonly writes = new Map<string, Promise<void>>();
   private readonly listeners: TransitionListener[] = [];
+  private readonly refusals;
 
-  private constructor(private readonly deps: NodeRegistryDeps) {}
+  private constructor(private readonly deps: NodeRegistryDeps) {
+    this.refusals = counter(deps.registry, {
+      name: 'maskin_node_refusals_total',
+      help: 'Refused iPXE script, machine config and installer report requests, by step and reason',
+      labelNames: ['step', 'reason'],
+    });
+  }
 
   static async open(deps: NodeRegistryDeps): Promise<NodeRegistry> {
     const registry = new NodeRegistry(deps);
@@ -57,6 +68,11 @@ export class NodeRegistry implements BootObserver {
 
   get(id: string): NodeRecord | undefined {
     return this.records.get(id);
+  }
+
+  /** The record for a MAC if it has one; never creates one. */
+  find(mac: string): NodeRecord | undefined {
+    return this.records.get(this.idFor(normalizeMac(mac)).id);
   }
 
   /** The record id a MAC belongs to: the manifest node id, or `mac-<mac>` for unknown machines. */
@@ -79,10 +95,22 @@ export class NodeRegistry implements BootObserver {
     return record;
   }
 
+  /**
+   * A refusal step (script-refused, config-refused) is counted by step and reason, and noted on
+   * an existing record or a manifest node's, coalesced (agent/nodes/timeline.ts); it never makes
+   * a record for an unknown machine.
+   */
   record(subject: StepSubject, step: StepName, detail: Record<string, unknown> = {}): void {
+    const refusal = REFUSAL_STEPS.has(step);
+    if (refusal) this.refusals.inc({ step, reason: typeof detail.reason === 'string' ? detail.reason : '' });
     const mac = subject.mac ?? (subject.ip !== undefined ? this.deps.leases.macOf(subject.ip) : undefined);
     if (mac === undefined) {
       this.deps.log.debug({ step, ip: subject.ip }, 'step from an address with no lease; not attributed to a node');
+      return;
+    }
+    if (refusal) {
+      const record = this.find(mac) ?? (this.idFor(normalizeMac(mac)).spec ? this.recordFor(mac) : undefined);
+      if (record && this.append(record, step, detail)) this.persist(record);
       return;
     }
     const record = this.recordFor(mac);
@@ -172,12 +200,16 @@ export class NodeRegistry implements BootObserver {
     await Promise.all(this.writes.values());
   }
 
-  private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): void {
-    const entry: TimelineStep = { at: this.deps.now().toISOString(), step, detail };
-    record.timeline.push(entry);
+  /** Places the step (agent/nodes/timeline.ts); returns whether it is notable (reported; worth a write). */
+  private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): boolean {
+    const placed = placeStep(record.timeline, step, detail, this.deps.now().toISOString());
+    const entry: TimelineStep = placed.entry;
+    if (placed.kind === 'update') record.timeline[placed.index] = entry;
+    else record.timeline.push(entry);
     // state-changed steps travel as StateChange reports, which are never evicted.
-    if (step !== 'state-changed') this.deps.reports?.(timelineStepReport(record.id, step, detail));
+    if (placed.notable && step !== 'state-changed') this.deps.reports?.(timelineStepReport(record.id, step, { ...entry.detail }));
     if (record.timeline.length > TIMELINE_LIMIT) record.timeline.splice(0, record.timeline.length - TIMELINE_LIMIT);
+    return placed.notable;
   }
 
   private persist(record: NodeRecord): void {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { NodeRegistry, TIMELINE_LIMIT, type ReportBody } from '../../agent/nodes/registry.js';
 import { directoryOf, type Manifest } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
@@ -140,4 +141,45 @@ t.test('lifecycle: transitions notify listeners and report the failed step; prog
   await reg.flush();
   const again = await NodeRegistry.open(deps);
   t.match(again.get('n1'), { state: 'failed', installedGeneration: 1, lifecycle: { step: 'power', attempt: 2, lastError: 'busy' } }, 'persisted');
+});
+
+t.test('refusals coalesce: a flood leaves the timeline alone, is counted, and never makes an unknown record', async (t) => {
+  const { store } = await tempAgentStore(t, 'regref');
+  const reports: ReportBody[] = [];
+  const registry = new Registry();
+  const reg = await NodeRegistry.open({
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: (ip: string) => (ip === '198.18.0.11' ? 'aa:bb:cc:dd:ee:01' : undefined) },
+    now: () => new Date('2026-11-24T00:00:00Z'),
+    log: pino({ level: 'silent' }),
+    reports: (body) => reports.push(body),
+    registry,
+  });
+  for (let i = 0; i < 10; i++) reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-ack', { i });
+  const before = reports.length;
+  for (let i = 0; i < 2000; i++) {
+    reg.record({ ip: '198.18.0.11' }, 'config-refused', { reason: 'unknown', from: '198.18.0.11' });
+    reg.record({ ip: '198.18.0.11' }, 'config-refused', { reason: 'unknown', endpoint: 'events', from: '198.18.0.11' });
+    reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'script-refused', { reason: 'wrong-address', from: '198.18.0.66' });
+  }
+  const tl = reg.get('n1')!.timeline;
+  t.equal(tl.length, 13, "the node's 10 steps and one step per refusal kind");
+  t.same(
+    tl.slice(10).map((s) => [s.step, s.detail.endpoint ?? '', s.detail.count]),
+    [
+      ['config-refused', '', 2000],
+      ['config-refused', 'events', 2000],
+      ['script-refused', '', 2000],
+    ],
+  );
+  t.equal(reports.length - before, 3 * 11, 'reported at counts 1, 2, 4, …, 1024 only');
+  reg.record({ mac: '52:54:00:00:00:77' }, 'script-refused', { reason: 'no-lease', from: '198.18.0.66' });
+  reg.record({ ip: '198.18.0.99' }, 'config-refused', { reason: 'unknown', from: '198.18.0.99' });
+  t.equal(reg.get('mac-52-54-00-00-00-77'), undefined, 'a refusal makes no record for an unknown machine');
+  const metrics = await registry.metrics();
+  t.match(metrics, /maskin_node_refusals_total\{step="config-refused",reason="unknown"\} 4001/);
+  t.match(metrics, /maskin_node_refusals_total\{step="script-refused",reason="wrong-address"\} 2000/);
+  t.match(metrics, /maskin_node_refusals_total\{step="script-refused",reason="no-lease"\} 1/);
+  await reg.flush();
 });
