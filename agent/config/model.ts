@@ -112,6 +112,10 @@ export interface AgentConfig {
   readonly rackId?: string;
   readonly uplink: UplinkSettings;
   readonly outboxMaxEvents: number;
+  readonly nodes: {
+    /** Records kept for machines the manifest does not know; the least recently active go first beyond it. */
+    readonly maxUnknown: number;
+  };
   readonly images: {
     /** Image Factory or a central mirror of it: /image/<schematic>/<version>/kernel-<arch>. */
     readonly factoryUrl: string;

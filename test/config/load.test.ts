@@ -15,7 +15,13 @@ t.test('defaults fill everything a rack operator leaves out', async (t) => {
   t.same(c.bootFiles, { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' });
   t.equal(c.dhcp.leaseTime, 3600);
   t.equal(c.bootTokenTtl, 3600);
+  t.equal(c.nodes.maxUnknown, 1024);
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.dhcp), 'frozen');
+});
+
+t.test('nodes.maxUnknown is read and bounded', async (t) => {
+  t.equal(parseConfig(minimal + 'nodes: { maxUnknown: 50 }\n', { env: {} }).nodes.maxUnknown, 50);
+  t.throws(() => parseConfig(minimal + 'nodes: { maxUnknown: 0 }\n', { env: {} }), /nodes\.maxUnknown/);
 });
 
 t.test('a non-default HTTP port appears in the base URL', async (t) => {
