@@ -34,6 +34,8 @@ export const NO_UPLINK: UplinkSettings = Object.freeze({ pullIntervalSeconds: 60
 export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
 /** Records kept for machines the manifest does not know. */
 export const DEFAULT_NODES = Object.freeze({ maxUnknown: 1024 });
+/** Machines the manifest does not know hold at most half of each pool, PXE ones for 10 minutes at a time. */
+export const DEFAULT_DHCP = Object.freeze({ unknownPoolPercent: 50, unknownPxeLeaseTime: 600 });
 export const DEFAULT_IMAGES = Object.freeze({
   factoryUrl: 'https://factory.talos.dev',
   limitBytes: 20 * 1024 ** 3,
@@ -171,6 +173,8 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       poolEnd: c.dhcp.pool.end,
       leaseTime: c.dhcp.leaseTime ?? 3600,
       offerHold: c.dhcp.offerHold ?? 30,
+      unknownPoolPercent: c.dhcp.unknownPoolPercent ?? DEFAULT_DHCP.unknownPoolPercent,
+      unknownPxeLeaseTime: c.dhcp.unknownPxeLeaseTime ?? DEFAULT_DHCP.unknownPxeLeaseTime,
       routers: c.dhcp.routers ?? [],
       dns: c.dhcp.dns ?? [],
       ntp: c.dhcp.ntp ?? [],
@@ -326,6 +330,8 @@ interface RawConfig {
     pool: RawRange;
     leaseTime?: number;
     offerHold?: number;
+    unknownPoolPercent?: number;
+    unknownPxeLeaseTime?: number;
     routers?: string[];
     dns?: string[];
     ntp?: string[];

@@ -24,6 +24,10 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
       poolEnd: '198.18.70.199',
       leaseTime: 3600,
       offerHold: 30,
+      // No share for unknown machines and no shorter lease: the tests here use MACs the manifest
+      // does not know on pools as small as one address; the share and the lease have their own.
+      unknownPoolPercent: 100,
+      unknownPxeLeaseTime: 3600,
       routers: ['198.18.70.1'],
       dns: ['198.18.70.1', '198.18.70.2'],
       ntp: ['198.18.70.1'],
