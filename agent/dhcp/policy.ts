@@ -9,7 +9,7 @@ import { bootTargetFor, classifyClient, type BootTarget, type ClientClass } from
 import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
 import type { LeaseChange, LeaseTable } from './leaseTable.js';
 import { MessageType } from './options.js';
-import { poolFor, type AddressPool } from './pools.js';
+import { poolFor, poolHolding, type AddressPool } from './pools.js';
 import { buildReply, replyDestination, type Destination } from './reply.js';
 
 export type DropReason =
@@ -23,6 +23,7 @@ export type DropReason =
   | 'other-server'
   | 'no-address'
   | 'not-ours'
+  | 'inform-foreign-address'
   | 'unexpected-type';
 
 export interface StepReport {
@@ -140,10 +141,10 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
       relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
     },
   });
-  const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean } = {}): Decision['reply'] => ({
+  const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean; pool?: AddressPool } = {}): Decision['reply'] => ({
     message: buildReply(
       request,
-      { type: replyType, yiaddr: ip, leaseTime: extra.lease ? leaseTime : undefined, pool, cls, target, node, message: extra.message },
+      { type: replyType, yiaddr: ip, leaseTime: extra.lease ? leaseTime : undefined, pool: extra.pool ?? pool, cls, target, node, message: extra.message },
       config,
     ),
     to: replyDestination(request, replyType, config),
@@ -182,9 +183,16 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
       if (!held || held.ip !== ip) return { mac, steps: [step('dhcp-release', ip)], dropped: 'not-ours' };
       return { mac, change: { op: 'release', mac, ip, at: now }, steps: [step('dhcp-release', ip)] };
     }
-    case MessageType.INFORM:
-      // §4.3.5: configuration only; no yiaddr, no lease time, sent to ciaddr.
-      return { mac, reply: answer(MessageType.ACK, undefined), steps: [] };
+    case MessageType.INFORM: {
+      // §4.3.5: configuration only; no yiaddr, no lease time, unicast to ciaddr (§4.1). The client
+      // already has ciaddr and may send the INFORM straight to us, not through its relay, so the
+      // options are those of the subnet holding ciaddr. A ciaddr on no subnet this agent serves
+      // (loopback, another network, a network or broadcast address, our own) gets nothing:
+      // answering would send packets wherever a sender points.
+      const served = poolHolding(request.ciaddr, config);
+      if (!served) return { mac, steps: [], dropped: 'inform-foreign-address' };
+      return { mac, reply: answer(MessageType.ACK, undefined, { pool: served }), steps: [] };
+    }
     default:
       return { mac, steps: [], dropped: 'unexpected-type' };
   }

@@ -283,6 +283,38 @@ t.test('INFORM: options, no yiaddr, no lease time, unicast to ciaddr', async (t)
   t.equal(d.change, undefined);
 });
 
+/** [name, ciaddr, giaddr, expected: `to <address>:<port> mask <subnet mask> router <first router>` or `dropped <reason>`] */
+const informRows: [string, string, string, string][] = [
+  ['a client on the provisioning subnet', '198.18.70.42', '0.0.0.0', 'to 198.18.70.42:68 mask 255.255.255.0 router 198.18.70.1'],
+  ['outside the pool, still on the subnet', '198.18.70.250', '0.0.0.0', 'to 198.18.70.250:68 mask 255.255.255.0 router 198.18.70.1'],
+  ['a relayed-subnet client asking us directly: its subnet options', '198.18.71.7', '0.0.0.0', 'to 198.18.71.7:68 mask 255.255.255.0 router 198.18.71.1'],
+  ['through its relay: the reply goes to the relay', '198.18.71.7', '198.18.71.1', 'to 198.18.71.1:67 mask 255.255.255.0 router 198.18.71.1'],
+  ['loopback', '127.0.0.1', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['another network', '10.1.2.3', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['a neighbouring network', '198.18.72.5', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['no ciaddr', '0.0.0.0', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['the limited broadcast address', '255.255.255.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["the subnet's broadcast address", '198.18.70.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["the subnet's network address", '198.18.70.0', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["a relayed subnet's broadcast address", '198.18.71.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["this agent's own address", '198.18.70.1', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['loopback, through a relay', '127.0.0.1', '198.18.71.1', 'dropped inform-foreign-address'],
+  ['a relay no pool serves', '198.18.70.42', '198.18.99.1', 'dropped no-relay-pool'],
+];
+for (const [name, ciaddr, giaddr, want] of informRows) {
+  t.test(`INFORM (RFC 2131 §4.3.5): ${name}`, async (t) => {
+    const h = await harness();
+    const d = await h.send(request('02:00:00:00:00:03', { messageType: M.INFORM }, { ciaddr, giaddr, flags: 0 }));
+    const r = d.reply;
+    t.equal(
+      d.dropped ? `dropped ${d.dropped}` : `to ${r?.to.address}:${r?.to.port} mask ${r?.message.options.subnetMask} router ${r?.message.options.routers?.[0]}`,
+      want,
+    );
+    t.equal(d.change, undefined, 'never a lease change');
+    if (r) t.equal(r.message.yiaddr, '0.0.0.0');
+  });
+}
+
 t.test('relay: pool chosen by giaddr, reply unicast to the relay on the server port, 82 echoed', async (t) => {
   const h = await harness();
   const info = Buffer.from([1, 3, 0x65, 0x74, 0x68]);
