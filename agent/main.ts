@@ -80,6 +80,8 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       now: () => new Date(),
       log: log.child({ component: 'nodes' }),
       reports: report,
+      maxUnknown: config.nodes.maxUnknown,
+      registry: metrics,
     });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
     const provisioner = createProvisioner(config, directory, nodes, leases, log);

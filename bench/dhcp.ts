@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
 import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
+import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_DHCP, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
@@ -126,6 +126,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
       poolEnd: POOL[1],
       leaseTime: 3600,
       offerHold: 30,
+      ...DEFAULT_DHCP,
       routers: [SERVER],
       dns: [SERVER],
       ntp: [SERVER],
@@ -136,6 +137,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     logLevel: 'warn',
     uplink: NO_UPLINK,
     outboxMaxEvents: DEFAULT_OUTBOX_MAX_EVENTS,
+    nodes: DEFAULT_NODES,
     images: DEFAULT_IMAGES,
     lifecycle: DEFAULT_PROVISION,
     bmc: NO_BMC,

@@ -32,6 +32,10 @@ export function loadConfigFile(file: string, options: LoadOptions = {}): AgentCo
 /** Uplink defaults: nothing configured means no central (local manifest file only). */
 export const NO_UPLINK: UplinkSettings = Object.freeze({ pullIntervalSeconds: 60, timeoutSeconds: 10, trustedKeys: [], maxManifestBytes: 16 * 1024 * 1024 });
 export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
+/** Records kept for machines the manifest does not know. */
+export const DEFAULT_NODES = Object.freeze({ maxUnknown: 1024 });
+/** Machines the manifest does not know hold at most half of each pool, PXE ones for 10 minutes at a time. */
+export const DEFAULT_DHCP = Object.freeze({ unknownPoolPercent: 50, unknownPxeLeaseTime: 600 });
 export const DEFAULT_IMAGES = Object.freeze({
   factoryUrl: 'https://factory.talos.dev',
   limitBytes: 20 * 1024 ** 3,
@@ -149,6 +153,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     ...(c.rackId !== undefined ? { rackId: c.rackId } : {}),
     uplink,
     outboxMaxEvents: c.outbox?.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS,
+    nodes: { maxUnknown: c.nodes?.maxUnknown ?? DEFAULT_NODES.maxUnknown },
     images: {
       factoryUrl: c.images?.factoryUrl ?? DEFAULT_IMAGES.factoryUrl,
       limitBytes: c.images?.limitBytes ?? DEFAULT_IMAGES.limitBytes,
@@ -168,6 +173,8 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       poolEnd: c.dhcp.pool.end,
       leaseTime: c.dhcp.leaseTime ?? 3600,
       offerHold: c.dhcp.offerHold ?? 30,
+      unknownPoolPercent: c.dhcp.unknownPoolPercent ?? DEFAULT_DHCP.unknownPoolPercent,
+      unknownPxeLeaseTime: c.dhcp.unknownPxeLeaseTime ?? DEFAULT_DHCP.unknownPxeLeaseTime,
       routers: c.dhcp.routers ?? [],
       dns: c.dhcp.dns ?? [],
       ntp: c.dhcp.ntp ?? [],
@@ -332,6 +339,7 @@ interface RawConfig {
     trustedKeys?: { id: string; publicKeyFile: string }[];
   };
   outbox?: { maxEvents?: number };
+  nodes?: { maxUnknown?: number };
   images?: { factoryUrl?: string; limitBytes?: number; registryUpstreams?: Record<string, string> };
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
@@ -345,6 +353,8 @@ interface RawConfig {
     pool: RawRange;
     leaseTime?: number;
     offerHold?: number;
+    unknownPoolPercent?: number;
+    unknownPxeLeaseTime?: number;
     routers?: string[];
     dns?: string[];
     ntp?: string[];

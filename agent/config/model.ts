@@ -8,6 +8,13 @@ export interface DhcpSettings {
   readonly leaseTime: number;
   /** How long an OFFER holds its address before it returns to the pool, seconds. */
   readonly offerHold: number;
+  /**
+   * Percent of each pool (its first addresses) that machines the manifest does not know may hold;
+   * the rest is kept for manifest nodes.
+   */
+  readonly unknownPoolPercent: number;
+  /** Lease time for PXE/iPXE clients the manifest does not know, seconds (capped at leaseTime). */
+  readonly unknownPxeLeaseTime: number;
   readonly routers: readonly string[];
   readonly dns: readonly string[];
   /** Talos blocks boot until time syncs: option 42 matters. */
@@ -112,6 +119,10 @@ export interface AgentConfig {
   readonly rackId?: string;
   readonly uplink: UplinkSettings;
   readonly outboxMaxEvents: number;
+  readonly nodes: {
+    /** Records kept for machines the manifest does not know; the least recently active go first beyond it. */
+    readonly maxUnknown: number;
+  };
   readonly images: {
     /** Image Factory or a central mirror of it: /image/<schematic>/<version>/kernel-<arch>. */
     readonly factoryUrl: string;

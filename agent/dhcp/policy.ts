@@ -9,7 +9,7 @@ import { bootTargetFor, classifyClient, type BootTarget, type ClientClass } from
 import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
 import type { LeaseChange, LeaseTable } from './leaseTable.js';
 import { MessageType } from './options.js';
-import { poolFor, type AddressPool } from './pools.js';
+import { poolFor, poolHolding, type AddressPool } from './pools.js';
 import { buildReply, replyDestination, type Destination } from './reply.js';
 
 export type DropReason =
@@ -18,10 +18,12 @@ export type DropReason =
   | 'no-hardware-address'
   | 'no-relay-pool'
   | 'pool-exhausted'
+  | 'unknown-share-exhausted'
   | 'reservation-outside-subnet'
   | 'other-server'
   | 'no-address'
   | 'not-ours'
+  | 'inform-foreign-address'
   | 'unexpected-type';
 
 export interface StepReport {
@@ -66,11 +68,28 @@ export function reservationsOf(directory: NodeDirectory): Reservations {
   return map;
 }
 
+/**
+ * The last address of the pool's unknown share: machines the manifest does not know may hold only
+ * the first `dhcp.unknownPoolPercent` percent of a pool (rounded down; below `start` when none), so
+ * the rest stays for manifest nodes however many made-up MACs ask.
+ */
+export function unknownShareEnd(pool: AddressPool, config: AgentConfig): number {
+  const span = pool.end - pool.start + 1;
+  return pool.start + Math.floor((span * config.dhcp.unknownPoolPercent) / 100) - 1;
+}
+
+/** The lease time a client gets: unknown PXE/iPXE clients the shorter `dhcp.unknownPxeLeaseTime`, so their addresses come back soon. */
+export function leaseTimeFor(node: NodeSpec | undefined, cls: ClientClass, config: AgentConfig): number {
+  const { leaseTime, unknownPxeLeaseTime } = config.dhcp;
+  return !node && cls.firmware !== undefined ? Math.min(leaseTime, unknownPxeLeaseTime) : leaseTime;
+}
+
 /** May this client hold `ip` (a number) from `pool` now? */
 function allowed(mac: string, node: NodeSpec | undefined, ip: number, pool: AddressPool, self: PolicySelf): boolean {
   if (node?.ipv4) return ip === ipToInt(node.ipv4);
   if (self.reservations.has(ip)) return false;
   if (ip < pool.start || ip > pool.end) return false;
+  if (!node && ip > unknownShareEnd(pool, self.config)) return false;
   const holder = self.leases.byIp(ip);
   if (!holder || holder.expiresAt <= self.now) return true;
   return holder.mac === mac && holder.state !== 'declined';
@@ -78,15 +97,23 @@ function allowed(mac: string, node: NodeSpec | undefined, ip: number, pool: Addr
 
 type Choice = { ip: string } | { none: DropReason };
 
-/** Reservation, else the client's previous address (sticky), else the one it asks for, else any free one. */
+/**
+ * Reservation, else the client's previous address (sticky), else the one it asks for, else a free
+ * one: for a manifest node from the part of the pool unknown machines cannot take first, then from
+ * their share; for an unknown machine from its share only.
+ */
 function chooseAddress(mac: string, node: NodeSpec | undefined, request: DhcpMessage, pool: AddressPool, self: PolicySelf): Choice {
   if (node?.ipv4) return inSubnet(ipToInt(node.ipv4), pool.subnet) ? { ip: node.ipv4 } : { none: 'reservation-outside-subnet' };
   const previous = self.leases.byMac(mac);
   if (previous && previous.state !== 'declined' && allowed(mac, node, ipToInt(previous.ip), pool, self)) return { ip: previous.ip };
   const asked = request.options.requestedIp;
   if (asked && allowed(mac, node, ipToInt(asked), pool, self)) return { ip: asked };
-  const free = self.leases.freeAddress(pool.start, pool.end, self.now, (ip) => self.reservations.has(ip));
-  return free === undefined ? { none: 'pool-exhausted' } : { ip: intToIp(free) };
+  const shareEnd = unknownShareEnd(pool, self.config);
+  const reserved = (ip: number): boolean => self.reservations.has(ip);
+  const free = (start: number, end: number): number | undefined => self.leases.freeAddress(start, end, self.now, reserved);
+  const ip = node ? (free(shareEnd + 1, pool.end) ?? free(pool.start, shareEnd)) : free(pool.start, shareEnd);
+  if (ip !== undefined) return { ip: intToIp(ip) };
+  return { none: node || shareEnd >= pool.end ? 'pool-exhausted' : 'unknown-share-exhausted' };
 }
 
 export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf): Decision {
@@ -103,6 +130,7 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
   const target = bootTargetFor(cls, node, self.config);
   const { config, now } = self;
   const ours = config.provisioning.address;
+  const leaseTime = leaseTimeFor(node, cls, config);
   const step = (name: StepName, ip?: string): StepReport => ({
     step: name,
     detail: {
@@ -113,10 +141,10 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
       relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
     },
   });
-  const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean } = {}): Decision['reply'] => ({
+  const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean; pool?: AddressPool } = {}): Decision['reply'] => ({
     message: buildReply(
       request,
-      { type: replyType, yiaddr: ip, leaseTime: extra.lease ? config.dhcp.leaseTime : undefined, pool, cls, target, node, message: extra.message },
+      { type: replyType, yiaddr: ip, leaseTime: extra.lease ? leaseTime : undefined, pool: extra.pool ?? pool, cls, target, node, message: extra.message },
       config,
     ),
     to: replyDestination(request, replyType, config),
@@ -140,7 +168,7 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
       };
     }
     case MessageType.REQUEST:
-      return decideRequest(request, node, self, { mac, pool, ours, step, answer });
+      return decideRequest(request, node, self, { mac, pool, ours, leaseTime, step, answer });
     case MessageType.DECLINE: {
       // §4.3.3: the client found the address in use (ARP); quarantine it for one lease time.
       const ip = request.options.requestedIp;
@@ -155,9 +183,16 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
       if (!held || held.ip !== ip) return { mac, steps: [step('dhcp-release', ip)], dropped: 'not-ours' };
       return { mac, change: { op: 'release', mac, ip, at: now }, steps: [step('dhcp-release', ip)] };
     }
-    case MessageType.INFORM:
-      // §4.3.5: configuration only; no yiaddr, no lease time, sent to ciaddr.
-      return { mac, reply: answer(MessageType.ACK, undefined), steps: [] };
+    case MessageType.INFORM: {
+      // §4.3.5: configuration only; no yiaddr, no lease time, unicast to ciaddr (§4.1). The client
+      // already has ciaddr and may send the INFORM straight to us, not through its relay, so the
+      // options are those of the subnet holding ciaddr. A ciaddr on no subnet this agent serves
+      // (loopback, another network, a network or broadcast address, our own) gets nothing:
+      // answering would send packets wherever a sender points.
+      const served = poolHolding(request.ciaddr, config);
+      if (!served) return { mac, steps: [], dropped: 'inform-foreign-address' };
+      return { mac, reply: answer(MessageType.ACK, undefined, { pool: served }), steps: [] };
+    }
     default:
       return { mac, steps: [], dropped: 'unexpected-type' };
   }
@@ -167,13 +202,15 @@ interface RequestContext {
   mac: string;
   pool: AddressPool;
   ours: string;
+  /** Seconds: leaseTimeFor this client. */
+  leaseTime: number;
   step: (name: StepName, ip?: string) => StepReport;
   answer: (type: number, ip: string | undefined, extra?: { message?: string; lease?: boolean }) => Decision['reply'];
 }
 
 /** RFC 2131 §4.3.2: SELECTING (54 + 50), INIT-REBOOT (50 only), RENEWING/REBINDING (ciaddr only). */
 function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf, ctx: RequestContext): Decision {
-  const { mac, pool, ours, step, answer } = ctx;
+  const { mac, pool, ours, leaseTime, step, answer } = ctx;
   const serverId = request.options.serverId;
   if (serverId !== undefined && serverId !== ours) {
     // The client chose another server's offer: stay silent and free what we offered it.
@@ -190,7 +227,7 @@ function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: P
   return {
     mac,
     reply: answer(MessageType.ACK, ip, { lease: true }),
-    change: { op: 'bind', mac, ip, until: self.now + self.config.dhcp.leaseTime * 1000 },
+    change: { op: 'bind', mac, ip, until: self.now + leaseTime * 1000 },
     steps: [step('dhcp-ack', ip)],
   };
 }

@@ -45,6 +45,24 @@ function poolsOf(config: AgentConfig): Pools {
 }
 
 /**
+ * The pool whose subnet holds `ip` as a host this agent serves: the provisioning subnet's, else a
+ * relayed subnet's; undefined for any other address, for the subnet's network and broadcast
+ * addresses (prefixes up to /30) and for this agent's own address.
+ */
+export function poolHolding(ip: string, config: AgentConfig): AddressPool | undefined {
+  const n = ipToInt(ip);
+  if (Number.isNaN(n) || ip === config.provisioning.address) return undefined;
+  const pools = poolsOf(config);
+  const pool = [pools.local, ...pools.relayed].find((p) => inSubnet(n, p.subnet));
+  if (!pool) return undefined;
+  const { network, mask } = pool.subnet;
+  const broadcast = (network | ~mask) >>> 0;
+  // RFC 3021: a /31 has no network or broadcast address (nor has a /32).
+  if (mask < 0xfffffffe && (n === network || n === broadcast)) return undefined;
+  return pool;
+}
+
+/**
  * The pool a request draws from: no giaddr → the provisioning subnet; a giaddr inside the
  * provisioning subnet (a relay on our own segment, as perfdhcp acts) → that too; otherwise the relay
  * pool whose subnet holds giaddr, or undefined when no pool serves that relay.

@@ -1,5 +1,7 @@
 // iPXE endpoints: /boot.ipxe (what DHCP hands a client already running iPXE) chains to /ipxe
-// with the identity iPXE reports; /ipxe picks the node by MAC and renders its script.
+// with the identity iPXE reports; /ipxe picks the node by MAC and renders its script. A script
+// request counts only from the MAC's own address (agent/nodes/netboot.ts, requesterStanding);
+// any other gets the refusal script and changes nothing but a coalesced script-refused step.
 import type { FastifyPluginAsync } from 'fastify';
 import { normalizeMac } from '../manifest/model.js';
 import { imagesNotReady } from '../images/readiness.js';
@@ -39,17 +41,23 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       return renderNoMacScript();
     }
     const mac = normalizeMac(q.mac);
-    const ip = leases.ipOf(mac) ?? request.ip;
-    nodes.updateFacts(mac, { ...reportedFacts(q), ip });
-    const record = nodes.recordFor(mac);
+    const from = request.ip;
     const { spec } = nodes.idFor(mac);
     const directory = deps.directory();
     const profile = spec && directory.profileOf(spec);
     const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
     const waiting = profile && imagesNotReady(deps.images, profile);
     const { bootTokenTtlSeconds: tokenTtlSeconds } = directory.settings;
-    const plan = planScript({ mac, platform, ip, spec, record, profile, imagesNotReady: waiting, tokenTtlSeconds });
-    if (plan.transition) nodes.transition(record, plan.transition.next, plan.transition.why, plan.transition.generation);
+    const leasedIp = leases.ipOf(mac);
+    const plan = planScript({ mac, platform, from, leasedIp, spec, record: nodes.find(mac), profile, imagesNotReady: waiting, tokenTtlSeconds });
+    if (!plan.counts) {
+      // Counted and on the timeline (coalesced); at debug here, so a flood cannot flood the log.
+      request.log.debug({ mac, from }, 'iPXE script request refused');
+    } else {
+      nodes.updateFacts(mac, { ...reportedFacts(q), ip: from });
+      const record = nodes.recordFor(mac);
+      if (plan.transition) nodes.transition(record, plan.transition.next, plan.transition.why, plan.transition.generation);
+    }
     const token = plan.token && (await tokens.issue(plan.token.grant, plan.token.ttlSeconds));
     for (const s of plan.steps) nodes.record({ mac }, s.step, s.detail);
     const script = renderScript(plan.script, config.httpBaseUrl, token);

@@ -171,6 +171,28 @@ export function renderImageWaitScript(what: string): string {
   return script([`echo maskin: waiting for image ${safeText(what)}`, 'sleep 10', 'chain --replace --autofree ${cwuri} || exit 1']);
 }
 
+/** Why a script request was not taken as the node's own (agent/nodes/netboot.ts, requesterStanding). */
+export type ScriptRefusal = 'no-lease' | 'wrong-address';
+
+/**
+ * A script request that does not count for its MAC: it names no address it came from that this
+ * agent leased to that MAC or that the manifest fixes for it. Says why and what to check, never
+ * which address would have counted; nothing was recorded, no token issued. Back to the firmware.
+ */
+export function renderRefusedScript(input: { readonly mac: string; readonly reason: ScriptRefusal; readonly from: string }): string {
+  const mac = safeMac(input.mac);
+  const why =
+    input.reason === 'no-lease'
+      ? `${mac} holds no DHCP lease from this agent and has no fixed ipv4 in the manifest`
+      : `this request came from ${safeText(input.from)}, which is neither the address this agent leased to ${mac} nor its fixed ipv4`;
+  return script([
+    `echo maskin: refused: ${why}`,
+    'echo maskin: check that this machine took its address from this agent (DHCP on the provisioning network or its relay), or set its ipv4 in the manifest',
+    'sleep 10',
+    'exit 1',
+  ]);
+}
+
 /** A script request whose `mac` is missing or malformed: nothing to look up, back to the firmware. */
 export function renderNoMacScript(): string {
   return script(['echo maskin: the script request carries no valid mac; check the chain URL', 'exit 1']);
@@ -179,6 +201,7 @@ export function renderNoMacScript(): string {
 /** Which script a node's script request gets (agent/nodes/netboot.ts decides, renderScript renders). */
 export type IpxeScript =
   | { readonly kind: 'discovery'; readonly mac: string }
+  | { readonly kind: 'refused'; readonly mac: string; readonly reason: ScriptRefusal; readonly from: string }
   | { readonly kind: 'wait'; readonly reason: string }
   | { readonly kind: 'wait-image'; readonly waiting: string }
   | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
@@ -190,6 +213,8 @@ export function renderScript(choice: IpxeScript, baseUrl: string, token: string 
   switch (choice.kind) {
     case 'discovery':
       return text(renderDiscoveryScript({ baseUrl, mac: choice.mac }));
+    case 'refused':
+      return text(renderRefusedScript(choice));
     case 'wait':
       return text(renderWaitScript(choice.reason));
     case 'wait-image':

@@ -37,6 +37,7 @@ export type StepName =
   | 'tftp-transfer'
   | 'tftp-failed'
   | 'script-served'
+  | 'script-refused'
   | 'asset-download'
   | 'config-served'
   | 'config-refused'

@@ -2,7 +2,7 @@
 // the state change it makes, the boot token to issue and the timeline steps to record; the same
 // for an installer report; and whether a boot token still stands. agent/http/ gathers the inputs,
 // applies the plan (state change, token, steps) and renders the script. Pure.
-import type { IpxePlatform, IpxeScript } from '../ipxe/render.js';
+import type { IpxePlatform, IpxeScript, ScriptRefusal } from '../ipxe/render.js';
 import type { NodeSpec, Profile } from '../manifest/model.js';
 import { decideBoot } from './bootPlan.js';
 import type { NodeRecord, NodeState, StepName } from './model.js';
@@ -32,11 +32,14 @@ export interface ScriptRequest {
   /** Normalized MAC the script was asked for. */
   readonly mac: string;
   readonly platform: IpxePlatform;
-  /** The address a boot token is bound to: the node's lease, else the request's source. */
-  readonly ip: string;
+  /** The request's source address. */
+  readonly from: string;
+  /** The address this agent's DHCP has bound to the MAC (an unexpired lease); undefined: none. */
+  readonly leasedIp: string | undefined;
   /** The manifest's node for this MAC; undefined: a machine the manifest does not know. */
   readonly spec: NodeSpec | undefined;
-  readonly record: NodeRecord;
+  /** The MAC's record; undefined: it has none yet. */
+  readonly record: NodeRecord | undefined;
   /** The spec's profile; present whenever the spec is. */
   readonly profile: Profile | undefined;
   /** The profile's first pinned image not cached and verified yet (agent/images/readiness.ts); undefined: all are. */
@@ -45,9 +48,14 @@ export interface ScriptRequest {
   readonly tokenTtlSeconds: number | undefined;
 }
 
-/** Applied in this order: the state change, the token (its script carries it), the steps. */
+/**
+ * Applied in this order: the state change, the token (its script carries it), the steps. A plan
+ * that does not count carries neither a state change nor a token, only its refusal step.
+ */
 export interface ScriptPlan {
   readonly script: IpxeScript;
+  /** The request is the node's own (requesterStanding): only then are its record made and the facts it reports kept. */
+  readonly counts: boolean;
   readonly transition?: PlannedTransition;
   readonly token?: PlannedToken;
   readonly steps: readonly PlannedStep[];
@@ -59,6 +67,9 @@ export interface ReportPlan {
   readonly transition?: PlannedTransition;
 }
 
+/** A record not made yet, as NodeRegistry.recordFor would make it. */
+const FRESH: Pick<NodeRecord, 'state' | 'generation'> = { state: 'discovered', generation: 0 };
+
 /** The state change, unless it changes nothing (same state, no new generation), as NodeRegistry.transition sees it. */
 function transitionOf(record: Pick<NodeRecord, 'state' | 'generation'>, next: NodeState, why: string, generation?: number): { transition?: PlannedTransition } {
   if (record.state === next && (generation === undefined || generation === record.generation)) return {};
@@ -66,19 +77,43 @@ function transitionOf(record: Pick<NodeRecord, 'state' | 'generation'>, next: No
 }
 
 /**
- * The script request, after decideBoot (agent/nodes/bootPlan.ts):
+ * Whether a script request counts for its MAC. The MAC is only a claim in a query string; an
+ * address is evidence: the one this agent's DHCP leased to that MAC (a bound lease), or the node's
+ * fixed `ipv4` from the manifest (relayed racks, where another server may hand it out). A request
+ * from any other address, or for a MAC holding neither, is refused.
+ */
+export function requesterStanding(request: Pick<ScriptRequest, 'from' | 'leasedIp' | 'spec'>): 'ok' | ScriptRefusal {
+  const fixed = request.spec?.ipv4;
+  if (request.leasedIp === undefined && fixed === undefined) return 'no-lease';
+  return request.from === request.leasedIp || request.from === fixed ? 'ok' : 'wrong-address';
+}
+
+/**
+ * The script request, first checked by requesterStanding: a request that does not count gets the
+ * refusal script and a script-refused step, and changes nothing (no state change, no token, no
+ * record, no facts). Otherwise, after decideBoot (agent/nodes/bootPlan.ts):
  * - discovery: the discovery script for a machine the manifest does not know, else the wait
  *   script saying why;
  * - boot local: the node's bootLocal method on this platform;
  * - install while a pinned image is still missing: the image-wait script and no token, so
  *   nothing unverified is ever served; the node is installing all the same;
- * - install: a boot token bound to this node, MAC, address and generation, and the install script.
+ * - install: a boot token bound to this node, MAC, the request's address (the one that counted) and
+ *   generation, and the install script.
  */
 export function planScript(request: ScriptRequest): ScriptPlan {
-  const { mac, platform, spec, record, profile } = request;
+  const { mac, platform, from, spec, record, profile } = request;
+  const standing = requesterStanding(request);
+  if (standing !== 'ok')
+    return { script: { kind: 'refused', mac, reason: standing, from }, counts: false, steps: [{ step: 'script-refused', detail: { reason: standing, from } }] };
   const decision = decideBoot(spec, record);
-  const change = transitionOf(record, decision.next, decision.why, spec && decision.kind === 'install' ? spec.generation : undefined);
-  const plan = (script: IpxeScript, step: PlannedStep, token?: PlannedToken): ScriptPlan => ({ script, ...change, ...(token ? { token } : {}), steps: [step] });
+  const change = transitionOf(record ?? FRESH, decision.next, decision.why, spec && decision.kind === 'install' ? spec.generation : undefined);
+  const plan = (script: IpxeScript, step: PlannedStep, token?: PlannedToken): ScriptPlan => ({
+    script,
+    counts: true,
+    ...change,
+    ...(token ? { token } : {}),
+    steps: [step],
+  });
   if (decision.kind === 'discovery' || !spec) {
     const script: IpxeScript = spec ? { kind: 'wait', reason: decision.why } : { kind: 'discovery', mac };
     return plan(script, { step: 'script-served', detail: { kind: 'discovery', platform, why: decision.why } });
@@ -94,7 +129,7 @@ export function planScript(request: ScriptRequest): ScriptPlan {
   return plan(
     { kind: 'install', node: spec, profile, platform },
     { step: 'script-served', detail: { kind: 'install', platform, profile: profile.name, talosVersion: profile.talosVersion, generation } },
-    { grant: { nodeId: spec.id, mac, ip: request.ip, generation }, ttlSeconds: request.tokenTtlSeconds },
+    { grant: { nodeId: spec.id, mac, ip: from, generation }, ttlSeconds: request.tokenTtlSeconds },
   );
 }
 

@@ -2,12 +2,15 @@
 // Records live in memory and are written through to the `nodes` sublevel, one write chain per
 // node so a crash leaves each record at some complete earlier version.
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { LeaseView } from '../dhcp/leaseView.js';
 import type { NodeDirectory, NodeSpec } from '../manifest/model.js';
 import { normalizeMac } from '../manifest/model.js';
+import { counter, gauge } from '../runtime/metrics.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
 import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
+import { placeStep, REFUSAL_STEPS } from './timeline.js';
 import type {
   BootObserver,
   FirmwareKind,
@@ -29,6 +32,11 @@ export type TransitionListener = (record: NodeRecord, from: NodeState, to: NodeS
 /** Oldest steps leave first beyond this; the timeline is for operators, reports keep history upstream. */
 export const TIMELINE_LIMIT = 500;
 
+/** Records kept for machines the manifest does not know (config `nodes.maxUnknown`). */
+export const DEFAULT_MAX_UNKNOWN = 1024;
+
+const WARN_EVERY_MS = 60_000;
+
 export interface NodeRegistryDeps {
   readonly store: Sublevel<NodeRecord>;
   readonly directory: () => NodeDirectory;
@@ -36,18 +44,55 @@ export interface NodeRegistryDeps {
   readonly now: () => Date;
   readonly log: Logger;
   readonly reports?: ReportSink;
+  /** Records of unknown machines kept, least recently active evicted first; default DEFAULT_MAX_UNKNOWN. */
+  readonly maxUnknown?: number;
+  readonly registry?: Registry;
 }
 
 export class NodeRegistry implements BootObserver {
   private readonly records = new Map<string, NodeRecord>();
+  /** Ids of unknown machines' records, least recently active first. */
+  private readonly unknown = new Map<string, true>();
   private readonly writes = new Map<string, Promise<void>>();
   private readonly listeners: TransitionListener[] = [];
+  private readonly maxUnknown: number;
+  private readonly evicted;
+  private readonly refusals;
+  private lastEvictionWarn = -Infinity;
 
-  private constructor(private readonly deps: NodeRegistryDeps) {}
+  private constructor(private readonly deps: NodeRegistryDeps) {
+    this.maxUnknown = Math.max(1, deps.maxUnknown ?? DEFAULT_MAX_UNKNOWN);
+    this.evicted = counter(deps.registry, {
+      name: 'maskin_nodes_unknown_evicted_total',
+      help: 'Records of machines the manifest does not know dropped by the nodes.maxUnknown bound',
+    });
+    this.refusals = counter(deps.registry, {
+      name: 'maskin_node_refusals_total',
+      help: 'Refused iPXE script, machine config and installer report requests, by step and reason',
+      labelNames: ['step', 'reason'],
+    });
+    const unknown = this.unknown;
+    gauge(deps.registry, {
+      name: 'maskin_nodes_unknown',
+      help: 'Records kept for machines the manifest does not know',
+      collect() {
+        this.set(unknown.size);
+      },
+    });
+  }
 
   static async open(deps: NodeRegistryDeps): Promise<NodeRegistry> {
     const registry = new NodeRegistry(deps);
-    for await (const [id, record] of deps.store.iterator()) registry.records.set(id, record);
+    const unknown: NodeRecord[] = [];
+    for await (const [id, record] of deps.store.iterator()) {
+      registry.records.set(id, record);
+      if (!record.known) unknown.push(record);
+    }
+    // Least recently active first, by each record's last step (ISO 8601 text sorts by time).
+    const lastAt = (r: NodeRecord): string => r.timeline.at(-1)?.at ?? '';
+    unknown.sort((a, b) => lastAt(a).localeCompare(lastAt(b)));
+    for (const record of unknown) registry.unknown.set(record.id, true);
+    while (registry.unknown.size > registry.maxUnknown) registry.evictOldestUnknown();
     return registry;
   }
 
@@ -55,8 +100,18 @@ export class NodeRegistry implements BootObserver {
     return [...this.records.values()].sort((a, b) => a.id.localeCompare(b.id));
   }
 
+  /** How many records there are, without walking them. */
+  count(): number {
+    return this.records.size;
+  }
+
   get(id: string): NodeRecord | undefined {
     return this.records.get(id);
+  }
+
+  /** The record for a MAC if it has one; never creates one. */
+  find(mac: string): NodeRecord | undefined {
+    return this.records.get(this.idFor(normalizeMac(mac)).id);
   }
 
   /** The record id a MAC belongs to: the manifest node id, or `mac-<mac>` for unknown machines. */
@@ -65,24 +120,41 @@ export class NodeRegistry implements BootObserver {
     return { id: spec ? spec.id : `mac-${normalizeMac(mac).replace(/:/g, '-')}`, spec };
   }
 
-  /** Finds or creates the record for a MAC. */
+  /**
+   * Finds or creates the record for a MAC. A new record for an unknown machine beyond
+   * `maxUnknown` evicts the least recently active one (from memory and the store).
+   */
   recordFor(mac: string): NodeRecord {
     const normalized = normalizeMac(mac);
     const { id, spec } = this.idFor(normalized);
     let record = this.records.get(id);
     if (!record) {
       record = { id, known: spec !== undefined, macs: spec ? [...spec.macs] : [normalized], state: 'discovered', generation: 0, facts: {}, timeline: [] };
+      if (!record.known) while (this.unknown.size >= this.maxUnknown) this.evictOldestUnknown();
       this.records.set(id, record);
     } else if (!record.macs.includes(normalized)) {
       record.macs.push(normalized);
     }
+    this.touch(record);
     return record;
   }
 
+  /**
+   * A refusal step (script-refused, config-refused) is counted by step and reason, and noted on
+   * an existing record or a manifest node's, coalesced (agent/nodes/timeline.ts); it never makes
+   * a record for an unknown machine, so refusals cannot push real ones out of the bound.
+   */
   record(subject: StepSubject, step: StepName, detail: Record<string, unknown> = {}): void {
+    const refusal = REFUSAL_STEPS.has(step);
+    if (refusal) this.refusals.inc({ step, reason: typeof detail.reason === 'string' ? detail.reason : '' });
     const mac = subject.mac ?? (subject.ip !== undefined ? this.deps.leases.macOf(subject.ip) : undefined);
     if (mac === undefined) {
       this.deps.log.debug({ step, ip: subject.ip }, 'step from an address with no lease; not attributed to a node');
+      return;
+    }
+    if (refusal) {
+      const record = this.find(mac) ?? (this.idFor(normalizeMac(mac)).spec ? this.recordFor(mac) : undefined);
+      if (record && this.append(record, step, detail)) this.persist(record);
       return;
     }
     const record = this.recordFor(mac);
@@ -115,7 +187,7 @@ export class NodeRegistry implements BootObserver {
   }
 
   private reportDiscovery(record: NodeRecord): void {
-    this.deps.reports?.(discoveryReport(record));
+    this.deps.reports?.(discoveryReport(record), { unknownMachine: !record.known });
   }
 
   onTransition(listener: TransitionListener): void {
@@ -137,7 +209,9 @@ export class NodeRegistry implements BootObserver {
     if (next === 'installed') record.installedGeneration = record.generation;
     const step = next === 'failed' ? (failedStep ?? '') : '';
     this.append(record, 'state-changed', { from, to: next, why, generation: record.generation, ...(step ? { step } : {}) });
-    this.deps.reports?.(stateChangeReport({ nodeId: record.id, from, to: next, reason: why, generation: record.generation, step }));
+    this.deps.reports?.(stateChangeReport({ nodeId: record.id, from, to: next, reason: why, generation: record.generation, step }), {
+      unknownMachine: !record.known,
+    });
     this.deps.log.info({ node: record.id, from, to: next, why, ...(step ? { step } : {}) }, 'node state changed');
     this.persist(record);
     for (const listener of this.listeners) listener(record, from, next);
@@ -172,22 +246,57 @@ export class NodeRegistry implements BootObserver {
     await Promise.all(this.writes.values());
   }
 
-  private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): void {
-    const entry: TimelineStep = { at: this.deps.now().toISOString(), step, detail };
-    record.timeline.push(entry);
+  /** Places the step (agent/nodes/timeline.ts); returns whether it is notable (reported; worth a write). */
+  private append(record: NodeRecord, step: StepName, detail: Record<string, unknown>): boolean {
+    const placed = placeStep(record.timeline, step, detail, this.deps.now().toISOString());
+    const entry: TimelineStep = placed.entry;
+    if (placed.kind === 'update') record.timeline[placed.index] = entry;
+    else record.timeline.push(entry);
     // state-changed steps travel as StateChange reports, which are never evicted.
-    if (step !== 'state-changed') this.deps.reports?.(timelineStepReport(record.id, step, detail));
+    if (placed.notable && step !== 'state-changed')
+      this.deps.reports?.(timelineStepReport(record.id, step, { ...entry.detail }), { unknownMachine: !record.known });
     if (record.timeline.length > TIMELINE_LIMIT) record.timeline.splice(0, record.timeline.length - TIMELINE_LIMIT);
+    return placed.notable;
   }
 
+  /** An unknown machine's record moves to the most recently active end of the bound. */
+  private touch(record: NodeRecord): void {
+    if (record.known) return;
+    this.unknown.delete(record.id);
+    this.unknown.set(record.id, true);
+  }
+
+  private evictOldestUnknown(): void {
+    const id = this.unknown.keys().next().value;
+    if (id === undefined) return;
+    this.unknown.delete(id);
+    this.records.delete(id);
+    this.chain(id, () => this.deps.store.batch([{ type: 'del', key: id }]));
+    this.evicted.inc();
+    const now = this.deps.now().getTime();
+    if (now - this.lastEvictionWarn >= WARN_EVERY_MS) {
+      this.lastEvictionWarn = now;
+      this.deps.log.warn(
+        { node: id, maxUnknown: this.maxUnknown },
+        'more unknown machines than nodes.maxUnknown: the least recently active record was dropped (maskin_nodes_unknown_evicted_total counts them)',
+      );
+    }
+  }
+
+  /** Writes the record, unless it was evicted meanwhile (a late write must not bring it back). */
   private persist(record: NodeRecord): void {
-    const previous = this.writes.get(record.id) ?? Promise.resolve();
-    const write = previous
-      .then(() => this.deps.store.put(record.id, record))
-      .catch((err: unknown) => this.deps.log.error({ err, node: record.id }, 'could not persist node record'));
-    this.writes.set(record.id, write);
+    this.chain(record.id, async () => {
+      if (this.records.get(record.id) === record) await this.deps.store.put(record.id, record);
+    });
+  }
+
+  /** One write chain per record id, so a crash leaves each record at some complete earlier version. */
+  private chain(id: string, op: () => Promise<void>): void {
+    const previous = this.writes.get(id) ?? Promise.resolve();
+    const write = previous.then(op).catch((err: unknown) => this.deps.log.error({ err, node: id }, 'could not persist node record'));
+    this.writes.set(id, write);
     void write.then(() => {
-      if (this.writes.get(record.id) === write) this.writes.delete(record.id);
+      if (this.writes.get(id) === write) this.writes.delete(id);
     });
   }
 }

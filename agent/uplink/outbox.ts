@@ -10,7 +10,10 @@
 // Keys: `e/<seq, 20-digit zero-padded>` sort by seq (uint64 has at most 20 decimal digits);
 // `hw` holds the highest seq ever assigned, so seqs continue upward even after every entry was
 // acked and deleted. An in-memory index (seq and time per entry, one queue per eviction class)
-// answers depth/oldest and plans evictions without reading the store.
+// answers depth/oldest and plans evictions without reading the store. Eviction order: reports about
+// machines the manifest does not know (any host can make up more of them), timeline steps, health
+// snapshots. Manifest nodes' state changes and discovery facts, and manifest events, are never
+// evicted.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { AbstractBatchOptions } from 'abstract-level';
 import type { Logger } from 'pino';
@@ -28,6 +31,13 @@ export interface StoredEntry {
   readonly kind: ReportKind;
   readonly at: number;
   readonly report: string;
+  /** About a machine the manifest does not know: evicted first, whatever its kind. */
+  readonly unknownMachine?: true;
+}
+
+export interface AppendOptions {
+  /** The report is about a machine the manifest does not know: evicted before any other. */
+  readonly unknownMachine?: boolean;
 }
 /** The `hw` record: the highest seq ever assigned, as a decimal string. */
 export interface StoredHighWater {
@@ -36,7 +46,10 @@ export interface StoredHighWater {
 export type StoredReport = StoredEntry | StoredHighWater;
 
 export interface OutboxOptions {
-  /** Entries kept before evicting timeline steps, then health snapshots; a function is read on every check (a manifest may override it). */
+  /**
+   * Entries kept before evicting unknown machines' reports, timeline steps, then health
+   * snapshots; a function is read on every check (a manifest may override it).
+   */
   readonly maxEvents: number | (() => number);
   readonly now?: () => number;
   readonly log: Logger;
@@ -45,7 +58,7 @@ export interface OutboxOptions {
 
 export interface Outbox {
   /** Resolves with the report's seq once it is on disk (synced). */
-  append(body: ReportBody): Promise<bigint>;
+  append(body: ReportBody, options?: AppendOptions): Promise<bigint>;
   /** Up to `limit` queued reports, oldest (lowest seq) first. */
   peek(limit: number): Promise<Report[]>;
   /** Deletes every queued report with seq ≤ throughSeq; resolves once that is synced. */
@@ -68,14 +81,18 @@ export function entryKey(seq: bigint): string {
   return ENTRY_FROM + seq.toString().padStart(20, '0');
 }
 
-/** Eviction classes, in eviction order; `kept` (state changes, discovery, manifest) is never evicted. */
-type Queues = { step: SeqQueue; health: SeqQueue; kept: SeqQueue };
-function classOf(kind: ReportKind): keyof Queues {
-  return kind === 'step' ? 'step' : kind === 'health' ? 'health' : 'kept';
+/** Eviction classes; `kept` (state changes, discovery, manifest) is never evicted. */
+type Queues = { unknown: SeqQueue; step: SeqQueue; health: SeqQueue; kept: SeqQueue };
+type Evictable = Exclude<keyof Queues, 'kept'>;
+const EVICTION_ORDER: readonly Evictable[] = ['unknown', 'step', 'health'];
+const CLASSES: readonly (keyof Queues)[] = [...EVICTION_ORDER, 'kept'];
+function classOf(kind: ReportKind, unknownMachine: boolean | undefined): keyof Queues {
+  return unknownMachine ? 'unknown' : kind === 'step' ? 'step' : kind === 'health' ? 'health' : 'kept';
 }
 
 interface PendingAppend {
   readonly body: ReportBody;
+  readonly unknownMachine: boolean;
   readonly at: number;
   readonly resolve: (seq: bigint) => void;
   readonly reject: (err: unknown) => void;
@@ -93,7 +110,7 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
   const maxEvents = typeof bound === 'function' ? bound : (): number => bound;
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'outbox' });
-  const queues: Queues = { step: new SeqQueue(), health: new SeqQueue(), kept: new SeqQueue() };
+  const queues: Queues = { unknown: new SeqQueue(), step: new SeqQueue(), health: new SeqQueue(), kept: new SeqQueue() };
   let highWater = 0n;
 
   const stored = await db.get(HW_KEY);
@@ -101,7 +118,7 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
   for await (const [key, value] of db.iterator({ gte: ENTRY_FROM, lt: ENTRY_TO })) {
     if (!('kind' in value)) continue;
     const seq = BigInt(key.slice(ENTRY_FROM.length));
-    queues[classOf(value.kind)].push({ seq, at: value.at });
+    queues[classOf(value.kind, value.unknownMachine)].push({ seq, at: value.at });
     // Entries and the mark are written in one batch, so this only matters for stores written
     // before the mark existed; it keeps "never reuse a seq" true regardless.
     if (seq > highWater) highWater = seq;
@@ -136,12 +153,12 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
   let writing = false;
 
   function depth(): number {
-    return queues.step.length + queues.health.length + queues.kept.length;
+    return queues.unknown.length + queues.step.length + queues.health.length + queues.kept.length;
   }
 
   function oldest(): { seq: bigint; atUnixMs: number } | undefined {
     let best: IndexEntry | undefined;
-    for (const q of [queues.step, queues.health, queues.kept]) {
+    for (const q of [queues.unknown, queues.step, queues.health, queues.kept]) {
       const first = q.first();
       if (first && (!best || first.seq < best.seq)) best = first;
     }
@@ -173,21 +190,26 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     // Acks: the front of each queue up to the highest seq acked.
     let through = -1n;
     for (const a of batchAcks) if (a.through > through) through = a.through;
-    const acked = { step: queues.step.countThrough(through), health: queues.health.countThrough(through), kept: queues.kept.countThrough(through) };
-    for (const name of ['step', 'health', 'kept'] as const) {
+    const acked = {
+      unknown: queues.unknown.countThrough(through),
+      step: queues.step.countThrough(through),
+      health: queues.health.countThrough(through),
+      kept: queues.kept.countThrough(through),
+    };
+    for (const name of CLASSES) {
       for (let i = 0; i < acked[name]; i++) ops.push({ type: 'del', key: entryKey(queues[name].at(i)!.seq) });
     }
 
     // New entries. A seq handed out is never handed out again, even if this write fails.
-    const fresh: Array<IndexEntry & { kind: ReportKind; body: ReportBody }> = [];
-    for (const a of batchAppends) fresh.push({ seq: ++highWater, at: a.at, kind: a.body.case, body: a.body });
+    const fresh: Array<IndexEntry & { kind: ReportKind; cls: keyof Queues; body: ReportBody }> = [];
+    for (const a of batchAppends) fresh.push({ seq: ++highWater, at: a.at, kind: a.body.case, cls: classOf(a.body.case, a.unknownMachine), body: a.body });
 
-    // The bound: oldest steps first (stored, then new), then oldest health snapshots.
-    let excess = depth() - (acked.step + acked.health + acked.kept) + fresh.length - maxEvents();
-    const evictStored = { step: 0, health: 0 };
+    // The bound, class by class in EVICTION_ORDER: the oldest stored entries first, then new ones.
+    let excess = depth() - (acked.unknown + acked.step + acked.health + acked.kept) + fresh.length - maxEvents();
+    const evictStored = { unknown: 0, step: 0, health: 0 };
     const evictedFresh = new Set<bigint>();
-    const evictFresh = { step: 0, health: 0 };
-    for (const name of ['step', 'health'] as const) {
+    const evictFresh = { unknown: 0, step: 0, health: 0 };
+    for (const name of EVICTION_ORDER) {
       while (excess > 0 && acked[name] + evictStored[name] < queues[name].length) {
         ops.push({ type: 'del', key: entryKey(queues[name].at(acked[name] + evictStored[name])!.seq) });
         evictStored[name]++;
@@ -195,7 +217,7 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
       }
       for (const f of fresh) {
         if (excess <= 0) break;
-        if (f.kind === name) {
+        if (f.cls === name) {
           evictedFresh.add(f.seq);
           evictFresh[name]++;
           excess--;
@@ -208,7 +230,12 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
       ops.push({
         type: 'put',
         key: entryKey(f.seq),
-        value: { kind: f.kind, at: f.at, report: Buffer.from(toBinary(ReportSchema, report)).toString('base64') },
+        value: {
+          kind: f.kind,
+          at: f.at,
+          report: Buffer.from(toBinary(ReportSchema, report)).toString('base64'),
+          ...(f.cls === 'unknown' ? { unknownMachine: true as const } : {}),
+        },
       });
     }
     if (fresh.length > 0) ops.push({ type: 'put', key: HW_KEY, value: { highWater: highWater.toString() } });
@@ -223,10 +250,9 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
       return;
     }
 
-    for (const name of ['step', 'health', 'kept'] as const) queues[name].dropFront(acked[name] + (name === 'kept' ? 0 : evictStored[name]));
-    for (const f of fresh) if (!evictedFresh.has(f.seq)) queues[classOf(f.kind)].push({ seq: f.seq, at: f.at });
-    countEvictions('step', evictStored.step + evictFresh.step);
-    countEvictions('health', evictStored.health + evictFresh.health);
+    for (const name of CLASSES) queues[name].dropFront(acked[name] + (name === 'kept' ? 0 : evictStored[name]));
+    for (const f of fresh) if (!evictedFresh.has(f.seq)) queues[f.cls].push({ seq: f.seq, at: f.at });
+    for (const name of EVICTION_ORDER) countEvictions(name, evictStored[name] + evictFresh[name]);
     if (excess > 0 && now() - lastWarn >= WARN_EVERY_MS) {
       lastWarn = now();
       log.warn(
@@ -240,17 +266,18 @@ export async function openOutbox(db: Sublevel<StoredReport>, opts: OutboxOptions
     if (fresh.length > 0) for (const l of listeners) l();
   }
 
-  function countEvictions(kind: 'step' | 'health', n: number): void {
+  /** Label `kind`: `unknown` (reports about machines the manifest does not know), `step`, `health`. */
+  function countEvictions(kind: Evictable, n: number): void {
     if (n === 0) return;
     evictedCount += n;
     evictedCounter.inc({ kind }, n);
   }
 
   return {
-    append(body) {
+    append(body, options) {
       if (body.case === undefined) return Promise.reject(new TypeError('outbox: a report needs a body'));
       return new Promise<bigint>((resolve, reject) => {
-        appends.push({ body, at: now(), resolve, reject });
+        appends.push({ body, unknownMachine: options?.unknownMachine === true, at: now(), resolve, reject });
         schedule();
       });
     },

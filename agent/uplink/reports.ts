@@ -6,15 +6,15 @@ import { PUSH_UNAUTHENTICATED } from '../errors.js';
 import type { ManifestEvent } from '../manifest/applier.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { DiscoveryFactSchema, ManifestEventSchema, StateChangeSchema, TimelineStepSchema } from './gen/maskin/v1/report_pb.js';
-import type { Outbox, ReportBody } from './outbox.js';
+import type { AppendOptions, Outbox, ReportBody } from './outbox.js';
 
 /** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
-export type ReportSink = (body: ReportBody) => void;
+export type ReportSink = (body: ReportBody, options?: AppendOptions) => void;
 
 /** Appends to the outbox: durable once appended; a failed append is logged, never fatal to provisioning. */
 export function outboxSink(outbox: Pick<Outbox, 'append'>, log: Logger): ReportSink {
-  return (body) => {
-    outbox.append(body).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
+  return (body, options) => {
+    outbox.append(body, options).catch((err: unknown) => log.error({ err }, 'could not queue a report'));
   };
 }
 

@@ -15,7 +15,23 @@ t.test('defaults fill everything a rack operator leaves out', async (t) => {
   t.same(c.bootFiles, { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' });
   t.equal(c.dhcp.leaseTime, 3600);
   t.equal(c.bootTokenTtl, 3600);
+  t.equal(c.nodes.maxUnknown, 1024);
+  t.equal(c.dhcp.unknownPoolPercent, 50);
+  t.equal(c.dhcp.unknownPxeLeaseTime, 600);
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.dhcp), 'frozen');
+});
+
+t.test('the unknown machines share and lease time are read and bounded', async (t) => {
+  const c = parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, unknownPoolPercent: 20, unknownPxeLeaseTime: 120'), { env: {} });
+  t.equal(c.dhcp.unknownPoolPercent, 20);
+  t.equal(c.dhcp.unknownPxeLeaseTime, 120);
+  t.throws(() => parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, unknownPoolPercent: 101'), { env: {} }), /dhcp\.unknownPoolPercent/);
+  t.throws(() => parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, unknownPxeLeaseTime: 10'), { env: {} }), /dhcp\.unknownPxeLeaseTime/);
+});
+
+t.test('nodes.maxUnknown is read and bounded', async (t) => {
+  t.equal(parseConfig(minimal + 'nodes: { maxUnknown: 50 }\n', { env: {} }).nodes.maxUnknown, 50);
+  t.throws(() => parseConfig(minimal + 'nodes: { maxUnknown: 0 }\n', { env: {} }), /nodes\.maxUnknown/);
 });
 
 t.test('a non-default HTTP port appears in the base URL', async (t) => {

@@ -5,7 +5,7 @@ import { profileFixture } from '../fakes/manifest.js';
 import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../agent/manifest/model.js';
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, NO_BMC, NO_UPLINK } from '../../agent/config/load.js';
+import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, NO_BMC, NO_UPLINK } from '../../agent/config/load.js';
 
 export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
   const base: AgentConfig = {
@@ -24,6 +24,10 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
       poolEnd: '198.18.70.199',
       leaseTime: 3600,
       offerHold: 30,
+      // No share for unknown machines and no shorter lease: the tests here use MACs the manifest
+      // does not know on pools as small as one address; the share and the lease have their own.
+      unknownPoolPercent: 100,
+      unknownPxeLeaseTime: 3600,
       routers: ['198.18.70.1'],
       dns: ['198.18.70.1', '198.18.70.2'],
       ntp: ['198.18.70.1'],
@@ -34,6 +38,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     logLevel: 'info',
     uplink: NO_UPLINK,
     outboxMaxEvents: DEFAULT_OUTBOX_MAX_EVENTS,
+    nodes: DEFAULT_NODES,
     images: DEFAULT_IMAGES,
     lifecycle: DEFAULT_PROVISION,
     bmc: NO_BMC,

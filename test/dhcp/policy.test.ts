@@ -5,7 +5,7 @@ import { openLeasePool } from '../../agent/dhcp/leases.js';
 import { MessageType as M, type DhcpOptions } from '../../agent/dhcp/options.js';
 import { decide, reservationsOf, type Decision } from '../../agent/dhcp/policy.js';
 import { memorySublevel } from '../fakes/sublevel.js';
-import { fixedNode, nicNode, request, testConfig, testDirectory } from './fixtures.js';
+import { fixedNode, nicNode, node, request, testConfig, testDirectory } from './fixtures.js';
 
 const SERVER = '198.18.70.1';
 
@@ -283,6 +283,38 @@ t.test('INFORM: options, no yiaddr, no lease time, unicast to ciaddr', async (t)
   t.equal(d.change, undefined);
 });
 
+/** [name, ciaddr, giaddr, expected: `to <address>:<port> mask <subnet mask> router <first router>` or `dropped <reason>`] */
+const informRows: [string, string, string, string][] = [
+  ['a client on the provisioning subnet', '198.18.70.42', '0.0.0.0', 'to 198.18.70.42:68 mask 255.255.255.0 router 198.18.70.1'],
+  ['outside the pool, still on the subnet', '198.18.70.250', '0.0.0.0', 'to 198.18.70.250:68 mask 255.255.255.0 router 198.18.70.1'],
+  ['a relayed-subnet client asking us directly: its subnet options', '198.18.71.7', '0.0.0.0', 'to 198.18.71.7:68 mask 255.255.255.0 router 198.18.71.1'],
+  ['through its relay: the reply goes to the relay', '198.18.71.7', '198.18.71.1', 'to 198.18.71.1:67 mask 255.255.255.0 router 198.18.71.1'],
+  ['loopback', '127.0.0.1', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['another network', '10.1.2.3', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['a neighbouring network', '198.18.72.5', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['no ciaddr', '0.0.0.0', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['the limited broadcast address', '255.255.255.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["the subnet's broadcast address", '198.18.70.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["the subnet's network address", '198.18.70.0', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["a relayed subnet's broadcast address", '198.18.71.255', '0.0.0.0', 'dropped inform-foreign-address'],
+  ["this agent's own address", '198.18.70.1', '0.0.0.0', 'dropped inform-foreign-address'],
+  ['loopback, through a relay', '127.0.0.1', '198.18.71.1', 'dropped inform-foreign-address'],
+  ['a relay no pool serves', '198.18.70.42', '198.18.99.1', 'dropped no-relay-pool'],
+];
+for (const [name, ciaddr, giaddr, want] of informRows) {
+  t.test(`INFORM (RFC 2131 §4.3.5): ${name}`, async (t) => {
+    const h = await harness();
+    const d = await h.send(request('02:00:00:00:00:03', { messageType: M.INFORM }, { ciaddr, giaddr, flags: 0 }));
+    const r = d.reply;
+    t.equal(
+      d.dropped ? `dropped ${d.dropped}` : `to ${r?.to.address}:${r?.to.port} mask ${r?.message.options.subnetMask} router ${r?.message.options.routers?.[0]}`,
+      want,
+    );
+    t.equal(d.change, undefined, 'never a lease change');
+    if (r) t.equal(r.message.yiaddr, '0.0.0.0');
+  });
+}
+
 t.test('relay: pool chosen by giaddr, reply unicast to the relay on the server port, 82 echoed', async (t) => {
   const h = await harness();
   const info = Buffer.from([1, 3, 0x65, 0x74, 0x68]);
@@ -318,3 +350,149 @@ t.test('drops: BOOTP, replies, unexpected types', async (t) => {
   t.equal((await h.send(request('02:00:00:00:00:01', { messageType: M.ACK }))).dropped, 'unexpected-type');
   t.equal((await h.send(request('02:00:00:00:00:01', { messageType: M.REQUEST }))).dropped, 'no-address');
 });
+
+// The unknown share: machines the manifest does not know hold at most unknownPoolPercent of a pool
+// (its first addresses); manifest nodes take from the rest first, then from the share.
+const known = (i: number) => node(`k${i}`, `52:54:00:00:70:${String(i).padStart(2, '0')}`);
+const KNOWN = Array.from({ length: 12 }, (_, i) => known(i + 1));
+const junk = (i: number): string => `02:00:00:00:70:${String(i).padStart(2, '0')}`;
+const PXE: DhcpOptions = { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: [7] };
+
+type Client = string | { known: number };
+const macOfClient = (c: Client): string => (typeof c === 'string' ? c : KNOWN[c.known - 1]!.macs[0]!);
+
+/** [name, unknownPoolPercent, pool (last octets, inclusive), clients bound first (in order), the asking client and its message, expected] */
+const shareRows: [string, number, [number, number], Client[], Client, 'discover' | { request: string } | { discoverAsking: string }, string][] = [
+  ['unknown client: the first address of the share', 50, [100, 109], [], junk(1), 'discover', 'offer .100'],
+  ['unknown clients fill the share', 50, [100, 109], [junk(1), junk(2), junk(3), junk(4)], junk(5), 'discover', 'offer .104'],
+  ['share full: the next unknown client is dropped', 50, [100, 109], [1, 2, 3, 4, 5].map(junk), junk(6), 'discover', 'dropped unknown-share-exhausted'],
+  ['share full: a manifest node still gets an address, from the rest', 50, [100, 109], [1, 2, 3, 4, 5].map(junk), { known: 1 }, 'discover', 'offer .105'],
+  ['a manifest node takes from the rest first', 50, [100, 109], [], { known: 1 }, 'discover', 'offer .105'],
+  ['the rest full: a manifest node takes from the share', 50, [100, 109], [1, 2, 3, 4, 5].map((known) => ({ known })), { known: 6 }, 'discover', 'offer .100'],
+  [
+    'the whole pool full: a manifest node is dropped as exhausted',
+    50,
+    [100, 109],
+    [...[1, 2, 3, 4, 5].map(junk), ...[1, 2, 3, 4, 5].map((known) => ({ known }))],
+    { known: 6 },
+    'discover',
+    'dropped pool-exhausted',
+  ],
+  [
+    'manifest nodes filling the share leave unknown clients nothing',
+    50,
+    [100, 109],
+    [1, 2, 3, 4, 5, 6].map((known) => ({ known })),
+    junk(1),
+    'discover',
+    'offer .101',
+  ],
+  ['rounded down: 50% of 5 addresses is 2', 50, [100, 104], [junk(1), junk(2)], junk(3), 'discover', 'dropped unknown-share-exhausted'],
+  ['a one-address pool at 50% is all reserve', 50, [100, 100], [], junk(1), 'discover', 'dropped unknown-share-exhausted'],
+  ['0%: no address for unknown clients at all', 0, [100, 109], [], junk(1), 'discover', 'dropped unknown-share-exhausted'],
+  ['0%: manifest nodes get the whole pool', 0, [100, 109], [], { known: 1 }, 'discover', 'offer .100'],
+  ['100%: no reserve, the whole pool for anyone', 100, [100, 109], [1, 2, 3, 4, 5, 6, 7, 8, 9].map(junk), junk(10), 'discover', 'offer .109'],
+  ['100%: exhausted is exhausted', 100, [100, 100], [junk(1)], junk(2), 'discover', 'dropped pool-exhausted'],
+  ['an unknown client asking for a reserve address gets one from its share', 50, [100, 109], [], junk(1), { discoverAsking: '.107' }, 'offer .100'],
+  ['an unknown client asking for a share address gets it', 50, [100, 109], [], junk(1), { discoverAsking: '.103' }, 'offer .103'],
+  ['a manifest node asking for a share address gets it', 50, [100, 109], [], { known: 1 }, { discoverAsking: '.102' }, 'offer .102'],
+  ['an unknown client REQUESTing a reserve address (INIT-REBOOT): NAK', 50, [100, 109], [], junk(1), { request: '.106' }, 'nak'],
+  ['an unknown client REQUESTing a share address: ACK', 50, [100, 109], [], junk(1), { request: '.101' }, 'ack .101'],
+  ['a manifest node REQUESTing a reserve address: ACK', 50, [100, 109], [], { known: 1 }, { request: '.108' }, 'ack .108'],
+];
+
+for (const [name, percent, [first, last], bound, asking, message, want] of shareRows) {
+  t.test(`unknown share: ${name}`, async (t) => {
+    const config = testConfig({ dhcp: { poolStart: `198.18.70.${first}`, poolEnd: `198.18.70.${last}`, unknownPoolPercent: percent } });
+    const h = await harness(config, testDirectory(KNOWN));
+    for (const c of bound) {
+      const offer = await h.send(discover(macOfClient(c)));
+      t.ok(offer.reply, `${macOfClient(c)} is offered an address`);
+      await h.send(select(macOfClient(c), offer.reply!.message.yiaddr));
+    }
+    const mac = macOfClient(asking);
+    const msg =
+      message === 'discover'
+        ? discover(mac)
+        : 'request' in message
+          ? request(mac, { messageType: M.REQUEST, requestedIp: `198.18.70${message.request}` })
+          : discover(mac, { requestedIp: `198.18.70${message.discoverAsking}` });
+    const d = await h.send(msg);
+    const type = d.reply?.message.options.messageType;
+    const yiaddr = d.reply?.message.yiaddr.replace('198.18.70', '');
+    const got = d.dropped ? `dropped ${d.dropped}` : type === M.OFFER ? `offer ${yiaddr}` : type === M.ACK ? `ack ${yiaddr}` : type === M.NAK ? 'nak' : '?';
+    t.equal(got, want);
+  });
+}
+
+t.test('unknown share: an unknown client whose old address is outside its share is moved into it; expired share addresses are reused', async (t) => {
+  const config = testConfig({ dhcp: { poolStart: '198.18.70.100', poolEnd: '198.18.70.103', unknownPoolPercent: 50 } });
+  let directory = testDirectory(KNOWN);
+  let clock = 1_700_000_000_000;
+  const leases = await openLeasePool(memorySublevel<LeaseRecord>().sublevel, { now: () => clock });
+  const send = async (msg: DhcpMessage): Promise<Decision> => {
+    const d = decide(msg, directory.byMac(msg.chaddr.toString('hex').replace(/(..)(?!$)/g, '$1:')), {
+      config,
+      leases,
+      reservations: reservationsOf(directory),
+      now: clock,
+    });
+    if (d.change) await leases.apply(d.change);
+    return d;
+  };
+  const mac = KNOWN[0]!.macs[0]!;
+  t.equal((await send(select(mac, '198.18.70.103'))).reply?.message.options.messageType, M.ACK, 'a manifest node bound in the reserve');
+  directory = testDirectory(KNOWN.slice(1));
+  t.equal((await send(discover(mac))).reply?.message.yiaddr, '198.18.70.100', 'out of the manifest: its old reserve address is not sticky');
+  t.equal(
+    (await send(request(mac, { messageType: M.REQUEST }, { ciaddr: '198.18.70.103', flags: 0 }))).reply?.message.options.messageType,
+    M.NAK,
+    'nor renewable',
+  );
+  await send(select(mac, '198.18.70.100'));
+  await send(select(junk(1), (await send(discover(junk(1)))).reply!.message.yiaddr));
+  t.equal((await send(discover(junk(2)))).dropped, 'unknown-share-exhausted', 'the share (.100, .101) is full');
+  clock += 3601_000;
+  const reused = [(await send(discover(junk(2)))).reply?.message.yiaddr, (await send(discover(junk(3)))).reply?.message.yiaddr];
+  t.same(reused.sort(), ['198.18.70.100', '198.18.70.101'], 'expired share addresses come back, and only those');
+  t.equal((await send(discover(junk(4)))).dropped, 'unknown-share-exhausted', 'held by the offers');
+});
+
+t.test('unknown share: relay pools have their own', async (t) => {
+  const config = testConfig({ dhcp: { unknownPoolPercent: 30 } }); // relay pool 198.18.71.50-59: 3 addresses for unknown clients
+  const h = await harness(config, testDirectory(KNOWN));
+  const got: string[] = [];
+  for (let i = 1; i <= 4; i++) {
+    const d = await h.send(discover(junk(i), {}, { giaddr: '198.18.71.1' }));
+    got.push(d.dropped ?? d.reply!.message.yiaddr);
+    if (d.reply) await h.send(select(junk(i), d.reply.message.yiaddr, SERVER, {}, { giaddr: '198.18.71.1' }));
+  }
+  t.same(got, ['198.18.71.50', '198.18.71.51', '198.18.71.52', 'unknown-share-exhausted']);
+  t.equal((await h.send(discover(KNOWN[0]!.macs[0]!, {}, { giaddr: '198.18.71.1' }))).reply?.message.yiaddr, '198.18.71.53');
+});
+
+/** [name, manifest node?, options, leaseTime, unknownPxeLeaseTime, expected lease seconds] */
+const leaseRows: [string, boolean, DhcpOptions, number, number, number][] = [
+  ['unknown PXE client: the short lease', false, PXE, 3600, 600, 600],
+  ['unknown iPXE client: the short lease', false, { ...PXE, userClass: { form: 'plain', value: 'iPXE' } }, 3600, 600, 600],
+  ['unknown UEFI HTTP client: the short lease', false, { vendorClass: 'HTTPClient:Arch:00016:UNDI:003016', clientArch: [16] }, 3600, 600, 600],
+  ['unknown plain OS client: the full lease', false, {}, 3600, 600, 3600],
+  ['manifest PXE node: the full lease', true, PXE, 3600, 600, 3600],
+  ['the short lease never exceeds leaseTime', false, PXE, 300, 600, 300],
+];
+for (const [name, isKnown, options, leaseTime, unknownPxeLeaseTime, want] of leaseRows) {
+  t.test(`lease time: ${name}`, async (t) => {
+    const h = await harness(testConfig({ dhcp: { leaseTime, unknownPxeLeaseTime, unknownPoolPercent: 50 } }), testDirectory(KNOWN));
+    const mac = isKnown ? KNOWN[0]!.macs[0]! : junk(1);
+    const offer = await h.send(discover(mac, options));
+    t.equal(offer.reply?.message.options.leaseTime, want, 'OFFER');
+    t.equal(offer.reply?.message.options.renewalTime, Math.floor(want / 2), 'T1');
+    const ack = await h.send(select(mac, offer.reply!.message.yiaddr, SERVER, options));
+    t.equal(ack.reply?.message.options.leaseTime, want, 'ACK');
+    t.equal(ack.change?.op === 'bind' && ack.change.until, 1_700_000_000_000 + want * 1000, 'the binding ends with the lease');
+    h.advance(want - 1);
+    t.equal(h.leases.ipOf(mac), offer.reply!.message.yiaddr);
+    h.advance(2);
+    t.equal(h.leases.ipOf(mac), undefined, 'and is gone after it');
+  });
+}

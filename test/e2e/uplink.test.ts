@@ -11,12 +11,19 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { startAgentInRack, repoRoot, type AgentInRack } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
+import type { RawManifest } from '../../agent/manifest/load.js';
 import { testSigner } from '../fakes/signedManifests.js';
 import { standinAssets } from './scenario.js';
 
 const N1 = '52:54:00:6d:00:01'; // rack1-n01 in config/examples/manifest.yaml
 const CENTRAL = 'http://127.0.0.1:18080';
 const CONTROL = 'http://127.0.0.1:18081';
+// The test host has a static address and no lease: as rack1-n01's fixed ipv4 it is the address
+// that node's script requests count from.
+const N1_ADDRESS = '198.18.23.50';
+const n1Here = (raw: RawManifest): void => {
+  raw.nodes[0]!.ipv4 = N1_ADDRESS;
+};
 
 t.test('signed manifests pulled and pushed, provisioning through a WAN outage, reports never lost', async (t) => {
   const rack = await createRack('uplink', 23);
@@ -29,7 +36,7 @@ t.test('signed manifests pulled and pushed, provisioning through a WAN outage, r
   });
   const signer = testSigner('central-1');
   await writeFile(path.join(dir, 'central-1.pub'), signer.publicPem);
-  await writeFile(path.join(dir, 'v1.pb'), signer.sign({ version: 1 }));
+  await writeFile(path.join(dir, 'v1.pb'), signer.sign({ version: 1, mutate: n1Here }));
 
   const central = rack.spawn(process.execPath, [
     path.join(repoRoot, 'dist/test/central/main.js'),
@@ -85,7 +92,7 @@ uplink:
 
   // 1. Pulled at start; the node is known and gets its installer.
   await until('manifest v1 pulled', status, (s) => s.manifest.version === 1 && s.manifest.source === 'pull');
-  const host = await rack.addHost('n1', { mac: N1, address: '198.18.23.50/24' });
+  const host = await rack.addHost('n1', { mac: N1, address: `${N1_ADDRESS}/24` });
   const script = () => curl([`http://198.18.23.1/ipxe?mac=${N1}&platform=pcbios`], host);
   t.match(await script(), /kernel http:\/\/198\.18\.23\.1\/assets\/.*kernel-amd64/, 'provisions from the pulled manifest');
 
@@ -103,7 +110,16 @@ uplink:
   t.match(await script(), /kernel /, 'provisions after a restart with central down');
 
   // 4. Push: unauthenticated refused; authenticated v2 applied (drops node 2).
-  await writeFile(path.join(dir, 'v2.pb'), signer.sign({ version: 2, mutate: (m) => void (m.nodes = m.nodes.slice(0, 1)) }));
+  await writeFile(
+    path.join(dir, 'v2.pb'),
+    signer.sign({
+      version: 2,
+      mutate: (m) => {
+        m.nodes = m.nodes.slice(0, 1);
+        n1Here(m);
+      },
+    }),
+  );
   const pushArgs = [
     '-o',
     '/dev/null',
@@ -121,7 +137,7 @@ uplink:
   t.equal(await curl(['-H', 'authorization: Bearer push-secret', ...pushArgs], host), '200', 'authenticated push');
   t.equal((await status()).manifest.version, 2);
   t.equal(await curl(['-H', 'authorization: Bearer push-secret', ...pushArgs], host), '200', 'same bytes again: unchanged');
-  await writeFile(path.join(dir, 'v1again.pb'), signer.sign({ version: 1 }));
+  await writeFile(path.join(dir, 'v1again.pb'), signer.sign({ version: 1, mutate: n1Here }));
   t.equal(
     await curl(
       ['-H', 'authorization: Bearer push-secret', ...pushArgs.slice(0, -2), `@${path.join(dir, 'v1again.pb')}`, 'http://198.18.23.1/v1/manifest'],

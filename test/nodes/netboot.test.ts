@@ -1,10 +1,11 @@
-// The netboot planner as tables: script requests (node state × desired state × platform × image
-// readiness), the timeline steps each script records, the boot token's binding, installer
-// reports, and when a boot token is superseded.
+// The netboot planner as tables: whose script request counts (lease, fixed address, request
+// address), script requests (node state × desired state × platform × image readiness), the
+// timeline steps each script records, the boot token's binding, installer reports, and when a
+// boot token is superseded.
 import t from 'tap';
 import { nodeFixture, profileFixture } from '../fakes/manifest.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
-import { grantStanding, planReport, planScript, type ScriptPlan, type ScriptRequest } from '../../agent/nodes/netboot.js';
+import { grantStanding, planReport, planScript, requesterStanding, type ScriptPlan, type ScriptRequest } from '../../agent/nodes/netboot.js';
 import type { IpxePlatform, IpxeScript } from '../../agent/ipxe/render.js';
 import type { NodeSpec } from '../../agent/manifest/model.js';
 import type { NodeRecord, NodeState } from '../../agent/nodes/model.js';
@@ -27,10 +28,11 @@ const record = (state: NodeState, generation: number, over: Partial<NodeRecord> 
 const unknown = (): NodeRecord => record('discovered', 0, { id: 'mac-aa-bb-cc-dd-ee-01', known: false });
 const fetched = { configFetchedAt: '2026-01-01T00:00:00Z' };
 
-const request = (s: NodeSpec | undefined, r: NodeRecord, platform: IpxePlatform, imagesNotReady?: string): ScriptRequest => ({
+const request = (s: NodeSpec | undefined, r: NodeRecord | undefined, platform: IpxePlatform, imagesNotReady?: string): ScriptRequest => ({
   mac: MAC,
   platform,
-  ip: IP,
+  from: IP,
+  leasedIp: IP,
   spec: s,
   record: r,
   profile: s ? profile : undefined,
@@ -42,6 +44,8 @@ const showScript = (s: IpxeScript): string => {
   switch (s.kind) {
     case 'discovery':
       return `discovery ${s.mac}`;
+    case 'refused':
+      return `refused ${s.reason} from ${s.from}`;
     case 'wait':
       return `wait "${s.reason}"`;
     case 'wait-image':
@@ -130,6 +134,76 @@ for (const [name, s, r, platform, want, waiting] of table) {
     t.equal(show(plan), want);
     if (plan.transition) t.equal(plan.transition.why, decideBoot(s, r).why, 'the state change says why, as decideBoot does');
     t.equal(plan.token !== undefined, plan.script.kind === 'install', 'a token only with an install script');
+  });
+}
+
+const OTHER = '198.18.9.66';
+const FIXED = '198.18.40.7';
+/** [name, spec, record, the request's address, the MAC's bound lease, expected standing, expected plan] */
+const binding: [string, NodeSpec | undefined, NodeRecord | undefined, string, string | undefined, string, string][] = [
+  // The node's own address: its lease, or its fixed address from the manifest.
+  ['from its lease', spec(), record('discovered', 0), IP, IP, 'ok', 'install n1@1 p/efi →installing@1 token@1'],
+  [
+    'from its fixed address, no lease (relayed rack)',
+    spec({ ipv4: FIXED }),
+    record('discovered', 0),
+    FIXED,
+    undefined,
+    'ok',
+    'install n1@1 p/efi →installing@1 token@1',
+  ],
+  ['from its fixed address, leased elsewhere', spec({ ipv4: FIXED }), record('discovered', 0), FIXED, IP, 'ok', 'install n1@1 p/efi →installing@1 token@1'],
+  ['from its lease, with a fixed address too', spec({ ipv4: FIXED }), record('discovered', 0), IP, IP, 'ok', 'install n1@1 p/efi →installing@1 token@1'],
+  ['first request ever, no record yet', spec(), undefined, IP, IP, 'ok', 'install n1@1 p/efi →installing@1 token@1'],
+  ['unknown machine from its lease', undefined, undefined, IP, IP, 'ok', `discovery ${MAC}`],
+  // Anyone else: refused, whatever the node's state; no token, no state change.
+  ['no lease, no fixed address: nobody gets a token', spec(), record('discovered', 0), IP, undefined, 'no-lease', `refused no-lease from ${IP}`],
+  ['no lease, no record yet', spec(), undefined, OTHER, undefined, 'no-lease', `refused no-lease from ${OTHER}`],
+  ['another host, node leased', spec(), record('discovered', 0), OTHER, IP, 'wrong-address', `refused wrong-address from ${OTHER}`],
+  ['another host, node installing: its token stands', spec(), record('installing', 1), OTHER, IP, 'wrong-address', `refused wrong-address from ${OTHER}`],
+  [
+    'another host, node fetched its config: not made installed',
+    spec(),
+    record('installing', 1, fetched),
+    OTHER,
+    IP,
+    'wrong-address',
+    `refused wrong-address from ${OTHER}`,
+  ],
+  [
+    'another host, generation bumped: no reinstall',
+    spec({ generation: 2 }),
+    record('installed', 1),
+    OTHER,
+    IP,
+    'wrong-address',
+    `refused wrong-address from ${OTHER}`,
+  ],
+  [
+    'another host, node has a fixed address',
+    spec({ ipv4: FIXED }),
+    record('discovered', 0),
+    OTHER,
+    undefined,
+    'wrong-address',
+    `refused wrong-address from ${OTHER}`,
+  ],
+  ['unknown machine from another host', undefined, unknown(), OTHER, IP, 'wrong-address', `refused wrong-address from ${OTHER}`],
+  ['unknown machine without a lease', undefined, undefined, OTHER, undefined, 'no-lease', `refused no-lease from ${OTHER}`],
+  ['the agent host itself is nobody special', spec(), record('discovered', 0), '127.0.0.1', IP, 'wrong-address', 'refused wrong-address from 127.0.0.1'],
+];
+for (const [name, s, r, from, leasedIp, standing, want] of binding) {
+  t.test(`binding: ${name}`, async (t) => {
+    t.equal(requesterStanding({ from, leasedIp, spec: s }), standing);
+    const plan = planScript({ ...request(s, r, 'efi'), from, leasedIp });
+    t.equal(show(plan), want);
+    t.equal(plan.counts, standing === 'ok');
+    if (!plan.counts) {
+      t.same(plan.steps, [{ step: 'script-refused', detail: { reason: standing, from } }], 'one refusal step, nothing else');
+      t.equal(plan.token, undefined);
+      t.equal(plan.transition, undefined);
+    }
+    if (plan.token) t.equal(plan.token.grant.ip, from, 'the token is bound to the address that counted');
   });
 }
 

@@ -1,5 +1,6 @@
 import t from 'tap';
 import pino from 'pino';
+import { Registry } from 'prom-client';
 import { NodeRegistry, TIMELINE_LIMIT, type ReportBody } from '../../agent/nodes/registry.js';
 import { directoryOf, type Manifest } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
@@ -140,4 +141,94 @@ t.test('lifecycle: transitions notify listeners and report the failed step; prog
   await reg.flush();
   const again = await NodeRegistry.open(deps);
   t.match(again.get('n1'), { state: 'failed', installedGeneration: 1, lifecycle: { step: 'power', attempt: 2, lastError: 'busy' } }, 'persisted');
+});
+
+t.test('refusals coalesce: a flood leaves the timeline alone, is counted, and never makes an unknown record', async (t) => {
+  const { store } = await tempAgentStore(t, 'regref');
+  const reports: ReportBody[] = [];
+  const registry = new Registry();
+  const reg = await NodeRegistry.open({
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: (ip: string) => (ip === '198.18.0.11' ? 'aa:bb:cc:dd:ee:01' : undefined) },
+    now: () => new Date('2026-11-24T00:00:00Z'),
+    log: pino({ level: 'silent' }),
+    reports: (body) => reports.push(body),
+    registry,
+  });
+  for (let i = 0; i < 10; i++) reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-ack', { i });
+  const before = reports.length;
+  for (let i = 0; i < 2000; i++) {
+    reg.record({ ip: '198.18.0.11' }, 'config-refused', { reason: 'unknown', from: '198.18.0.11' });
+    reg.record({ ip: '198.18.0.11' }, 'config-refused', { reason: 'unknown', endpoint: 'events', from: '198.18.0.11' });
+    reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'script-refused', { reason: 'wrong-address', from: '198.18.0.66' });
+  }
+  const tl = reg.get('n1')!.timeline;
+  t.equal(tl.length, 13, "the node's 10 steps and one step per refusal kind");
+  t.same(
+    tl.slice(10).map((s) => [s.step, s.detail.endpoint ?? '', s.detail.count]),
+    [
+      ['config-refused', '', 2000],
+      ['config-refused', 'events', 2000],
+      ['script-refused', '', 2000],
+    ],
+  );
+  t.equal(reports.length - before, 3 * 11, 'reported at counts 1, 2, 4, …, 1024 only');
+  reg.record({ mac: '52:54:00:00:00:77' }, 'script-refused', { reason: 'no-lease', from: '198.18.0.66' });
+  reg.record({ ip: '198.18.0.99' }, 'config-refused', { reason: 'unknown', from: '198.18.0.99' });
+  t.equal(reg.get('mac-52-54-00-00-00-77'), undefined, 'a refusal makes no record for an unknown machine');
+  const metrics = await registry.metrics();
+  t.match(metrics, /maskin_node_refusals_total\{step="config-refused",reason="unknown"\} 4001/);
+  t.match(metrics, /maskin_node_refusals_total\{step="script-refused",reason="wrong-address"\} 2000/);
+  t.match(metrics, /maskin_node_refusals_total\{step="script-refused",reason="no-lease"\} 1/);
+  await reg.flush();
+});
+
+t.test('records of unknown machines are bounded, least recently active first, also across a reopen; manifest nodes never', async (t) => {
+  const { store } = await tempAgentStore(t, 'regunk');
+  const registry = new Registry();
+  const reports: [ReportBody, boolean][] = [];
+  let clock = Date.parse('2026-11-24T00:00:00Z');
+  const deps = {
+    store: store.sublevel<NodeRecord>('nodes'),
+    directory: () => directoryOf(manifest),
+    leases: { ipOf: () => undefined, macOf: () => undefined },
+    now: () => new Date((clock += 1000)),
+    log: pino({ level: 'silent' }),
+    reports: (body: ReportBody, options?: { unknownMachine?: boolean }) => reports.push([body, options?.unknownMachine === true]),
+    maxUnknown: 3,
+  };
+  const reg = await NodeRegistry.open({ ...deps, registry });
+  const junk = (i: number): string => `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`;
+  reg.record({ mac: 'aa:bb:cc:dd:ee:01' }, 'dhcp-discover', { ip: '198.18.0.5' });
+  for (let i = 1; i <= 3; i++) reg.record({ mac: junk(i) }, 'dhcp-discover', { ip: `198.18.0.${100 + i}` });
+  reg.record({ mac: junk(1) }, 'dhcp-ack', {});
+  reg.record({ mac: junk(4) }, 'dhcp-discover', {});
+  t.same(
+    reg.list().map((r) => r.id),
+    ['mac-52-54-00-00-01-01', 'mac-52-54-00-00-01-03', 'mac-52-54-00-00-01-04', 'n1'],
+    'the least recently active unknown record went (01 was seen again after 02)',
+  );
+  t.equal(reg.count(), 4);
+  for (let i = 5; i <= 200; i++) reg.updateFacts(junk(i), { serial: `S${i}` });
+  t.equal(reg.count(), 4, 'a flood keeps the bound');
+  t.ok(reg.get('n1'), 'the manifest node stays');
+  t.ok(
+    reports.every(([r, unknownMachine]) => unknownMachine === ((r.value as { nodeId?: string } | undefined)?.nodeId !== 'n1')),
+    "unknown machines' reports are marked, manifest nodes' are not",
+  );
+  t.match(await registry.metrics(), /maskin_nodes_unknown_evicted_total 197\n[\s\S]*maskin_nodes_unknown 3\n/);
+  await reg.flush();
+  const again = await NodeRegistry.open({ ...deps, maxUnknown: 2 });
+  t.same(
+    again.list().map((r) => r.id),
+    ['mac-52-54-00-00-01-c7', 'mac-52-54-00-00-01-c8', 'n1'],
+    'a lower bound at reopen drops the least recently active',
+  );
+  await again.flush();
+  t.same(
+    (await NodeRegistry.open({ ...deps, maxUnknown: 5 })).list().map((r) => r.id),
+    ['mac-52-54-00-00-01-c7', 'mac-52-54-00-00-01-c8', 'n1'],
+    'evicted records are gone from the store',
+  );
 });

@@ -143,6 +143,44 @@ t.test('the bound evicts oldest timeline steps, then health; never state changes
   t.equal(metrics.find((m) => m.name === 'maskin_outbox_depth')!.values[0]!.value, 8);
 });
 
+t.test('reports about machines the manifest does not know are evicted first, whatever their kind, also after a reopen', async (t) => {
+  const { open } = await tempStore(t);
+  let store = await open();
+  const registry = new Registry();
+  let outbox = await withOutbox(store, { maxEvents: 5, registry });
+  const junk = { unknownMachine: true };
+  await outbox.append(body.step('n1', 'dhcp-ack')); // 1
+  await outbox.append(body.discovery('n1')); // 2
+  await outbox.append(body.discovery('mac-1'), junk); // 3
+  await outbox.append(body.step('mac-1'), junk); // 4
+  await outbox.append(body.state('mac-1'), junk); // 5
+  await outbox.append(body.step('n1', 'script-served')); // 6 → evicts 3, the oldest unknown-machine report
+  t.same(
+    (await outbox.peek(10)).map((r) => r.seq),
+    [1n, 2n, 4n, 5n, 6n],
+  );
+  await store.close();
+  store = await open();
+  t.teardown(() => store.close());
+  outbox = await withOutbox(store, { maxEvents: 5 });
+  for (let i = 0; i < 100; i++) await outbox.append(body.discovery(`mac-${i}`), junk);
+  t.same(
+    (await outbox.peek(10)).map((r) => `${r.body.case}:${(r.body.value as { nodeId?: string } | undefined)?.nodeId ?? ''}`),
+    ['step:n1', 'discovery:n1', 'step:n1', 'discovery:mac-98', 'discovery:mac-99'],
+    "a flood of them never pushes a manifest node's report out",
+  );
+  await outbox.append(body.step('n1', 'config-served'));
+  await outbox.append(body.step('n1', 'install-reported'));
+  await outbox.append(body.step('n1', 'boot-local-served'));
+  t.same(
+    (await outbox.peek(10)).map((r) => `${r.body.case}:${(r.body.value as { nodeId?: string } | undefined)?.nodeId ?? ''}`),
+    ['discovery:n1', 'step:n1', 'step:n1', 'step:n1', 'step:n1'],
+    'then the oldest steps, as before',
+  );
+  const evicted = (await registry.getMetricsAsJSON()).find((m) => m.name === 'maskin_outbox_evicted_total')!;
+  t.same(Object.fromEntries(evicted.values.map((v) => [v.labels.kind, v.value])), { unknown: 1 });
+});
+
 t.test('a batch of concurrent appends is one synced write and the bound applies within it', async (t) => {
   const { open } = await tempStore(t);
   const store = await open();

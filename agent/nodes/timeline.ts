@@ -1,0 +1,41 @@
+// Where a step lands on a node's timeline. Refusals come from whoever chooses to send them, as
+// often as they like, so they coalesce: one step per refusal name and reason per node, counted in
+// place. Pure.
+import type { StepName, TimelineStep } from './model.js';
+
+/** Steps that record a refused request (iPXE script, machine config, installer report). */
+export const REFUSAL_STEPS: ReadonlySet<StepName> = new Set<StepName>(['script-refused', 'config-refused']);
+
+/**
+ * `append`: a new step at the end. `update`: the step at `index` replaced in place.
+ * `notable`: the step is worth a report upstream and a write to the store (see placeStep).
+ */
+export type StepPlacement =
+  | { readonly kind: 'append'; readonly entry: TimelineStep; readonly notable: true }
+  | { readonly kind: 'update'; readonly index: number; readonly entry: TimelineStep; readonly notable: boolean };
+
+/** Two refusal steps coalesce when they have the same name, reason and endpoint. */
+function sameRefusal(a: TimelineStep, step: StepName, detail: Readonly<Record<string, unknown>>): boolean {
+  return a.step === step && a.detail.reason === detail.reason && a.detail.endpoint === detail.endpoint;
+}
+
+const isPowerOfTwo = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
+
+/**
+ * Any step but a refusal: appended. A refusal with no earlier step of the same name, reason and
+ * endpoint on the timeline: appended with `count: 1`. Otherwise that earlier step is updated in
+ * place: its `at` stays the first refusal's, `count` goes up by one, `lastAt` is this one's time
+ * and the rest of the detail (`from`, …) is this one's. So a flood leaves the rest of the timeline
+ * alone, and the last step stays the node's own last step. The update is notable when the count
+ * reaches a power of two, so n refusals cost about log2(n) reports and store writes.
+ */
+export function placeStep(timeline: readonly TimelineStep[], step: StepName, detail: Readonly<Record<string, unknown>>, at: string): StepPlacement {
+  if (!REFUSAL_STEPS.has(step)) return { kind: 'append', entry: { at, step, detail }, notable: true };
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const earlier = timeline[i]!;
+    if (!sameRefusal(earlier, step, detail)) continue;
+    const count = (typeof earlier.detail.count === 'number' ? earlier.detail.count : 1) + 1;
+    return { kind: 'update', index: i, entry: { at: earlier.at, step, detail: { ...detail, count, lastAt: at } }, notable: isPowerOfTwo(count) };
+  }
+  return { kind: 'append', entry: { at, step, detail: { ...detail, count: 1 } }, notable: true };
+}

@@ -1,0 +1,128 @@
+// Where a step lands on a timeline, as a table: ordinary steps append; a refusal coalesces with
+// the earlier one of the same name, reason and endpoint, counted in place, notable at powers of two.
+import t from 'tap';
+import type { StepName, TimelineStep } from '../../agent/nodes/model.js';
+import { placeStep } from '../../agent/nodes/timeline.js';
+
+const T0 = '2026-01-01T00:00:00.000Z';
+const T1 = '2026-01-01T00:01:00.000Z';
+const served: TimelineStep = { at: T0, step: 'script-served', detail: { kind: 'install' } };
+const refused = (reason: string, count?: number, extra: Record<string, unknown> = {}): TimelineStep => ({
+  at: T0,
+  step: 'config-refused',
+  detail: { reason, from: '198.18.9.66', ...extra, ...(count !== undefined ? { count } : {}) },
+});
+
+/** [name, timeline, step, detail, expected: `append` | `update@<index>`, notable, the placed detail] */
+const rows: [string, TimelineStep[], StepName, Record<string, unknown>, string, boolean, Record<string, unknown>][] = [
+  ['an ordinary step appends', [served], 'dhcp-ack', { ip: '198.18.9.101' }, 'append', true, { ip: '198.18.9.101' }],
+  ['an ordinary step never coalesces', [served], 'script-served', { kind: 'install' }, 'append', true, { kind: 'install' }],
+  [
+    'a first refusal appends with a count',
+    [served],
+    'config-refused',
+    { reason: 'unknown', from: 'a' },
+    'append',
+    true,
+    { reason: 'unknown', from: 'a', count: 1 },
+  ],
+  [
+    'the same refusal again: counted in place',
+    [refused('unknown', 1), served],
+    'config-refused',
+    { reason: 'unknown', from: 'b' },
+    'update@0',
+    true,
+    { reason: 'unknown', from: 'b', count: 2, lastAt: T1 },
+  ],
+  [
+    'third of a kind: not notable',
+    [refused('unknown', 2)],
+    'config-refused',
+    { reason: 'unknown', from: 'c' },
+    'update@0',
+    false,
+    { reason: 'unknown', from: 'c', count: 3, lastAt: T1 },
+  ],
+  [
+    'fourth: notable (power of two)',
+    [refused('unknown', 3)],
+    'config-refused',
+    { reason: 'unknown' },
+    'update@0',
+    true,
+    { reason: 'unknown', count: 4, lastAt: T1 },
+  ],
+  [
+    'a step written before counts existed counts as one',
+    [{ at: T0, step: 'config-refused', detail: { reason: 'unknown' } }],
+    'config-refused',
+    { reason: 'unknown' },
+    'update@0',
+    true,
+    { reason: 'unknown', count: 2, lastAt: T1 },
+  ],
+  ['another reason: its own step', [refused('unknown', 9)], 'config-refused', { reason: 'expired' }, 'append', true, { reason: 'expired', count: 1 }],
+  [
+    'another endpoint: its own step',
+    [refused('unknown', 9)],
+    'config-refused',
+    { reason: 'unknown', endpoint: 'events' },
+    'append',
+    true,
+    { reason: 'unknown', endpoint: 'events', count: 1 },
+  ],
+  [
+    'the same endpoint again: counted',
+    [refused('unknown', 1, { endpoint: 'events' })],
+    'config-refused',
+    { reason: 'unknown', endpoint: 'events' },
+    'update@0',
+    true,
+    { reason: 'unknown', endpoint: 'events', count: 2, lastAt: T1 },
+  ],
+  [
+    'another refusal step with the same reason: its own step',
+    [refused('wrong-address', 3)],
+    'script-refused',
+    { reason: 'wrong-address', from: 'x' },
+    'append',
+    true,
+    { reason: 'wrong-address', from: 'x', count: 1 },
+  ],
+  [
+    'the latest of two matching steps is the one counted',
+    [refused('unknown', 5), served, refused('unknown', 1)],
+    'config-refused',
+    { reason: 'unknown' },
+    'update@2',
+    true,
+    { reason: 'unknown', count: 2, lastAt: T1 },
+  ],
+];
+
+for (const [name, timeline, step, detail, want, notable, placedDetail] of rows) {
+  t.test(name, async (t) => {
+    const before = JSON.stringify(timeline);
+    const placed = placeStep(timeline, step, detail, T1);
+    t.equal(placed.kind === 'update' ? `update@${placed.index}` : 'append', want);
+    t.equal(placed.notable, notable, 'notable');
+    t.same(placed.entry.detail, placedDetail);
+    t.equal(placed.entry.step, step);
+    t.equal(placed.entry.at, placed.kind === 'update' ? timeline[placed.index]!.at : T1, 'an update keeps the first time; lastAt is the latest');
+    t.equal(JSON.stringify(timeline), before, 'the timeline given is not changed');
+  });
+}
+
+t.test('a flood of n refusals is about log2(n) notable placements', async (t) => {
+  let timeline: TimelineStep[] = [served];
+  let notable = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const placed = placeStep(timeline, 'script-refused', { reason: 'wrong-address', from: `198.18.9.${i % 250}` }, T1);
+    if (placed.notable) notable++;
+    timeline = placed.kind === 'update' ? timeline.map((s, j) => (j === placed.index ? placed.entry : s)) : [...timeline, placed.entry];
+  }
+  t.equal(timeline.length, 2, 'the node keeps its own step and one refusal step');
+  t.equal(timeline[1]!.detail.count, 100_000);
+  t.equal(notable, 17, '1, 2, 4, …, 65536');
+});
