@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
 import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
+import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_TFTP, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
@@ -138,6 +138,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     outboxMaxEvents: DEFAULT_OUTBOX_MAX_EVENTS,
     images: DEFAULT_IMAGES,
     lifecycle: DEFAULT_PROVISION,
+    tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
   };
 }
