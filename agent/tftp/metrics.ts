@@ -12,7 +12,20 @@ export interface TftpMetrics {
   readonly active: Gauge;
 }
 
-export function tftpMetrics(registry?: Registry): TftpMetrics {
+/** What the gauges read on scrape. */
+export interface TftpGaugeSources {
+  /** Bytes the file cache holds (files.ts accounting). */
+  cacheBytes(): number;
+}
+
+export function tftpMetrics(registry: Registry | undefined, sources: TftpGaugeSources): TftpMetrics {
+  gauge(registry, {
+    name: 'maskin_tftp_cache_bytes',
+    help: 'Bytes of served files the TFTP cache holds (file contents per transfer mode), never above its bound',
+    collect() {
+      this.set(sources.cacheBytes());
+    },
+  });
   return {
     dropped: counter(registry, {
       name: 'maskin_tftp_dropped_total',

@@ -2,7 +2,7 @@
 // address:port, each accepted read runs on its own socket (transfer.ts). Undecodable datagrams
 // are dropped and counted; only failing to bind is fatal. What outside input can make it hold is
 // bounded: transfers at once (admission.ts), each transfer's retransmission timeout (negotiate.ts)
-// and lifetime (transfer.ts). A socket that cannot be had
+// and lifetime (transfer.ts), the file cache's bytes (files.ts). A socket that cannot be had
 // (descriptors or ephemeral ports exhausted) refuses that one request and nothing else.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
@@ -36,6 +36,8 @@ export interface TftpDeps {
   readonly registry?: Registry;
   /** Default 1000 ms (or the client's `timeout` option) and 5 retransmissions. */
   readonly retransmit?: { readonly timeoutMs: number; readonly retries: number };
+  /** Byte bound of the file cache; default 64 MiB, many times the chainload binaries. */
+  readonly maxCachedBytes?: number;
 }
 
 export interface TftpService extends Service {
@@ -92,8 +94,8 @@ function throttledWarn(log: Logger): (key: string, fields: Record<string, unknow
 
 export function createTftpService(deps: TftpDeps): TftpService {
   const log = deps.log.child({ component: 'tftp' });
-  const metrics = tftpMetrics(deps.registry);
-  const files = createServedFiles(deps.root);
+  const files = createServedFiles(deps.root, { maxCachedBytes: deps.maxCachedBytes ?? 64 * 1024 * 1024 });
+  const metrics = tftpMetrics(deps.registry, { cacheBytes: () => files.stats().bytes });
   const limits = { maxBlksize: deps.maxBlksize ?? 1468, maxWindowsize: deps.maxWindowsize ?? 64, maxTimeoutSeconds: deps.bounds.maxTimeoutSeconds };
   if (limits.maxBlksize < 8 || limits.maxBlksize > 65464) throw new RangeError('maxBlksize must be 8..65464');
   const retransmit = deps.retransmit ?? { timeoutMs: 1000, retries: 5 };
