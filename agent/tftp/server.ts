@@ -18,7 +18,7 @@ import { decodeTftp, encodeTftp, ErrorCode, type TftpMessage } from './codec.js'
 import { createServedFiles, type TransferMode } from './files.js';
 import { tftpMetrics } from './metrics.js';
 import { negotiate } from './negotiate.js';
-import { runTransfer } from './transfer.js';
+import { runTransfer, SUPERSEDED } from './transfer.js';
 
 export interface TftpDeps {
   /** Directory served; nothing outside it is ever read. */
@@ -216,7 +216,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
     if (current?.key === key) return;
     const taken = slots.take(rinfo.address);
     if (!taken.ok) return turnAway(listener, rinfo, taken.reason, req.filename);
-    current?.stop.abort();
+    current?.stop.abort(SUPERSEDED);
     start(listener, req, rinfo, peer, key, taken.slot);
   }
 

@@ -8,6 +8,12 @@ import { MalformedPacketError } from '../errors.js';
 import { decodeTftp, encodeTftp, ErrorCode } from './codec.js';
 import type { PacketImage } from './files.js';
 
+/**
+ * Abort reason for a transfer whose client sent a new RRQ from the same port: it ends without an
+ * ERROR, which would reach the client first and be taken as the answer to its new request.
+ */
+export const SUPERSEDED = 'superseded';
+
 export interface TransferSpec {
   /** Connected to the client's TID. */
   readonly socket: Socket;
@@ -93,7 +99,7 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
       finish({ ok: false, reason: 'expired', detail: `not done after ${spec.maxDurationMs} ms` });
     }
     function onAbort(): void {
-      sendError('server shutting down');
+      if (signal.reason !== SUPERSEDED) sendError('server shutting down');
       finish({ ok: false, reason: 'aborted' });
     }
 

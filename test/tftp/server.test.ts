@@ -397,3 +397,22 @@ t.test('a transfer ends after its lifetime whatever the client does, and its slo
   const got = await fetchTftp({ host: '127.0.0.1', port, file: 'undionly.kpxe', blksize: 1468 });
   t.equal(got.data.length, (await readFile(path.join(IPXE, 'undionly.kpxe'))).length, 'the client has its slot back');
 });
+
+t.test('a new RRQ from the same port replaces the running transfer without an ERROR from the old one', async (t) => {
+  const { port } = await startServer(t, { retransmit: { timeoutMs: 2000, retries: 1 } });
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  const seen: { port: number; msg: TftpMessage }[] = [];
+  socket.on('message', (buf, rinfo) => seen.push({ port: rinfo.port, msg: decodeTftp(buf) }));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  socket.send(rrq('undionly.kpxe', [['blksize', '512']]), port, '127.0.0.1');
+  t.ok(await eventually(() => seen.length === 1));
+  const first = seen[0]?.port;
+  socket.send(rrq('undionly.kpxe', [['blksize', '1024']]), port, '127.0.0.1');
+  t.ok(await eventually(() => seen.some((s) => s.port !== first)), 'the new request is answered from a new TID');
+  t.same(
+    seen.map((s) => s.msg.op),
+    ['OACK', 'OACK'],
+    'the first answer to the new request is its OACK, not an ERROR from the replaced transfer',
+  );
+});
