@@ -12,6 +12,7 @@ import { MalformedPacketError } from '../errors.js';
 import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
 import { bindUdp, udpReady, type UdpBound } from '../net/udp.js';
+import { sizeReceiveBuffer, udpDrops } from '../net/udpDrops.js';
 import type { BootObserver } from '../nodes/model.js';
 import { TransferSlots, type Refusal, type Slot } from './admission.js';
 import { decodeTftp, encodeTftp, ErrorCode, type TftpMessage } from './codec.js';
@@ -96,6 +97,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
   const log = deps.log.child({ component: 'tftp' });
   const files = createServedFiles(deps.root, { maxCachedBytes: deps.maxCachedBytes ?? 64 * 1024 * 1024 });
   const metrics = tftpMetrics(deps.registry, { cacheBytes: () => files.stats().bytes });
+  const kernelDrops = udpDrops(deps.registry);
   const limits = { maxBlksize: deps.maxBlksize ?? 1468, maxWindowsize: deps.maxWindowsize ?? 64, maxTimeoutSeconds: deps.bounds.maxTimeoutSeconds };
   if (limits.maxBlksize < 8 || limits.maxBlksize > 65464) throw new RangeError('maxBlksize must be 8..65464');
   const retransmit = deps.retransmit ?? { timeoutMs: 1000, retries: 5 };
@@ -257,7 +259,10 @@ export function createTftpService(deps: TftpDeps): TftpService {
         failed(err);
         throw err;
       }
-      log.info({ address: deps.address, port: boundPort, root: deps.root, bounds: deps.bounds }, 'tftp listening');
+      // Every request arrives on this one socket; what its buffer cannot hold the kernel drops and counts.
+      const receiveBuffer = sizeReceiveBuffer(listener);
+      const unwatch = kernelDrops.watch('tftp', listener);
+      log.info({ address: deps.address, port: boundPort, root: deps.root, bounds: deps.bounds, receiveBuffer }, 'tftp listening');
       bound(boundPort);
       listener.on('error', (err) => warn('socket-error', { err }, 'tftp socket error'));
       listener.on('message', (buf: Buffer, rinfo: RemoteInfo) => {
@@ -280,6 +285,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
       });
       await aborted(signal);
       listener.close();
+      unwatch();
       const left = [...running];
       for (const transfer of left) transfer.stop.abort();
       await Promise.all(left.map((transfer) => transfer.done));
