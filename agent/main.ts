@@ -119,6 +119,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         root: config.bootBinariesDir,
         address: config.provisioning.address,
         port: config.ports.tftp,
+        bounds: config.tftp,
         observer: nodes,
         log: log.child({ component: 'tftp' }),
         registry: metrics,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
 import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_DHCP, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
+import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_DHCP, DEFAULT_TFTP, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
@@ -140,6 +140,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     nodes: DEFAULT_NODES,
     images: DEFAULT_IMAGES,
     lifecycle: DEFAULT_PROVISION,
+    tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
   };
 }

@@ -119,7 +119,7 @@ export async function benchTftp(opts: { concurrency?: number; rounds?: number } 
     const hpaPort = await freePort();
     children.push(spawn('in.tftpd', ['-L', '-s', root, '-a', `${HOST}:${hpaPort}`], { stdio: 'ignore' }));
     const oursPort = await freePort();
-    children.push(spawn(process.execPath, [serveEntry, root, HOST, String(oursPort)], { stdio: 'ignore' }));
+    children.push(spawn(process.execPath, [serveEntry, root, HOST, String(oursPort), String(concurrency)], { stdio: 'ignore' }));
     await waitForUdp(hpaPort, file);
     await waitForUdp(oursPort, file);
 

@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
-import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TrustedKey, UplinkSettings } from './model.js';
+import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TftpSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
 const validate = schemaValidator('agent.schema.json', ['ipv4'], 'config');
@@ -55,6 +55,12 @@ export const DEFAULT_PROVISION: ProvisionSettings = Object.freeze({
   handoverPort: 50000,
   reconcileIntervalMs: 30_000,
 });
+/**
+ * TFTP bounds: a boot storm is one or two transfers per machine, each well under a second on a
+ * rack LAN, so 256 at once serves hundreds of machines; 16 from one address is more than any
+ * firmware opens (a PXE ROM's size probe and its read, iPXE's retries).
+ */
+export const DEFAULT_TFTP: TftpSettings = Object.freeze({ maxTransfers: 256, maxTransfersPerClient: 16, maxTimeoutSeconds: 10, maxTransferMs: 60_000 });
 export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
 
 /** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field problem and left out. */
@@ -161,6 +167,12 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     },
     provisioning: { ...c.provisioning },
     ports,
+    tftp: {
+      maxTransfers: c.tftp?.maxTransfers ?? DEFAULT_TFTP.maxTransfers,
+      maxTransfersPerClient: c.tftp?.maxTransfersPerClient ?? DEFAULT_TFTP.maxTransfersPerClient,
+      maxTimeoutSeconds: c.tftp?.maxTimeoutSeconds ?? DEFAULT_TFTP.maxTimeoutSeconds,
+      maxTransferMs: c.tftp?.maxTransferSeconds === undefined ? DEFAULT_TFTP.maxTransferMs : c.tftp.maxTransferSeconds * 1000,
+    },
     httpListen: c.http?.listen ?? '0.0.0.0',
     httpBaseUrl: c.http?.baseUrl ?? `http://${address}${ports.http === 80 ? '' : `:${ports.http}`}`,
     dataDir,
@@ -343,6 +355,7 @@ interface RawConfig {
   images?: { factoryUrl?: string; limitBytes?: number; registryUpstreams?: Record<string, string> };
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
+  tftp?: { maxTransfers?: number; maxTransfersPerClient?: number; maxTimeoutSeconds?: number; maxTransferSeconds?: number };
   http?: { listen?: string; baseUrl?: string };
   dataDir?: string;
   bootBinariesDir?: string;

@@ -93,6 +93,18 @@ export interface ProvisionSettings {
   readonly reconcileIntervalMs: number;
 }
 
+/** Bounds of the TFTP server: what one client, or all of them, can make it hold at once. */
+export interface TftpSettings {
+  /** Transfers in progress at once (each holds one UDP socket), all clients together. */
+  readonly maxTransfers: number;
+  /** Transfers in progress at once from one client address. */
+  readonly maxTransfersPerClient: number;
+  /** Largest client `timeout` option honoured (RFC 2349), seconds; a larger one is ignored. */
+  readonly maxTimeoutSeconds: number;
+  /** Longest one transfer may run, whatever the client's pace. */
+  readonly maxTransferMs: number;
+}
+
 export interface BmcCredentialEntry {
   readonly username: string;
   readonly password: string;
@@ -146,6 +158,7 @@ export interface AgentConfig {
     readonly tftp: number;
     readonly http: number;
   };
+  readonly tftp: TftpSettings;
   /** Address the HTTP server binds to (default 0.0.0.0). */
   readonly httpListen: string;
   /** Base URL nodes use to reach the HTTP server; default http://<address>[:<port>]. */

@@ -13,6 +13,7 @@ import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import { bindUdp, udpReady, type UdpBound } from '../net/udp.js';
+import { sizeReceiveBuffer, udpDrops } from '../net/udpDrops.js';
 import type { BootObserver } from '../nodes/model.js';
 import { decodeDhcp, encodeDhcp, macOf, type DhcpMessage } from './codec.js';
 import { isDurable } from './leaseTable.js';
@@ -49,6 +50,7 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   const packets = counter(deps.registry, { name: 'maskin_dhcp_packets_total', help: 'DHCP requests received, by message type', labelNames: ['type'] });
   const dropped = counter(deps.registry, { name: 'maskin_dhcp_dropped_total', help: 'DHCP requests not answered, by reason', labelNames: ['reason'] });
   const replies = counter(deps.registry, { name: 'maskin_dhcp_replies_total', help: 'DHCP replies sent, by message type', labelNames: ['type'] });
+  const kernelDrops = udpDrops(deps.registry);
 
   let lastExhaustedWarn = 0;
   let exhaustedSuppressed = 0;
@@ -112,6 +114,7 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   async function run(signal: AbortSignal): Promise<void> {
     const listen = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     const speak = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    let unwatch: (() => void)[] = [];
     const onMessage = (buf: Buffer): void => {
       handle(buf, speak).catch((err: unknown) => log.error({ err }, 'unexpected error handling a DHCP packet'));
     };
@@ -119,6 +122,8 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
       const port = await bindUdp(listen, '0.0.0.0', config.ports.dhcp);
       await bindUdp(speak, config.provisioning.address, port);
       for (const s of [listen, speak]) s.setBroadcast(true);
+      for (const s of [listen, speak]) sizeReceiveBuffer(s);
+      unwatch = [listen, speak].map((s) => kernelDrops.watch('dhcp', s));
       config = { ...config, ports: { ...config.ports, dhcp: port } };
       listen.on('message', onMessage);
       speak.on('message', onMessage);
@@ -134,6 +139,7 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
     await aborted(signal);
     await leases.flush().catch(() => undefined);
     await Promise.all([listen, speak].map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const stop of unwatch) stop();
   }
 
   return { name: 'dhcp', run, ready };

@@ -9,9 +9,11 @@ export interface NegotiationLimits {
   readonly maxBlksize: number;
   /** Largest windowsize we grant (RFC 7440). */
   readonly maxWindowsize: number;
+  /** Largest `timeout` we accept, seconds (RFC 2349); a larger one is ignored. */
+  readonly maxTimeoutSeconds: number;
 }
 
-export const DEFAULT_LIMITS: NegotiationLimits = { maxBlksize: 1468, maxWindowsize: 64 };
+export const DEFAULT_LIMITS: NegotiationLimits = { maxBlksize: 1468, maxWindowsize: 64, maxTimeoutSeconds: 10 };
 
 export interface TransferParams {
   /** Payload bytes per DATA block: 512 unless negotiated (RFC 1350). */
@@ -58,8 +60,11 @@ export function negotiate(requested: TftpOptions, size: number, limits: Negotiat
         oack.set(name, String(size));
         break;
       case 'timeout':
-        // RFC 2349 §2: 1..255 seconds; the server must accept it as sent or ignore it.
-        if (value < 1 || value > 255) break;
+        // RFC 2349 §2: 1..255 seconds, and an OACK must echo the value the client sent, so a
+        // server cannot lower it: the only bound is to ignore it (left out of the OACK, RFC 2347),
+        // which keeps our own retransmission timeout. A client asking for 255 would otherwise hold
+        // a socket for 255 s per retransmission without ever answering.
+        if (value < 1 || value > 255 || value > limits.maxTimeoutSeconds) break;
         timeoutMs = value * 1000;
         oack.set(name, String(value));
         break;

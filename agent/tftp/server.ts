@@ -1,19 +1,25 @@
 // Read-only TFTP service for the chainload binaries (RFC 1350, 2347-2349, 7440). Thin transport: requests arrive on
 // address:port, each accepted read runs on its own socket (transfer.ts). Undecodable datagrams
-// are dropped and counted; only failing to bind is fatal.
+// are dropped and counted; only failing to bind is fatal. What outside input can make it hold is
+// bounded: transfers at once (admission.ts), each transfer's retransmission timeout (negotiate.ts)
+// and lifetime (transfer.ts), the file cache's bytes (files.ts). A socket that cannot be had
+// (descriptors or ephemeral ports exhausted) refuses that one request and nothing else.
 import dgram, { type RemoteInfo, type Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { TftpSettings } from '../config/model.js';
 import { MalformedPacketError } from '../errors.js';
 import { aborted } from '../runtime/wait.js';
 import type { Service } from '../runtime/service.js';
 import { bindUdp, udpReady, type UdpBound } from '../net/udp.js';
+import { sizeReceiveBuffer, udpDrops } from '../net/udpDrops.js';
 import type { BootObserver } from '../nodes/model.js';
+import { TransferSlots, type Refusal, type Slot } from './admission.js';
 import { decodeTftp, encodeTftp, ErrorCode, type TftpMessage } from './codec.js';
 import { createServedFiles, type TransferMode } from './files.js';
 import { tftpMetrics } from './metrics.js';
 import { negotiate } from './negotiate.js';
-import { runTransfer } from './transfer.js';
+import { runTransfer, SUPERSEDED } from './transfer.js';
 
 export interface TftpDeps {
   /** Directory served; nothing outside it is ever read. */
@@ -22,6 +28,8 @@ export interface TftpDeps {
   readonly port: number;
   readonly observer: BootObserver;
   readonly log: Logger;
+  /** Transfers at once (server-wide, per client), the largest client timeout honoured, the longest transfer. */
+  readonly bounds: TftpSettings;
   /** Cap on the negotiated blksize; 1468 fits a 1500-byte MTU (RFC 2348). */
   readonly maxBlksize?: number;
   /** Cap on the negotiated windowsize (RFC 7440). */
@@ -29,6 +37,8 @@ export interface TftpDeps {
   readonly registry?: Registry;
   /** Default 1000 ms (or the client's `timeout` option) and 5 retransmissions. */
   readonly retransmit?: { readonly timeoutMs: number; readonly retries: number };
+  /** Byte bound of the file cache; default 64 MiB, many times the chainload binaries. */
+  readonly maxCachedBytes?: number;
 }
 
 export interface TftpService extends Service {
@@ -50,18 +60,61 @@ function connect(socket: Socket, address: string, port: number): Promise<void> {
   });
 }
 
+/** Errors that mean "no socket to be had right now": descriptors, kernel buffers or ephemeral ports (we bind port 0) run out. */
+const NO_SOCKET = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRINUSE']);
+
+function isNoSocket(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NO_SOCKET.has(code);
+}
+
+function closeQuietly(socket: Socket): void {
+  try {
+    socket.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+const WARN_EVERY_MS = 10_000;
+
+/** A warning per key at most every WARN_EVERY_MS, carrying how many were suppressed since the last. */
+function throttledWarn(log: Logger): (key: string, fields: Record<string, unknown>, message: string) => void {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (key, fields, message) => {
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen !== undefined && now - seen.at < WARN_EVERY_MS) {
+      seen.suppressed += 1;
+      return;
+    }
+    log.warn({ ...fields, suppressed: seen?.suppressed ?? 0 }, message);
+    last.set(key, { at: now, suppressed: 0 });
+  };
+}
+
 export function createTftpService(deps: TftpDeps): TftpService {
   const log = deps.log.child({ component: 'tftp' });
-  const metrics = tftpMetrics(deps.registry);
-  const files = createServedFiles(deps.root);
-  const limits = { maxBlksize: deps.maxBlksize ?? 1468, maxWindowsize: deps.maxWindowsize ?? 64 };
+  const files = createServedFiles(deps.root, { maxCachedBytes: deps.maxCachedBytes ?? 64 * 1024 * 1024 });
+  const metrics = tftpMetrics(deps.registry, { cacheBytes: () => files.stats().bytes });
+  const kernelDrops = udpDrops(deps.registry);
+  const limits = { maxBlksize: deps.maxBlksize ?? 1468, maxWindowsize: deps.maxWindowsize ?? 64, maxTimeoutSeconds: deps.bounds.maxTimeoutSeconds };
   if (limits.maxBlksize < 8 || limits.maxBlksize > 65464) throw new RangeError('maxBlksize must be 8..65464');
   const retransmit = deps.retransmit ?? { timeoutMs: 1000, retries: 5 };
+  const slots = new TransferSlots(deps.bounds);
+  const warn = throttledWarn(log);
   let boundPort: number | undefined;
   const { ready, bound, failed } = udpReady();
 
-  /** Transfers in progress, by client ip:port, so a retransmitted RRQ does not start a second one. */
-  const active = new Map<string, { key: string; stop: AbortController; done: Promise<void> }>();
+  interface Running {
+    readonly key: string;
+    readonly stop: AbortController;
+    readonly done: Promise<void>;
+  }
+  /** The transfer each client ip:port runs, so a retransmitted RRQ does not start a second one. */
+  const active = new Map<string, Running>();
+  /** Every transfer not finished yet, including those a newer RRQ of the same client replaced. */
+  const running = new Set<Running>();
 
   function refuse(listener: Socket, rinfo: RemoteInfo, code: number, message: string): void {
     try {
@@ -70,6 +123,16 @@ export function createTftpService(deps: TftpDeps): TftpService {
       // The listener closed while the lookup ran (shutdown): nothing left to answer with.
       log.debug({ err }, 'tftp error reply not sent');
     }
+  }
+
+  /** Turned away before any transfer: counted, logged at most every WARN_EVERY_MS per reason, never recorded on a timeline. */
+  function turnAway(listener: Socket, rinfo: RemoteInfo, reason: Refusal | 'no-socket', file: string, err?: unknown): void {
+    metrics.refused.inc({ reason });
+    // Over its own share, a client is told; a full server (or one out of sockets) stays silent, so
+    // firmware retransmits its RRQ and gets a slot once one frees instead of failing its boot.
+    if (reason === 'client-limit') refuse(listener, rinfo, ErrorCode.notDefined, 'too many transfers from this address');
+    const fields = { client: rinfo.address, file, active: slots.active(), clients: slots.clients(), ...(err ? { err } : {}) };
+    warn(reason, fields, `tftp request refused: ${reason}`);
   }
 
   async function serveRead(listener: Socket, req: ReadRequest, rinfo: RemoteInfo, stop: AbortController): Promise<void> {
@@ -93,14 +156,22 @@ export function createTftpService(deps: TftpDeps): TftpService {
       refuse(listener, rinfo, ErrorCode.accessViolation, 'access violation');
       return failed('refused', 'path-refused', found.reason);
     }
+    if (stop.signal.aborted) return;
     const { params, oack } = negotiate(req.options, found.file.size, limits);
     const image = found.file.image(params.blksize);
-    const socket = dgram.createSocket('udp4');
+    let socket: Socket | undefined;
+    try {
+      socket = dgram.createSocket('udp4');
+      await bindUdp(socket, deps.address, 0);
+      await connect(socket, rinfo.address, rinfo.port);
+    } catch (err) {
+      if (socket) closeQuietly(socket);
+      if (!isNoSocket(err)) throw err;
+      return turnAway(listener, rinfo, 'no-socket', file, err);
+    }
     const started = Date.now();
     metrics.active.inc();
     try {
-      await bindUdp(socket, deps.address, 0);
-      await connect(socket, rinfo.address, rinfo.port);
       const outcome = await runTransfer(
         {
           socket,
@@ -109,6 +180,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
           windowsize: params.windowsize,
           timeoutMs: params.timeoutMs ?? retransmit.timeoutMs,
           retries: retransmit.retries,
+          maxDurationMs: deps.bounds.maxTransferMs,
           onDropped: (reason) => metrics.dropped.inc({ reason }),
           onRetransmit: () => metrics.retransmits.inc(),
         },
@@ -127,7 +199,7 @@ export function createTftpService(deps: TftpDeps): TftpService {
       }
     } finally {
       metrics.active.dec();
-      socket.close();
+      closeQuietly(socket);
     }
   }
 
@@ -144,20 +216,31 @@ export function createTftpService(deps: TftpDeps): TftpService {
     // The client resent its RRQ because our first reply was slow or lost: the running transfer
     // retransmits by itself, a second one from another TID would only earn an ERROR 5.
     if (current?.key === key) return;
-    current?.stop.abort();
+    const taken = slots.take(rinfo.address);
+    if (!taken.ok) return turnAway(listener, rinfo, taken.reason, req.filename);
+    current?.stop.abort(SUPERSEDED);
+    start(listener, req, rinfo, peer, key, taken.slot);
+  }
+
+  function start(listener: Socket, req: ReadRequest, rinfo: RemoteInfo, peer: string, key: string, slot: Slot): void {
     const stop = new AbortController();
     const done = serveRead(listener, req, rinfo, stop)
       .catch((err: unknown) => {
-        // Unreadable root, no ephemeral port left...: tell the client rather than let it retry.
-        log.error({ err, client: rinfo.address, file: req.filename }, 'tftp transfer crashed');
+        if (isNoSocket(err)) return turnAway(listener, rinfo, 'no-socket', req.filename, err);
+        // Unreadable root...: tell the client rather than let it retry.
+        warn('server-error', { err, client: rinfo.address, file: req.filename }, 'tftp transfer crashed');
         refuse(listener, rinfo, ErrorCode.notDefined, 'server error');
         metrics.transfers.inc({ result: 'failed' });
         deps.observer.record({ ip: rinfo.address }, 'tftp-failed', { file: req.filename, reason: 'server-error' });
       })
       .finally(() => {
-        if (active.get(peer)?.stop === stop) active.delete(peer);
+        slot.release();
+        running.delete(transfer);
+        if (active.get(peer) === transfer) active.delete(peer);
       });
-    active.set(peer, { key, stop, done });
+    const transfer: Running = { key, stop, done };
+    running.add(transfer);
+    active.set(peer, transfer);
   }
 
   return {
@@ -176,9 +259,12 @@ export function createTftpService(deps: TftpDeps): TftpService {
         failed(err);
         throw err;
       }
-      log.info({ address: deps.address, port: boundPort, root: deps.root }, 'tftp listening');
+      // Every request arrives on this one socket; what its buffer cannot hold the kernel drops and counts.
+      const receiveBuffer = sizeReceiveBuffer(listener);
+      const unwatch = kernelDrops.watch('tftp', listener);
+      log.info({ address: deps.address, port: boundPort, root: deps.root, bounds: deps.bounds, receiveBuffer }, 'tftp listening');
       bound(boundPort);
-      listener.on('error', (err) => log.warn({ err }, 'tftp socket error'));
+      listener.on('error', (err) => warn('socket-error', { err }, 'tftp socket error'));
       listener.on('message', (buf: Buffer, rinfo: RemoteInfo) => {
         let msg: TftpMessage;
         try {
@@ -199,9 +285,10 @@ export function createTftpService(deps: TftpDeps): TftpService {
       });
       await aborted(signal);
       listener.close();
-      const running = [...active.values()];
-      for (const transfer of running) transfer.stop.abort();
-      await Promise.all(running.map((transfer) => transfer.done));
+      unwatch();
+      const left = [...running];
+      for (const transfer of left) transfer.stop.abort();
+      await Promise.all(left.map((transfer) => transfer.done));
       log.info('tftp stopped');
     },
   };

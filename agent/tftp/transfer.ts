@@ -1,11 +1,18 @@
 // One read transfer on its own connected UDP socket (RFC 1350 §4: the server's TID is a fresh
 // port; connecting it lets the kernel drop datagrams from any other peer). Sends the OACK if
 // options were accepted (RFC 2347 §3: the client answers with ACK 0), then DATA in windows
-// (RFC 7440) and retransmits on timeout, a bounded number of times.
+// (RFC 7440) and retransmits on timeout, a bounded number of times. However the client paces its
+// ACKs, the whole transfer ends after maxDurationMs.
 import type { Socket } from 'node:dgram';
 import { MalformedPacketError } from '../errors.js';
 import { decodeTftp, encodeTftp, ErrorCode } from './codec.js';
 import type { PacketImage } from './files.js';
+
+/**
+ * Abort reason for a transfer whose client sent a new RRQ from the same port: it ends without an
+ * ERROR, which would reach the client first and be taken as the answer to its new request.
+ */
+export const SUPERSEDED = 'superseded';
 
 export interface TransferSpec {
   /** Connected to the client's TID. */
@@ -16,6 +23,8 @@ export interface TransferSpec {
   readonly timeoutMs: number;
   /** Retransmissions of one window (or the OACK) before giving up. */
   readonly retries: number;
+  /** Longest the whole transfer may take: a client that ACKs just in time cannot hold its socket longer. */
+  readonly maxDurationMs: number;
   onDropped(reason: 'malformed' | 'unexpected'): void;
   onRetransmit(): void;
 }
@@ -24,7 +33,7 @@ export type TransferOutcome =
   | { readonly ok: true }
   | {
       readonly ok: false;
-      readonly reason: 'timeout' | 'client-error' | 'size-probe' | 'socket-error' | 'aborted';
+      readonly reason: 'timeout' | 'expired' | 'client-error' | 'size-probe' | 'socket-error' | 'aborted';
       readonly detail?: string;
     };
 
@@ -38,12 +47,14 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
     let sent = 0;
     let attempts = 0;
     let timer: NodeJS.Timeout | undefined;
+    let lifetime: NodeJS.Timeout | undefined;
     let settled = false;
 
     const finish = (outcome: TransferOutcome): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(lifetime);
       signal.removeEventListener('abort', onAbort);
       socket.removeAllListeners('message');
       resolve(outcome);
@@ -83,8 +94,12 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
       sendCurrent();
       arm();
     }
+    function onExpired(): void {
+      sendError('transfer took too long');
+      finish({ ok: false, reason: 'expired', detail: `not done after ${spec.maxDurationMs} ms` });
+    }
     function onAbort(): void {
-      sendError('server shutting down');
+      if (signal.reason !== SUPERSEDED) sendError('server shutting down');
       finish({ ok: false, reason: 'aborted' });
     }
 
@@ -137,6 +152,7 @@ export function runTransfer(spec: TransferSpec, signal: AbortSignal): Promise<Tr
     socket.on('error', (err) => finish({ ok: false, reason: 'socket-error', detail: err.message }));
     if (signal.aborted) return onAbort();
     signal.addEventListener('abort', onAbort, { once: true });
+    lifetime = setTimeout(onExpired, spec.maxDurationMs);
     sendCurrent();
     arm();
   });

@@ -34,6 +34,12 @@ t.test('nodes.maxUnknown is read and bounded', async (t) => {
   t.throws(() => parseConfig(minimal + 'nodes: { maxUnknown: 0 }\n', { env: {} }), /nodes\.maxUnknown/);
 });
 
+t.test('TFTP bounds: defaults, and seconds given become ms', async (t) => {
+  t.same(parseConfig(minimal, { env: {} }).tftp, { maxTransfers: 256, maxTransfersPerClient: 16, maxTimeoutSeconds: 10, maxTransferMs: 60_000 });
+  const c = parseConfig(minimal + 'tftp: { maxTransfers: 64, maxTransfersPerClient: 4, maxTimeoutSeconds: 5, maxTransferSeconds: 30 }\n', { env: {} });
+  t.same(c.tftp, { maxTransfers: 64, maxTransfersPerClient: 4, maxTimeoutSeconds: 5, maxTransferMs: 30_000 });
+});
+
 t.test('a non-default HTTP port appears in the base URL', async (t) => {
   const c = parseConfig(minimal + 'ports: { http: 8080 }\n', { env: {} });
   t.equal(c.httpBaseUrl, 'http://198.18.0.1:8080');
@@ -62,6 +68,8 @@ const cases: [string, string, RegExp][] = [
     /dhcp\.pool: start .* is after end .* Fix: swap start and end/,
   ],
   ['port out of range', minimal + 'ports: { http: 70000 }\n', /ports\.http: .*Fix: use a value must be <= 65535/],
+  ['TFTP timeout cap over RFC 2349', minimal + 'tftp: { maxTimeoutSeconds: 256 }\n', /tftp\.maxTimeoutSeconds: .*<= 255/],
+  ['no TFTP transfers at all', minimal + 'tftp: { maxTransfers: 0 }\n', /tftp\.maxTransfers: .*>= 1/],
   ['bad log level', minimal + 'logLevel: loud\n', /logLevel: .*Fix: use one of: fatal, error, warn, info, debug, trace/],
   ['not yaml', 'provisioning: [', /not valid YAML/],
 ];

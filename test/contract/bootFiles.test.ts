@@ -51,7 +51,7 @@ dataDir: ${dir}/data`,
   const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600);
   const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date() });
   const stop = new AbortController();
-  const tftp = createTftpService({ root: bootDir, address: '127.0.0.1', port: 0, observer: nodes, log });
+  const tftp = createTftpService({ root: bootDir, address: '127.0.0.1', port: 0, observer: nodes, log, bounds: config.tftp });
   const running = tftp.run(stop.signal);
   const { port } = await tftp.ready;
   t.teardown(async () => {

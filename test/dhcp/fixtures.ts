@@ -5,7 +5,7 @@ import { profileFixture } from '../fakes/manifest.js';
 import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../agent/manifest/model.js';
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, NO_BMC, NO_UPLINK } from '../../agent/config/load.js';
+import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_TFTP, NO_BMC, NO_UPLINK } from '../../agent/config/load.js';
 
 export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
   const base: AgentConfig = {
@@ -41,6 +41,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     nodes: DEFAULT_NODES,
     images: DEFAULT_IMAGES,
     lifecycle: DEFAULT_PROVISION,
+    tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };

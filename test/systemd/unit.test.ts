@@ -31,6 +31,7 @@ t.test('the unit keeps its hardening', async (t) => {
   t.equal(one('RestrictNetworkInterfaces'), 'lo prov0 oob0 wan0');
   t.equal(one('NoNewPrivileges'), 'yes');
   t.equal(one('Restart'), 'on-failure');
+  t.equal(one('LimitNOFILE'), '16384', 'descriptors bounded, soft and hard alike');
   t.match(one('ExecStart') ?? '', /cli\.js run --config \/etc\/maskin-agent\/agent\.yaml$/);
   for (const [file, name] of [
     ['10-maskin-prov0.link', 'prov0'],

@@ -58,7 +58,7 @@ t.test('contents are cached until the file changes', async (t) => {
   const again = await files.lookup('undionly.kpxe', 'octet');
   if (first.kind !== 'found' || again.kind !== 'found') return t.fail('not found');
   t.equal(again.file, first.file, 'same cached view');
-  t.equal(again.file.image(512), first.file.image(512), 'same pre-built packets');
+  t.same(again.file.image(512).packet(1), first.file.image(512).packet(1), 'same packets');
   await writeFile(file, 'a new bios binary');
   await utimes(file, new Date(), new Date(Date.now() + 5000));
   const changed = await files.lookup('undionly.kpxe', 'octet');
@@ -92,4 +92,25 @@ t.test('packet image: blocks, short last block, empty final block, rollover', as
   t.same(big.packet(65535).subarray(0, 4), Buffer.from([0, 3, 0xff, 0xff]));
   t.same(big.packet(65536).subarray(0, 4), Buffer.from([0, 3, 0, 0]), 'block numbers roll over to 0');
   t.same(big.packet(65537).subarray(0, 4), Buffer.from([0, 3, 0, 1]));
+});
+
+t.test('the cache holds each file once per mode, counts every byte and evicts the least recently used', async (t) => {
+  const { root } = await servedDir(t);
+  await writeFile(path.join(root, 'a.bin'), Buffer.alloc(1000, 0x0a));
+  await writeFile(path.join(root, 'b.bin'), Buffer.alloc(1000, 0x41));
+  const files = createServedFiles(root, { maxCachedBytes: 3500 });
+  const a = await files.lookup('a.bin', 'octet');
+  if (a.kind !== 'found') return t.fail('not found');
+  for (let blksize = 8; blksize <= 1468; blksize += 1) a.file.image(blksize).packet(1);
+  t.same(files.stats(), { entries: 1, bytes: 1000, limitBytes: 3500 }, 'no bytes per blksize');
+  await files.lookup('a.bin', 'netascii');
+  t.equal(files.stats().bytes, 3000, 'netascii doubles every LF: a second copy of 2000 bytes');
+  await files.lookup('b.bin', 'octet');
+  t.same(files.stats(), { entries: 1, bytes: 1000, limitBytes: 3500 }, 'a.bin, least recently used, made room for b.bin');
+  await files.lookup('b.bin', 'netascii');
+  t.equal(files.stats().bytes, 1000, 'b.bin has no line ends: its netascii form is its contents, not a copy');
+  const tiny = createServedFiles(root, { maxCachedBytes: 10 });
+  const big = await tiny.lookup('a.bin', 'octet');
+  t.equal(big.kind, 'found', 'a file over the whole bound is still served');
+  t.same(tiny.stats(), { entries: 0, bytes: 0, limitBytes: 10 }, 'but not kept');
 });

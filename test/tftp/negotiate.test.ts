@@ -1,7 +1,7 @@
 import t from 'tap';
 import { negotiate } from '../../agent/tftp/negotiate.js';
 
-const limits = { maxBlksize: 1468, maxWindowsize: 64 };
+const limits = { maxBlksize: 1468, maxWindowsize: 64, maxTimeoutSeconds: 10 };
 const req = (...pairs: [string, string][]): Map<string, string> => new Map(pairs);
 
 const table: {
@@ -23,6 +23,15 @@ const table: {
   { name: 'timeout accepted', options: req(['timeout', '3']), blksize: 512, windowsize: 1, timeoutMs: 3000, oack: [['timeout', '3']] },
   { name: 'timeout 0 ignored', options: req(['timeout', '0']), blksize: 512, windowsize: 1, oack: undefined },
   { name: 'timeout 256 ignored', options: req(['timeout', '256']), blksize: 512, windowsize: 1, oack: undefined },
+  { name: 'timeout at the cap accepted', options: req(['timeout', '10']), blksize: 512, windowsize: 1, timeoutMs: 10_000, oack: [['timeout', '10']] },
+  { name: 'timeout 255 over the cap ignored, not lowered', options: req(['timeout', '255']), blksize: 512, windowsize: 1, oack: undefined },
+  {
+    name: 'timeout over the cap ignored, the other options kept',
+    options: req(['blksize', '1468'], ['timeout', '11']),
+    blksize: 1468,
+    windowsize: 1,
+    oack: [['blksize', '1468']],
+  },
   { name: 'windowsize granted', options: req(['windowsize', '8']), blksize: 512, windowsize: 8, oack: [['windowsize', '8']] },
   { name: 'windowsize capped', options: req(['windowsize', '65535']), blksize: 512, windowsize: 64, oack: [['windowsize', '64']] },
   { name: 'windowsize 0 ignored', options: req(['windowsize', '0']), blksize: 512, windowsize: 1, oack: undefined },
@@ -53,6 +62,6 @@ for (const row of table) {
 }
 
 t.test('a lower MTU cap lowers the granted blksize', async (t) => {
-  const { params } = negotiate(req(['blksize', '1468']), 10, { maxBlksize: 1408, maxWindowsize: 4 });
+  const { params } = negotiate(req(['blksize', '1468']), 10, { maxBlksize: 1408, maxWindowsize: 4, maxTimeoutSeconds: 10 });
   t.equal(params.blksize, 1408);
 });

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import t from 'tap';
 import tftp from 'tftp';
+import { DEFAULT_TFTP } from '../../agent/config/load.js';
 import { decodeTftp, encodeTftp, type TftpMessage } from '../../agent/tftp/codec.js';
 import { createTftpService, type TftpDeps } from '../../agent/tftp/server.js';
 import { recordingObserver } from '../fakes/observer.js';
@@ -36,6 +37,7 @@ async function startServer(t: Teardown, extra: Partial<TftpDeps> = {}) {
     log: pino({ level: 'silent' }),
     registry,
     retransmit: { timeoutMs: 200, retries: 3 },
+    bounds: DEFAULT_TFTP,
     ...extra,
     root: extra.root ?? root,
   });
@@ -222,7 +224,8 @@ t.test('missing file: ERROR 1', async (t) => {
 });
 
 t.test('50 concurrent transfers all complete byte-identical', async (t) => {
-  const { port } = await startServer(t);
+  // One loopback address plays 50 machines here, each of which would have its own.
+  const { port } = await startServer(t, { bounds: { ...DEFAULT_TFTP, maxTransfersPerClient: 50 } });
   const expected = await readFile(path.join(IPXE, 'snponly.efi'));
   const results = await Promise.all(
     Array.from({ length: 50 }, () => fetchTftp({ host: '127.0.0.1', port, file: 'snponly.efi', blksize: 1468, windowsize: 8 })),
@@ -232,7 +235,14 @@ t.test('50 concurrent transfers all complete byte-identical', async (t) => {
 
 t.test('stops on abort, closing its sockets; a taken port is a fatal bind error', async (t) => {
   const { port, stop, running } = await startServer(t);
-  const other = createTftpService({ root: '/nonexistent', address: '127.0.0.1', port, observer: recordingObserver(), log: pino({ level: 'silent' }) });
+  const other = createTftpService({
+    root: '/nonexistent',
+    address: '127.0.0.1',
+    port,
+    observer: recordingObserver(),
+    log: pino({ level: 'silent' }),
+    bounds: DEFAULT_TFTP,
+  });
   await t.rejects(other.run(new AbortController().signal), { code: 'EADDRINUSE' });
   await t.rejects(other.ready);
   stop.abort();
@@ -294,4 +304,115 @@ t.test('an unreadable root answers ERROR 0 instead of leaving the client waiting
   const { port, observer } = await startServer(t, { root: '/nonexistent/maskin-tftp-root' });
   t.match(await exchange(port, rrq('undionly.kpxe')), [{ op: 'ERROR', code: 0 }]);
   t.match(observer.steps, [{ step: 'tftp-failed', detail: { reason: 'server-error' } }]);
+});
+
+/** Sends `packet` and collects replies until `enough` holds for them (or `ms` passes). */
+async function repliesUntil(port: number, packet: Buffer, enough: (replies: TftpMessage[]) => boolean, ms = 3000): Promise<TftpMessage[]> {
+  const socket = dgram.createSocket('udp4');
+  const replies: TftpMessage[] = [];
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    socket.on('message', (buf) => {
+      replies.push(decodeTftp(buf));
+      if (enough(replies)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    socket.send(packet, port, '127.0.0.1');
+  });
+  socket.close();
+  return replies;
+}
+
+/** Opens `count` read requests from their own sockets that never ACK; returns each socket's first reply (or none). */
+async function silentClients(t: Teardown, port: number, packet: Buffer, count: number): Promise<{ replies: (TftpMessage | undefined)[] }> {
+  const replies: (TftpMessage | undefined)[] = Array.from({ length: count }, () => undefined);
+  for (let i = 0; i < count; i += 1) {
+    const socket = dgram.createSocket('udp4');
+    t.teardown(() => socket.close());
+    socket.on('message', (buf) => (replies[i] ??= decodeTftp(buf)));
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    socket.send(packet, port, '127.0.0.1');
+  }
+  return { replies };
+}
+
+t.test('over its share a client gets ERROR 0; over the server bound a request is dropped; both counted', async (t) => {
+  const bounds = { ...DEFAULT_TFTP, maxTransfers: 3, maxTransfersPerClient: 2 };
+  const { port, metric } = await startServer(t, { bounds, retransmit: { timeoutMs: 5000, retries: 1 } });
+  const { replies } = await silentClients(t, port, rrq('undionly.kpxe', [['blksize', '1468']]), 3);
+  t.ok(await eventually(() => replies.every((r) => r !== undefined)));
+  t.same(
+    replies.map((r) => r?.op),
+    ['OACK', 'OACK', 'ERROR'],
+  );
+  t.match(replies[2], { code: 0, message: /too many transfers/ });
+  t.equal(await metric('maskin_tftp_refused_total', { reason: 'client-limit' }), 1);
+  // 127.0.0.2 is loopback too: a second client address, whose second request finds the server full.
+  const other = dgram.createSocket('udp4');
+  t.teardown(() => other.close());
+  const otherReplies: TftpMessage[] = [];
+  other.on('message', (buf) => otherReplies.push(decodeTftp(buf)));
+  await new Promise<void>((resolve) => other.bind(0, '127.0.0.2', resolve));
+  other.send(rrq('undionly.kpxe', [['blksize', '1468']]), port, '127.0.0.1');
+  t.ok(await eventually(() => otherReplies.length === 1), 'the third slot goes to another address');
+  const full = dgram.createSocket('udp4');
+  t.teardown(() => full.close());
+  const fullReplies: TftpMessage[] = [];
+  full.on('message', (buf) => fullReplies.push(decodeTftp(buf)));
+  await new Promise<void>((resolve) => full.bind(0, '127.0.0.2', resolve));
+  full.send(rrq('undionly.kpxe'), port, '127.0.0.1');
+  t.ok(await eventually(async () => (await metric('maskin_tftp_refused_total', { reason: 'server-limit' })) === 1));
+  t.same(fullReplies, [], 'a full server stays silent, so the client retransmits');
+  t.equal(await metric('maskin_tftp_active_transfers'), 3);
+});
+
+t.test('a client timeout over the cap is ignored, not answered; the transfer keeps our 1 s retransmission', async (t) => {
+  const { port } = await startServer(t, { retransmit: { timeoutMs: 1000, retries: 1 } });
+  const first = (replies: TftpMessage[]): boolean => replies.length > 0;
+  const [reply] = await repliesUntil(
+    port,
+    rrq('undionly.kpxe', [
+      ['timeout', '255'],
+      ['tsize', '0'],
+    ]),
+    first,
+  );
+  t.match(reply, { op: 'OACK' });
+  t.same(reply?.op === 'OACK' ? [...reply.options.keys()] : [], ['tsize'], 'timeout 255 left out of the OACK (RFC 2349 §2)');
+  const [accepted] = await repliesUntil(port, rrq('undionly.kpxe', [['timeout', '3']]), first);
+  t.same(accepted?.op === 'OACK' ? [...accepted.options] : [], [['timeout', '3']], 'one under the cap is accepted as sent');
+});
+
+t.test('a transfer ends after its lifetime whatever the client does, and its slot frees', async (t) => {
+  const bounds = { ...DEFAULT_TFTP, maxTransfersPerClient: 1, maxTransferMs: 300 };
+  const { port, observer, metric } = await startServer(t, { bounds, retransmit: { timeoutMs: 150, retries: 100 } });
+  const replies = await repliesUntil(port, rrq('undionly.kpxe'), (r) => r.at(-1)?.op === 'ERROR');
+  t.match(replies.at(-1), { op: 'ERROR', message: 'transfer took too long' });
+  t.ok(replies.length >= 2 && replies.length <= 4, `DATA 1 resent every 150 ms until 300 ms (${replies.length} replies)`);
+  t.ok(await eventually(() => observer.steps.some((s) => s.step === 'tftp-failed' && s.detail.reason === 'expired')));
+  t.ok(await eventually(async () => (await metric('maskin_tftp_active_transfers')) === 0));
+  const got = await fetchTftp({ host: '127.0.0.1', port, file: 'undionly.kpxe', blksize: 1468 });
+  t.equal(got.data.length, (await readFile(path.join(IPXE, 'undionly.kpxe'))).length, 'the client has its slot back');
+});
+
+t.test('a new RRQ from the same port replaces the running transfer without an ERROR from the old one', async (t) => {
+  const { port } = await startServer(t, { retransmit: { timeoutMs: 2000, retries: 1 } });
+  const socket = dgram.createSocket('udp4');
+  t.teardown(() => socket.close());
+  const seen: { port: number; msg: TftpMessage }[] = [];
+  socket.on('message', (buf, rinfo) => seen.push({ port: rinfo.port, msg: decodeTftp(buf) }));
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  socket.send(rrq('undionly.kpxe', [['blksize', '512']]), port, '127.0.0.1');
+  t.ok(await eventually(() => seen.length === 1));
+  const first = seen[0]?.port;
+  socket.send(rrq('undionly.kpxe', [['blksize', '1024']]), port, '127.0.0.1');
+  t.ok(await eventually(() => seen.some((s) => s.port !== first)), 'the new request is answered from a new TID');
+  t.same(
+    seen.map((s) => s.msg.op),
+    ['OACK', 'OACK'],
+    'the first answer to the new request is its OACK, not an ERROR from the replaced transfer',
+  );
 });

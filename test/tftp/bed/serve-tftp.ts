@@ -1,12 +1,14 @@
 // Runs our TFTP service alone, for the test bed and the benchmark (inside a namespace or on
-// loopback): node dist/test/tftp/bed/serve-tftp.js ROOT ADDRESS PORT
+// loopback): node dist/test/tftp/bed/serve-tftp.js ROOT ADDRESS PORT [MAX_TRANSFERS_PER_CLIENT]
+// The last one is for benchmarks, where one address plays many machines (default: the config's).
 // Prints "listening <port>" once bound; stops cleanly on SIGTERM/SIGINT.
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
+import { DEFAULT_TFTP } from '../../../agent/config/load.js';
 import { createTftpService } from '../../../agent/tftp/server.js';
 import { recordingObserver } from '../../fakes/observer.js';
 
-const [root, address = '0.0.0.0', port = '69'] = process.argv.slice(2);
+const [root, address = '0.0.0.0', port = '69', perClient] = process.argv.slice(2);
 if (root === undefined) {
   process.stderr.write('usage: serve-tftp ROOT [ADDRESS] [PORT]\n');
   process.exit(2);
@@ -19,6 +21,7 @@ const service = createTftpService({
   port: Number(port),
   observer,
   registry,
+  bounds: perClient === undefined ? DEFAULT_TFTP : { ...DEFAULT_TFTP, maxTransfersPerClient: Number(perClient) },
   log: pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2)),
 });
 const stop = new AbortController();
