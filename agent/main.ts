@@ -1,5 +1,5 @@
 // Composition root: wires the subsystems and runs them under one supervisor. Nothing else here.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -10,6 +10,7 @@ import { bootFilesNamed, createDhcpService } from './dhcp/server.js';
 import { buildApp } from './http/app.js';
 import type { ImagesPort } from './http/deps.js';
 import { createHttpService } from './http/service.js';
+import { isInsideRoot } from './net/servedPath.js';
 import { agentMetrics } from './runtime/metrics.js';
 import { supervise } from './runtime/supervisor.js';
 import type { Service } from './runtime/service.js';
@@ -252,10 +253,18 @@ function createUplink(config: AgentConfig, applier: ManifestApplier, outbox: Out
 /** A boot file DHCP may name but nobody can fetch strands that kind of machine in PXE. */
 function checkBootFiles(config: AgentConfig, directory: NodeDirectory, log: Logger): void {
   for (const file of bootFilesNamed(config, directory)) {
-    if (file.via === 'tftp' && !existsSync(path.join(config.bootBinariesDir, file.name)))
+    if (file.via !== 'tftp') continue;
+    const named = path.join(config.bootBinariesDir, file.name);
+    if (!existsSync(named))
       log.warn(
         { file: file.name, dir: config.bootBinariesDir },
         'boot file named by DHCP is missing from bootBinariesDir; clients of that kind cannot boot until it is there',
+      );
+    else if (!isInsideRoot(realpathSync(config.bootBinariesDir), realpathSync(named)))
+      // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi, for one.
+      log.warn(
+        { file: file.name, dir: config.bootBinariesDir },
+        'boot file named by DHCP is a symlink out of bootBinariesDir, so TFTP and HTTP refuse it; copy the file into the directory instead',
       );
   }
 }

@@ -6,7 +6,9 @@ import { adminRoutes } from './admin.js';
 import { assetRoutes } from './assets.js';
 import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
+import { frameworkErrorHandler, installGuards } from './guard.js';
 import { ipxeRoutes } from './ipxe.js';
+import { httpMetrics } from './metrics.js';
 import { pushRoutes } from './push.js';
 import { registryRoutes } from './registry.js';
 
@@ -33,6 +35,7 @@ export function parseQuery(query: string): Record<string, string> {
 }
 
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const metrics = httpMetrics(deps.metrics);
   const log = deps.log.child(
     { component: 'http' },
     {
@@ -49,7 +52,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     routerOptions: { querystringParser: parseQuery },
+    frameworkErrors: frameworkErrorHandler(metrics),
   });
+  installGuards(app, metrics);
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(configRoutes, deps);
