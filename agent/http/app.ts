@@ -1,7 +1,6 @@
 // fastify app factory: one plugin per concern. Only service.ts calls listen().
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
-import { redactUrl } from './deps.js';
 import { adminRoutes } from './admin.js';
 import { assetRoutes } from './assets.js';
 import { configRoutes } from './configs.js';
@@ -10,6 +9,7 @@ import { frameworkErrorHandler, installGuards } from './guard.js';
 import { ipxeRoutes } from './ipxe.js';
 import { httpMetrics } from './metrics.js';
 import { pushRoutes } from './push.js';
+import { httpSerializers, redactingLogger } from './requestLog.js';
 import { registryRoutes } from './registry.js';
 
 /**
@@ -36,18 +36,10 @@ export function parseQuery(query: string): Record<string, string> {
 
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const metrics = httpMetrics(deps.metrics);
-  const log = deps.log.child(
-    { component: 'http' },
-    {
-      // Config and event URLs carry boot tokens: they must never reach a log line.
-      serializers: {
-        req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }),
-        res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
-      },
-    },
-  );
+  // Config and event URLs carry boot tokens: they must never reach a log line.
+  const log = deps.log.child({ component: 'http' }, { serializers: httpSerializers });
   const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    loggerInstance: redactingLogger(log),
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
