@@ -7,9 +7,10 @@ import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
 import { frameworkErrorHandler, installGuards } from './guard.js';
 import { ipxeRoutes } from './ipxe.js';
+import { installLimits } from './limits.js';
 import { httpMetrics } from './metrics.js';
 import { pushRoutes } from './push.js';
-import { httpSerializers, redactingLogger } from './requestLog.js';
+import { HttpLogController, httpSerializers, RefusalLog, redactingLogger } from './requestLog.js';
 import { registryRoutes } from './registry.js';
 
 /**
@@ -38,15 +39,27 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const metrics = httpMetrics(deps.metrics);
   // Config and event URLs carry boot tokens: they must never reach a log line.
   const log = deps.log.child({ component: 'http' }, { serializers: httpSerializers });
+  const refusals = new RefusalLog(log, deps.config.httpLimits, metrics.logLinesSuppressed);
   const app = Fastify({
     loggerInstance: redactingLogger(log),
+    logController: new HttpLogController(refusals),
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     routerOptions: { querystringParser: parseQuery },
-    frameworkErrors: frameworkErrorHandler(metrics),
+    frameworkErrors: frameworkErrorHandler(metrics, refusals),
   });
-  installGuards(app, metrics);
+  // Sources whose window ended with lines held back get their summary line at the next tick, or on close.
+  let flusher: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    flusher = setInterval(() => refusals.flush(), deps.config.httpLimits.windowMs).unref();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(flusher);
+    refusals.flush(true);
+  });
+  await installLimits(app, deps.config.httpLimits, metrics);
+  installGuards(app, metrics, refusals);
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(configRoutes, deps);

@@ -6,10 +6,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseUrlPath } from '../net/servedPath.js';
 import type { HttpMetrics, RefusalReason } from './metrics.js';
+import type { RefusalLog } from './requestLog.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Counts this request as refused for `reason`; with a message, also logs that at warn. */
+    /** Counts this request as refused for `reason`; with a message, also logs that at warn, within the source's log budget. */
     refused(reason: RefusalReason, fields?: Record<string, unknown>, msg?: string): void;
   }
 }
@@ -20,10 +21,10 @@ export function pathOf(url: string): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-export function installGuards(app: FastifyInstance, metrics: HttpMetrics): void {
+export function installGuards(app: FastifyInstance, metrics: HttpMetrics, refusals: RefusalLog): void {
   app.decorateRequest('refused', function (this: FastifyRequest, reason: RefusalReason, fields?: Record<string, unknown>, msg?: string): void {
     metrics.refused.inc({ reason });
-    if (msg !== undefined) this.log.warn({ ...fields, refusal: reason }, msg);
+    if (msg !== undefined && refusals.admit(this.ip)) this.log.warn({ ...fields, refusal: reason }, msg);
   });
   app.addHook('onRequest', async (request, reply) => {
     const check = parseUrlPath(pathOf(request.url));
@@ -40,11 +41,13 @@ export function installGuards(app: FastifyInstance, metrics: HttpMetrics): void 
 /**
  * Fastify's frameworkErrors: the router could not decode the URL (FST_ERR_BAD_URL) or a path
  * parameter is over its length limit (FST_ERR_MAX_PARAM_LENGTH). The request object fastify builds
- * for these carries no decorators, so the counter is used directly.
+ * for these carries no decorators and gets no completion line, so this counts and logs itself.
  */
-export function frameworkErrorHandler(metrics: HttpMetrics): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
-  return (error, _request, reply) => {
+export function frameworkErrorHandler(metrics: HttpMetrics, refusals: RefusalLog): (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => void {
+  return (error, request, reply) => {
+    const status = error.statusCode ?? 400;
     metrics.refused.inc({ reason: 'bad-url' });
-    void reply.code(error.statusCode ?? 400).send({ error: 'bad-request', reason: 'the URL cannot be decoded, or a part of it is too long' });
+    if (refusals.admit(request.ip)) request.log.info({ req: request, res: { statusCode: status }, refusal: 'bad-url' }, 'URL refused');
+    void reply.code(status).send({ error: 'bad-request', reason: 'the URL cannot be decoded, or a part of it is too long' });
   };
 }

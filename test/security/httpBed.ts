@@ -43,8 +43,6 @@ export interface Bed {
   lines(): Record<string, unknown>[];
   /** Every log line so far, as written. */
   text(): string;
-  /** Resolves with the first log line (from now on or already written) for which `match` holds. */
-  waitForLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
 
@@ -105,7 +103,6 @@ ${opts.extraConfig ?? ''}`,
   const directory = directoryOf(loadManifestFile(manifestFile, validateMachineConfigDocs));
   const leases = { ipOf: (mac: string) => (mac === NODE.mac ? NODE.ip : undefined), macOf: (ip: string) => (ip === NODE.ip ? NODE.mac : undefined) };
   let logged = '';
-  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
   const parse = (text: string): Record<string, unknown>[] =>
     text
       .split('\n')
@@ -113,15 +110,7 @@ ${opts.extraConfig ?? ''}`,
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      const text = chunk.toString();
-      logged += text;
-      for (const line of parse(text)) {
-        for (const w of [...waiters]) {
-          if (!w.match(line)) continue;
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(line);
-        }
-      }
+      logged += chunk.toString();
       cb();
     },
   });
@@ -150,11 +139,6 @@ ${opts.extraConfig ?? ''}`,
     token,
     lines: () => parse(logged),
     text: () => logged,
-    waitForLine(match) {
-      const seen = parse(logged).find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve) => waiters.push({ match, resolve }));
-    },
     async metric(name, labels = {}) {
       const found = (await metrics.getSingleMetric(name)?.get())?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
       return found?.value ?? 0;

@@ -6,7 +6,8 @@ import { redactText, redactUrl } from '../../agent/http/redact.js';
 import { ATTACKER, httpBed, NODE, rawGet } from './httpBed.js';
 
 t.test('no spelling of a token URL puts the token in the log', async (t) => {
-  const bed = await httpBed(t);
+  // Budgets high enough that every line is written and looked at.
+  const bed = await httpBed(t, { extraConfig: 'http: { limits: { bootToken: 10000, refusalLogLines: 10000 } }' });
   const T = bed.token;
   const upper = T.toUpperCase() === T ? T.toLowerCase() : T.toUpperCase();
   const firstEncoded = `%${T.charCodeAt(0).toString(16).toUpperCase()}${T.slice(1)}`;
