@@ -5,13 +5,13 @@
 // from the verified cache (ETag = digest); one not cached yet is downloaded once and streamed to
 // everyone asking meanwhile, its final bytes held back until the digest verifies. Unpinned assets
 // and boot binaries come from their directory through @fastify/static (Range, HEAD, ETag,
-// If-None-Match).
+// If-None-Match), with the Range header parsed by parseRange first.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { checkServedPath, isInsideRoot, type PathRefusal, type UrlPathCheck } from '../net/servedPath.js';
-import { etagOf, sendBlob } from './blobResponse.js';
+import { etagOf, parseRange, sendBlob } from './blobResponse.js';
 import type { HttpDeps } from './deps.js';
 import { PATH_REFUSAL_STATUS } from './errorStatus.js';
 import { pathOf } from './guard.js';
@@ -49,6 +49,13 @@ async function sendFromDir(request: FastifyRequest, reply: FastifyReply, root: s
   const found = await resolveInside(root, check.segments);
   if (found.kind === 'missing') return notFound(reply);
   if (found.kind === 'outside-root') return refusePath(request, reply, 'outside-root', 'resolves outside the served directory');
+  // @fastify/send parses Range on its own, leniently (`bytes=1e20-` as `bytes=1-`). It is handed
+  // the range parseRange found, in a spelling both parse alike, or none: an invalid Range is
+  // ignored (RFC 9110 §14.2), and `bytes=<size>-` is unsatisfiable to both (416). send still
+  // applies If-Range (RFC 9110 §13.1.5) first.
+  const range = parseRange(request.headers.range, found.size);
+  if (range.kind === 'full') delete request.raw.headers.range;
+  else request.raw.headers.range = range.kind === 'partial' ? `bytes=${range.start}-${range.end}` : `bytes=${found.size}-`;
   return reply.sendFile(found.relative, found.root);
 }
 
