@@ -1,13 +1,14 @@
 // What the host and the files on it must provide for the config and manifest to work, checked
 // before serving (logged by `run`, printed by `check-config`): a missing boot file or Talos asset
 // strands every machine that needs it in PXE, so the operator hears of it before a node does.
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import type { AgentConfig } from './config/model.js';
 import { bootFilesNamed } from './dhcp/classify.js';
 import { assetFile, assetPins } from './images/pins.js';
 import type { NodeDirectory } from './manifest/model.js';
+import { isInsideRoot } from './net/servedPath.js';
 
 export interface Finding {
   /** The config field or manifest part the finding is about. */
@@ -17,11 +18,23 @@ export interface Finding {
 
 /** TFTP boot files DHCP may name that are not in bootBinariesDir. */
 export function missingBootFiles(config: AgentConfig, directory: NodeDirectory, exists: (file: string) => boolean = existsSync): Finding[] {
-  return bootFilesNamed(config, directory).flatMap((file) =>
-    file.via === 'tftp' && !exists(path.join(config.bootBinariesDir, file.name))
-      ? [{ field: 'bootBinariesDir', message: `${file.name} (named by DHCP) is missing from ${config.bootBinariesDir}; clients of that kind cannot boot` }]
-      : [],
-  );
+  return bootFilesNamed(config, directory).flatMap((file): Finding[] => {
+    if (file.via !== 'tftp') return [];
+    const named = path.join(config.bootBinariesDir, file.name);
+    if (!exists(named))
+      return [
+        { field: 'bootBinariesDir', message: `${file.name} (named by DHCP) is missing from ${config.bootBinariesDir}; clients of that kind cannot boot` },
+      ];
+    // Debian's /usr/lib/ipxe/ipxe.efi is a symlink to /boot/ipxe.efi, for one.
+    if (exists === existsSync && !isInsideRoot(realpathSync(config.bootBinariesDir), realpathSync(named)))
+      return [
+        {
+          field: 'bootBinariesDir',
+          message: `${file.name} (named by DHCP) is a symlink out of ${config.bootBinariesDir}, so TFTP and HTTP refuse it; copy the file into the directory instead`,
+        },
+      ];
+    return [];
+  });
 }
 
 /** Kernels and initramfs of profiles in use that are neither pinned in the manifest (prefetched) nor in assetsDir. */

@@ -7,7 +7,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
 import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_DHCP, DEFAULT_TFTP, NO_BMC, NO_UPLINK } from '../agent/config/load.js';
+import {
+  DEFAULT_HTTP_LIMITS,
+  DEFAULT_IMAGES,
+  DEFAULT_PROVISION,
+  DEFAULT_OUTBOX_MAX_EVENTS,
+  DEFAULT_NODES,
+  DEFAULT_DHCP,
+  DEFAULT_TFTP,
+  NO_BMC,
+  NO_UPLINK,
+} from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
@@ -116,6 +126,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     ports: { dhcp: 67, dhcpClient: 68, tftp: 69, http: 8080 },
     httpListen: '0.0.0.0',
     httpBaseUrl: `http://${SERVER}:8080`,
+    httpLimits: DEFAULT_HTTP_LIMITS,
     dataDir: path.join(dir, 'data'),
     bootBinariesDir: '/usr/lib/ipxe',
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' },

@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
-import type { AgentConfig, BmcCredentialEntry, BmcSettings, ProvisionSettings, TftpSettings, TrustedKey, UplinkSettings } from './model.js';
+import type { AgentConfig, BmcCredentialEntry, BmcSettings, HttpLimits, ProvisionSettings, TftpSettings, TrustedKey, UplinkSettings } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
 const validate = schemaValidator('agent.schema.json', ['ipv4'], 'config');
@@ -61,6 +61,8 @@ export const DEFAULT_PROVISION: ProvisionSettings = Object.freeze({
  * firmware opens (a PXE ROM's size probe and its read, iPXE's retries).
  */
 export const DEFAULT_TFTP: TftpSettings = Object.freeze({ maxTransfers: 256, maxTransfersPerClient: 16, maxTimeoutSeconds: 10, maxTransferMs: 60_000 });
+/** HTTP limits per source and minute: 30 boot-token requests, 120 admin requests (loopback is never limited), 30 pushes, 20 refusal log lines. */
+export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({ windowMs: 60_000, bootToken: 30, admin: 120, push: 30, refusalLogLines: 20 });
 export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
 
 /** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field problem and left out. */
@@ -175,6 +177,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     },
     httpListen: c.http?.listen ?? '0.0.0.0',
     httpBaseUrl: c.http?.baseUrl ?? `http://${address}${ports.http === 80 ? '' : `:${ports.http}`}`,
+    httpLimits: httpLimitsOf(c.http?.limits),
     dataDir,
     bootBinariesDir: relTo(c.bootBinariesDir ?? '/usr/lib/ipxe'),
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi', ...c.bootFiles },
@@ -318,6 +321,17 @@ function provisionSettingsOf(l: RawConfig['lifecycle'] = {}): ProvisionSettings 
   };
 }
 
+function httpLimitsOf(l: NonNullable<RawConfig['http']>['limits'] = {}): HttpLimits {
+  const d = DEFAULT_HTTP_LIMITS;
+  return {
+    windowMs: l.windowSeconds === undefined ? d.windowMs : l.windowSeconds * 1000,
+    bootToken: l.bootToken ?? d.bootToken,
+    admin: l.admin ?? d.admin,
+    push: l.push ?? d.push,
+    refusalLogLines: l.refusalLogLines ?? d.refusalLogLines,
+  };
+}
+
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
@@ -356,7 +370,11 @@ interface RawConfig {
   provisioning: { interface: string; address: string; subnet: string };
   ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
   tftp?: { maxTransfers?: number; maxTransfersPerClient?: number; maxTimeoutSeconds?: number; maxTransferSeconds?: number };
-  http?: { listen?: string; baseUrl?: string };
+  http?: {
+    listen?: string;
+    baseUrl?: string;
+    limits?: { windowSeconds?: number; bootToken?: number; admin?: number; push?: number; refusalLogLines?: number };
+  };
   dataDir?: string;
   bootBinariesDir?: string;
   bootFiles?: { bios?: string; uefiX64?: string; uefiArm64?: string };

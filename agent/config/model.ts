@@ -124,6 +124,24 @@ export interface BmcSettings {
   };
 }
 
+/**
+ * Per-source bounds of the HTTP surface (agent/http/limits.ts, requestLog.ts), far above what a
+ * rack's own clients need: a node fetches its config once or a few times per boot and posts a
+ * handful of installer reports; loopback callers (the CLI on the agent host) are never limited.
+ */
+export interface HttpLimits {
+  /** Window of every limit below, ms. */
+  readonly windowMs: number;
+  /** Requests per window and source to /v1/boot/<token>/config and /events together. */
+  readonly bootToken: number;
+  /** Requests per window and non-loopback source to the admin API. */
+  readonly admin: number;
+  /** PUT /v1/manifest requests per window and source. */
+  readonly push: number;
+  /** Log lines about refused requests per window and source; the rest are counted in one summary line. */
+  readonly refusalLogLines: number;
+}
+
 export interface AgentConfig {
   /** Defaults to the host name. */
   readonly agentId: string;
@@ -163,6 +181,7 @@ export interface AgentConfig {
   readonly httpListen: string;
   /** Base URL nodes use to reach the HTTP server; default http://<address>[:<port>]. */
   readonly httpBaseUrl: string;
+  readonly httpLimits: HttpLimits;
   readonly dataDir: string;
   readonly bootBinariesDir: string;
   readonly bootFiles: BootFiles;

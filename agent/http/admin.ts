@@ -3,16 +3,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { CacheStatus } from '../images/status.js';
 import type { NodeSummary } from '../nodes/format.js';
+import { isLoopback } from '../net/ipv4.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
 import type { UplinkStatus } from '../uplink/status.js';
 import { bearerMatches } from './bearer.js';
 import type { HttpDeps } from './deps.js';
 import { REFUSAL_STATUS } from './errorStatus.js';
-
-function isLoopback(ip: string): boolean {
-  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
-}
 
 function authorized(request: FastifyRequest, token: string | undefined): boolean {
   if (isLoopback(request.ip)) return true;
@@ -58,9 +55,13 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/healthz', async () => ({ status: 'ok', agentId: deps.config.agentId, startedAt: deps.startedAt.toISOString(), nodes: deps.nodes.count() }));
 
   app.register(async (admin) => {
+    // Every admin route counts against one per-source limit (limits.ts), checked before this guard.
+    admin.addHook('onRoute', (route) => {
+      route.config = { ...route.config, limitGroup: 'admin' };
+    });
     admin.addHook('onRequest', async (request, reply) => {
       if (!authorized(request, deps.config.adminToken)) {
-        request.log.warn({ from: request.ip }, 'admin request refused');
+        request.refused('admin-auth', { from: request.ip }, 'admin request refused');
         await reply.code(401).send({ error: 'unauthorized', fix: 'call from the agent host, or send Authorization: Bearer <admin token>' });
       }
     });

@@ -1,13 +1,16 @@
 // fastify app factory: one plugin per concern. Only service.ts calls listen().
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
-import { redactUrl } from './deps.js';
 import { adminRoutes } from './admin.js';
 import { assetRoutes } from './assets.js';
 import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
+import { frameworkErrorHandler, installGuards } from './guard.js';
 import { ipxeRoutes } from './ipxe.js';
+import { installLimits } from './limits.js';
+import { httpMetrics } from './metrics.js';
 import { pushRoutes } from './push.js';
+import { HttpLogController, httpSerializers, RefusalLog, redactingLogger } from './requestLog.js';
 import { registryRoutes } from './registry.js';
 
 /**
@@ -33,18 +36,13 @@ export function parseQuery(query: string): Record<string, string> {
 }
 
 export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
-  const log = deps.log.child(
-    { component: 'http' },
-    {
-      // Config and event URLs carry boot tokens: they must never reach a log line.
-      serializers: {
-        req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUrl(request.url), remoteAddress: request.ip }),
-        res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode }),
-      },
-    },
-  );
+  const metrics = httpMetrics(deps.metrics);
+  // Config and event URLs carry boot tokens: they must never reach a log line.
+  const log = deps.log.child({ component: 'http' }, { serializers: httpSerializers });
+  const refusals = new RefusalLog(log, deps.config.httpLimits, metrics.logLinesSuppressed);
   const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    loggerInstance: redactingLogger(log),
+    logController: new HttpLogController(refusals),
     // Installer reports are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
@@ -52,7 +50,19 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // download cut short must not hold the agent past systemd's stop timeout.
     forceCloseConnections: true,
     routerOptions: { querystringParser: parseQuery },
+    frameworkErrors: frameworkErrorHandler(metrics, refusals),
   });
+  // Sources whose window ended with lines held back get their summary line at the next tick, or on close.
+  let flusher: NodeJS.Timeout | undefined;
+  app.addHook('onReady', async () => {
+    flusher = setInterval(() => refusals.flush(), deps.config.httpLimits.windowMs).unref();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(flusher);
+    refusals.flush(true);
+  });
+  await installLimits(app, deps.config.httpLimits, metrics);
+  installGuards(app, metrics, refusals);
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(configRoutes, deps);

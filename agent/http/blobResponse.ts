@@ -25,24 +25,39 @@ const giveBuffer = (b: Buffer): void => void (pool.length < POOL_MAX && pool.pus
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
-/** RFC 9110 §14.2: one `bytes=` range (first-last, first-, -suffix); anything else → full. */
+const FULL: RangeResult = { kind: 'full' };
+const UNSATISFIABLE: RangeResult = { kind: 'unsatisfiable' };
+
+/**
+ * The Range header against a representation of `size` bytes (RFC 9110 §14.1.2): the unit `bytes`
+ * (case-insensitive, §14.1), `=`, and a list of `first-last`, `first-` or `-suffix`, digits only,
+ * split at OWS "," OWS with empty elements skipped (§5.6.1.2). Anything else, and a `first-last`
+ * whose last is below its first (§14.1.1), is not a valid Range and is ignored: full (§14.2).
+ * Several ranges are valid, and served whole too (a server may ignore Range, §14.2). One range is
+ * partial, or unsatisfiable (416, §15.5.17) when it starts at or past the end or is a zero-length
+ * suffix (§14.1.1); a last past the end is the end.
+ */
 export function parseRange(header: string | undefined, size: number): RangeResult {
-  if (header === undefined) return { kind: 'full' };
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' };
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return { kind: 'unsatisfiable' };
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (header === undefined) return FULL;
+  const m = /^bytes=(.*)$/i.exec(header);
+  if (!m) return FULL;
+  const specs = m[1]!.split(/[ \t]*,[ \t]*/).filter((spec) => spec !== '');
+  const parsed: RegExpExecArray[] = [];
+  for (const spec of specs) {
+    const r = /^(?:(\d+)-(\d*)|-(\d+))$/.exec(spec);
+    if (!r || (r[1] !== undefined && r[2] !== '' && BigInt(r[2]!) < BigInt(r[1]))) return FULL;
+    parsed.push(r);
   }
-  if (start >= size || start > end) return { kind: 'unsatisfiable' };
-  return { kind: 'partial', start, end };
+  if (parsed.length !== 1) return FULL;
+  const [, first, last, suffix] = parsed[0]!;
+  if (suffix !== undefined) {
+    const length = Number(suffix);
+    if (length === 0 || size === 0) return UNSATISFIABLE;
+    return { kind: 'partial', start: Math.max(0, size - length), end: size - 1 };
+  }
+  const start = Number(first);
+  if (start >= size) return UNSATISFIABLE;
+  return { kind: 'partial', start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
 }
 
 export function etagOf(digest: string): string {

@@ -16,14 +16,14 @@ export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { tok
 }
 
 export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
-  app.get<{ Params: { token: string } }>('/v1/boot/:token/config', async (request, reply) => {
+  app.get<{ Params: { token: string } }>('/v1/boot/:token/config', { config: { limitGroup: 'boot-token' } }, async (request, reply) => {
     let grant: BootGrant;
     try {
       grant = grantFor(deps, request);
     } catch (err) {
       if (!(err instanceof BootTokenError)) throw err;
       deps.nodes.record({ ip: request.ip }, 'config-refused', { reason: err.reason, from: request.ip });
-      request.log.warn({ reason: err.reason, from: request.ip }, 'machine config refused');
+      request.refused('boot-token', { reason: err.reason, from: request.ip }, 'machine config refused');
       reply.code(403).type('text/plain');
       return `forbidden: ${err.reason}\n`;
     }

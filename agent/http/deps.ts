@@ -58,8 +58,3 @@ export interface HttpDeps {
   /** Image cache size and per-image state: for GET /v1/status. */
   readonly cacheStatus?: () => CacheStatus;
 }
-
-/** Boot tokens travel in URL paths; they must never reach a log line. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/v1\/boot\/[^/?#]+/g, '/v1/boot/<token>');
-}

@@ -1,6 +1,7 @@
-// HTTP statuses for the agent's error codes (agent/errors.ts) and for refused operator actions: the
-// one place that maps them. A code no route lists here gets that route's own default.
+// HTTP statuses for the agent's error codes (agent/errors.ts), for refused operator actions and for
+// refused file paths: the one place that maps them. A code no route lists here gets that route's own default.
 import type { ErrorCode } from '../errors.js';
+import type { PathRefusal } from '../net/servedPath.js';
 import type { ManualRefusal } from '../provision/executor.js';
 
 /** PUT /v1/manifest: a refused signed manifest (ManifestRejectedError codes); anything else is 422. */
@@ -41,4 +42,16 @@ export const REFUSAL_STATUS: Readonly<Record<ManualRefusal, { readonly status: 4
   'unknown-node': { status: 404, error: 'not-found' },
   'no-bmc': { status: 409, error: 'conflict' },
   'wrong-state': { status: 409, error: 'conflict' },
+};
+
+/**
+ * /boot/ and /assets/: a path the path policy (agent/net/servedPath.ts) refuses. Another spelling
+ * of a URL is the client's error (400); a hidden name or a symlink out of the root is not served
+ * (403); a directory is no file (404).
+ */
+export const PATH_REFUSAL_STATUS: Readonly<Record<PathRefusal, 400 | 403 | 404>> = {
+  'non-canonical': 400,
+  hidden: 403,
+  'outside-root': 403,
+  directory: 404,
 };

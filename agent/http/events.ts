@@ -26,13 +26,14 @@ function reportDetail(body: unknown): Record<string, unknown> | undefined {
 }
 
 export const eventRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
-  app.post<{ Params: { token: string }; Body: unknown }>('/v1/boot/:token/events', async (request, reply) => {
+  app.post<{ Params: { token: string }; Body: unknown }>('/v1/boot/:token/events', { config: { limitGroup: 'boot-token' } }, async (request, reply) => {
     let grant;
     try {
       grant = grantFor(deps, request);
     } catch (err) {
       if (!(err instanceof BootTokenError)) throw err;
       deps.nodes.record({ ip: request.ip }, 'config-refused', { reason: err.reason, endpoint: 'events', from: request.ip });
+      request.refused('boot-token', { reason: err.reason, from: request.ip }, 'installer report refused');
       reply.code(403);
       return { error: 'forbidden', reason: err.reason };
     }

@@ -12,7 +12,7 @@ export const pushRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     { parseAs: 'buffer', bodyLimit: maxManifestBytes + 1 },
     (_request, body, done) => done(null, body),
   );
-  app.put<{ Body: Buffer }>('/v1/manifest', { bodyLimit: maxManifestBytes + 1 }, async (request, reply) => {
+  app.put<{ Body: Buffer }>('/v1/manifest', { bodyLimit: maxManifestBytes + 1, config: { limitGroup: 'push' } }, async (request, reply) => {
     if (!deps.manifest || pushToken === undefined) {
       reply.code(404);
       return { error: 'push-disabled', fix: 'set uplink.pushTokenFile (or MASKIN_PUSH_TOKEN) and rackId to accept pushed manifests' };
@@ -20,7 +20,7 @@ export const pushRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     if (!bearerMatches(request.headers.authorization, pushToken)) {
       const why = request.headers.authorization ? 'wrong token' : 'no credentials';
       deps.manifest.refusedPush(request.ip, why);
-      request.log.warn({ from: request.ip, why }, 'manifest push refused');
+      request.refused('push-auth', { from: request.ip, why }, 'manifest push refused');
       reply.code(401).header('www-authenticate', 'Bearer');
       return { error: 'unauthorized', fix: 'send Authorization: Bearer <push token>' };
     }

@@ -1,5 +1,5 @@
 // IPv4 addresses as unsigned 32-bit numbers, for the DHCP lease pool (hot path: no throwing,
-// NaN for a malformed address) and for config validation.
+// NaN for a malformed address) and for config validation; and whether an HTTP caller is loopback.
 
 export function ipToInt(ip: string): number {
   let n = 0;
@@ -49,4 +49,9 @@ export function parseSubnet(cidr: string): Subnet {
 
 export function inSubnet(ip: number, subnet: Subnet): boolean {
   return (ip & subnet.mask) >>> 0 === subnet.network;
+}
+
+/** Whether `ip` (as a socket reports it: IPv4, IPv6, or IPv4-mapped IPv6) is a loopback address. */
+export function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
 }

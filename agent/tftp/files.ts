@@ -1,4 +1,4 @@
-// The served directory: resolves requested names under the root (paths.ts rules plus realpath, so
+// The served directory: resolves requested names under the root (net/servedPath.ts rules plus realpath, so
 // symlinks cannot lead out), and keeps file contents in memory keyed by path + mtime + size.
 // Chainload binaries are small and every booting machine asks for the same two or three, so a
 // boot storm reads each from disk once. The cache holds the bytes each file is sent as, once per
@@ -7,7 +7,7 @@
 // maxCachedBytes, least recently used evicted first.
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { checkRequestedName, isInsideRoot, matchEntry } from './paths.js';
+import { checkRequestedName, isInsideRoot, matchEntry } from '../net/servedPath.js';
 
 export type TransferMode = 'octet' | 'netascii';
 

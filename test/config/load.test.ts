@@ -40,6 +40,14 @@ t.test('TFTP bounds: defaults, and seconds given become ms', async (t) => {
   t.same(c.tftp, { maxTransfers: 64, maxTransfersPerClient: 4, maxTimeoutSeconds: 5, maxTransferMs: 30_000 });
 });
 
+t.test('HTTP limits: defaults, and each field set on its own', async (t) => {
+  t.same(parseConfig(minimal, { env: {} }).httpLimits, { windowMs: 60_000, bootToken: 30, admin: 120, push: 30, refusalLogLines: 20 });
+  const c = parseConfig(minimal + 'http: { limits: { windowSeconds: 10, bootToken: 5, admin: 50, push: 2, refusalLogLines: 0 } }\n', { env: {} });
+  t.same(c.httpLimits, { windowMs: 10_000, bootToken: 5, admin: 50, push: 2, refusalLogLines: 0 });
+  t.throws(() => parseConfig(minimal + 'http: { limits: { bootToken: 0 } }\n', { env: {} }), /http\.limits\.bootToken/);
+  t.throws(() => parseConfig(minimal + 'http: { limits: { burst: 3 } }\n', { env: {} }), /http\.limits\.burst: unknown field/);
+});
+
 t.test('a non-default HTTP port appears in the base URL', async (t) => {
   const c = parseConfig(minimal + 'ports: { http: 8080 }\n', { env: {} });
   t.equal(c.httpBaseUrl, 'http://198.18.0.1:8080');

@@ -5,7 +5,16 @@ import { profileFixture } from '../fakes/manifest.js';
 import { directoryOf, type Manifest, type NodeSpec, type Profile } from '../../agent/manifest/model.js';
 import type { DhcpMessage } from '../../agent/dhcp/codec.js';
 import type { DhcpOptions } from '../../agent/dhcp/options.js';
-import { DEFAULT_IMAGES, DEFAULT_PROVISION, DEFAULT_OUTBOX_MAX_EVENTS, DEFAULT_NODES, DEFAULT_TFTP, NO_BMC, NO_UPLINK } from '../../agent/config/load.js';
+import {
+  DEFAULT_HTTP_LIMITS,
+  DEFAULT_IMAGES,
+  DEFAULT_PROVISION,
+  DEFAULT_OUTBOX_MAX_EVENTS,
+  DEFAULT_NODES,
+  DEFAULT_TFTP,
+  NO_BMC,
+  NO_UPLINK,
+} from '../../agent/config/load.js';
 
 export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: Partial<AgentConfig['dhcp']> } = {}): AgentConfig {
   const base: AgentConfig = {
@@ -14,6 +23,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     ports: { dhcp: 67, dhcpClient: 68, tftp: 69, http: 8080 },
     httpListen: '0.0.0.0',
     httpBaseUrl: 'http://198.18.70.1:8080',
+    httpLimits: DEFAULT_HTTP_LIMITS,
     dataDir: '/nonexistent',
     bootBinariesDir: '/usr/lib/ipxe',
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' },
