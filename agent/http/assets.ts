@@ -15,6 +15,7 @@ import { etagOf, parseRange, sendBlob } from './blobResponse.js';
 import type { HttpDeps } from './deps.js';
 import { PATH_REFUSAL_STATUS } from './errorStatus.js';
 import { pathOf } from './guard.js';
+import { redactUrl } from './redact.js';
 
 type Resolved =
   | { readonly kind: 'file'; readonly root: string; readonly relative: string; readonly size: number }
@@ -68,8 +69,9 @@ export const assetRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const url = pathOf(request.url);
     if (!url.startsWith('/assets/') && !url.startsWith('/boot/')) return;
     if (request.method !== 'GET') return;
+    // The path goes on the timeline and upstream: redacted like a log line.
     deps.nodes.record({ ip: request.ip }, 'asset-download', {
-      path: url,
+      path: redactUrl(url),
       status: reply.statusCode,
       bytes: Number(reply.getHeader('content-length') ?? 0),
       range: request.headers.range,

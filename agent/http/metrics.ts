@@ -16,7 +16,7 @@ export function httpMetrics(registry?: Registry): HttpMetrics {
   return {
     refused: counter(registry, {
       name: 'maskin_http_refused_total',
-      help: 'HTTP requests refused, by reason: not-found, bad-url, non-canonical, directory, hidden, outside-root, boot-token, admin-auth, push-auth',
+      help: 'HTTP requests refused, by reason: not-found, bad-url, non-canonical, hidden, outside-root, boot-token, admin-auth, push-auth',
       labelNames: ['reason'],
     }),
     rateLimited: counter(registry, {
