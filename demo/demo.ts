@@ -5,7 +5,7 @@
 // With --bmc nobody powers the VM: it sits powered off behind a Redfish BMC simulator and the
 // agent provisions it through the BMC until it hands the node over.
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
@@ -70,7 +70,7 @@ await rm(path.join(demoDir, 'data'), { recursive: true, force: true });
 const versionDir = path.join(demoDir, 'assets', SCHEMATIC, TALOS_VERSION);
 await rm(path.join(demoDir, 'assets'), { recursive: true, force: true });
 await mkdir(versionDir, { recursive: true });
-for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(versionDir, file));
+for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await copyFile(path.join(standinDir, file), path.join(versionDir, file));
 
 const rack = await createRack('demo', 0, { bridge: 'prov0' });
 let vm: Vm | undefined;

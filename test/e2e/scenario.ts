@@ -1,7 +1,7 @@
 // Shared set-up for the VM tier and the demo: a rack namespace running the real agent with the
 // stand-in installer served as the profile's Talos kernel/initramfs.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,7 +24,7 @@ export async function standinAssets(): Promise<{ dir: string; remove(): Promise<
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-assets-'));
   const versionDir = path.join(dir, SCHEMATIC, TALOS_VERSION);
   await mkdir(versionDir, { recursive: true });
-  for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(versionDir, file));
+  for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await copyFile(path.join(standinDir, file), path.join(versionDir, file));
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 

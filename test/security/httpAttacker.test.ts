@@ -53,7 +53,8 @@ t.test('attacker and near-miss URLs against the real agent', async (t) => {
   const node = await rack.addHost('node', { mac: MAC, address: '198.18.161.50/24' });
   const attacker = await rack.addHost('atk', { address: '198.18.161.66/24' });
   agent = await startAgentInRack(rack, {
-    manifest: manifestFor([{ id: 'n1', mac: MAC }]),
+    // The node host has a static address: the manifest fixes it, so its script requests count.
+    manifest: manifestFor([{ id: 'n1', mac: MAC }]).replace('id: n1,', 'id: n1, ipv4: 198.18.161.50,'),
     assetsDir,
     // Every refusal line is written, so every one is looked at below.
     extraConfig: `bootBinariesDir: ${bootDir}\nhttp: { limits: { bootToken: 10000, refusalLogLines: 10000 } }\n`,

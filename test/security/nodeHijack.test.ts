@@ -31,7 +31,9 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
     `provisioning: { interface: prov0, address: 198.18.145.1, subnet: 198.18.145.0/24 }
 dhcp: { pool: { start: 198.18.145.100, end: 198.18.145.199 } }
 assetsDir: ${dir}/assets
-dataDir: ${dir}/data`,
+dataDir: ${dir}/data
+# The flood below is about the timeline, not the per-source rate limit (test/security/httpLimits.test.ts).
+http: { limits: { bootToken: 100000 } }`,
     { env: {} },
   );
   const directory = directoryOf(
