@@ -3,8 +3,10 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { loadConfigFile } from './config/load.js';
+import { createSystemdNotifier } from './runtime/systemdNotify.js';
 import type { AgentConfig } from './config/model.js';
 import { MaskinError } from './errors.js';
+import { AGENT_VERSION } from './version.js';
 import type { AgentStatus } from './http/admin.js';
 import { formatCache } from './images/format.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
@@ -17,6 +19,7 @@ import { formatStatus } from './uplink/format.js';
 
 const USAGE = `usage:
   maskin-agent run --config FILE          run the agent
+  maskin-agent --version                  print the agent's version
   maskin-agent check-config FILE          validate the agent config and the manifest it names
   maskin-agent nodes [ID] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
@@ -43,6 +46,10 @@ async function main(argv: string[]): Promise<void> {
   // The manifest tools parse their own flags.
   if (command === 'manifest') {
     process.exitCode = await manifestCommand(rest);
+    return;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`${AGENT_VERSION}\n`);
     return;
   }
   let parsed;
@@ -93,10 +100,23 @@ async function run(file: string): Promise<void> {
   const config = loadOrExit(file);
   const log = pino({ level: config.logLevel, base: { agent: config.agentId } });
   const stop = new AbortController();
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => stop.abort(sig));
+  const systemd = createSystemdNotifier(process.env, { onError: (err) => log.warn({ err: err.message }, 'systemd-notify failed') });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      systemd.stopping();
+      stop.abort(sig);
+    });
+  const stopWatchdog = systemd.startWatchdog();
+  // SIGHUP before readiness is ignored rather than ending the process (its default action).
+  let reload = (): boolean => false;
+  process.on('SIGHUP', () => {
+    const ok = reload();
+    log.info({ reloaded: ok }, 'SIGHUP: manifest file reload');
+  });
   try {
     await runAgent(config, log, stop.signal, (agent) => {
-      process.on('SIGHUP', () => agent.reloadManifest());
+      reload = () => agent.reloadManifest();
+      systemd.ready(`serving DHCP, TFTP and HTTP on ${config.provisioning.interface} (${config.provisioning.address})`);
     });
     log.info('stopped');
   } catch (err) {
@@ -104,6 +124,7 @@ async function run(file: string): Promise<void> {
     else log.fatal({ err }, 'agent failed');
     process.exitCode = 1;
   }
+  stopWatchdog();
   // The stores are closed; a service left behind by the supervisor's grace period must not keep
   // the process alive past systemd's stop timeout.
   log.flush();

@@ -113,18 +113,21 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       cacheStatus: () => cacheStatus(images.content, images.prefetcher, config.images.limitBytes),
     });
 
+    const dhcp = createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics });
+    const tftp = createTftpService({
+      root: config.bootBinariesDir,
+      address: config.provisioning.address,
+      port: config.ports.tftp,
+      bounds: config.tftp,
+      observer: nodes,
+      log: log.child({ component: 'tftp' }),
+      registry: metrics,
+    });
+    const http = createHttpService(app, config);
     const services: Service[] = [
-      createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics }),
-      createTftpService({
-        root: config.bootBinariesDir,
-        address: config.provisioning.address,
-        port: config.ports.tftp,
-        bounds: config.tftp,
-        observer: nodes,
-        log: log.child({ component: 'tftp' }),
-        registry: metrics,
-      }),
-      createHttpService(app, config),
+      dhcp,
+      tftp,
+      http,
       createTokenPruner(tokens, log),
       images.prefetcher,
       images.fetcher.service,
@@ -142,8 +145,17 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       ...(uplink.puller ? [uplink.puller] : []),
       ...(uplink.reporter ? [uplink.reporter] : []),
     ];
-    onReady?.({ reloadManifest: () => applier.reloadLocal() });
-    log.info({ address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl, manifest: applier.status() }, 'maskin-agent running');
+    // Ready once DHCP, TFTP and HTTP listen; a bind failure fails the supervisor instead.
+    Promise.all([dhcp.ready, tftp.ready, http.ready]).then(
+      () => {
+        log.info(
+          { address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl, manifest: applier.status() },
+          'maskin-agent running',
+        );
+        onReady?.({ reloadManifest: () => applier.reloadLocal() });
+      },
+      () => undefined,
+    );
     try {
       await supervise(services, signal, log);
     } finally {

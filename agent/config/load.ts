@@ -101,7 +101,14 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
   const schemaProblems = validate(raw);
   if (schemaProblems.length > 0) throw new ConfigError(file, schemaProblems);
   const c = raw as RawConfig;
-  const relTo = (p: string): string => (path.isAbsolute(p) || options.file === undefined ? p : path.resolve(path.dirname(options.file), p));
+  // `${CREDENTIALS_DIRECTORY}` in a path is where systemd put the unit's credentials (ImportCredential=,
+  // LoadCredential=); outside such a unit it is left as written, so the file is not found and named.
+  const credentials = env.CREDENTIALS_DIRECTORY;
+  const expand = (p: string): string => (credentials === undefined || credentials === '' ? p : p.replaceAll('${CREDENTIALS_DIRECTORY}', credentials));
+  const relTo = (p: string): string => {
+    const q = expand(p);
+    return path.isAbsolute(q) || options.file === undefined ? q : path.resolve(path.dirname(options.file), q);
+  };
 
   const ports = { dhcp: c.ports?.dhcp ?? 67, dhcpClient: c.ports?.dhcpClient ?? 68, tftp: c.ports?.tftp ?? 69, http: c.ports?.http ?? 80 };
   const address = c.provisioning.address;

@@ -95,7 +95,7 @@ export async function pumpFile(res: ServerResponse, file: string, start: number,
   let fh: FileHandle | undefined;
   let pending: Promise<number> | undefined;
   const buffers = [takeBuffer(), takeBuffer()] as const;
-  // Node 20 never calls back a write still queued when the socket is destroyed under it: waiting
+  // Node does not call back a write still queued when the socket is destroyed under it: waiting
   // on 'close' too is what lets an abort come back here and close the file.
   let onClose!: () => void;
   const closed = new Promise<void>((resolve) => (onClose = resolve));

@@ -1,8 +1,9 @@
-// Large image downloads use node:http, not undici: undici 7 throws an uncatchable
-// `assert(!this.paused)` from its socket 'end' handler when an upstream closes the connection
-// while the response body is paused by backpressure (nodejs/undici#5360, fixed only in undici 8,
-// which needs Node 22). Seen here: busybox httpd (Connection: close) crashed the agent mid-prefetch.
-// Node's own streams pause the socket safely.
+// Image downloads (fetcher, OCI mirror) use node:http. undici 7 threw an uncatchable
+// `assert(!this.paused)` from its socket 'end' handler when an upstream closed the connection while
+// the body was paused by backpressure (nodejs/undici#5360; seen here with busybox httpd and
+// Connection: close, mid-prefetch). undici 8 on Node 24 fixes it, and the uplink and BMC clients use
+// it; downloads stay here because this one function is what they need and no more: a body that is a
+// plain Node stream, an idle-body timeout, and redirects that drop Authorization at another origin.
 import http from 'node:http';
 import https from 'node:https';
 

@@ -189,3 +189,16 @@ t.test('two unreadable files give two problems in one ConfigError', async (t) =>
   );
   t.match((caught as Error).message, /adminTokenFile: cannot read .*\n.*uplink\.trustedKeys\.0\.publicKeyFile: cannot read /);
 });
+
+t.test('${CREDENTIALS_DIRECTORY} in a secret path is where systemd put the credentials', async (t) => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-cred-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'maskin-agent.admin-token'), 'from-credential\n');
+  const text = `${minimal}adminTokenFile: \${CREDENTIALS_DIRECTORY}/maskin-agent.admin-token\n`;
+  t.equal(parseConfig(text, { env: { CREDENTIALS_DIRECTORY: dir }, file: '/etc/maskin-agent/agent.yaml' }).adminToken, 'from-credential');
+  // Outside a unit with credentials the path stays as written, and the problem names the field.
+  t.throws(() => parseConfig(text, { env: {}, file: '/etc/maskin-agent/agent.yaml' }), /adminTokenFile: cannot read .*CREDENTIALS_DIRECTORY/);
+});
