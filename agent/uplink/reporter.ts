@@ -34,6 +34,8 @@ export interface ReporterDeps {
   readonly wake?: (listener: () => void) => () => void;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Waits after a failed POST (the backoff delay); default an abortable timer. */
+  readonly backoffSleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   readonly log: Logger;
 }
 
@@ -77,6 +79,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
   const log = deps.log.child({ component: 'reporter' });
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
+  const backoffSleep = deps.backoffSleep ?? ((ms: number, signal: AbortSignal) => sleep(ms, signal));
   const batchSize = deps.batchSize ?? 500;
   const { initialMs, maxMs } = deps.backoff ?? { initialMs: 1000, maxMs: 60_000 };
   const idleMs = deps.idleMs ?? 30_000;
@@ -152,7 +155,7 @@ export function createReporter(deps: ReporterDeps): Reporter {
             if (woken) await sleep(lingerMs, signal);
             continue;
           }
-          if (!(await deliver(reports, signal))) await sleep(backoffDelay(consecutiveFailures - 1, initialMs, maxMs, random), signal);
+          if (!(await deliver(reports, signal))) await backoffSleep(backoffDelay(consecutiveFailures - 1, initialMs, maxMs, random), signal);
         }
       } finally {
         unsubscribe();

@@ -11,8 +11,19 @@ const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sy
 const unit = path.join(dir, 'maskin-agent.service');
 
 t.test('systemd-analyze verify passes without a warning', async (t) => {
-  const { stdout, stderr } = await promisify(execFile)('systemd-analyze', ['verify', '--man=no', unit], { cwd: dir });
-  t.equal(stdout + stderr, '', 'no output: every directive understood');
+  // It exits 1 for the missing executable alone; the lines below are what counts.
+  const { stdout, stderr } = await promisify(execFile)('systemd-analyze', ['verify', '--man=no', unit], { cwd: dir }).catch(
+    (err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+  );
+  const { stdout: version } = await promisify(execFile)('systemctl', ['--version']);
+  const major = Number(/^systemd (\d+)/.exec(version)?.[1]);
+  const expected = (line: string): boolean =>
+    // /usr/bin/maskin-agent comes with the .deb; test/image/appliance.test.ts runs the unit there.
+    /Command \/usr\/bin\/maskin-agent is not executable/.test(line) ||
+    // ImportCredential= is systemd 254's; older versions ignore it, as the unit's comment says.
+    (major < 254 && /Unknown key '?ImportCredential'?/.test(line));
+  const left = (stdout + stderr).split('\n').filter((line) => line !== '' && !expected(line));
+  t.same(left, [], 'no other output: every directive understood');
 });
 
 t.test('the unit keeps its hardening', async (t) => {
@@ -32,7 +43,12 @@ t.test('the unit keeps its hardening', async (t) => {
   t.equal(one('NoNewPrivileges'), 'yes');
   t.equal(one('Restart'), 'on-failure');
   t.equal(one('LimitNOFILE'), '16384', 'descriptors bounded, soft and hard alike');
-  t.match(one('ExecStart') ?? '', /cli\.js run --config \/etc\/maskin-agent\/agent\.yaml$/);
+  t.equal(one('ExecStart'), '/usr/bin/maskin-agent run --config /etc/maskin-agent/agent.yaml');
+  t.equal(one('ExecStartPre'), '/usr/bin/maskin-agent check-config /etc/maskin-agent/agent.yaml', 'a bad config fails the start with its own message');
+  t.equal(one('Type'), 'notify');
+  t.equal(one('NotifyAccess'), 'all', 'systemd-notify is a child process');
+  t.ok(one('WatchdogSec'), 'a watchdog');
+  t.same(settings.get('SystemCallFilter'), ['@system-service @pkey', '~@privileged @resources', 'capset']);
   for (const [file, name] of [
     ['10-maskin-prov0.link', 'prov0'],
     ['11-maskin-oob0.link', 'oob0'],
