@@ -152,10 +152,11 @@ export function openResponder(opts: ResponderOptions): Promise<Responder> {
   mdns.on('query', guard(onQuery as (packet: DecodedPacket, rinfo: Arrival) => void));
   mdns.on('response', guard(onResponse as (packet: DecodedPacket, rinfo: Arrival) => void));
   // multicast-dns: decode failures and socket trouble other than EACCES/EADDRINUSE are warnings.
+  // Only a socket error names its system call; a decode error may carry a code (ERR_OUT_OF_RANGE).
   mdns.on(
     'warning',
     guard((err: NodeJS.ErrnoException) => {
-      if (err.code === undefined) {
+      if (typeof err.syscall !== 'string') {
         metrics.dropped.inc({ reason: 'malformed' });
         throttled('malformed', () =>
           log.debug({ code: 'MASKIN_ERR_MDNS_MALFORMED', interface: interfaceName, err: err.message }, 'malformed mDNS datagram dropped'),
