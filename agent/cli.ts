@@ -6,7 +6,7 @@ import { loadConfigFile } from './config/load.js';
 import { createSystemdNotifier } from './runtime/systemdNotify.js';
 import type { AgentConfig } from './config/model.js';
 import { MaskinError } from './errors.js';
-import { AGENT_VERSION } from './version.js';
+import { agentVersion } from './runtime/version.js';
 import type { AgentStatus } from './http/admin.js';
 import { formatCache } from './images/format.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (command === '--version' || command === '-V' || command === 'version') {
-    process.stdout.write(`${AGENT_VERSION}\n`);
+    process.stdout.write(`${agentVersion()}\n`);
     return;
   }
   let parsed;

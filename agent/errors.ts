@@ -55,6 +55,10 @@ export const ERROR_CODES = [
   'MASKIN_ERR_BMC_PROTOCOL',
   'MASKIN_ERR_BMC_BOOT_OVERRIDE',
   'MASKIN_ERR_BMC_CREDENTIALS',
+  // mDNS self-announcement (never needed for provisioning)
+  'MASKIN_ERR_ANNOUNCE',
+  'MASKIN_ERR_ANNOUNCE_CONFLICT',
+  'MASKIN_ERR_MDNS_MALFORMED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

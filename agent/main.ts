@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/model.js';
+import { createAnnounceService } from './announce/service.js';
 import { openLeasePool, type LeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { createDhcpService } from './dhcp/server.js';
@@ -142,6 +143,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
         }),
       }),
       createProvisionService(provisioner, config.lifecycle.reconcileIntervalMs, systemClock),
+      createAnnounceService({ config, log: log.child({ component: 'announce' }), registry: metrics }),
       ...(uplink.puller ? [uplink.puller] : []),
       ...(uplink.reporter ? [uplink.reporter] : []),
     ];

@@ -15,6 +15,7 @@ import {
   DEFAULT_NODES,
   DEFAULT_DHCP,
   DEFAULT_TFTP,
+  NO_ANNOUNCE,
   NO_BMC,
   NO_UPLINK,
 } from '../agent/config/load.js';
@@ -153,6 +154,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     lifecycle: DEFAULT_PROVISION,
     tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
+    announce: NO_ANNOUNCE,
   };
 }
 

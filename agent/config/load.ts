@@ -7,7 +7,18 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
-import type { AgentConfig, BmcCredentialEntry, BmcSettings, HttpLimits, ProvisionSettings, TftpSettings, TrustedKey, UplinkSettings } from './model.js';
+import { instanceNameFor, MAX_LABEL_BYTES, oversizedTxt } from '../announce/records.js';
+import type {
+  AgentConfig,
+  AnnounceSettings,
+  BmcCredentialEntry,
+  BmcSettings,
+  HttpLimits,
+  ProvisionSettings,
+  TftpSettings,
+  TrustedKey,
+  UplinkSettings,
+} from './model.js';
 import { schemaValidator } from './schemaErrors.js';
 
 const validate = schemaValidator('agent.schema.json', ['ipv4'], 'config');
@@ -63,6 +74,10 @@ export const DEFAULT_PROVISION: ProvisionSettings = Object.freeze({
 export const DEFAULT_TFTP: TftpSettings = Object.freeze({ maxTransfers: 256, maxTransfersPerClient: 16, maxTimeoutSeconds: 10, maxTransferMs: 60_000 });
 /** HTTP limits per source and minute: 30 boot-token requests, 120 admin requests (loopback is never limited), 30 pushes, 20 refusal log lines. */
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({ windowMs: 60_000, bootToken: 30, admin: 120, push: 30, refusalLogLines: 20 });
+/** The NICs systemd/11-maskin-oob0.link and 12-maskin-wan0.link name: management and uplink. */
+export const DEFAULT_ANNOUNCE_INTERFACES: readonly string[] = Object.freeze(['wan0', 'oob0']);
+/** Announcing off (in-process tests and benchmarks that build an AgentConfig by hand). */
+export const NO_ANNOUNCE: AnnounceSettings = Object.freeze({ enabled: false, interfaces: Object.freeze([]), instanceName: 'maskin-agent' });
 export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
 
 /** MASKIN_BMC_<NAME>_USERNAME / _PASSWORD pairs, keyed by NAME; a half pair is a field problem and left out. */
@@ -215,7 +230,9 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
         bootFlagCheck: c.bmc?.ipmi?.bootFlagCheck ?? 'full',
       },
     },
+    announce: announceSettingsOf(c.announce, c.agentId ?? hostname(), c.rackId, c.provisioning.interface),
   };
+  problems.push(...announceProblems(config));
   problems.push(
     ...checkRelations(
       config,
@@ -303,6 +320,53 @@ function checkRelations(c: AgentConfig, keyIds: readonly string[]): InvalidField
       bad(`dhcp.relays.${i}.pool`, `pool ${relay.poolStart}-${relay.poolEnd} is outside ${relay.subnet}`, 'keep each relay pool inside its subnet');
     if (ipToInt(relay.poolStart) > ipToInt(relay.poolEnd)) bad(`dhcp.relays.${i}.pool`, 'start is after end', 'swap start and end');
   });
+  return out;
+}
+
+/** The default interfaces leave out the provisioning NIC; a list the operator wrote is checked in announceProblems. */
+function announceSettingsOf(a: RawConfig['announce'] = {}, agentId: string, rackId: string | undefined, provisioningInterface: string): AnnounceSettings {
+  return {
+    enabled: a.enabled ?? true,
+    interfaces: a.interfaces ?? DEFAULT_ANNOUNCE_INTERFACES.filter((name) => name !== provisioningInterface),
+    instanceName: a.instanceName ?? instanceNameFor(agentId, rackId),
+  };
+}
+
+/** The agent never announces on the provisioning network, and every name must fit its DNS field. */
+function announceProblems(c: AgentConfig): InvalidFieldError[] {
+  const out: InvalidFieldError[] = [];
+  const a = c.announce;
+  a.interfaces.forEach((name, i) => {
+    if (name === c.provisioning.interface)
+      out.push(
+        new InvalidFieldError(
+          'config',
+          `announce.interfaces.${i}`,
+          `${name} is provisioning.interface; the agent never announces itself on the provisioning network`,
+          'remove it and list the uplink and management NICs (wan0, oob0)',
+        ),
+      );
+  });
+  if (!a.enabled) return out;
+  const bytes = Buffer.byteLength(a.instanceName);
+  if (bytes > MAX_LABEL_BYTES)
+    out.push(
+      new InvalidFieldError(
+        'config',
+        'announce.instanceName',
+        `is ${bytes} bytes of UTF-8; a DNS-SD instance name holds at most ${MAX_LABEL_BYTES}`,
+        'shorten it',
+      ),
+    );
+  for (const entry of oversizedTxt({ agentId: c.agentId, ...(c.rackId !== undefined ? { rackId: c.rackId } : {}), version: '' }))
+    out.push(
+      new InvalidFieldError(
+        'config',
+        'agentId',
+        `is too long for the mDNS TXT entry ${entry.split('=')[0]}= (at most 255 bytes with its key)`,
+        'shorten agentId, or set announce.enabled: false',
+      ),
+    );
   return out;
 }
 
@@ -414,4 +478,5 @@ interface RawConfig {
     reconcileIntervalSeconds?: number;
   };
   bmc?: { secretsFile?: string; ipmi?: { cipherSuite?: number; bootFlagCheck?: 'full' | 'device-only' } };
+  announce?: { enabled?: boolean; interfaces?: string[]; instanceName?: string };
 }

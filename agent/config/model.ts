@@ -142,6 +142,15 @@ export interface HttpLimits {
   readonly refusalLogLines: number;
 }
 
+/** mDNS/DNS-SD self-announcement (agent/announce): the uplink and management NICs only. */
+export interface AnnounceSettings {
+  readonly enabled: boolean;
+  /** NICs announced on; never provisioning.interface (refused at load). */
+  readonly interfaces: readonly string[];
+  /** DNS-SD instance name: one label, at most 63 bytes, no dot. */
+  readonly instanceName: string;
+}
+
 export interface AgentConfig {
   /** Defaults to the host name. */
   readonly agentId: string;
@@ -196,4 +205,5 @@ export interface AgentConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   readonly lifecycle: ProvisionSettings;
   readonly bmc: BmcSettings;
+  readonly announce: AnnounceSettings;
 }

@@ -12,6 +12,7 @@ import {
   DEFAULT_OUTBOX_MAX_EVENTS,
   DEFAULT_NODES,
   DEFAULT_TFTP,
+  NO_ANNOUNCE,
   NO_BMC,
   NO_UPLINK,
 } from '../../agent/config/load.js';
@@ -53,6 +54,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     lifecycle: DEFAULT_PROVISION,
     tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
+    announce: NO_ANNOUNCE,
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }
