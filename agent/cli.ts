@@ -11,7 +11,8 @@ import type { AgentStatus } from './http/admin.js';
 import { formatCache } from './images/format.js';
 import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
-import { missingAssets, missingBootFiles } from './preflight.js';
+import { udpServerProbe } from './net/serverProbe.js';
+import { answeringServers, checkDhcpServers, dhcpServerFindings, holdsProvisioningAddress, missingAssets, missingBootFiles } from './preflight.js';
 import { formatNodeTable, formatTimeline, type NodeSummary } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 import { isManualAction } from './provision/plan.js';
@@ -20,7 +21,9 @@ import { formatStatus } from './uplink/format.js';
 const USAGE = `usage:
   maskin-agent run --config FILE          run the agent
   maskin-agent --version                  print the agent's version
-  maskin-agent check-config FILE          validate the agent config and the manifest it names
+  maskin-agent check-config FILE [--no-probe]
+                                          validate the agent config and the manifest it names, and ask
+                                          each dhcp.ntp and dhcp.dns server one question (--no-probe: don't)
   maskin-agent nodes [ID] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
   maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]
@@ -57,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-probe': { type: 'boolean' } },
     });
   } catch (err) {
     // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes: a usage error.
@@ -72,7 +75,7 @@ async function main(argv: string[]): Promise<void> {
     case 'run':
       return run(values.config ?? fail('run needs --config FILE', 2));
     case 'check-config':
-      return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2));
+      return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2), values['no-probe'] !== true);
     case 'nodes':
       return nodes(positionals[0], values.config, values.url);
     case 'node':
@@ -131,25 +134,33 @@ async function run(file: string): Promise<void> {
   process.exit();
 }
 
-function checkConfig(file: string): void {
+async function checkConfig(file: string, probe: boolean): Promise<void> {
   const config = loadOrExit(file);
+  let directory;
   try {
-    const directory = loadManifest(config);
-    const nodes = directory.all();
-    process.stdout.write(
-      `config ok: ${file}\n  provisioning ${config.provisioning.address} (${config.provisioning.subnet}) on ${config.provisioning.interface}\n` +
-        `  dhcp pool ${config.dhcp.poolStart}-${config.dhcp.poolEnd}, http ${config.httpBaseUrl}, tftp port ${config.ports.tftp}\n` +
-        (config.manifestFile === undefined
-          ? 'manifest: none configured (manifestFile); the agent serves DHCP and discovery until a signed manifest arrives\n'
-          : `manifest ok: ${config.manifestFile}: ${nodes.length} node(s), ${new Set(nodes.map((n) => n.profile)).size} profile(s) in use, ` +
-            "every node's machine config validated\n"),
-    );
-    // What this host must provide: warnings, since files may arrive before the first boot.
-    for (const f of [...missingBootFiles(config, directory), ...missingAssets(config, directory)]) process.stdout.write(`warning: ${f.field}: ${f.message}\n`);
+    directory = loadManifest(config);
   } catch (err) {
     if (err instanceof MaskinError) fail(err.message);
     throw err;
   }
+  const nodes = directory.all();
+  process.stdout.write(
+    `config ok: ${file}\n  provisioning ${config.provisioning.address} (${config.provisioning.subnet}) on ${config.provisioning.interface}\n` +
+      `  dhcp pool ${config.dhcp.poolStart}-${config.dhcp.poolEnd}, http ${config.httpBaseUrl}, tftp port ${config.ports.tftp}\n` +
+      (config.manifestFile === undefined
+        ? 'manifest: none configured (manifestFile); the agent serves DHCP and discovery until a signed manifest arrives\n'
+        : `manifest ok: ${config.manifestFile}: ${nodes.length} node(s), ${new Set(nodes.map((n) => n.profile)).size} profile(s) in use, ` +
+          "every node's machine config validated\n"),
+  );
+  // What this host and the network must provide: warnings, since files may arrive and servers
+  // start before the first boot.
+  const findings = [...missingBootFiles(config, directory), ...missingAssets(config, directory)];
+  if (probe) {
+    const checks = await checkDhcpServers(config, udpServerProbe());
+    for (const line of answeringServers(checks)) process.stdout.write(`  ${line}\n`);
+    findings.push(...dhcpServerFindings(config, checks, holdsProvisioningAddress(config)));
+  }
+  for (const f of findings) process.stdout.write(`warning: ${f.field}: ${f.message}\n`);
 }
 
 /**

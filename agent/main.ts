@@ -6,7 +6,8 @@ import { createAnnounceService } from './announce/service.js';
 import { openLeasePool, type LeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { createDhcpService } from './dhcp/server.js';
-import { interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
+import { udpServerProbe } from './net/serverProbe.js';
+import { checkDhcpServers, dhcpServerFindings, interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
 import { buildApp } from './http/app.js';
 import type { ImagesPort } from './http/deps.js';
 import { createHttpService } from './http/service.js';
@@ -57,6 +58,13 @@ export function loadManifest(config: AgentConfig): NodeDirectory {
 /** Runs the agent until `signal` aborts or a service fails. */
 export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSignal, onReady?: (agent: AgentHandle) => void): Promise<void> {
   for (const f of interfaceFindings(config)) log.warn({ field: f.field }, f.message);
+  // Not awaited: serving DHCP does not wait for the NTP and DNS servers it names (each asked once, ≤ 1 s).
+  checkDhcpServers(config, udpServerProbe()).then(
+    (checks) => {
+      for (const f of dhcpServerFindings(config, checks, true)) log.warn({ field: f.field }, f.message);
+    },
+    (err: unknown) => log.warn({ err }, 'checking the DHCP-named NTP and DNS servers failed'),
+  );
   const store = await openStore(config.dataDir);
   try {
     const metrics = agentMetrics();

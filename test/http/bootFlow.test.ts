@@ -139,6 +139,18 @@ t.test('a known node installs, reports, and is then sent to its disk', async (t)
   });
   t.equal(report.statusCode, 202);
   t.equal(nodes.get('n1')!.state, 'installed');
+  // The stand-in's time-sync reports (test/standin/init): kept whole on the timeline, offset a number.
+  for (const payload of [
+    { step: 'time-sync', result: 'synced', server: '198.18.9.1', offsetSeconds: -0.001438119 },
+    { step: 'time-sync', result: 'no-answer', server: '198.18.9.1 198.18.9.2', timeoutSeconds: 3 },
+    { step: 'time-sync', result: 'no-server', reason: 'DHCP offered no NTP server (option 42)' },
+  ]) {
+    const sync = await app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: '198.18.9.101', payload });
+    t.equal(sync.statusCode, 202);
+    const { step, detail } = nodes.get('n1')!.timeline.at(-1)!;
+    t.same({ step, detail }, { step: 'installer-event', detail: payload }, `${payload.result} lands on the timeline`);
+  }
+  t.equal(nodes.get('n1')!.state, 'installed', 'time-sync reports change no state');
 
   const again = await app.inject({ url: ipxeUrl('52:54:00:aa:00:01'), remoteAddress: '198.18.9.101' });
   t.equal(again.body, '#!ipxe\necho maskin: installed, returning to firmware to boot from disk\nexit 1\n');

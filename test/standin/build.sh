@@ -2,7 +2,7 @@
 # Builds the stand-in Talos installer: OUTDIR/kernel-amd64 and OUTDIR/initramfs-amd64.xz.
 # Contract and rationale: test/standin/README.md. Idempotent; skips work when the outputs are newer
 # than every input. Needs: apt-get (download only), dpkg-deb, busybox-static, cpio, xz-utils,
-# dosfstools, mtools, syslinux, node.
+# dosfstools, mtools, syslinux, toybox, node.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -32,7 +32,9 @@ fi
 
 KERNEL="$OUT/kernel-amd64"
 INITRAMFS="$OUT/initramfs-amd64.xz"
-inputs=("$0" "$HERE/init" "$HERE/udhcpc.script" "$HERE/diskImages.mjs" "$deb" /bin/busybox)
+TOYBOX=$(command -v toybox || true)
+[ -n "$TOYBOX" ] || { echo "standin: toybox missing (apt-get install toybox; scripts/setup-debian does)" >&2; exit 1; }
+inputs=("$0" "$HERE/init" "$HERE/udhcpc.script" "$HERE/sntpOffset.awk" "$HERE/diskImages.mjs" "$deb" /bin/busybox "$TOYBOX")
 up_to_date=1
 for output in "$KERNEL" "$INITRAMFS"; do
   [ -f "$output" ] || { up_to_date=0; break; }
@@ -62,6 +64,12 @@ for applet in $(/bin/busybox --list); do
   [ "$applet" = busybox ] || ln -sf busybox "$STAGE/bin/$applet"
 done
 ln -s bin "$STAGE/sbin"
+# toybox for its sntp (Debian's busybox has no ntpd), with the shared libraries it links.
+cp "$TOYBOX" "$STAGE/bin/toybox"
+for lib in $(ldd "$TOYBOX" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+  mkdir -p "$STAGE$(dirname "$lib")"
+  cp -L "$lib" "$STAGE$lib"
+done
 # The kernel opens /dev/console before /init runs; without the node early output is lost.
 if [ "$(id -u)" = 0 ]; then mknod -m 600 "$STAGE/dev/console" c 5 1; fi
 
@@ -92,6 +100,7 @@ log "modules: ${order[*]}"
 # --- scripts
 install -m 755 "$HERE/init" "$STAGE/init"
 install -m 755 "$HERE/udhcpc.script" "$STAGE/etc/udhcpc.script"
+install -m 644 "$HERE/sntpOffset.awk" "$STAGE/etc/sntp-offset.awk"
 
 # --- what the installer writes to disk
 node "$HERE/diskImages.mjs" mbr "$STAGE/boot/mbr-bios.bin"

@@ -37,10 +37,12 @@ t.test('stand-in installs under BIOS, reports events in order, and the disk OS t
 
   t.same(
     bed.events().map((e) => e.step),
-    ['installer-started', 'config-fetched', 'install-complete'],
+    ['installer-started', 'time-sync', 'config-fetched', 'install-complete'],
     'events arrive in order',
   );
-  const [, fetched, complete] = bed.events();
+  const [, timeSync, fetched, complete] = bed.events();
+  // The bed's udhcpd offers no option 42.
+  t.same(timeSync, { step: 'time-sync', result: 'no-server', reason: 'DHCP offered no NTP server (option 42)' });
   t.equal(fetched?.['bytes'], Buffer.byteLength(SAMPLE_CONFIG), 'config-fetched reports the config size');
   t.same(complete, { step: 'install-complete', disk: '/dev/vda', firmware: 'bios' });
   t.ok(
