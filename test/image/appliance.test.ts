@@ -19,6 +19,9 @@ import { applianceImage, seededCopy, tamperRoot } from './bed/appliance.js';
 const APPLIANCE_MAC = '52:54:00:6d:31:02';
 const NODE_MAC = '52:54:00:6d:31:10';
 const ADMIN_TOKEN = 'appliance-test-admin-token';
+// Building the image (when build/image holds none of these inputs) takes minutes, then three boots.
+t.setTimeout(1_800_000);
+
 const sha256 = async (file: string): Promise<string> => `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}`;
 
 t.test('the appliance boots from its image and provisions a machine', async (t) => {
