@@ -22,7 +22,10 @@ const ADMIN_TOKEN = 'appliance-test-admin-token';
 // Building the image (when build/image holds none of these inputs) takes minutes, then three boots.
 t.setTimeout(1_800_000);
 
-const sha256 = async (file: string): Promise<string> => `sha256:${createHash('sha256').update(await readFile(file)).digest('hex')}`;
+const sha256 = async (file: string): Promise<string> =>
+  `sha256:${createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex')}`;
 
 t.test('the appliance boots from its image and provisions a machine', async (t) => {
   const built = await applianceImage((line) => t.comment(line));
@@ -68,7 +71,8 @@ logLevel: debug
       'worker.machineconfig.yaml': machineConfig,
       'admin.token': `${ADMIN_TOKEN}\n`,
       'network/10-prov0.link': `[Match]\nMACAddress=${APPLIANCE_MAC}\n\n[Link]\nName=prov0\n`,
-      'network/20-prov0.network': '[Match]\nName=prov0\n\n[Network]\nAddress=198.18.31.2/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n',
+      'network/20-prov0.network':
+        '[Match]\nName=prov0\n\n[Network]\nAddress=198.18.31.2/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n',
     },
     dir,
   );

@@ -44,7 +44,11 @@ t.test('the unit keeps its hardening', async (t) => {
   t.equal(one('Restart'), 'on-failure');
   t.equal(one('LimitNOFILE'), '16384', 'descriptors bounded, soft and hard alike');
   t.equal(one('ExecStart'), '/usr/bin/maskin-agent run --config /etc/maskin-agent/agent.yaml');
-  t.equal(one('ExecStartPre'), '/usr/bin/maskin-agent check-config --no-probe /etc/maskin-agent/agent.yaml', 'a bad config fails the start with its own message');
+  t.equal(
+    one('ExecStartPre'),
+    '/usr/bin/maskin-agent check-config --no-probe /etc/maskin-agent/agent.yaml',
+    'a bad config fails the start with its own message',
+  );
   t.equal(one('Type'), 'notify');
   t.equal(one('NotifyAccess'), 'all', 'systemd-notify is a child process');
   t.ok(one('WatchdogSec'), 'a watchdog');

@@ -14,15 +14,23 @@ export const imageDir = path.join(repoRoot, 'build', 'image');
 
 /** Every input of image/build: the recipe, the agent's sources and lock file, the unit. */
 async function inputsHash(): Promise<string> {
-  const { stdout } = await run('git', ['ls-files', '--cached', '--others', '--exclude-standard', 'image', 'agent', 'systemd', 'config', 'package.json', 'package-lock.json'], {
-    cwd: repoRoot,
-    maxBuffer: 16 * 1024 * 1024,
-  });
+  const { stdout } = await run(
+    'git',
+    ['ls-files', '--cached', '--others', '--exclude-standard', 'image', 'agent', 'systemd', 'config', 'package.json', 'package-lock.json'],
+    {
+      cwd: repoRoot,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
   const hash = createHash('sha256');
   for (const file of stdout.split('\n').filter(Boolean).sort()) {
     const full = path.join(repoRoot, file);
     if (!existsSync(full)) continue;
-    hash.update(file).update('\0').update(await readFile(full)).update('\0');
+    hash
+      .update(file)
+      .update('\0')
+      .update(await readFile(full))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 32);
 }
