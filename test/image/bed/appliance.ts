@@ -87,14 +87,12 @@ export async function seededCopy(image: string, dest: string, files: Readonly<Re
       .map((f) => path.posix.dirname(f))
       .filter((d) => d !== '.'),
   );
-  // Bookworm's mtools refuses trixie's mkfs.vfat layout without MTOOLS_SKIP_CHECK ("Error reading FAT").
-  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
-  for (const folder of folders) await run('mmd', ['-D', 's', '-i', target, `::/${folder}`], { env }).catch(() => undefined);
+  for (const folder of folders) await run('mmd', ['-D', 's', '-i', target, `::/${folder}`]).catch(() => undefined);
   let i = 0;
   for (const [name, content] of Object.entries(files)) {
     const local = path.join(scratch, `seed-${i++}`);
     await writeFile(local, content);
-    await run('mcopy', ['-o', '-i', target, local, `::/${name}`], { env });
+    await run('mcopy', ['-o', '-i', target, local, `::/${name}`]);
   }
 }
 
