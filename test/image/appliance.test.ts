@@ -22,6 +22,9 @@ const ADMIN_TOKEN = 'appliance-test-admin-token';
 // Building the image (when build/image holds none of these inputs) takes minutes, then three boots.
 t.setTimeout(1_800_000);
 
+// Serial text without terminal control sequences, fit for a TAP comment.
+const printable = (text: string): string => text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[^[]/g, '').replace(/[^\n\x20-\x7e]/g, '');
+
 const sha256 = async (file: string): Promise<string> =>
   `sha256:${createHash('sha256')
     .update(await readFile(file))
@@ -59,7 +62,7 @@ dhcp:
   leaseTime: 600
   routers: [${rack.address}]
   ntp: [198.18.31.2]
-logLevel: debug
+logLevel: info
 `;
   const disk = path.join(dir, 'appliance.img');
   await seededCopy(
@@ -94,7 +97,7 @@ logLevel: debug
     if ((await Promise.race([appliance.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 2000, 'wait'))])) === 'exited') break;
     ready = await healthz();
   }
-  if (!ready) t.comment(`appliance serial:\n${appliance.serial().slice(-6000)}`);
+  if (!ready) t.comment(`appliance serial:\n${printable(appliance.serial()).slice(-8000)}`);
   t.ok(ready, 'the appliance agent answers /healthz on its provisioning address');
   if (!ready) return;
   const bootToReady = Math.round((Date.now() - poweredOn) / 1000);
@@ -109,7 +112,7 @@ logLevel: debug
     const installedAt = node.serial().length;
     await node.waitFor(/MASKIN-DISK-BOOT bios/, 240_000, installedAt);
   } catch (err) {
-    t.comment(`node serial:\n${node.serial().slice(-4000)}\nappliance serial:\n${appliance.serial().slice(-4000)}`);
+    t.comment(`node serial:\n${printable(node.serial()).slice(-4000)}\nappliance serial:\n${printable(appliance.serial()).slice(-4000)}`);
     throw err;
   }
   t.comment(`node power-on to booted from disk through the appliance: ${Math.round((Date.now() - nodeOn) / 1000)} s`);
