@@ -42,8 +42,18 @@ export interface BuiltImage {
   readonly buildSeconds: number | undefined;
 }
 
-/** The image of the current inputs: reused from build/image when its stamp matches, else built. */
-export async function applianceImage(log: (line: string) => void): Promise<BuiltImage> {
+let built: Promise<BuiltImage> | undefined;
+
+/**
+ * The image of the current inputs: reused from build/image when its stamp matches, else built;
+ * once per test process, so an edit during a run does not start a second build.
+ */
+export function applianceImage(log: (line: string) => void): Promise<BuiltImage> {
+  built ??= buildOrReuse(log);
+  return built;
+}
+
+async function buildOrReuse(log: (line: string) => void): Promise<BuiltImage> {
   const version = (JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const image = path.join(imageDir, `maskin-agent_${version}.img`);
   const stamp = path.join(imageDir, 'inputs.sha256');
