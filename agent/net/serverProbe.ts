@@ -52,11 +52,21 @@ function ask<T>(address: string, port: number, request: Buffer, timeoutMs: numbe
       const outcome = accept(msg);
       if (outcome !== undefined) finish(outcome);
     });
-    socket.connect(port, address, () => {
-      socket.send(request, (err) => {
-        if (err) finish({ kind: 'unsent', reason: (err as NodeJS.ErrnoException).code ?? err.message });
+    // A failed connect (no route: the address is on no interface yet) calls back with the error;
+    // send() on the socket left unconnected would then throw (ERR_SOCKET_BAD_PORT) outside any caller.
+    const unsent = (err: unknown): void => finish({ kind: 'unsent', reason: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+    try {
+      socket.connect(port, address, (err?: Error) => {
+        if (err) return unsent(err);
+        try {
+          socket.send(request, (sendErr) => sendErr && unsent(sendErr));
+        } catch (thrown) {
+          unsent(thrown);
+        }
       });
-    });
+    } catch (thrown) {
+      unsent(thrown);
+    }
   });
 }
 
