@@ -1,10 +1,11 @@
 // The appliance, really booted: image/build's disk image runs in QEMU (OVMF) as a rack's
 // provisioning node, its prov0 NIC on the rack bridge and its config partition seeded as an operator
-// would. Its agent comes up under the shipped unit (Type=notify, the syscall filter, the hardening)
+// would. Its agent comes up under the shipped unit (the syscall filter, the hardening)
 // from the verified erofs root, prefetches the pinned stand-in installer from an upstream in the
 // rack, and a second VM (SeaBIOS + iPXE) netboots through it, installs and boots from its disk.
 // Then one flipped byte in the root partition: that image does not boot into an agent.
-// Rack 198.18.31.0/24: the bridge is .1 (and the upstream), the appliance .2.
+// Racks 198.18.31.0/24 (the boot checks) and 198.18.33.0/24 (the netboot): the bridge is .1 (and
+// the upstream), the appliance .2. One file, so the image is built once.
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
@@ -19,6 +20,9 @@ import { applianceImage, seededCopy, tamperRoot } from './bed/appliance.js';
 const APPLIANCE_MAC = '52:54:00:6d:31:02';
 const NODE_MAC = '52:54:00:6d:31:10';
 const ADMIN_TOKEN = 'appliance-test-admin-token';
+// The netboot case's rack, 198.18.33.0/24.
+const NETBOOT_APPLIANCE_MAC = '52:54:00:6d:33:02';
+const NETBOOT_NODE_MAC = '52:54:00:6d:33:10';
 // Building the image (when build/image holds none of these inputs) takes minutes, then three boots.
 t.setTimeout(1_800_000);
 
@@ -119,4 +123,99 @@ t.test('a root with one flipped byte does not boot into an agent', async (t) => 
   const m = await vm.waitFor(/verity.*(corrupt|verification failed)|Kernel panic|Cannot mount|maskin: dm-verity refused/i, 600_000);
   t.ok(m, `boot stopped: ${m[0]}`);
   t.notMatch(vm.serial(), /Started maskin-agent\.service|Started.*maskin provisioning/i, 'no agent started');
+});
+
+t.test('the appliance boots from its image and provisions a machine', async (t) => {
+  const built = await applianceImage((line) => t.comment(line));
+  t.comment(built.buildSeconds === undefined ? 'image reused (same inputs)' : `image built in ${built.buildSeconds} s`);
+  await buildStandin();
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-appliance-'));
+  const rack = await createRack('applnb', 33);
+  t.teardown(async () => {
+    await rack.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  // The upstream the appliance prefetches the pinned installer from (Image Factory layout).
+  const factory = path.join(dir, 'factory', 'image', SCHEMATIC, TALOS_VERSION);
+  await mkdir(factory, { recursive: true });
+  for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(factory, file));
+  rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18090`, '-h', path.join(dir, 'factory')]);
+
+  const machineConfig = await readFile(path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml'), 'utf8');
+  const manifest =
+    manifestFor([{ id: 'appl-n1', mac: NETBOOT_NODE_MAC }]).replace(/machineConfigFile: .*/, 'machineConfigFile: worker.machineconfig.yaml') +
+    `images:\n  - { kind: kernel, profile: standin, digest: "${await sha256(path.join(standinDir, 'kernel-amd64'))}" }\n` +
+    `  - { kind: initramfs, profile: standin, digest: "${await sha256(path.join(standinDir, 'initramfs-amd64.xz'))}" }\n`;
+  const config = `agentId: appliance-test
+provisioning: { interface: prov0, address: 198.18.33.2, subnet: 198.18.33.0/24 }
+bootBinariesDir: /usr/lib/ipxe
+manifestFile: manifest.yaml
+adminTokenFile: admin.token
+images: { factoryUrl: "http://${rack.address}:18090" }
+dhcp:
+  pool: { start: 198.18.33.100, end: 198.18.33.199 }
+  leaseTime: 600
+  routers: [${rack.address}]
+  ntp: [198.18.33.2]
+logLevel: info
+`;
+  const disk = path.join(dir, 'appliance.img');
+  await seededCopy(
+    built.image,
+    disk,
+    {
+      'agent.yaml': config,
+      'manifest.yaml': manifest,
+      'worker.machineconfig.yaml': machineConfig,
+      'admin.token': `${ADMIN_TOKEN}\n`,
+      'network/10-prov0.link': `[Match]\nMACAddress=${NETBOOT_APPLIANCE_MAC}\n\n[Link]\nName=prov0\n`,
+      'network/20-prov0.network':
+        '[Match]\nName=prov0\n\n[Network]\nAddress=198.18.33.2/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n',
+    },
+    dir,
+  );
+
+  const poweredOn = Date.now();
+  const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: NETBOOT_APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536 });
+  t.teardown(() => appliance.stop());
+  const healthz = async (): Promise<boolean> => {
+    try {
+      await rack.exec('curl', ['-sf', '--max-time', '3', 'http://198.18.33.2/healthz']);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let ready = false;
+  const deadline = Date.now() + 900_000;
+  while (!ready && Date.now() < deadline) {
+    if ((await Promise.race([appliance.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 2000, 'wait'))])) === 'exited') break;
+    ready = await healthz();
+  }
+  if (!ready) t.comment(`appliance serial:\n${printable(appliance.serial()).slice(-8000)}`);
+  t.ok(ready, 'the appliance agent answers /healthz on its provisioning address');
+  if (!ready) return;
+  const bootToReady = Math.round((Date.now() - poweredOn) / 1000);
+  t.comment(`appliance power-on to agent ready: ${bootToReady} s (${appliance.accel})`);
+
+  const node = await startVm({ rack, name: 'n1', firmware: 'bios', mac: NETBOOT_NODE_MAC });
+  t.teardown(() => node.stop());
+  const nodeOn = Date.now();
+  try {
+    await node.waitFor(/MASKIN-STANDIN: installed/, 420_000);
+    const installedAt = node.serial().length;
+    await node.waitFor(/MASKIN-DISK-BOOT bios/, 240_000, installedAt);
+  } catch (err) {
+    t.comment(`node serial:\n${printable(node.serial()).slice(-4000)}\nappliance serial:\n${printable(appliance.serial()).slice(-4000)}`);
+    throw err;
+  }
+  t.comment(`node power-on to booted from disk through the appliance: ${Math.round((Date.now() - nodeOn) / 1000)} s`);
+  const record = JSON.parse(
+    await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, 'http://198.18.33.2/v1/nodes/appl-n1']),
+  ) as { state: string; timeline: { step: string }[] };
+  t.equal(record.state, 'installed', 'the appliance recorded the node installed');
+  t.ok(
+    record.timeline.some((s) => s.step === 'boot-local-served'),
+    'and told it to boot from its disk',
+  );
 });
