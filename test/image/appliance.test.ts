@@ -6,7 +6,7 @@
 // Then one flipped byte in the root partition: that image does not boot into an agent.
 // Racks 198.18.31.0/24 (the boot checks) and 198.18.33.0/24 (the netboot): the bridge is .1 (and
 // the upstream), the appliance .2. One file, so the image is built once.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,38 +34,43 @@ const sha256 = async (file: string): Promise<string> =>
     .update(await readFile(file))
     .digest('hex')}`;
 
-t.test('the appliance boots its verified root and checks its config under the unit', async (t) => {
+/**
+ * A rack `198.18.<octet>.0/24` with the stand-in's upstream on its bridge (.1, Image Factory
+ * layout, from which the appliance prefetches the pinned installer) and a copy of the image whose
+ * config partition makes the appliance .2 on prov0, knowing one node `appl-n1` with `nodeMac`.
+ */
+async function seededAppliance(t: Test, tag: string, octet: number, applianceMac: string, nodeMac: string) {
   const built = await applianceImage((line) => t.comment(line));
   t.comment(built.buildSeconds === undefined ? 'image reused (same inputs)' : `image built in ${built.buildSeconds} s`);
   await buildStandin();
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-appliance-'));
-  const rack = await createRack('appl', 31);
+  const rack = await createRack(tag, octet);
   t.teardown(async () => {
     await rack.destroy();
     await rm(dir, { recursive: true, force: true });
   });
-  // The upstream the appliance prefetches the pinned installer from (Image Factory layout).
   const factory = path.join(dir, 'factory', 'image', SCHEMATIC, TALOS_VERSION);
   await mkdir(factory, { recursive: true });
   for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(factory, file));
   rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18090`, '-h', path.join(dir, 'factory')]);
 
+  const address = `198.18.${octet}.2`;
   const machineConfig = await readFile(path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml'), 'utf8');
   const manifest =
-    manifestFor([{ id: 'appl-n1', mac: NODE_MAC }]).replace(/machineConfigFile: .*/, 'machineConfigFile: worker.machineconfig.yaml') +
+    manifestFor([{ id: 'appl-n1', mac: nodeMac }]).replace(/machineConfigFile: .*/, 'machineConfigFile: worker.machineconfig.yaml') +
     `images:\n  - { kind: kernel, profile: standin, digest: "${await sha256(path.join(standinDir, 'kernel-amd64'))}" }\n` +
     `  - { kind: initramfs, profile: standin, digest: "${await sha256(path.join(standinDir, 'initramfs-amd64.xz'))}" }\n`;
   const config = `agentId: appliance-test
-provisioning: { interface: prov0, address: 198.18.31.2, subnet: 198.18.31.0/24 }
+provisioning: { interface: prov0, address: ${address}, subnet: 198.18.${octet}.0/24 }
 bootBinariesDir: /usr/lib/ipxe
 manifestFile: manifest.yaml
 adminTokenFile: admin.token
 images: { factoryUrl: "http://${rack.address}:18090" }
 dhcp:
-  pool: { start: 198.18.31.100, end: 198.18.31.199 }
+  pool: { start: 198.18.${octet}.100, end: 198.18.${octet}.199 }
   leaseTime: 600
   routers: [${rack.address}]
-  ntp: [198.18.31.2]
+  ntp: [${address}]
 logLevel: info
 `;
   const disk = path.join(dir, 'appliance.img');
@@ -77,12 +82,16 @@ logLevel: info
       'manifest.yaml': manifest,
       'worker.machineconfig.yaml': machineConfig,
       'admin.token': `${ADMIN_TOKEN}\n`,
-      'network/10-prov0.link': `[Match]\nMACAddress=${APPLIANCE_MAC}\n\n[Link]\nName=prov0\n`,
-      'network/20-prov0.network':
-        '[Match]\nName=prov0\n\n[Network]\nAddress=198.18.31.2/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n',
+      'network/10-prov0.link': `[Match]\nMACAddress=${applianceMac}\n\n[Link]\nName=prov0\n`,
+      'network/20-prov0.network': `[Match]\nName=prov0\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n`,
     },
     dir,
   );
+  return { rack, disk, address };
+}
+
+t.test('the appliance boots its verified root and checks its config under the unit', async (t) => {
+  const { rack, disk } = await seededAppliance(t, 'appl', 31, APPLIANCE_MAC, NODE_MAC);
 
   const poweredOn = Date.now();
   const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536 });
@@ -126,61 +135,14 @@ t.test('a root with one flipped byte does not boot into an agent', async (t) => 
 });
 
 t.test('the appliance boots from its image and provisions a machine', async (t) => {
-  const built = await applianceImage((line) => t.comment(line));
-  t.comment(built.buildSeconds === undefined ? 'image reused (same inputs)' : `image built in ${built.buildSeconds} s`);
-  await buildStandin();
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-appliance-'));
-  const rack = await createRack('applnb', 33);
-  t.teardown(async () => {
-    await rack.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
-  // The upstream the appliance prefetches the pinned installer from (Image Factory layout).
-  const factory = path.join(dir, 'factory', 'image', SCHEMATIC, TALOS_VERSION);
-  await mkdir(factory, { recursive: true });
-  for (const file of ['kernel-amd64', 'initramfs-amd64.xz']) await symlink(path.join(standinDir, file), path.join(factory, file));
-  rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18090`, '-h', path.join(dir, 'factory')]);
-
-  const machineConfig = await readFile(path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml'), 'utf8');
-  const manifest =
-    manifestFor([{ id: 'appl-n1', mac: NETBOOT_NODE_MAC }]).replace(/machineConfigFile: .*/, 'machineConfigFile: worker.machineconfig.yaml') +
-    `images:\n  - { kind: kernel, profile: standin, digest: "${await sha256(path.join(standinDir, 'kernel-amd64'))}" }\n` +
-    `  - { kind: initramfs, profile: standin, digest: "${await sha256(path.join(standinDir, 'initramfs-amd64.xz'))}" }\n`;
-  const config = `agentId: appliance-test
-provisioning: { interface: prov0, address: 198.18.33.2, subnet: 198.18.33.0/24 }
-bootBinariesDir: /usr/lib/ipxe
-manifestFile: manifest.yaml
-adminTokenFile: admin.token
-images: { factoryUrl: "http://${rack.address}:18090" }
-dhcp:
-  pool: { start: 198.18.33.100, end: 198.18.33.199 }
-  leaseTime: 600
-  routers: [${rack.address}]
-  ntp: [198.18.33.2]
-logLevel: info
-`;
-  const disk = path.join(dir, 'appliance.img');
-  await seededCopy(
-    built.image,
-    disk,
-    {
-      'agent.yaml': config,
-      'manifest.yaml': manifest,
-      'worker.machineconfig.yaml': machineConfig,
-      'admin.token': `${ADMIN_TOKEN}\n`,
-      'network/10-prov0.link': `[Match]\nMACAddress=${NETBOOT_APPLIANCE_MAC}\n\n[Link]\nName=prov0\n`,
-      'network/20-prov0.network':
-        '[Match]\nName=prov0\n\n[Network]\nAddress=198.18.33.2/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n',
-    },
-    dir,
-  );
+  const { rack, disk, address } = await seededAppliance(t, 'applnb', 33, NETBOOT_APPLIANCE_MAC, NETBOOT_NODE_MAC);
 
   const poweredOn = Date.now();
   const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: NETBOOT_APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536 });
   t.teardown(() => appliance.stop());
   const healthz = async (): Promise<boolean> => {
     try {
-      await rack.exec('curl', ['-sf', '--max-time', '3', 'http://198.18.33.2/healthz']);
+      await rack.exec('curl', ['-sf', '--max-time', '3', `http://${address}/healthz`]);
       return true;
     } catch {
       return false;
@@ -211,7 +173,7 @@ logLevel: info
   }
   t.comment(`node power-on to booted from disk through the appliance: ${Math.round((Date.now() - nodeOn) / 1000)} s`);
   const record = JSON.parse(
-    await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, 'http://198.18.33.2/v1/nodes/appl-n1']),
+    await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, `http://${address}/v1/nodes/appl-n1`]),
   ) as { state: string; timeline: { step: string }[] };
   t.equal(record.state, 'installed', 'the appliance recorded the node installed');
   t.ok(
