@@ -6,6 +6,7 @@ import type { NodeSummary } from '../nodes/format.js';
 import { isLoopback } from '../net/ipv4.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
+import { agentVersion } from '../runtime/version.js';
 import type { UplinkStatus } from '../uplink/status.js';
 import { bearerMatches } from './bearer.js';
 import type { HttpDeps } from './deps.js';
@@ -52,7 +53,13 @@ export function summary(record: NodeRecord): NodeSummary {
 
 export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   // Open and cheap: a count, never a walk over every record.
-  app.get('/healthz', async () => ({ status: 'ok', agentId: deps.config.agentId, startedAt: deps.startedAt.toISOString(), nodes: deps.nodes.count() }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    agentId: deps.config.agentId,
+    version: agentVersion(),
+    startedAt: deps.startedAt.toISOString(),
+    nodes: deps.nodes.count(),
+  }));
 
   app.register(async (admin) => {
     // Every admin route counts against one per-source limit (limits.ts), checked before this guard.
@@ -72,7 +79,12 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         reply.code(404);
         return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
       }
-      return record;
+      // The node's bound DHCP leases, by MAC (from the lease table, which outlives restarts).
+      const leases = record.macs.flatMap((mac) => {
+        const ip = deps.leases.ipOf(mac);
+        return ip === undefined ? [] : [{ mac, ip }];
+      });
+      return { ...record, leases };
     });
     admin.post<{ Params: { id: string }; Body: unknown }>('/v1/nodes/:id/actions', async (request, reply) => {
       const action = (request.body as { action?: unknown } | null)?.action;

@@ -221,7 +221,10 @@ t.test('assets have Range, HEAD and ETag; admin needs loopback or the token', as
   const local = await app.inject({ url: '/v1/nodes/n1', remoteAddress: '127.0.0.1' });
   t.equal(local.statusCode, 200, 'loopback needs no token');
   t.equal(JSON.parse(local.body).timeline[0].step, 'asset-download', 'downloads are attributed by leased IP');
+  t.same(JSON.parse(local.body).leases, [{ mac: '52:54:00:aa:00:01', ip: '198.18.9.101' }], "the node's bound leases are in its record");
   const missing = await app.inject({ url: '/v1/nodes/nope', remoteAddress: '127.0.0.1' });
   t.equal(missing.statusCode, 404);
-  t.equal(parseYaml((await app.inject({ url: '/healthz' })).body).status, 'ok');
+  const health = parseYaml((await app.inject({ url: '/healthz' })).body);
+  t.equal(health.status, 'ok');
+  t.match(health.version, /^\d+\.\d+\.\d+/, '/healthz names the agent version');
 });

@@ -1,30 +1,31 @@
 // The appliance, really booted: image/build's disk image runs in QEMU (OVMF) as a rack's
 // provisioning node, its prov0 NIC on the rack bridge and its config partition seeded as an operator
-// would. Its agent comes up under the shipped unit (the syscall filter, the hardening)
-// from the verified erofs root, prefetches the pinned stand-in installer from an upstream in the
-// rack, and a second VM (SeaBIOS + iPXE) netboots through it, installs and boots from its disk.
-// Then one flipped byte in the root partition: that image does not boot into an agent.
-// Racks 198.18.31.0/24 (the boot checks) and 198.18.33.0/24 (the netboot): the bridge is .1 (and
-// the upstream), the appliance .2. One file, so the image is built once.
+// would. Its agent comes up under the shipped unit (the syscall filter, the hardening) from the
+// verified erofs root, prefetches the pinned stand-in installer from an upstream in the rack, and a
+// second VM (SeaBIOS + iPXE) netboots through it, installs and boots from its disk. Then the
+// appliance updates itself A/B (systemd-sysupdate): v2 from a MASKIN-UPD medium plugged in, v3
+// from its update URL; v3's agent cannot start, so v3 is not blessed and v2 boots again.
+// Separately, one flipped byte in the root partition: that image does not boot into an agent.
+// Racks 198.18.32.0/24 (tamper) and 198.18.33.0/24 (the appliance): the bridge is .1 (and the
+// upstream), the appliance .2. One file, so the image is built once.
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repoRoot } from '../bed/agent.js';
 import { createRack } from '../bed/netns.js';
+import { QmpClient } from '../bed/qmp.js';
 import { startVm } from '../bed/qemu.js';
 import { buildStandin, manifestFor, SCHEMATIC, standinDir, TALOS_VERSION } from '../e2e/scenario.js';
-import { applianceImage, seededCopy, tamperRoot } from './bed/appliance.js';
+import { applianceImage, espKernels, imageDir, partitionLabels, respun, seededCopy, tamperRoot, updateMedium, updateSigner } from './bed/appliance.js';
 
-const APPLIANCE_MAC = '52:54:00:6d:31:02';
-const NODE_MAC = '52:54:00:6d:31:10';
 const ADMIN_TOKEN = 'appliance-test-admin-token';
 // The netboot case's rack, 198.18.33.0/24.
 const NETBOOT_APPLIANCE_MAC = '52:54:00:6d:33:02';
 const NETBOOT_NODE_MAC = '52:54:00:6d:33:10';
-// Building the image (when build/image holds none of these inputs) takes minutes, then three boots.
-t.setTimeout(1_800_000);
+// Building the image (when build/image holds none of these inputs) takes minutes, then six boots.
+t.setTimeout(3_600_000);
 
 // Serial text without terminal control sequences, fit for a TAP comment.
 const printable = (text: string): string => text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[^[]/g, '').replace(/[^\n\x20-\x7e]/g, '');
@@ -39,7 +40,14 @@ const sha256 = async (file: string): Promise<string> =>
  * layout, from which the appliance prefetches the pinned installer) and a copy of the image whose
  * config partition makes the appliance .2 on prov0, knowing one node `appl-n1` with `nodeMac`.
  */
-async function seededAppliance(t: Test, tag: string, octet: number, applianceMac: string, nodeMac: string) {
+async function seededAppliance(
+  t: Test,
+  tag: string,
+  octet: number,
+  applianceMac: string,
+  nodeMac: string,
+  extra: Readonly<Record<string, string | Buffer>> = {},
+) {
   const built = await applianceImage((line) => t.comment(line));
   t.comment(built.buildSeconds === undefined ? 'image reused (same inputs)' : `image built in ${built.buildSeconds} s`);
   await buildStandin();
@@ -68,7 +76,7 @@ adminTokenFile: admin.token
 images: { factoryUrl: "http://${rack.address}:18090" }
 dhcp:
   pool: { start: 198.18.${octet}.100, end: 198.18.${octet}.199 }
-  leaseTime: 600
+  leaseTime: 7200
   routers: [${rack.address}]
   ntp: [${address}]
 logLevel: info
@@ -84,35 +92,12 @@ logLevel: info
       'admin.token': `${ADMIN_TOKEN}\n`,
       'network/10-prov0.link': `[Match]\nMACAddress=${applianceMac}\n\n[Link]\nName=prov0\n`,
       'network/20-prov0.network': `[Match]\nName=prov0\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n`,
+      ...extra,
     },
     dir,
   );
-  return { rack, disk, address };
+  return { rack, disk, address, dir, version: built.version };
 }
-
-t.test('the appliance boots its verified root and checks its config under the unit', async (t) => {
-  const { rack, disk } = await seededAppliance(t, 'appl', 31, APPLIANCE_MAC, NODE_MAC);
-
-  const poweredOn = Date.now();
-  const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536 });
-  t.teardown(() => appliance.stop());
-  // The unit's ExecStartPre= (check-config under the unit's user and hardening) prints to the
-  // console: the config partition, the verity root, /var and prov0 all had to be in place for it.
-  try {
-    await appliance.waitFor(/maskin-agent\[\d+\]: manifest ok: \/etc\/maskin-agent\/manifest\.yaml: 1 node/, 900_000);
-  } catch (err) {
-    t.comment(`appliance serial:\n${printable(appliance.serial()).slice(-8000)}`);
-    throw err;
-  }
-  t.comment(`appliance power-on to the agent's config check passing under its unit: ${Math.round((Date.now() - poweredOn) / 1000)} s (${appliance.accel})`);
-  const serial = printable(appliance.serial());
-  t.match(serial, /device-mapper: verity: sha256/, 'the root went through dm-verity');
-  t.match(serial, /Finished maskin-var\.service/, '/var was made on first boot');
-  t.match(serial, /prov0: renamed from/, 'the NIC was named prov0 from the config partition');
-  t.match(serial, /Mounted etc-maskin\\x2dagent\.mount/, 'the config partition is mounted at /etc/maskin-agent');
-  t.match(serial, /config ok: \/etc\/maskin-agent\/agent\.yaml/, 'check-config accepts the seeded config');
-  t.notMatch(serial, /code=killed, status=31\/SYS/, 'no process of the unit was killed by the syscall filter');
-});
 
 t.test('a root with one flipped byte does not boot into an agent', async (t) => {
   const built = await applianceImage((line) => t.comment(line));
@@ -134,31 +119,76 @@ t.test('a root with one flipped byte does not boot into an agent', async (t) => 
   t.notMatch(vm.serial(), /Started maskin-agent\.service|Started.*maskin provisioning/i, 'no agent started');
 });
 
-t.test('the appliance boots from its image and provisions a machine', async (t) => {
-  const { rack, disk, address } = await seededAppliance(t, 'applnb', 33, NETBOOT_APPLIANCE_MAC, NETBOOT_NODE_MAC);
+t.test('the appliance provisions a machine, updates itself A/B and rolls a bad version back', async (t) => {
+  const signer = await updateSigner(await mkdtemp(path.join(tmpdir(), 'maskin-signer-')));
+  const {
+    rack,
+    disk,
+    address,
+    dir,
+    version: v1,
+  } = await seededAppliance(t, 'applnb', 33, NETBOOT_APPLIANCE_MAC, NETBOOT_NODE_MAC, {
+    // tries=1: a new version gets one boot to become ready (the shipped default is 3).
+    'update.conf': '# maskin appliance updates\nsource=http://198.18.33.1:18091/\ntries=1\n',
+    'update-pubring.gpg': signer.pubring,
+  });
+  const v2 = `${v1}.1`;
+  const v3 = `${v1}.2`;
+  const re = (v: string): string => v.replace(/\./g, '\\.');
+  /** The kernel of `v` started (its UKI's command line names it). */
+  const booted = (v: string, from: number) => appliance.waitFor(new RegExp(`Kernel command line: .*maskin\\.version=${re(v)} `), 600_000, from);
+  // The update server in the rack: it publishes v1 (the running release) until v3 is out.
+  const site = path.join(dir, 'site');
+  await mkdir(site);
+  await copyFile(path.join(imageDir, 'update', 'SHA256SUMS'), path.join(site, 'SHA256SUMS'));
+  await signer.sign(site);
+  rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18091`, '-h', site]);
 
   const poweredOn = Date.now();
-  const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: NETBOOT_APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536 });
+  const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: NETBOOT_APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536, qmp: true });
   t.teardown(() => appliance.stop());
-  const healthz = async (): Promise<boolean> => {
-    try {
-      await rack.exec('curl', ['-sf', '--max-time', '3', `http://${address}/healthz`]);
-      return true;
-    } catch {
-      return false;
+  const serialDump = (): string => `appliance serial:\n${printable(appliance.serial()).slice(-8000)}`;
+  // The update artifacts are sealed while v1 boots (one core each).
+  const artifacts = (async () => {
+    const two = await respun(v2, path.join(dir, 'v2'));
+    await signer.sign(two);
+    const three = await respun(v3, path.join(dir, 'v3'), path.join(repoRoot, 'test', 'image', 'bed', 'unstartable-agent'));
+    await signer.sign(three);
+    const medium = path.join(dir, 'medium.img');
+    await updateMedium(two, medium);
+    return { medium, three };
+  })();
+  artifacts.catch(() => undefined);
+
+  const api = async (route: string): Promise<unknown> =>
+    JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, `http://${address}${route}`]));
+  /** Waits until the appliance's agent answers /healthz, polling while QEMU runs. */
+  const healthy = async (deadlineMs: number): Promise<{ version: string } | undefined> => {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      if ((await Promise.race([appliance.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 2000, 'wait'))])) === 'exited') return undefined;
+      try {
+        return JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '3', `http://${address}/healthz`])) as { version: string };
+      } catch {
+        // not up yet
+      }
     }
+    return undefined;
   };
-  let ready = false;
-  const deadline = Date.now() + 900_000;
-  while (!ready && Date.now() < deadline) {
-    if ((await Promise.race([appliance.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 2000, 'wait'))])) === 'exited') break;
-    ready = await healthz();
-  }
-  if (!ready) t.comment(`appliance serial:\n${printable(appliance.serial()).slice(-8000)}`);
-  t.ok(ready, 'the appliance agent answers /healthz on its provisioning address');
-  if (!ready) return;
-  const bootToReady = Math.round((Date.now() - poweredOn) / 1000);
-  t.comment(`appliance power-on to agent ready: ${bootToReady} s (${appliance.accel})`);
+  const first = await healthy(900_000);
+  if (!first) t.comment(serialDump());
+  t.ok(first, 'the appliance agent answers /healthz on its provisioning address');
+  if (!first) return;
+  t.comment(`appliance power-on to agent ready: ${Math.round((Date.now() - poweredOn) / 1000)} s (${appliance.accel})`);
+  t.equal(first.version, v1, `the agent runs version ${v1}`);
+  const boot1 = printable(appliance.serial());
+  t.match(boot1, /device-mapper: verity: sha256/, 'the root went through dm-verity');
+  t.match(boot1, /Finished maskin-var\.service/, '/var was made on first boot');
+  t.match(boot1, /prov0: renamed from/, 'the NIC was named prov0 from the config partition');
+  t.match(boot1, /Mounted etc-maskin\\x2dagent\.mount/, 'the config partition is mounted at /etc/maskin-agent');
+  t.match(boot1, /maskin-agent\[\d+\]: config ok: \/etc\/maskin-agent\/agent\.yaml/, "the unit's ExecStartPre= check-config accepts the seeded config");
+  t.notMatch(boot1, /code=killed, status=31\/SYS/, 'no process of the unit was killed by the syscall filter');
+  await appliance.waitFor(new RegExp(`maskin: agent ready on ${re(v1)}`), 300_000);
 
   const node = await startVm({ rack, name: 'n1', firmware: 'bios', mac: NETBOOT_NODE_MAC });
   t.teardown(() => node.stop());
@@ -168,16 +198,84 @@ t.test('the appliance boots from its image and provisions a machine', async (t) 
     const installedAt = node.serial().length;
     await node.waitFor(/MASKIN-DISK-BOOT bios/, 240_000, installedAt);
   } catch (err) {
-    t.comment(`node serial:\n${printable(node.serial()).slice(-4000)}\nappliance serial:\n${printable(appliance.serial()).slice(-4000)}`);
+    t.comment(`node serial:\n${printable(node.serial()).slice(-4000)}\n${serialDump()}`);
     throw err;
   }
   t.comment(`node power-on to booted from disk through the appliance: ${Math.round((Date.now() - nodeOn) / 1000)} s`);
-  const record = JSON.parse(
-    await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, `http://${address}/v1/nodes/appl-n1`]),
-  ) as { state: string; timeline: { step: string }[] };
-  t.equal(record.state, 'installed', 'the appliance recorded the node installed');
+  await node.stop();
+  type Record = { state: string; timeline: { step: string; detail?: { [key: string]: unknown } }[]; leases: { mac: string; ip: string }[] };
+  const before = (await api('/v1/nodes/appl-n1')) as Record;
+  t.equal(before.state, 'installed', 'the appliance recorded the node installed');
   t.ok(
-    record.timeline.some((s) => s.step === 'boot-local-served'),
+    before.timeline.some((s) => s.step === 'boot-local-served'),
     'and told it to boot from its disk',
   );
+  t.equal(before.leases.length, 1, 'the node holds a lease');
+  // The stand-in asked the NTP server DHCP named (option 42: the appliance, chrony on prov0).
+  const sync = before.timeline.find((s) => s.step === 'time-sync')?.detail;
+  t.match(sync, { result: 'synced', server: address }, "the node set its clock from the appliance's NTP server");
+  t.comment(`node clock offset from the appliance's NTP server: ${String(sync?.['offsetSeconds'])} s`);
+
+  // The boot-time check found nothing newer at the URL; then the medium with v2 is plugged in.
+  await appliance.waitFor(/maskin-update: no newer version at http:/, 600_000);
+  const { medium, three } = await artifacts;
+  const qmp = await QmpClient.connect(appliance.qmpPath ?? '');
+  t.teardown(() => qmp.close());
+  const plugged = Date.now();
+  const mark = appliance.serial().length;
+  await qmp.execute('blockdev-add', {
+    driver: 'raw',
+    'node-name': 'update0',
+    'read-only': true,
+    file: { driver: 'file', filename: medium, 'read-only': true },
+  });
+  await qmp.execute('device_add', { driver: 'virtio-blk-pci', drive: 'update0', id: 'update-medium' });
+  try {
+    await appliance.waitFor(new RegExp(`maskin-update: installed ${re(v2)} from file:`), 600_000, mark);
+  } catch (err) {
+    t.comment(serialDump());
+    throw err;
+  }
+  const installedV2 = Math.round((Date.now() - plugged) / 1000);
+  // v3 goes out at the URL while v1 reboots; v2 finds it after its own boot completed.
+  for (const f of await readdir(three)) await copyFile(path.join(three, f), path.join(site, f));
+  await booted(v2, mark);
+  const second = await healthy(900_000);
+  if (!second || second.version !== v2) t.comment(serialDump());
+  t.equal(second?.version, v2, `after the medium, the appliance runs ${v2}`);
+  t.comment(`update from the medium: installed in ${installedV2} s, ${v2} ready ${Math.round((Date.now() - plugged) / 1000)} s after plugging in`);
+  const after = (await api('/v1/nodes/appl-n1')) as Record;
+  t.equal(after.state, 'installed', 'the node record from v1 is still there');
+  t.same(after.leases, before.leases, 'and so is its lease');
+  const mark2 = appliance.serial().length;
+  t.ok(await appliance.waitFor(/Finished systemd-bless-boot\.service/, 300_000, mark), `${v2} was blessed (systemd-bless-boot) once its agent was ready`);
+
+  const v3At = Date.now();
+  try {
+    await appliance.waitFor(new RegExp(`maskin-update: installed ${re(v3)} from http:`), 600_000, mark2);
+    await booted(v3, mark2);
+    await appliance.waitFor(new RegExp(`maskin: the agent did not become ready on ${re(v3)}`), 900_000, mark2);
+    await appliance.waitFor(/is not blessed \(0 tries left, 1 other versions\): rebooting/, 300_000, mark2);
+  } catch (err) {
+    t.comment(serialDump());
+    throw err;
+  }
+  const fellBack = appliance.serial().length;
+  await booted(v2, fellBack);
+  const third = await healthy(900_000);
+  if (!third || third.version !== v2) t.comment(serialDump());
+  t.equal(third?.version, v2, `${v3} was not blessed and the appliance came back on ${v2} by itself`);
+  t.comment(`rollback: ${v3} installed, failed its one boot, ${v2} ready again ${Math.round((Date.now() - v3At) / 1000)} s after ${v3} was published`);
+  await appliance.waitFor(new RegExp(`maskin: agent ready on ${re(v2)}`), 300_000, fellBack);
+  const last = (await api('/v1/nodes/appl-n1')) as Record;
+  t.equal(last.state, 'installed', 'the node record survived the rollback');
+  await appliance.waitFor(/maskin-update: no newer version at http:/, 600_000, fellBack);
+  qmp.close();
+  await appliance.stop();
+
+  // The disk, read after power-off: v2 blessed (no counter), v3 out of tries, v1's kernel gone.
+  const kernels = await espKernels(disk);
+  t.same(kernels, [`maskin-agent_${v2}.efi`, `maskin-agent_${v3}+0-1.efi`], `the ESP holds ${v2} blessed and ${v3} with no tries left`);
+  const labels = await partitionLabels(disk);
+  t.ok(labels.includes(`maskin-root_${v2}`) && labels.includes(`maskin-root_${v3}`) && labels.includes('maskin-var'), `slots: ${labels.join(', ')}`);
 });

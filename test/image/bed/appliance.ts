@@ -3,7 +3,7 @@
 // as an operator writes agent.yaml onto it.
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { copyFile, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -87,7 +87,7 @@ export async function partition(image: string, label: string): Promise<{ offset:
  * folder a), on a disk 1 GiB larger than the image, as the provisioning node's disk is: first boot
  * puts /var there.
  */
-export async function seededCopy(image: string, dest: string, files: Readonly<Record<string, string>>, scratch: string): Promise<void> {
+export async function seededCopy(image: string, dest: string, files: Readonly<Record<string, string | Buffer>>, scratch: string): Promise<void> {
   await copyFile(image, dest);
   await truncate(dest, (await stat(dest)).size + 1024 * 1024 * 1024);
   const { offset } = await partition(dest, 'maskin-config');
@@ -120,4 +120,57 @@ export async function tamperRoot(image: string, version: string): Promise<void> 
   } finally {
     await fh.close();
   }
+}
+
+/** A GnuPG home in `dir` with one signing key; `pubring` is its public key, as an operator exports it. */
+export async function updateSigner(dir: string): Promise<{ sign(folder: string): Promise<void>; pubring: Buffer }> {
+  const home = path.join(dir, 'gnupg');
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const env = { ...process.env, GNUPGHOME: home };
+  const gpg = (args: string[]) =>
+    run('gpg', ['--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, encoding: 'buffer', maxBuffer: 1024 * 1024 });
+  await gpg(['--quick-gen-key', 'maskin appliance test updates <updates@maskin.test>', 'ed25519', 'sign', 'never']);
+  const { stdout } = await gpg(['--export']);
+  return {
+    pubring: stdout,
+    async sign(folder) {
+      await gpg(['--yes', '--detach-sign', '-o', path.join(folder, 'SHA256SUMS.gpg'), path.join(folder, 'SHA256SUMS')]);
+    },
+  };
+}
+
+/**
+ * Update artifacts of `version` in `out/update/`: image/respin of the built image (the same root,
+ * the agent's version set to `version`, then `hook` run on the root folder when given).
+ */
+export async function respun(version: string, out: string, hook?: string): Promise<string> {
+  await run('bash', [path.join(repoRoot, 'image', 'respin'), imageDir, version, out, ...(hook ? [hook] : [])], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 });
+  return path.join(out, 'update');
+}
+
+/** A FAT disk image labelled MASKIN-UPD holding `folder`'s files, as an operator's USB stick. */
+export async function updateMedium(folder: string, dest: string): Promise<void> {
+  const files = (await readdir(folder)).map((f) => path.join(folder, f));
+  let bytes = 0;
+  for (const f of files) bytes += (await stat(f)).size;
+  const kib = Math.ceil((bytes * 1.1) / 1024) + 65536;
+  await run('mkfs.vfat', ['-C', '-n', 'MASKIN-UPD', dest, String(kib)]);
+  await run('mcopy', ['-i', dest, ...files, '::/']);
+}
+
+/** File names in the ESP's EFI/Linux (the unified kernel images, with their boot counters). */
+export async function espKernels(image: string): Promise<string[]> {
+  const { offset } = await partition(image, 'maskin-esp');
+  const { stdout } = await run('mdir', ['-b', '-i', `${image}@@${offset}`, '::/EFI/Linux']);
+  return stdout
+    .split('\n')
+    .map((l) => path.posix.basename(l.trim()))
+    .filter(Boolean)
+    .sort();
+}
+
+/** GPT partition names of the disk image. */
+export async function partitionLabels(image: string): Promise<string[]> {
+  const { stdout } = await run('sfdisk', ['--json', image]);
+  return (JSON.parse(stdout) as { partitiontable: { partitions: SfdiskPartition[] } }).partitiontable.partitions.map((p) => p.name ?? '');
 }
