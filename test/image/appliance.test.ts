@@ -120,7 +120,9 @@ t.test('a root with one flipped byte does not boot into an agent', async (t) => 
 });
 
 t.test('the appliance provisions a machine, updates itself A/B and rolls a bad version back', async (t) => {
-  const signer = await updateSigner(await mkdtemp(path.join(tmpdir(), 'maskin-signer-')));
+  const signerDir = await mkdtemp(path.join(tmpdir(), 'maskin-signer-'));
+  t.teardown(() => rm(signerDir, { recursive: true, force: true }));
+  const signer = await updateSigner(signerDir);
   const {
     rack,
     disk,
