@@ -255,13 +255,12 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
     await appliance.waitFor(new RegExp(`maskin-update: running ${re(v2)} \\(boot entry maskin-agent_${re(v2)}\\.efi\\)`), 300_000, v2Boot),
     `${v2} was blessed (systemd-bless-boot) once its agent was ready`,
   );
-  const mark2 = v2Boot;
 
   try {
-    await appliance.waitFor(new RegExp(`maskin-update: installed ${re(v3)} from http:`), 600_000, mark2);
-    await booted(v3, mark2);
-    await appliance.waitFor(new RegExp(`maskin: the agent did not become ready on ${re(v3)}`), 900_000, mark2);
-    await appliance.waitFor(/is not blessed \(0 tries left, 1 other versions\): rebooting/, 300_000, mark2);
+    await appliance.waitFor(new RegExp(`maskin-update: installed ${re(v3)} from http:`), 600_000, v2Boot);
+    await booted(v3, v2Boot);
+    await appliance.waitFor(new RegExp(`maskin: the agent did not become ready on ${re(v3)}`), 900_000, v2Boot);
+    await appliance.waitFor(/is not blessed \(0 tries left, 1 other versions\): rebooting/, 300_000, v2Boot);
   } catch (err) {
     t.comment(serialDump());
     throw err;
