@@ -155,6 +155,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
     announce: NO_ANNOUNCE,
+    routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
   };
 }
 

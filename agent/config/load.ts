@@ -231,6 +231,11 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       },
     },
     announce: announceSettingsOf(c.announce, c.agentId ?? hostname(), c.rackId, c.provisioning.interface),
+    routerAdvertisements: {
+      mode: c.routerAdvertisements?.mode ?? 'auto',
+      radvd: c.routerAdvertisements?.radvd ?? '/usr/sbin/radvd',
+      maxIntervalSeconds: c.routerAdvertisements?.maxIntervalSeconds ?? 1800,
+    },
   };
   problems.push(...announceProblems(config));
   problems.push(
@@ -479,4 +484,5 @@ interface RawConfig {
   };
   bmc?: { secretsFile?: string; ipmi?: { cipherSuite?: number; bootFlagCheck?: 'full' | 'device-only' } };
   announce?: { enabled?: boolean; interfaces?: string[]; instanceName?: string };
+  routerAdvertisements?: { mode?: 'auto' | 'off'; radvd?: string; maxIntervalSeconds?: number };
 }

@@ -142,6 +142,13 @@ export interface HttpLimits {
   readonly refusalLogLines: number;
 }
 
+/** Router advertisements for iPXE on the provisioning NIC (agent/ra). */
+export interface RouterAdvertisementSettings {
+  readonly mode: 'auto' | 'off';
+  readonly radvd: string;
+  readonly maxIntervalSeconds: number;
+}
+
 /** mDNS/DNS-SD self-announcement (agent/announce): the uplink and management NICs only. */
 export interface AnnounceSettings {
   readonly enabled: boolean;
@@ -206,4 +213,5 @@ export interface AgentConfig {
   readonly lifecycle: ProvisionSettings;
   readonly bmc: BmcSettings;
   readonly announce: AnnounceSettings;
+  readonly routerAdvertisements: RouterAdvertisementSettings;
 }

@@ -55,6 +55,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     tftp: DEFAULT_TFTP,
     bmc: NO_BMC,
     announce: NO_ANNOUNCE,
+    routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }
