@@ -30,6 +30,10 @@ const isPowerOfTwo = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
  * reaches a power of two, so n refusals cost about log2(n) reports and store writes.
  */
 export function placeStep(timeline: readonly TimelineStep[], step: StepName, detail: Readonly<Record<string, unknown>>, at: string): StepPlacement {
+  if (step === 'script-served') {
+    const gap = msSinceLast(timeline, 'dhcp-ack', at);
+    return { kind: 'append', entry: { at, step, detail: gap === undefined ? detail : { ...detail, afterDhcpAckMs: gap } }, notable: true };
+  }
   if (!REFUSAL_STEPS.has(step)) return { kind: 'append', entry: { at, step, detail }, notable: true };
   for (let i = timeline.length - 1; i >= 0; i--) {
     const earlier = timeline[i]!;
@@ -38,4 +42,19 @@ export function placeStep(timeline: readonly TimelineStep[], step: StepName, det
     return { kind: 'update', index: i, entry: { at: earlier.at, step, detail: { ...detail, count, lastAt: at } }, notable: isPowerOfTwo(count) };
   }
   return { kind: 'append', entry: { at, step, detail: { ...detail, count: 1 } }, notable: true };
+}
+
+/**
+ * Milliseconds from the node's last `step` to `at`, if that step is on the timeline. On
+ * `script-served` it is `afterDhcpAckMs`: how long iPXE took from its DHCP ACK to asking for its
+ * script (about 12 s when no router advertisement ends its IPv6 autoconfiguration, agent/ra).
+ */
+export function msSinceLast(timeline: readonly TimelineStep[], step: StepName, at: string): number | undefined {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const earlier = timeline[i]!;
+    if (earlier.step !== step) continue;
+    const ms = Date.parse(at) - Date.parse(earlier.at);
+    return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+  }
+  return undefined;
 }

@@ -2,7 +2,7 @@
 // the earlier one of the same name, reason and endpoint, counted in place, notable at powers of two.
 import t from 'tap';
 import type { StepName, TimelineStep } from '../../agent/nodes/model.js';
-import { placeStep } from '../../agent/nodes/timeline.js';
+import { msSinceLast, placeStep } from '../../agent/nodes/timeline.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:01:00.000Z';
@@ -125,4 +125,18 @@ t.test('a flood of n refusals is about log2(n) notable placements', async (t) =>
   t.equal(timeline.length, 2, 'the node keeps its own step and one refusal step');
   t.equal(timeline[1]!.detail.count, 100_000);
   t.equal(notable, 17, '1, 2, 4, …, 65536');
+});
+
+t.test('script-served carries the time since the last DHCP ACK', async (t) => {
+  const ack = (at: string): TimelineStep => ({ at, step: 'dhcp-ack', detail: { ip: '198.18.9.101' } });
+  const timeline = [
+    ack('2026-12-02T10:00:00.000Z'),
+    { at: '2026-12-02T10:00:05.000Z', step: 'script-served', detail: {} } as TimelineStep,
+    ack('2026-12-02T10:01:00.000Z'),
+  ];
+  const placed = placeStep(timeline, 'script-served', { mac: '52:54:00:aa:00:01' }, '2026-12-02T10:01:12.345Z');
+  t.same(placed.entry.detail, { mac: '52:54:00:aa:00:01', afterDhcpAckMs: 12_345 }, 'from the latest ACK');
+  t.same(placeStep([], 'script-served', {}, '2026-12-02T10:01:12.345Z').entry.detail, {}, 'no ACK on the timeline: no gap');
+  t.same(placeStep([ack('2026-12-02T10:02:00.000Z')], 'script-served', {}, '2026-12-02T10:01:00.000Z').entry.detail, {}, 'a clock step backwards: no gap');
+  t.equal(msSinceLast(timeline, 'dhcp-ack', 'not a time'), undefined);
 });
