@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/model.js';
 import { createAnnounceService } from './announce/service.js';
+import { createRaService } from './ra/service.js';
 import { openLeasePool, type LeasePool } from './dhcp/leases.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { createDhcpService } from './dhcp/server.js';
@@ -152,6 +153,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       }),
       createProvisionService(provisioner, config.lifecycle.reconcileIntervalMs, systemClock),
       createAnnounceService({ config, log: log.child({ component: 'announce' }), registry: metrics }),
+      createRaService({ config, log: log.child({ component: 'ra' }), registry: metrics, dir: path.join(config.dataDir, 'ra') }),
       ...(uplink.puller ? [uplink.puller] : []),
       ...(uplink.reporter ? [uplink.reporter] : []),
     ];
