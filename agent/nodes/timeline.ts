@@ -30,7 +30,7 @@ const isPowerOfTwo = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
  * reaches a power of two, so n refusals cost about log2(n) reports and store writes.
  */
 export function placeStep(timeline: readonly TimelineStep[], step: StepName, detail: Readonly<Record<string, unknown>>, at: string): StepPlacement {
-  if (step === 'script-served') {
+  if (step === 'script-served' || step === 'boot-local-served') {
     const gap = msSinceLast(timeline, 'dhcp-ack', at);
     return { kind: 'append', entry: { at, step, detail: gap === undefined ? detail : { ...detail, afterDhcpAckMs: gap } }, notable: true };
   }
@@ -46,8 +46,9 @@ export function placeStep(timeline: readonly TimelineStep[], step: StepName, det
 
 /**
  * Milliseconds from the node's last `step` to `at`, if that step is on the timeline. On
- * `script-served` it is `afterDhcpAckMs`: how long iPXE took from its DHCP ACK to asking for its
- * script (about 12 s when no router advertisement ends its IPv6 autoconfiguration, agent/ra).
+ * `script-served` and `boot-local-served` it is `afterDhcpAckMs`: how long iPXE took from its DHCP
+ * ACK to asking for its script (about 12 s when no router advertisement ends its IPv6
+ * autoconfiguration, agent/ra).
  */
 export function msSinceLast(timeline: readonly TimelineStep[], step: StepName, at: string): number | undefined {
   for (let i = timeline.length - 1; i >= 0; i--) {

@@ -138,5 +138,6 @@ t.test('script-served carries the time since the last DHCP ACK', async (t) => {
   t.same(placed.entry.detail, { mac: '52:54:00:aa:00:01', afterDhcpAckMs: 12_345 }, 'from the latest ACK');
   t.same(placeStep([], 'script-served', {}, '2026-12-02T10:01:12.345Z').entry.detail, {}, 'no ACK on the timeline: no gap');
   t.same(placeStep([ack('2026-12-02T10:02:00.000Z')], 'script-served', {}, '2026-12-02T10:01:00.000Z').entry.detail, {}, 'a clock step backwards: no gap');
+  t.same(placeStep(timeline, 'boot-local-served', {}, '2026-12-02T10:01:00.500Z').entry.detail, { afterDhcpAckMs: 500 }, 'boot-local-served too');
   t.equal(msSinceLast(timeline, 'dhcp-ack', 'not a time'), undefined);
 });
