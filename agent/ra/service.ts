@@ -16,6 +16,9 @@ import { radvdConf } from './radvdConf.js';
 
 /** How often the segment is looked at again for routers of its own (and a stopped radvd restarted). */
 export const RECHECK_MS = 30_000;
+/** A radvd that exits within this long of its start counts as failing to start. */
+const QUICK_EXIT_MS = 60_000;
+export const MAX_RETRY_MS = 600_000;
 /** radvd's last stderr lines kept for the log line when it exits. */
 const TAIL_LINES = 10;
 const TAIL_LINE_CHARS = 300;
@@ -139,14 +142,27 @@ export function createRaService(deps: RaDeps): Service {
         clearTimeout(killer);
       };
 
+      const recheckMs = deps.recheckMs ?? RECHECK_MS;
+      // radvd that keeps exiting soon after its start (no link-local address yet, no CAP_NET_RAW)
+      // is retried less and less often, up to every MAX_RETRY_MS.
+      let quickExits = 0;
+      let startedAt = 0;
       try {
         while (!signal.aborted) {
           const foreign: ForeignRouter[] = foreignRouters(await routes(iface));
           if (foreign.length > 0) {
             await stop();
             enter('foreign-router', { routers: foreign.slice(0, 4) }, 'the segment has router advertisements of its own: sending none');
-          } else if (!child) start();
-          await sleep(deps.recheckMs ?? RECHECK_MS, signal);
+          } else if (!child) {
+            if (startedAt > 0) quickExits = Date.now() - startedAt < QUICK_EXIT_MS ? quickExits + 1 : 0;
+            if (quickExits > 0) {
+              await sleep(Math.min(MAX_RETRY_MS, recheckMs * 2 ** Math.min(quickExits - 1, 16)), signal);
+              if (signal.aborted) break;
+            }
+            startedAt = Date.now();
+            start();
+          }
+          await sleep(recheckMs, signal);
         }
       } finally {
         await stop();

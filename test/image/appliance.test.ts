@@ -91,7 +91,7 @@ logLevel: info
       'worker.machineconfig.yaml': machineConfig,
       'admin.token': `${ADMIN_TOKEN}\n`,
       'network/10-prov0.link': `[Match]\nMACAddress=${applianceMac}\n\n[Link]\nName=prov0\n`,
-      'network/20-prov0.network': `[Match]\nName=prov0\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\nConfigureWithoutCarrier=yes\n`,
+      'network/20-prov0.network': `[Match]\nName=prov0\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=yes\nConfigureWithoutCarrier=yes\n`,
       ...extra,
     },
     dir,
@@ -213,6 +213,13 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
     'and told it to boot from its disk',
   );
   t.equal(before.leases.length, 1, 'the node holds a lease');
+  // radvd, run by the agent under the hardened unit, ended iPXE's IPv6 wait on both passes.
+  const gaps = before.timeline.filter((s) => s.step === 'script-served' || s.step === 'boot-local-served').map((s) => s.detail?.['afterDhcpAckMs']);
+  t.comment(`node dhcp-ack → script-served through the appliance: ${gaps.join(', ')} ms`);
+  t.ok(
+    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 5000),
+    'both iPXE passes asked for their script within 5 s of their DHCP ACK (router advertisements on prov0)',
+  );
   // The stand-in asked the NTP server DHCP named (option 42: the appliance, chrony on prov0).
   const sync = before.timeline.find((s) => s.step === 'installer-event' && s.detail?.['step'] === 'time-sync')?.detail;
   t.match(sync, { result: 'synced', server: address }, "the node set its clock from the appliance's NTP server");

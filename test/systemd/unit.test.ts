@@ -1,5 +1,6 @@
 // The unit must verify cleanly (systemd-analyze verify, no warnings) and keep the hardening the
-// rack depends on: a dedicated user, only CAP_NET_BIND_SERVICE, confined to the provisioning NIC.
+// rack depends on: a dedicated user, only CAP_NET_BIND_SERVICE and CAP_NET_RAW (radvd), confined
+// to the provisioning NIC.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -35,8 +36,8 @@ t.test('the unit keeps its hardening', async (t) => {
   }
   const one = (key: string): string | undefined => settings.get(key)?.at(-1);
   t.equal(one('User'), 'maskin-agent');
-  t.equal(one('CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE');
-  t.equal(one('AmbientCapabilities'), 'CAP_NET_BIND_SERVICE');
+  t.equal(one('CapabilityBoundingSet'), 'CAP_NET_BIND_SERVICE CAP_NET_RAW');
+  t.equal(one('AmbientCapabilities'), 'CAP_NET_BIND_SERVICE CAP_NET_RAW');
   t.equal(one('ProtectSystem'), 'strict');
   t.equal(one('StateDirectory'), 'maskin-agent');
   t.equal(one('RestrictNetworkInterfaces'), 'lo prov0 oob0 wan0');
