@@ -30,8 +30,8 @@ const isPowerOfTwo = (n: number): boolean => n > 0 && (n & (n - 1)) === 0;
  * reaches a power of two, so n refusals cost about log2(n) reports and store writes.
  */
 export function placeStep(timeline: readonly TimelineStep[], step: StepName, detail: Readonly<Record<string, unknown>>, at: string): StepPlacement {
-  if (step === 'script-served' || step === 'boot-local-served') {
-    const gap = msSinceLast(timeline, 'dhcp-ack', at);
+  if (IPXE_REQUESTS.has(step)) {
+    const gap = ipxeWaitMs(timeline, at);
     return { kind: 'append', entry: { at, step, detail: gap === undefined ? detail : { ...detail, afterDhcpAckMs: gap } }, notable: true };
   }
   if (!REFUSAL_STEPS.has(step)) return { kind: 'append', entry: { at, step, detail }, notable: true };
@@ -44,12 +44,25 @@ export function placeStep(timeline: readonly TimelineStep[], step: StepName, det
   return { kind: 'append', entry: { at, step, detail: { ...detail, count: 1 } }, notable: true };
 }
 
+/** The steps that record iPXE asking for its script after its DHCP. */
+const IPXE_REQUESTS: ReadonlySet<StepName> = new Set<StepName>(['script-served', 'boot-local-served']);
+
 /**
- * Milliseconds from the node's last `step` to `at`, if that step is on the timeline. On
- * `script-served` and `boot-local-served` it is `afterDhcpAckMs`: how long iPXE took from its DHCP
- * ACK to asking for its script (about 12 s when no router advertisement ends its IPv6
- * autoconfiguration, agent/ra).
+ * `afterDhcpAckMs`: how long iPXE took from its DHCP ACK to its first script request (about 12 s
+ * when no router advertisement ends its IPv6 autoconfiguration, agent/ra). Only the first request
+ * after an ACK has one: a later one (a wait-image script asking again) measures the wait instead.
  */
+function ipxeWaitMs(timeline: readonly TimelineStep[], at: string): number | undefined {
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const step = timeline[i]!.step;
+    if (IPXE_REQUESTS.has(step)) return undefined;
+    if (step === 'dhcp-ack') return msSinceLast(timeline, 'dhcp-ack', at);
+  }
+  return undefined;
+}
+
+/**
+ * Milliseconds from the node's last `step` to `at`, if that step is on the timeline (undefined for a time before it). */
 export function msSinceLast(timeline: readonly TimelineStep[], step: StepName, at: string): number | undefined {
   for (let i = timeline.length - 1; i >= 0; i--) {
     const earlier = timeline[i]!;

@@ -44,7 +44,19 @@ function ipRoutes(iface: string): Promise<string> {
   });
 }
 
+/**
+ * The kernel's accept_ra for the interface; undefined when unreadable or when systemd-networkd
+ * manages the link (its state file names a .network): networkd takes RAs in userspace with
+ * accept_ra 0 and installs their routes as `proto ra` itself (IPv6AcceptRA=).
+ */
 async function sysctlAcceptRa(iface: string): Promise<number | undefined> {
+  try {
+    const index = (await readFile(path.join('/sys/class/net', iface, 'ifindex'), 'utf8')).trim();
+    const state = await readFile(path.join('/run/systemd/netif/links', index), 'utf8').catch(() => '');
+    if (/^NETWORK_FILE=./m.test(state)) return undefined;
+  } catch {
+    // no such interface: the sysctl read below says so too
+  }
   try {
     const n = Number((await readFile(path.join('/proc/sys/net/ipv6/conf', iface, 'accept_ra'), 'utf8')).trim());
     return Number.isInteger(n) ? n : undefined;

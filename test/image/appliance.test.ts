@@ -214,8 +214,10 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   );
   t.equal(before.leases.length, 1, 'the node holds a lease');
   // radvd, run by the agent under the hardened unit, ended iPXE's IPv6 wait on both passes.
-  const gaps = before.timeline.filter((s) => s.step === 'script-served' || s.step === 'boot-local-served').map((s) => s.detail?.['afterDhcpAckMs']);
-  t.comment(`node dhcp-ack → script-served through the appliance: ${gaps.join(', ')} ms`);
+  // A wait-image script (the cache still fetching) asks again later; only the first request after an ACK carries the gap.
+  const requests = before.timeline.filter((s) => s.step === 'script-served' || s.step === 'boot-local-served');
+  const gaps = requests.map((s) => s.detail?.['afterDhcpAckMs']).filter((g) => g !== undefined);
+  t.comment(`node dhcp-ack → script-served through the appliance: ${gaps.join(', ')} ms (${requests.map((s) => s.detail?.['kind'] ?? s.step).join(', ')})`);
   t.ok(
     gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 5000),
     'both iPXE passes asked for their script within 5 s of their DHCP ACK (router advertisements on prov0)',

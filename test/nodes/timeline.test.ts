@@ -140,4 +140,6 @@ t.test('script-served carries the time since the last DHCP ACK', async (t) => {
   t.same(placeStep([ack('2026-12-02T10:02:00.000Z')], 'script-served', {}, '2026-12-02T10:01:00.000Z').entry.detail, {}, 'a clock step backwards: no gap');
   t.same(placeStep(timeline, 'boot-local-served', {}, '2026-12-02T10:01:00.500Z').entry.detail, { afterDhcpAckMs: 500 }, 'boot-local-served too');
   t.equal(msSinceLast(timeline, 'dhcp-ack', 'not a time'), undefined);
+  const again = [...timeline, { at: '2026-12-02T10:01:00.200Z', step: 'script-served', detail: { kind: 'wait-image' } } as TimelineStep];
+  t.same(placeStep(again, 'script-served', {}, '2026-12-02T10:01:10.300Z').entry.detail, {}, 'a second request after the same ACK (wait-image) gets none');
 });
