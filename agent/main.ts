@@ -4,8 +4,11 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from './config/model.js';
 import { createAnnounceService } from './announce/service.js';
 import { createRaService } from './ra/service.js';
-import { openLeasePool, type LeasePool } from './dhcp/leases.js';
+import { openLeasePool } from './dhcp/leases.js';
+import type { LeaseView } from './dhcp/leaseView.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
+import { createDhcpWatch } from './dhcp/probe.js';
+import { createProxyBindings, withProxyBindings } from './dhcp/proxyBindings.js';
 import { createDhcpService } from './dhcp/server.js';
 import { udpServerProbe } from './net/serverProbe.js';
 import { checkDhcpServers, dhcpServerFindings, interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
@@ -43,7 +46,7 @@ import { createHealthService } from './uplink/health.js';
 import { openOutbox, type Outbox, type StoredReport } from './uplink/outbox.js';
 import { createManifestPuller } from './uplink/puller.js';
 import { createReporter, httpReportTransport } from './uplink/reporter.js';
-import { manifestEventReport, outboxSink, refusedPushReport } from './uplink/reports.js';
+import { foreignDhcpReport, manifestEventReport, outboxSink, refusedPushReport } from './uplink/reports.js';
 import { uplinkStatus } from './uplink/status.js';
 
 export interface AgentHandle {
@@ -83,10 +86,19 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
 
     const images = await openImageCache(config, store, directory, log);
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
+    // Proxy mode: the addresses PXE clients showed they hold; after this agent's own leases.
+    const proxyBindings = createProxyBindings({ ttlMs: config.dhcp.leaseTime * 1000, max: PROXY_BINDINGS_MAX });
+    const addresses = withProxyBindings(leases, proxyBindings);
+    const dhcpWatch = createDhcpWatch({
+      config,
+      log: log.child({ component: 'dhcp-probe' }),
+      registry: metrics,
+      onNewServer: (server, mode) => report(foreignDhcpReport(server, mode)),
+    });
     const nodes = await NodeRegistry.open({
       store: store.sublevel<NodeRecord>('nodes'),
       directory,
-      leases,
+      leases: addresses,
       now: () => new Date(),
       log: log.child({ component: 'nodes' }),
       reports: report,
@@ -94,7 +106,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       registry: metrics,
     });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
-    const provisioner = createProvisioner(config, directory, nodes, leases, log);
+    const provisioner = createProvisioner(config, directory, nodes, addresses, log);
     // A newly applied manifest starts fetching its images and provisioning its BMC nodes.
     applier.onEvent((event) => {
       if (event.outcome !== 'applied') return;
@@ -108,7 +120,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       directory,
       nodes,
       tokens,
-      leases,
+      leases: addresses,
       log,
       metrics,
       startedAt: new Date(),
@@ -121,9 +133,20 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       },
       uplinkStatus: () => uplinkStatus({ manifest: applier, outbox, puller: uplink.puller, reporter: uplink.reporter }),
       cacheStatus: () => cacheStatus(images.content, images.prefetcher, config.images.limitBytes),
+      dhcpStatus: () => dhcpWatch.status(),
     });
 
-    const dhcp = createDhcpService({ config, directory, leases, observer: nodes, log, registry: metrics });
+    const dhcp = createDhcpService({
+      config,
+      directory,
+      leases,
+      observer: nodes,
+      log,
+      registry: metrics,
+      mode: () => dhcpWatch.mode(),
+      probeMac: dhcpWatch.probeMac,
+      proxyBindings,
+    });
     const tftp = createTftpService({
       root: config.bootBinariesDir,
       address: config.provisioning.address,
@@ -136,6 +159,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const http = createHttpService(app, config);
     const services: Service[] = [
       dhcp,
+      dhcpWatch,
       tftp,
       http,
       createTokenPruner(tokens, log),
@@ -229,7 +253,10 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
 }
 
 /** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */
-function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeasePool, log: Logger) {
+/** Proxy-mode address bindings kept (agent/dhcp/proxyBindings.ts), the oldest dropped first. */
+const PROXY_BINDINGS_MAX = 4096;
+
+function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeaseView, log: Logger) {
   return new ProvisionExecutor({
     directory,
     nodes,

@@ -124,7 +124,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
   return {
     agentId: 'bench',
     provisioning: { interface: rack.bridge, address: SERVER, subnet: '198.19.0.0/16' },
-    ports: { dhcp: 67, dhcpClient: 68, tftp: 69, http: 8080 },
+    ports: { dhcp: 67, dhcpClient: 68, pxe: 4011, tftp: 69, http: 8080 },
     httpListen: '0.0.0.0',
     httpBaseUrl: `http://${SERVER}:8080`,
     httpLimits: DEFAULT_HTTP_LIMITS,
@@ -134,6 +134,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     assetsDir: dir,
     manifestFile: path.join(dir, 'manifest.yaml'),
     dhcp: {
+      mode: 'full',
       poolStart: POOL[0],
       poolEnd: POOL[1],
       leaseTime: 3600,

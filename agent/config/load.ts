@@ -46,7 +46,7 @@ export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000;
 /** Records kept for machines the manifest does not know. */
 export const DEFAULT_NODES = Object.freeze({ maxUnknown: 1024 });
 /** Machines the manifest does not know hold at most half of each pool, PXE ones for 10 minutes at a time. */
-export const DEFAULT_DHCP = Object.freeze({ unknownPoolPercent: 50, unknownPxeLeaseTime: 600 });
+export const DEFAULT_DHCP = Object.freeze({ unknownPoolPercent: 50, unknownPxeLeaseTime: 600, probeIntervalSeconds: 300 });
 export const DEFAULT_IMAGES = Object.freeze({
   factoryUrl: 'https://factory.talos.dev',
   limitBytes: 20 * 1024 ** 3,
@@ -125,7 +125,13 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     return path.isAbsolute(q) || options.file === undefined ? q : path.resolve(path.dirname(options.file), q);
   };
 
-  const ports = { dhcp: c.ports?.dhcp ?? 67, dhcpClient: c.ports?.dhcpClient ?? 68, tftp: c.ports?.tftp ?? 69, http: c.ports?.http ?? 80 };
+  const ports = {
+    dhcp: c.ports?.dhcp ?? 67,
+    dhcpClient: c.ports?.dhcpClient ?? 68,
+    pxe: c.ports?.pxe ?? 4011,
+    tftp: c.ports?.tftp ?? 69,
+    http: c.ports?.http ?? 80,
+  };
   const address = c.provisioning.address;
   const dataDir = relTo(env.MASKIN_DATA_DIR ?? c.dataDir ?? '/var/lib/maskin-agent');
   const problems: InvalidFieldError[] = [];
@@ -206,6 +212,8 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     assetsDir: relTo(c.assetsDir ?? path.join(dataDir, 'assets')),
     ...(c.manifestFile !== undefined ? { manifestFile: relTo(c.manifestFile) } : {}),
     dhcp: {
+      mode: c.dhcp.mode ?? 'full',
+      probeIntervalSeconds: c.dhcp.probeIntervalSeconds ?? DEFAULT_DHCP.probeIntervalSeconds,
       poolStart: c.dhcp.pool.start,
       poolEnd: c.dhcp.pool.end,
       leaseTime: c.dhcp.leaseTime ?? 3600,
@@ -444,7 +452,7 @@ interface RawConfig {
   nodes?: { maxUnknown?: number };
   images?: { factoryUrl?: string; limitBytes?: number; registryUpstreams?: Record<string, string> };
   provisioning: { interface: string; address: string; subnet: string };
-  ports?: { dhcp?: number; dhcpClient?: number; tftp?: number; http?: number };
+  ports?: { dhcp?: number; dhcpClient?: number; pxe?: number; tftp?: number; http?: number };
   tftp?: { maxTransfers?: number; maxTransfersPerClient?: number; maxTimeoutSeconds?: number; maxTransferSeconds?: number };
   http?: {
     listen?: string;
@@ -457,6 +465,8 @@ interface RawConfig {
   assetsDir?: string;
   manifestFile?: string;
   dhcp: {
+    mode?: 'full' | 'proxy' | 'auto';
+    probeIntervalSeconds?: number;
     pool: RawRange;
     leaseTime?: number;
     offerHold?: number;

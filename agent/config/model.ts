@@ -1,6 +1,15 @@
 // The agent's own settings, frozen at start. Only agent/config reads files or the environment.
 
+/**
+ * full: this agent leases addresses; proxy: another server does and this agent only names boot
+ * files (PXE spec 2.1 §2.2.x proxyDHCP); auto: proxy while another server answers the probes.
+ */
+export type DhcpMode = 'full' | 'proxy' | 'auto';
+
 export interface DhcpSettings {
+  readonly mode: DhcpMode;
+  /** Seconds between the agent's own DHCPDISCOVER probes for other servers on the segment. */
+  readonly probeIntervalSeconds: number;
   /** First and last address of the dynamic pool (inclusive). */
   readonly poolStart: string;
   readonly poolEnd: string;
@@ -189,6 +198,8 @@ export interface AgentConfig {
     readonly dhcp: number;
     /** Port DHCP replies go to on clients (68); overridable for loopback tests. */
     readonly dhcpClient: number;
+    /** PXE boot-server port (4011): proxyDHCP REQUESTs from EDK2 and iPXE once they hold an address. */
+    readonly pxe: number;
     readonly tftp: number;
     readonly http: number;
   };

@@ -10,7 +10,7 @@ import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
 import type { LeaseChange, LeaseTable } from './leaseTable.js';
 import { MessageType } from './options.js';
 import { poolFor, poolHolding, type AddressPool } from './pools.js';
-import { buildReply, replyDestination, type Destination } from './reply.js';
+import { buildProxyReply, buildReply, replyDestination, type Destination } from './reply.js';
 
 export type DropReason =
   | 'not-a-request'
@@ -24,7 +24,11 @@ export type DropReason =
   | 'no-address'
   | 'not-ours'
   | 'inform-foreign-address'
-  | 'unexpected-type';
+  | 'unexpected-type'
+  | 'own-probe'
+  | 'proxy-not-pxe'
+  | 'proxy-no-address'
+  | 'boot-server-foreign-address';
 
 export interface StepReport {
   readonly step: StepName;
@@ -35,6 +39,8 @@ export interface StepReport {
     ip?: string | undefined;
     bootFile?: string | undefined;
     relay?: string | undefined;
+    /** Answered as a proxyDHCP server: boot options only, the address is another server's. */
+    proxy?: true | undefined;
   };
 }
 
@@ -44,6 +50,11 @@ export interface Decision {
   readonly change?: LeaseChange | undefined;
   readonly steps: readonly StepReport[];
   readonly dropped?: DropReason;
+  /**
+   * Proxy mode: the address a PXE client showed it holds (its boot-server REQUEST on port 4011,
+   * sent from that address with it as ciaddr), the evidence HTTP binds the node's script to.
+   */
+  readonly binding?: { readonly mac: string; readonly ip: string } | undefined;
 }
 
 /** Fixed reservations by address (as a number) → owning node id. */
@@ -55,6 +66,10 @@ export interface PolicySelf {
   readonly reservations: Reservations;
   /** ms since the epoch */
   readonly now: number;
+  /** The mode in force (auto resolved by the foreign-server probe); default full. */
+  readonly mode?: 'full' | 'proxy';
+  /** chaddr of this agent's own probe DISCOVERs (agent/dhcp/probe.ts): never answered. */
+  readonly probeMac?: string | undefined;
 }
 
 const reservationCache = new WeakMap<NodeDirectory, Reservations>();
@@ -126,8 +141,11 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
   const pool = poolFor(request.giaddr, self.config);
   if (!pool) return { mac, steps: [], dropped: 'no-relay-pool' };
 
+  if (mac === self.probeMac) return { mac, steps: [], dropped: 'own-probe' };
+
   const cls = classifyClient(request.options);
   const target = bootTargetFor(cls, node, self.config);
+  if (self.mode === 'proxy') return decideProxy(request, type, cls, target, self);
   const { config, now } = self;
   const ours = config.provisioning.address;
   const leaseTime = leaseTimeFor(node, cls, config);
@@ -229,6 +247,77 @@ function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: P
     reply: answer(MessageType.ACK, ip, { lease: true }),
     change: { op: 'bind', mac, ip, until: self.now + leaseTime * 1000 },
     steps: [step('dhcp-ack', ip)],
+  };
+}
+
+/** The boot steps a proxy reply records: the address is the client's own or undefined (§2.2 of the PXE spec). */
+function proxyStep(name: StepName, cls: ClientClass, target: BootTarget, request: DhcpMessage, ip?: string): StepReport {
+  return {
+    step: name,
+    detail: {
+      clientArch: cls.clientArch,
+      firmware: cls.firmware,
+      ip,
+      bootFile: target.via === 'tftp' ? target.file : target.url,
+      relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
+      proxy: true,
+    },
+  };
+}
+
+/**
+ * Proxy mode on port 67 (PXE spec 2.1 §2.2.3): another server leases the addresses, so a PXE or
+ * iPXE client's DISCOVER gets an OFFER that holds no address, only the boot file, and the client
+ * combines it with the address server's offer. Everything else is the address server's business
+ * and gets no answer: a REQUEST (to it, or to us for an address we do not hand out), DECLINE,
+ * RELEASE, INFORM, and any client that is not PXE firmware or iPXE.
+ */
+function decideProxy(request: DhcpMessage, type: number, cls: ClientClass, target: BootTarget | undefined, self: PolicySelf): Decision {
+  const mac = macOf(request);
+  if (type !== MessageType.DISCOVER) {
+    const toUs = request.options.serverId === self.config.provisioning.address;
+    return { mac, steps: [], dropped: toUs ? 'proxy-no-address' : type === MessageType.REQUEST ? 'other-server' : 'unexpected-type' };
+  }
+  if (!target) return { mac, steps: [], dropped: 'proxy-not-pxe' };
+  return {
+    mac,
+    reply: { message: buildProxyReply(request, MessageType.OFFER, cls, target, self.config), to: replyDestination(request, MessageType.OFFER, self.config) },
+    steps: [proxyStep('dhcp-discover', cls, target, request), proxyStep('dhcp-offer', cls, target, request)],
+  };
+}
+
+/** Where a boot-server REQUEST came from (its UDP source). */
+export interface Sender {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * The PXE boot-server port, 4011 (PXE spec 2.1 §2.2.5): a client that holds an address from
+ * another server asks again, unicast, for its boot file; EDK2 does it after a proxy offer, iPXE
+ * always does after a proxyDHCP offer (its "ProxyDHCP REQUEST"). The reply is an ACK that holds
+ * no address, sent back to the request's source. It is answered only for PXE firmware and iPXE,
+ * from a host on a subnet this agent serves whose ciaddr, if set, is that source: anything else
+ * would send packets wherever a sender points. In proxy mode the source address is then bound to
+ * the MAC, which is how the node's script and config requests are checked.
+ */
+export function decideBootServer(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf, from: Sender): Decision {
+  const mac = macOf(request);
+  if (request.op !== 1) return { mac, steps: [], dropped: 'not-a-request' };
+  const type = request.options.messageType;
+  if (type !== MessageType.REQUEST && type !== MessageType.INFORM) return { mac, steps: [], dropped: type === undefined ? 'bootp' : 'unexpected-type' };
+  if (request.hlen === 0) return { mac, steps: [], dropped: 'no-hardware-address' };
+  if (mac === self.probeMac) return { mac, steps: [], dropped: 'own-probe' };
+  const cls = classifyClient(request.options);
+  const target = bootTargetFor(cls, node, self.config);
+  if (!target) return { mac, steps: [], dropped: 'proxy-not-pxe' };
+  if (!poolHolding(from.address, self.config) || (request.ciaddr !== ZERO_IP && request.ciaddr !== from.address))
+    return { mac, steps: [], dropped: 'boot-server-foreign-address' };
+  return {
+    mac,
+    reply: { message: buildProxyReply(request, MessageType.ACK, cls, target, self.config), to: { address: from.address, port: from.port, broadcast: false } },
+    steps: [proxyStep('dhcp-ack', cls, target, request, from.address)],
+    binding: self.mode === 'proxy' ? { mac, ip: from.address } : undefined,
   };
 }
 

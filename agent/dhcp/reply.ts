@@ -63,6 +63,51 @@ function header(request: DhcpMessage): DhcpMessage {
   };
 }
 
+/**
+ * The boot options of a reply, shared by full and proxy replies: `file`/67, and for TFTP siaddr
+ * and 66; the vendor class the firmware looks for; for PXE ROMs option 43 saying "use this boot
+ * file". `proxy` adds PXEClient for iPXE, which takes an offer without an address as a proxyDHCP
+ * offer only when it says PXEClient and names its server (iPXE src/net/udp/dhcp.c).
+ */
+function bootOptions(reply: DhcpMessage, target: BootTarget, cls: ClientClass, config: AgentConfig, proxy: boolean): void {
+  const o = reply.options;
+  const name = target.via === 'tftp' ? target.file : target.url;
+  o.bootFile = name;
+  // The BOOTP `file` field holds 127 bytes; option 67 carries longer URLs on its own.
+  if (name.length <= 127) reply.file = name;
+  if (target.via === 'tftp') {
+    reply.siaddr = config.provisioning.address;
+    o.tftpServer = config.provisioning.address;
+  }
+  if (target.via === 'http' && target.vendorClass) o.vendorClass = target.vendorClass;
+  // PXE ROMs ignore offers that do not say PXEClient (PXE spec 2.1 §2.2.1).
+  else if (cls.firmware === 'bios' || cls.firmware === 'uefi') {
+    o.vendorClass = 'PXEClient';
+    // Option 43, PXE_DISCOVERY_CONTROL (tag 6) bit 3: "boot file name present: download it, do
+    // not discover boot servers" (PXE spec 2.1 §2.4.1). Without it, a PXEClient offer lacking
+    // option 43 is a BINL offer to EDK2/OVMF, which then asks siaddr:4011 and, with nobody
+    // there, gives up on PXE (seen: OVMF fell over to HTTP boot).
+    o.vendorSpecific = PXE_USE_BOOTFILE;
+  } else if (proxy) o.vendorClass = 'PXEClient';
+}
+
+/**
+ * A proxyDHCP OFFER (port 67) or boot-server ACK (port 4011): no address, lease or network
+ * options, which are the address server's; server id, boot options, 97 and 82 echoed (PXE spec
+ * 2.1 §2.2.3, §2.2.5).
+ */
+export function buildProxyReply(request: DhcpMessage, type: number, cls: ClientClass, target: BootTarget, config: AgentConfig): DhcpMessage {
+  const reply = header(request);
+  const o: DhcpOptions = reply.options;
+  o.messageType = type;
+  o.serverId = config.provisioning.address;
+  bootOptions(reply, target, cls, config, true);
+  if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
+  if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
+  reply.optionOrder = [53, 54, 60, 66, 67, 43, 97, 82];
+  return reply;
+}
+
 export function buildReply(request: DhcpMessage, parts: ReplyParts, config: AgentConfig): DhcpMessage {
   const reply = header(request);
   const o: DhcpOptions = reply.options;
@@ -91,27 +136,7 @@ export function buildReply(request: DhcpMessage, parts: ReplyParts, config: Agen
   if (config.dhcp.domain) o.domainName = config.dhcp.domain;
   if (parts.node?.hostname) o.hostname = parts.node.hostname;
 
-  const target = parts.target;
-  if (target) {
-    const name = target.via === 'tftp' ? target.file : target.url;
-    o.bootFile = name;
-    // The BOOTP `file` field holds 127 bytes; option 67 carries longer URLs on its own.
-    if (name.length <= 127) reply.file = name;
-    if (target.via === 'tftp') {
-      reply.siaddr = config.provisioning.address;
-      o.tftpServer = config.provisioning.address;
-    }
-    if (target.via === 'http' && target.vendorClass) o.vendorClass = target.vendorClass;
-    // PXE ROMs ignore offers that do not say PXEClient (PXE spec 2.1 §2.2.1).
-    else if (parts.cls.firmware === 'bios' || parts.cls.firmware === 'uefi') {
-      o.vendorClass = 'PXEClient';
-      // Option 43, PXE_DISCOVERY_CONTROL (tag 6) bit 3: "boot file name present: download it, do
-      // not discover boot servers" (PXE spec 2.1 §2.4.1). Without it, a PXEClient offer lacking
-      // option 43 is a BINL offer to EDK2/OVMF, which then asks siaddr:4011 and, with nobody
-      // there, gives up on PXE (seen: OVMF fell over to HTTP boot).
-      o.vendorSpecific = PXE_USE_BOOTFILE;
-    }
-  }
+  if (parts.target) bootOptions(reply, parts.target, parts.cls, config, false);
   if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
   if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
 

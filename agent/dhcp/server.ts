@@ -19,7 +19,8 @@ import { decodeDhcp, encodeDhcp, macOf, type DhcpMessage } from './codec.js';
 import { isDurable } from './leaseTable.js';
 import type { LeasePool } from './leases.js';
 import { messageTypeName } from './options.js';
-import { decide, reservationsOf } from './policy.js';
+import { decide, decideBootServer, reservationsOf, type Decision, type Sender } from './policy.js';
+import type { ProxyBindings } from './proxyBindings.js';
 
 export { bootFilesNamed } from './classify.js';
 
@@ -32,11 +33,19 @@ export interface DhcpServiceDeps {
   readonly registry?: Registry;
   /** ms since the epoch; injected for tests. */
   readonly now?: () => number;
+  /** The mode in force (dhcp.mode, auto resolved by the probe); default full. */
+  readonly mode?: () => 'full' | 'proxy';
+  /** chaddr of the agent's own probe DISCOVERs, which this server must not answer. */
+  readonly probeMac?: string;
+  /** Where boot-server REQUESTs in proxy mode bind a MAC to the address it holds. */
+  readonly proxyBindings?: Pick<ProxyBindings, 'bind'>;
 }
 
 export interface DhcpService extends Service {
   /** Resolves with the bound server port once both sockets are up (useful with port 0). */
   readonly ready: Promise<UdpBound>;
+  /** Resolves with the bound PXE boot-server port (4011; useful with port 0). */
+  readonly pxeReady: Promise<number>;
 }
 
 const WARN_EVERY_MS = 10_000;
@@ -66,8 +75,16 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   }
 
   const { ready, bound, failed } = udpReady();
+  let pxeBound: (port: number) => void = () => undefined;
+  let pxeFailed: (err: unknown) => void = () => undefined;
+  const pxeReady = new Promise<number>((resolve, reject) => {
+    pxeBound = resolve;
+    pxeFailed = reject;
+  });
+  pxeReady.catch(() => undefined);
 
-  async function handle(buf: Buffer, sender: dgram.Socket): Promise<void> {
+  /** `from` is set for the PXE boot-server port. */
+  async function handle(buf: Buffer, sender: dgram.Socket, from?: Sender): Promise<void> {
     let request: DhcpMessage;
     try {
       request = decodeDhcp(buf);
@@ -80,7 +97,9 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
     const directory = deps.directory();
     const mac = macOf(request);
     const node = directory.byMac(mac);
-    const decision = decide(request, node, { config, leases, reservations: reservationsOf(directory), now: now() });
+    const self = { config, leases, reservations: reservationsOf(directory), now: now(), mode: deps.mode?.() ?? 'full', probeMac: deps.probeMac };
+    const decision: Decision = from ? decideBootServer(request, node, self, from) : decide(request, node, self);
+    if (decision.binding) deps.proxyBindings?.bind(decision.binding.mac, decision.binding.ip);
     for (const s of decision.steps) observer.record({ mac, ip: s.detail.ip }, s.step, { ...s.detail });
     if (decision.dropped) {
       dropped.inc({ reason: decision.dropped });
@@ -114,33 +133,43 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   async function run(signal: AbortSignal): Promise<void> {
     const listen = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     const speak = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // PXE boot-server requests are unicast to our address, or broadcast by clients that discover.
+    const pxe = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     let unwatch: (() => void)[] = [];
     const onMessage = (buf: Buffer): void => {
       handle(buf, speak).catch((err: unknown) => log.error({ err }, 'unexpected error handling a DHCP packet'));
     };
+    const onPxe = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
+      handle(buf, pxe, { address: rinfo.address, port: rinfo.port }).catch((err: unknown) =>
+        log.error({ err }, 'unexpected error handling a PXE boot-server packet'),
+      );
+    };
     try {
       const port = await bindUdp(listen, '0.0.0.0', config.ports.dhcp);
       await bindUdp(speak, config.provisioning.address, port);
-      for (const s of [listen, speak]) s.setBroadcast(true);
-      for (const s of [listen, speak]) sizeReceiveBuffer(s);
-      unwatch = [listen, speak].map((s) => kernelDrops.watch('dhcp', s));
-      config = { ...config, ports: { ...config.ports, dhcp: port } };
+      const pxePort = await bindUdp(pxe, '0.0.0.0', config.ports.pxe);
+      for (const s of [listen, speak, pxe]) s.setBroadcast(true);
+      for (const s of [listen, speak, pxe]) sizeReceiveBuffer(s);
+      unwatch = [listen, speak, pxe].map((s) => kernelDrops.watch('dhcp', s));
+      config = { ...config, ports: { ...config.ports, dhcp: port, pxe: pxePort } };
       listen.on('message', onMessage);
       speak.on('message', onMessage);
-      for (const s of [listen, speak]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
-      log.info({ port, address: config.provisioning.address }, 'DHCP server listening');
+      pxe.on('message', onPxe);
+      for (const s of [listen, speak, pxe]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
+      log.info({ port, pxePort, address: config.provisioning.address, mode: deps.config.dhcp.mode }, 'DHCP server listening');
       bound(port);
+      pxeBound(pxePort);
     } catch (err) {
-      listen.close();
-      speak.close();
+      for (const s of [listen, speak, pxe]) s.close();
       failed(err);
+      pxeFailed(err);
       throw err;
     }
     await aborted(signal);
     await leases.flush().catch(() => undefined);
-    await Promise.all([listen, speak].map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all([listen, speak, pxe].map((s) => new Promise<void>((r) => s.close(() => r()))));
     for (const stop of unwatch) stop();
   }
 
-  return { name: 'dhcp', run, ready };
+  return { name: 'dhcp', run, ready, pxeReady };
 }

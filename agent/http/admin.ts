@@ -1,5 +1,6 @@
 // Operator API: node list and detail, operator actions on nodes, health, metrics. Loopback
 // callers, or a bearer token.
+import type { DhcpWatchStatus } from '../dhcp/probe.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { CacheStatus } from '../images/status.js';
 import type { NodeSummary } from '../nodes/format.js';
@@ -24,6 +25,8 @@ export interface AgentStatus extends Partial<UplinkStatus> {
   readonly startedAt: string;
   readonly nodes: number;
   readonly cache?: CacheStatus;
+  /** The DHCP mode in force and the other DHCP servers heard on the segment. */
+  readonly dhcp?: DhcpWatchStatus;
 }
 
 export function summary(record: NodeRecord): NodeSummary {
@@ -113,6 +116,7 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       nodes: deps.nodes.count(),
       ...(deps.uplinkStatus?.() ?? {}),
       ...(deps.cacheStatus ? { cache: deps.cacheStatus() } : {}),
+      ...(deps.dhcpStatus ? { dhcp: deps.dhcpStatus() } : {}),
     }));
     admin.get('/metrics', async (_request, reply) => {
       reply.type(deps.metrics.contentType);

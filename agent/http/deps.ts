@@ -1,4 +1,5 @@
 // What the HTTP surface needs from the rest of the agent.
+import type { DhcpWatchStatus } from '../dhcp/probe.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
@@ -57,4 +58,6 @@ export interface HttpDeps {
   readonly uplinkStatus?: () => UplinkStatus;
   /** Image cache size and per-image state: for GET /v1/status. */
   readonly cacheStatus?: () => CacheStatus;
+  /** DHCP mode in force and other DHCP servers on the segment: for GET /v1/status. */
+  readonly dhcpStatus?: () => DhcpWatchStatus;
 }

@@ -1,9 +1,15 @@
 // `maskin-agent status` as text (pure): the agent, then its uplink view from GET /v1/status.
 import { age } from '../nodes/format.js';
+import type { DhcpWatchStatus } from '../dhcp/probe.js';
 import type { UplinkStatus } from './status.js';
 
 /** The head of GET /v1/status and, when the agent runs an uplink, its view. */
-export type StatusView = Partial<UplinkStatus> & { readonly agentId: string; readonly rackId?: string | undefined; readonly nodes: number };
+export type StatusView = Partial<UplinkStatus> & {
+  readonly agentId: string;
+  readonly rackId?: string | undefined;
+  readonly nodes: number;
+  readonly dhcp?: DhcpWatchStatus | undefined;
+};
 
 const ago = (ms: number | string | undefined, now: Date): string => {
   if (ms === undefined) return 'never';
@@ -35,5 +41,13 @@ export function formatStatus(s: StatusView, now: Date): string {
     lines.push(
       `reports: last delivered ${ago(s.reporter.lastSuccessAt, now)}${s.reporter.consecutiveFailures ? `, ${s.reporter.consecutiveFailures} failure(s) in a row: ${s.reporter.lastError ?? ''}` : ''}`,
     );
+  if (s.dhcp) {
+    const { configured, inForce, foreignServers } = s.dhcp;
+    lines.push(`dhcp: ${inForce}${configured === 'auto' ? ' (auto)' : ''}, ${foreignServers.length} other server(s) heard on the segment`);
+    for (const f of foreignServers)
+      lines.push(
+        `  ${inForce === 'full' ? 'CONFLICT ' : ''}${f.serverId} at ${f.address} (${f.mac ?? 'MAC unknown'}), ${f.offersAddresses ? 'hands out addresses' : 'proxyDHCP'}, heard ${ago(f.lastSeen, now)} by ${f.seenBy}`,
+      );
+  }
   return lines.join('\n') + '\n';
 }

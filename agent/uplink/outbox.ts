@@ -11,8 +11,8 @@
 // `hw` holds the highest seq ever assigned, so seqs continue upward even after every entry was
 // acked and deleted. An in-memory index (seq and time per entry, one queue per eviction class)
 // answers depth/oldest and plans evictions without reading the store. Eviction order: reports about
-// machines the manifest does not know (any host can make up more of them), timeline steps, health
-// snapshots. Manifest nodes' state changes and discovery facts, and manifest events, are never
+// machines the manifest does not know (any host can make up more of them), timeline steps and
+// foreign DHCP servers, health snapshots. Manifest nodes' state changes and discovery facts, and manifest events, are never
 // evicted.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { AbstractBatchOptions } from 'abstract-level';
@@ -87,7 +87,8 @@ type Evictable = Exclude<keyof Queues, 'kept'>;
 const EVICTION_ORDER: readonly Evictable[] = ['unknown', 'step', 'health'];
 const CLASSES: readonly (keyof Queues)[] = [...EVICTION_ORDER, 'kept'];
 function classOf(kind: ReportKind, unknownMachine: boolean | undefined): keyof Queues {
-  return unknownMachine ? 'unknown' : kind === 'step' ? 'step' : kind === 'health' ? 'health' : 'kept';
+  // A foreign DHCP server report goes with the steps: any host can make one up.
+  return unknownMachine ? 'unknown' : kind === 'step' || kind === 'foreignDhcp' ? 'step' : kind === 'health' ? 'health' : 'kept';
 }
 
 interface PendingAppend {

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { PUSH_UNAUTHENTICATED } from '../errors.js';
 import type { ManifestEvent } from '../manifest/applier.js';
 import type { NodeRecord } from '../nodes/model.js';
-import { DiscoveryFactSchema, ManifestEventSchema, StateChangeSchema, TimelineStepSchema } from './gen/maskin/v1/report_pb.js';
+import type { ForeignServer } from '../dhcp/foreign.js';
+import { DiscoveryFactSchema, ForeignDhcpServerSchema, ManifestEventSchema, StateChangeSchema, TimelineStepSchema } from './gen/maskin/v1/report_pb.js';
 import type { AppendOptions, Outbox, ReportBody } from './outbox.js';
 
 /** Where reportable events go; the outbox makes them durable. Never throws, never blocks. */
@@ -43,4 +44,10 @@ export function manifestEventReport(event: ManifestEvent): ReportBody {
 /** A push refused for its credentials (`why`) from address `from`, while manifest `version` stays in force. */
 export function refusedPushReport(version: number, from: string, why: string): ReportBody {
   return manifestEventReport({ outcome: 'rejected', version, source: 'push', errorCode: PUSH_UNAUTHENTICATED, detail: `${why} from ${from}` });
+}
+
+/** Another DHCP server heard on the provisioning segment, with the agent's mode in force. */
+export function foreignDhcpReport(server: ForeignServer, mode: 'full' | 'proxy'): ReportBody {
+  const { serverId, address, mac = '', offersAddresses, seenBy } = server;
+  return { case: 'foreignDhcp', value: create(ForeignDhcpServerSchema, { serverId, address, mac, offersAddresses, seenBy, mode }) };
 }

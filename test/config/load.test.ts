@@ -9,7 +9,7 @@ dhcp: { pool: { start: 198.18.0.100, end: 198.18.0.199 } }
 
 t.test('defaults fill everything a rack operator leaves out', async (t) => {
   const c = parseConfig(minimal, { env: {} });
-  t.same(c.ports, { dhcp: 67, dhcpClient: 68, tftp: 69, http: 80 });
+  t.same(c.ports, { dhcp: 67, dhcpClient: 68, pxe: 4011, tftp: 69, http: 80 });
   t.equal(c.httpBaseUrl, 'http://198.18.0.1');
   t.equal(c.bootBinariesDir, '/usr/lib/ipxe');
   t.same(c.bootFiles, { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' });
@@ -18,7 +18,20 @@ t.test('defaults fill everything a rack operator leaves out', async (t) => {
   t.equal(c.nodes.maxUnknown, 1024);
   t.equal(c.dhcp.unknownPoolPercent, 50);
   t.equal(c.dhcp.unknownPxeLeaseTime, 600);
+  t.equal(c.dhcp.mode, 'full', 'full DHCP unless told otherwise');
+  t.equal(c.dhcp.probeIntervalSeconds, 300);
   t.ok(Object.isFrozen(c) && Object.isFrozen(c.dhcp), 'frozen');
+});
+
+t.test('dhcp.mode and the probe interval are read and bounded', async (t) => {
+  const c = parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, mode: proxy, probeIntervalSeconds: 30'), { env: {} });
+  t.equal(c.dhcp.mode, 'proxy');
+  t.equal(c.dhcp.probeIntervalSeconds, 30);
+  t.throws(() => parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, mode: relay'), { env: {} }), /dhcp\.mode/);
+  t.throws(
+    () => parseConfig(minimal.replace('end: 198.18.0.199 }', 'end: 198.18.0.199 }, probeIntervalSeconds: 1'), { env: {} }),
+    /dhcp\.probeIntervalSeconds/,
+  );
 });
 
 t.test('the unknown machines share and lease time are read and bounded', async (t) => {

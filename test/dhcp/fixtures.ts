@@ -21,7 +21,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
   const base: AgentConfig = {
     agentId: 'rack-test',
     provisioning: { interface: 'eth0', address: '198.18.70.1', subnet: '198.18.70.0/24' },
-    ports: { dhcp: 67, dhcpClient: 68, tftp: 69, http: 8080 },
+    ports: { dhcp: 67, dhcpClient: 68, pxe: 4011, tftp: 69, http: 8080 },
     httpListen: '0.0.0.0',
     httpBaseUrl: 'http://198.18.70.1:8080',
     httpLimits: DEFAULT_HTTP_LIMITS,
@@ -31,6 +31,8 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     assetsDir: '/nonexistent',
     manifestFile: '/nonexistent',
     dhcp: {
+      mode: 'full',
+      probeIntervalSeconds: 300,
       poolStart: '198.18.70.100',
       poolEnd: '198.18.70.199',
       leaseTime: 3600,

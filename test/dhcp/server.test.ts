@@ -40,7 +40,7 @@ function next(s: dgram.Socket, ms = 2000): Promise<DhcpMessage | undefined> {
 async function start(dir: string, clientPort: number) {
   const config = testConfig({
     provisioning: { interface: 'lo', address: '127.0.0.1', subnet: '127.0.0.0/24' },
-    ports: { dhcp: 0, dhcpClient: clientPort, tftp: 0, http: 0 },
+    ports: { dhcp: 0, dhcpClient: clientPort, pxe: 0, tftp: 0, http: 0 },
     dhcp: { poolStart: '127.0.0.100', poolEnd: '127.0.0.109', routers: ['127.0.0.1'], dns: ['127.0.0.1'], ntp: ['127.0.0.1'], relays: [] },
   });
   const store = await openStore(dir);
@@ -132,7 +132,7 @@ t.test('a port already taken is a fatal bind failure', async (t) => {
   const service = createDhcpService({
     config: testConfig({
       provisioning: { interface: 'lo', address: '127.0.0.1', subnet: '127.0.0.0/24' },
-      ports: { dhcp: blocker.address().port, dhcpClient: 0, tftp: 0, http: 0 },
+      ports: { dhcp: blocker.address().port, dhcpClient: 0, pxe: 0, tftp: 0, http: 0 },
     }),
     directory: () => testDirectory([]),
     leases: await openLeasePool(store.sublevel<LeaseRecord>('leases')),

@@ -40,7 +40,7 @@ t.test('INFORMs pointing off the served subnets get no reply; one from the subne
 
   const config = testConfig({
     provisioning: { interface: 'lo', address: '127.0.0.1', subnet: '127.0.0.0/24' },
-    ports: { dhcp: 0, dhcpClient: port, tftp: 0, http: 0 },
+    ports: { dhcp: 0, dhcpClient: port, pxe: 0, tftp: 0, http: 0 },
     dhcp: { poolStart: '127.0.0.100', poolEnd: '127.0.0.109', routers: ['127.0.0.1'], dns: ['127.0.0.1'], ntp: ['127.0.0.1'], relays: [] },
   });
   const store = await openStore(dir);
