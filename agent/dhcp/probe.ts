@@ -57,6 +57,9 @@ export interface DhcpWatchStatus {
   readonly inForce: 'full' | 'proxy';
   /** Servers heard within the last two probe intervals. */
   readonly foreignServers: readonly ForeignServer[];
+  /** Probes sent since start, and when the answers to the last one were last weighed (ms). */
+  readonly probes: number;
+  readonly lastProbeAt?: number;
 }
 
 export interface DhcpWatch extends Service {
@@ -104,6 +107,8 @@ export function createDhcpWatch(deps: DhcpWatchDeps): DhcpWatch {
   let warnings = 0;
   let warningsHour = 0;
   let speak: dgram.Socket | undefined;
+  let probes = 0;
+  let lastProbeAt: number | undefined;
 
   const recent = (): ForeignServer[] => table.seenSince(now() - windowMs);
   const evaluate = (): void => {
@@ -183,7 +188,7 @@ export function createDhcpWatch(deps: DhcpWatchDeps): DhcpWatch {
     name: 'dhcp-probe',
     probeMac,
     mode: () => inForce,
-    status: () => ({ configured, inForce, foreignServers: recent() }),
+    status: () => ({ configured, inForce, foreignServers: recent(), probes, ...(lastProbeAt !== undefined ? { lastProbeAt } : {}) }),
     async run(signal) {
       const listen = dgram.createSocket({ type: 'udp4', reuseAddr: true });
       const sender = dgram.createSocket({ type: 'udp4', reuseAddr: true });
@@ -215,8 +220,10 @@ export function createDhcpWatch(deps: DhcpWatchDeps): DhcpWatch {
           sender.send(bytes, config.ports.dhcp, '255.255.255.255', (err) => {
             if (err) log.warn({ err: err.message }, 'could not send the DHCP probe');
           });
+          probes++;
           await sleep(PROBE_WINDOW_MS, signal);
           firstProbeDone = true;
+          lastProbeAt = now();
           evaluate();
           await sleep(Math.max(0, intervalMs - PROBE_WINDOW_MS), signal);
         }

@@ -49,7 +49,8 @@ export type StepName =
   | 'lifecycle-step'
   | 'bmc-call'
   | 'identity-check'
-  | 'operator-action';
+  | 'operator-action'
+  | 'boot-hint';
 
 export interface TimelineStep {
   /** ISO 8601 */

@@ -10,7 +10,7 @@ import { counter, gauge } from '../runtime/metrics.js';
 import type { Sublevel } from '../store/store.js';
 import type { ReportBody } from '../uplink/outbox.js';
 import { discoveryReport, stateChangeReport, timelineStepReport, type ReportSink } from '../uplink/reports.js';
-import { placeStep, REFUSAL_STEPS } from './timeline.js';
+import { placeStep, proxyIgnoredHint, REFUSAL_STEPS } from './timeline.js';
 import type {
   BootObserver,
   FirmwareKind,
@@ -159,6 +159,12 @@ export class NodeRegistry implements BootObserver {
     }
     const record = this.recordFor(mac);
     this.append(record, step, detail);
+    const hint = step === 'dhcp-offer' && detail.proxy === true ? proxyIgnoredHint(record.timeline) : undefined;
+    if (hint) {
+      this.append(record, 'boot-hint', hint);
+      // At debug: any host can send DISCOVERs under made-up MACs; the timeline step is the signal.
+      this.deps.log.debug({ node: record.id, mac }, 'a PXE client ignores the proxy offers');
+    }
     if ((step === 'dhcp-discover' || step === 'dhcp-ack') && this.noteDhcpFacts(record, detail)) this.reportDiscovery(record);
     this.persist(record);
   }

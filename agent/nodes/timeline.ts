@@ -72,3 +72,33 @@ export function msSinceLast(timeline: readonly TimelineStep[], step: StepName, a
   }
   return undefined;
 }
+
+/**
+ * Proxy offers in a row, with nothing else from the machine between them, after which it gets
+ * a `boot-hint`: PXE firmware retries its DISCOVER about four times a round (PXE spec 2.1 §2.2.1;
+ * EDK2 after 4, 8, 16 and 32 s), and a machine that takes the proxy offer goes on to port 4011,
+ * TFTP or the script after one or two.
+ */
+export const PROXY_IGNORED_OFFERS = 4;
+
+/**
+ * The hint for a machine that keeps DISCOVERing without taking the agent's proxy offers (its
+ * firmware ignores offers without an address, or never sees them): once, when the trailing run of
+ * DISCOVER/OFFER steps reaches PROXY_IGNORED_OFFERS proxy offers.
+ */
+export function proxyIgnoredHint(timeline: readonly TimelineStep[]): Record<string, unknown> | undefined {
+  let offers = 0;
+  for (let i = timeline.length - 1; i >= 0; i--) {
+    const s = timeline[i]!;
+    if (s.step === 'dhcp-discover') continue;
+    if (s.step !== 'dhcp-offer' || s.detail.proxy !== true) break;
+    offers++;
+  }
+  if (offers !== PROXY_IGNORED_OFFERS) return undefined;
+  return {
+    hint: 'proxy-offer-ignored',
+    offers,
+    why: 'the machine keeps asking for an address and never fetches its boot file: its firmware likely ignores proxyDHCP offers',
+    fix: 'serve it full DHCP (dhcp.mode: full on a segment without another server), or have the DHCP server relay to this agent',
+  };
+}

@@ -32,6 +32,8 @@ export interface AgentOptions {
   readonly assetsDir: string;
   /** Extra YAML appended to the generated config. */
   readonly extraConfig?: string;
+  /** Extra keys of the config's dhcp section, one `key: value` per line (e.g. `mode: proxy`). */
+  readonly dhcp?: string;
   /** Reuse a data dir (restart tests). */
   readonly dataDir?: string;
   /** Default debug; a flood test keeps its output small with warn. */
@@ -61,7 +63,11 @@ dhcp:
   dns: [${rack.address}]
   ntp: [${rack.address}]
   domain: rack.test
-logLevel: ${opts.logLevel ?? 'debug'}
+${(opts.dhcp ?? '')
+  .split('\n')
+  .filter(Boolean)
+  .map((l) => `  ${l}\n`)
+  .join('')}logLevel: ${opts.logLevel ?? 'debug'}
 ${opts.extraConfig ?? ''}`,
   );
   let output = '';

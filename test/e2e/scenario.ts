@@ -73,8 +73,7 @@ profiles:
     arch: amd64
     install: { disk: /dev/vda }
     machineConfigFile: ${machineConfig}
-${opts.kernelArgs?.length ? `    kernelArgs: ${JSON.stringify(opts.kernelArgs)}\n` : ''}nodes:
-${nodes.map(node).join('\n')}
+${opts.kernelArgs?.length ? `    kernelArgs: ${JSON.stringify(opts.kernelArgs)}\n` : ''}nodes:${nodes.length ? `\n${nodes.map(node).join('\n')}` : ' []'}
 `;
 }
 
@@ -84,18 +83,29 @@ export interface RackWithAgent {
   destroy(): Promise<void>;
 }
 
-export async function rackWithAgent(tag: string, octet: number, nodes: readonly ManifestNode[], opts: { bridge?: string } = {}): Promise<RackWithAgent> {
+export interface RackOptions {
+  readonly bridge?: string;
+  /** Extra keys of the agent config's dhcp section (startAgentInRack's `dhcp`). */
+  readonly dhcp?: string;
+  /** Runs once the rack exists, before the agent starts (a foreign DHCP server, say); its teardown goes first in destroy(). */
+  readonly beforeAgent?: (rack: Rack) => Promise<() => Promise<void>>;
+}
+
+export async function rackWithAgent(tag: string, octet: number, nodes: readonly ManifestNode[], opts: RackOptions = {}): Promise<RackWithAgent> {
   await buildStandin();
   const assets = await standinAssets();
-  const rack = await createRack(tag, octet, opts);
+  const rack = await createRack(tag, octet, opts.bridge !== undefined ? { bridge: opts.bridge } : {});
   let agent: AgentInRack | undefined;
+  let undoBefore: (() => Promise<void>) | undefined;
   const destroy = async (): Promise<void> => {
+    await undoBefore?.();
     await agent?.stop();
     await rack.destroy();
     await assets.remove();
   };
   try {
-    agent = await startAgentInRack(rack, { manifest: manifestFor(nodes), assetsDir: assets.dir });
+    undoBefore = await opts.beforeAgent?.(rack);
+    agent = await startAgentInRack(rack, { manifest: manifestFor(nodes), assetsDir: assets.dir, ...(opts.dhcp !== undefined ? { dhcp: opts.dhcp } : {}) });
   } catch (err) {
     await destroy();
     throw err;

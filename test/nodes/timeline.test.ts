@@ -2,7 +2,7 @@
 // the earlier one of the same name, reason and endpoint, counted in place, notable at powers of two.
 import t from 'tap';
 import type { StepName, TimelineStep } from '../../agent/nodes/model.js';
-import { msSinceLast, placeStep } from '../../agent/nodes/timeline.js';
+import { msSinceLast, placeStep, proxyIgnoredHint, PROXY_IGNORED_OFFERS } from '../../agent/nodes/timeline.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:01:00.000Z';
@@ -142,4 +142,17 @@ t.test('script-served carries the time since the last DHCP ACK', async (t) => {
   t.equal(msSinceLast(timeline, 'dhcp-ack', 'not a time'), undefined);
   const again = [...timeline, { at: '2026-12-02T10:01:00.200Z', step: 'script-served', detail: { kind: 'wait-image' } } as TimelineStep];
   t.same(placeStep(again, 'script-served', {}, '2026-12-02T10:01:10.300Z').entry.detail, {}, 'a second request after the same ACK (wait-image) gets none');
+});
+
+t.test('a run of proxy offers with nothing else from the machine gets one hint', async (t) => {
+  const at = '2026-12-02T10:00:00.000Z';
+  const step = (name: TimelineStep['step'], detail: Record<string, unknown> = {}): TimelineStep => ({ at, step: name, detail });
+  const offer = step('dhcp-offer', { proxy: true });
+  const run = (n: number): TimelineStep[] => Array.from({ length: n }, () => [step('dhcp-discover', { proxy: true }), offer]).flat();
+  t.equal(proxyIgnoredHint(run(PROXY_IGNORED_OFFERS - 1)), undefined, 'not yet');
+  t.match(proxyIgnoredHint(run(PROXY_IGNORED_OFFERS)), { hint: 'proxy-offer-ignored', offers: PROXY_IGNORED_OFFERS });
+  t.equal(proxyIgnoredHint(run(PROXY_IGNORED_OFFERS + 1)), undefined, 'once per run');
+  t.equal(proxyIgnoredHint([...run(2), step('dhcp-ack', { proxy: true }), ...run(2)]), undefined, 'a port-4011 ACK between: the machine took an offer');
+  t.equal(proxyIgnoredHint([...run(2), step('tftp-transfer'), ...run(2)]), undefined, 'a TFTP transfer between');
+  t.equal(proxyIgnoredHint(Array.from({ length: 8 }, () => step('dhcp-offer', { ip: '198.18.9.5' }))), undefined, 'full-mode offers never');
 });
