@@ -122,7 +122,7 @@ async function waitHealthy(child: ChildProcess): Promise<void> {
 }
 
 // Timeline detail worth a column; the BMC steps add theirs (only --bmc nodes have those steps).
-const shownKeys = ['firmware', 'ip', 'bootFile', 'file', 'kind', 'platform', 'path', 'step', 'method', 'bytes'];
+const shownKeys = ['firmware', 'ip', 'bootFile', 'file', 'kind', 'platform', 'afterDhcpAckMs', 'path', 'step', 'method', 'bytes'];
 const bmcKeys = ['operation', 'ok', 'ms', 'attempt', 'serial', 'macs', 'model', 'reason', 'probe', 'code', 'error'];
 const keys = bmcMode ? [...shownKeys, ...bmcKeys] : shownKeys;
 
@@ -209,6 +209,9 @@ try {
       );
     await new Promise((r) => setTimeout(r, 1000));
   }
+  const final = JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${node.id}`)) as NodeRecord;
+  const gaps = final.timeline.flatMap((st) => (typeof st.detail.afterDhcpAckMs === 'number' ? [`${st.detail.afterDhcpAckMs} ms`] : []));
+  if (gaps.length) say(`iPXE asked for its script ${gaps.join(', ')} after its DHCP ACK (router advertisements end its IPv6 wait; about 13 s without)`);
   process.stdout.write(`\n$ maskin-agent nodes\n${await cli('nodes')}\n$ maskin-agent nodes ${node.id}\n${await cli('nodes', node.id)}`);
   ok = true;
 } catch (err) {

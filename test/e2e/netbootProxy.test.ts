@@ -62,8 +62,8 @@ async function proxyBoot(t: Test, o: { tag: string; octet: number; firmware: 'bi
     .filter((g) => g !== undefined);
   t.comment(`boot-server ACK → script request: ${gaps.join(', ')} ms`);
   t.ok(
-    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 5000),
-    'iPXE asked for its script within 5 s of its proxy ACK, on both passes (router advertisements)',
+    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 2000),
+    'iPXE asked for its script within 2 s of its proxy ACK, on both passes (router advertisements)',
   );
   t.comment(await env.agent.cli(['nodes', id]));
 }

@@ -219,8 +219,8 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   const gaps = requests.map((s) => s.detail?.['afterDhcpAckMs']).filter((g) => g !== undefined);
   t.comment(`node dhcp-ack → script-served through the appliance: ${gaps.join(', ')} ms (${requests.map((s) => s.detail?.['kind'] ?? s.step).join(', ')})`);
   t.ok(
-    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 5000),
-    'both iPXE passes asked for their script within 5 s of their DHCP ACK (router advertisements on prov0)',
+    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 2000),
+    'both iPXE passes asked for their script within 2 s of their DHCP ACK (router advertisements on prov0)',
   );
   // The stand-in asked the NTP server DHCP named (option 42: the appliance, chrony on prov0).
   const sync = before.timeline.find((s) => s.step === 'installer-event' && s.detail?.['step'] === 'time-sync')?.detail;
