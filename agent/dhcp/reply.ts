@@ -69,7 +69,7 @@ function header(request: DhcpMessage): DhcpMessage {
  * file". `proxy` adds PXEClient for iPXE, which takes an offer without an address as a proxyDHCP
  * offer only when it says PXEClient and names its server (iPXE src/net/udp/dhcp.c).
  */
-function bootOptions(reply: DhcpMessage, target: BootTarget, cls: ClientClass, config: AgentConfig, proxy: boolean): void {
+function bootOptions(reply: DhcpMessage, target: BootTarget, cls: ClientClass, config: AgentConfig, proxy: 'offer' | 'ack' | undefined): void {
   const o = reply.options;
   const name = target.via === 'tftp' ? target.file : target.url;
   o.bootFile = name;
@@ -79,6 +79,12 @@ function bootOptions(reply: DhcpMessage, target: BootTarget, cls: ClientClass, c
     reply.siaddr = config.provisioning.address;
     o.tftpServer = config.provisioning.address;
   }
+  // iPXE boots from a proxy offer that names a next server and a boot file at once, and sends a
+  // ProxyDHCP REQUEST to port 4011 only for one that does not; it takes the ACK to that REQUEST
+  // only when the ACK names both (dhcp_has_pxeopts, iPXE src/net/udp/dhcp.c). The REQUEST, from
+  // the address the client now holds, is the evidence proxy mode binds the node to: so the offer
+  // of an HTTP URL names no next server and the ACK does.
+  if (proxy === 'ack') reply.siaddr = config.provisioning.address;
   if (target.via === 'http' && target.vendorClass) o.vendorClass = target.vendorClass;
   // PXE ROMs ignore offers that do not say PXEClient (PXE spec 2.1 §2.2.1).
   else if (cls.firmware === 'bios' || cls.firmware === 'uefi') {
@@ -101,7 +107,7 @@ export function buildProxyReply(request: DhcpMessage, type: number, cls: ClientC
   const o: DhcpOptions = reply.options;
   o.messageType = type;
   o.serverId = config.provisioning.address;
-  bootOptions(reply, target, cls, config, true);
+  bootOptions(reply, target, cls, config, type === MessageType.ACK ? 'ack' : 'offer');
   if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
   if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
   reply.optionOrder = [53, 54, 60, 66, 67, 43, 97, 82];
@@ -136,7 +142,7 @@ export function buildReply(request: DhcpMessage, parts: ReplyParts, config: Agen
   if (config.dhcp.domain) o.domainName = config.dhcp.domain;
   if (parts.node?.hostname) o.hostname = parts.node.hostname;
 
-  if (parts.target) bootOptions(reply, parts.target, parts.cls, config, false);
+  if (parts.target) bootOptions(reply, parts.target, parts.cls, config, undefined);
   if (request.options.clientUuid) o.clientUuid = request.options.clientUuid;
   if (request.options.relayAgentInfo) o.relayAgentInfo = request.options.relayAgentInfo;
 

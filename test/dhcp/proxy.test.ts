@@ -65,7 +65,7 @@ t.test('proxy mode: iPXE gets the script URL with PXEClient; HTTP Boot gets HTTP
   const i = roundTrips(t, decide(discover(PXE_MAC, ipxe), undefined, self));
   t.equal(i.options.bootFile, 'http://198.18.70.1:8080/boot.ipxe', 'iPXE is chained to the HTTP script, as in full mode');
   t.equal(i.options.vendorClass, 'PXEClient', 'iPXE takes an addressless offer as proxyDHCP only when it says PXEClient');
-  t.equal(i.siaddr, '0.0.0.0');
+  t.equal(i.siaddr, '0.0.0.0', 'no next server: iPXE then asks on port 4011, from the address it holds');
   const h = roundTrips(t, decide(discover(PXE_MAC, http), undefined, self));
   t.equal(h.options.vendorClass, 'HTTPClient');
   t.equal(h.options.bootFile, 'http://198.18.70.1:8080/boot/snponly.efi');
@@ -109,6 +109,7 @@ t.test('boot-server port: an ACK with the boot file back to the sender; the addr
   t.equal(ack.options.messageType, M.ACK);
   t.equal(ack.yiaddr, '0.0.0.0');
   t.equal(ack.options.bootFile, 'http://198.18.70.1:8080/boot.ipxe');
+  t.equal(ack.siaddr, SERVER, 'a next server: iPXE ignores a ProxyDHCP ACK without one');
   t.same(d.reply!.to, { address: '198.18.70.60', port: 68, broadcast: false }, "unicast to the request's source");
   t.same(d.binding, { mac: PXE_MAC, ip: '198.18.70.60' });
   t.same(
