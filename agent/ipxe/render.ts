@@ -98,7 +98,7 @@ export function renderChainScript(baseUrl: string): string {
     if (i < CHAIN_ATTEMPTS)
       lines.push(`echo maskin: boot server did not answer, retry ${i} of ${CHAIN_ATTEMPTS - 1} in ${CHAIN_RETRY_SECONDS} s`, `sleep ${CHAIN_RETRY_SECONDS}`);
   }
-  lines.push('echo maskin: boot server did not answer through ${netX/mac}, trying the other interfaces', 'set maskin-mac ${netX/mac}', 'ifclose netX ||');
+  lines.push('echo maskin: no answer through ${netX/mac}, trying the other interfaces', 'set maskin-mac ${netX/mac}', 'ifclose netX ||');
   for (let i = 0; i < CHAIN_NICS; i++) {
     const nic = `net${i}`;
     const next = i + 1 < CHAIN_NICS ? `nic${i + 1}` : 'failed';

@@ -38,7 +38,7 @@ imgfetch --name maskin ${url('netX')} && goto run ||
 echo maskin: boot server did not answer, retry 2 of 2 in 3 s
 sleep 3
 imgfetch --name maskin ${url('netX')} && goto run ||
-echo maskin: boot server did not answer through \${netX/mac}, trying the other interfaces
+echo maskin: no answer through \${netX/mac}, trying the other interfaces
 set maskin-mac \${netX/mac}
 ifclose netX ||
 ${nic(0, 'nic1')}${nic(1, 'nic2')}${nic(2, 'nic3')}${nic(3, 'nic4')}${nic(4, 'nic5')}${nic(5, 'nic6')}${nic(6, 'nic7')}${nic(7, 'failed')}:failed
