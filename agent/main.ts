@@ -262,7 +262,10 @@ function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, 
     nodes,
     drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
     credentials: createCredentialResolver(config.bmc),
-    addressOf: (record) => record.macs.map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ?? record.facts.ip,
+    // The lease of the NIC that netbooted first: another of the node's MACs may hold an older one.
+    addressOf: (record) =>
+      [...(record.facts.bootMac ? [record.facts.bootMac] : []), ...record.macs].map((mac) => leases.ipOf(mac)).find((ip) => ip !== undefined) ??
+      record.facts.ip,
     probe: tcpProbe,
     clock: systemClock,
     settings: config.lifecycle,

@@ -1,16 +1,24 @@
-// Talos machine configs: served only to the boot they were rendered for (its token, MAC and leased IP). Anything
-// else gets 403 and a timeline event. The config body never reaches a log or an event.
+// Talos machine configs: served only to the boot they were rendered for (its token, from the IP
+// leased to its MAC or to another of the node's MACs). Anything else gets 403 and a timeline
+// event. The config body never reaches a log or an event.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BootTokenError, MaskinError } from '../errors.js';
 import type { BootGrant } from '../nodes/tokens.js';
 import { machineConfigContext } from '../talos/configContext.js';
 import { renderMachineConfig } from '../talos/machineConfig.js';
+import { normalizeMac } from '../manifest/model.js';
 import { grantStanding } from '../nodes/netboot.js';
 import type { HttpDeps } from './deps.js';
 
 /** Checks the path token against the caller's address and the node's current desired state. */
 export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { token: string } }>): BootGrant {
-  const grant = deps.tokens.check(request.params.token, request.ip, (mac) => deps.leases.ipOf(mac));
+  const leasedIpOf = (mac: string): string | undefined => deps.leases.ipOf(mac);
+  const siblingIps = (g: BootGrant): string[] =>
+    (deps.directory().byId(g.nodeId)?.macs ?? [])
+      .map(normalizeMac)
+      .filter((mac) => mac !== g.mac)
+      .flatMap((mac) => leasedIpOf(mac) ?? []);
+  const grant = deps.tokens.check(request.params.token, request.ip, leasedIpOf, siblingIps);
   if (grantStanding(grant, deps.directory().byId(grant.nodeId)) === 'superseded') throw new BootTokenError('superseded');
   return grant;
 }

@@ -54,7 +54,7 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       // Counted and on the timeline (coalesced); at debug here, so a flood cannot flood the log.
       request.log.debug({ mac, from }, 'iPXE script request refused');
     } else {
-      nodes.updateFacts(mac, { ...reportedFacts(q), ip: from });
+      nodes.updateFacts(mac, { ...reportedFacts(q), ip: from, bootMac: mac });
       const record = nodes.recordFor(mac);
       if (plan.transition) nodes.transition(record, plan.transition.next, plan.transition.why, plan.transition.generation);
     }

@@ -4,8 +4,8 @@
 // so a stray node id or MAC could otherwise run commands on the machine.
 //
 // Commands and settings used, all present in Debian's ipxe 1.0.0+git-20190125 builds:
-// imgfetch --name / imgexec / kernel / initrd / boot / sanboot / sleep / echo / exit / goto
-// (https://ipxe.org/cmd); settings types `:hexhyp` (https://ipxe.org/cfg/mac, MAC with hyphens)
+// imgfetch --name / imgexec / kernel / initrd / boot / sanboot / sleep / echo / exit / goto /
+// set / isset / iseq / ifconf --configurator / ifclose (https://ipxe.org/cmd); settings types `:hexhyp` (https://ipxe.org/cfg/mac, MAC with hyphens)
 // and `:uristring` (https://ipxe.org/cfgtype/string, URI-encodes SMBIOS strings like
 // "PowerEdge R210").
 // Checked by hand with that iPXE under QEMU/SeaBIOS: the chain script sent
@@ -57,9 +57,19 @@ function safeMac(mac: string): string {
 
 const script = (lines: readonly string[]): string => ['#!ipxe', ...lines].join('\n') + '\n';
 
-/** Attempts of the chain fetch before giving the machine back to its firmware. */
+/** Attempts of the chain fetch over the NIC that did DHCP before trying the others. */
 const CHAIN_ATTEMPTS = 3;
 const CHAIN_RETRY_SECONDS = 3;
+/** Interfaces net0..net{CHAIN_NICS - 1} the chain script falls back to. */
+export const CHAIN_NICS = 8;
+
+/** The per-machine script's URL, with the identity iPXE knows as seen through interface `nic`. */
+function chainUrl(baseUrl: string, nic: string): string {
+  return (
+    `${trimBase(baseUrl)}/ipxe?mac=\${${nic}/mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}` +
+    `&manufacturer=\${manufacturer:uristring}&product=\${product:uristring}&buildarch=\${buildarch}&platform=\${platform}`
+  );
+}
 
 /**
  * `/boot.ipxe`, what DHCP hands a machine already running iPXE. It asks for the per-machine script
@@ -68,21 +78,40 @@ const CHAIN_RETRY_SECONDS = 3;
  *
  * Fetch and execute are separate so that only a failed fetch is retried: a fetched script that
  * ends in `exit 1` (boot local, discovery) must go straight back to the firmware.
+ *
+ * When the boot server does not answer through that NIC, the script closes it and tries every
+ * other interface in turn, net0 first: `ifconf` waits for its link (up to 15 s in this iPXE,
+ * LINK_WAIT_TIMEOUT in src/usr/ifmgmt.c; there is no `iflinkwait` command before 2021) and
+ * runs DHCP, and the fetch names that interface's MAC, so the request comes from the address
+ * leased to the MAC it names. Only the DHCP configurator runs: iPXE's IPv6 one would wait for
+ * router advertisements on a network that may have none. Each interface is closed again when it
+ * fails, as iPXE routes through any open one. Interface names are consecutive, so the first
+ * missing one ends the search.
  */
 // `${uuid}` stays in its own :uuid type (canonical text, URI-safe). As `:uristring` iPXE formats
 // the raw 16 bytes as a string; a zero byte there ends the expanded URL (seen with SeaBIOS+iPXE:
 // the request arrived cut after `uuid=`).
 export function renderChainScript(baseUrl: string): string {
-  const url =
-    `${trimBase(baseUrl)}/ipxe?mac=\${netX/mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}` +
-    `&manufacturer=\${manufacturer:uristring}&product=\${product:uristring}&buildarch=\${buildarch}&platform=\${platform}`;
   const lines: string[] = [];
   for (let i = 1; i <= CHAIN_ATTEMPTS; i++) {
-    lines.push(`imgfetch --name maskin ${url} && goto run ||`);
+    lines.push(`imgfetch --name maskin ${chainUrl(baseUrl, 'netX')} && goto run ||`);
     if (i < CHAIN_ATTEMPTS)
       lines.push(`echo maskin: boot server did not answer, retry ${i} of ${CHAIN_ATTEMPTS - 1} in ${CHAIN_RETRY_SECONDS} s`, `sleep ${CHAIN_RETRY_SECONDS}`);
   }
-  lines.push('echo maskin: boot server unreachable, returning to firmware', 'exit 1', ':run', 'imgexec maskin', 'exit 1');
+  lines.push('echo maskin: no answer through ${netX/mac}, trying the other interfaces', 'set maskin-mac ${netX/mac}', 'ifclose netX ||');
+  for (let i = 0; i < CHAIN_NICS; i++) {
+    const nic = `net${i}`;
+    const next = i + 1 < CHAIN_NICS ? `nic${i + 1}` : 'failed';
+    lines.push(
+      `:nic${i}`,
+      `isset \${${nic}/mac} || goto failed`,
+      `iseq \${${nic}/mac} \${maskin-mac} && goto ${next} ||`,
+      `ifconf --configurator dhcp ${nic} || goto ${next}`,
+      `imgfetch --name maskin ${chainUrl(baseUrl, nic)} && goto run ||`,
+      `ifclose ${nic} ||`,
+    );
+  }
+  lines.push(':failed', 'echo maskin: boot server unreachable, returning to firmware', 'exit 1', ':run', 'imgexec maskin', 'exit 1');
   return script(lines);
 }
 

@@ -70,6 +70,8 @@ export interface NodeFacts {
   clientArch?: number;
   firmware?: FirmwareKind;
   ip?: string;
+  /** The MAC whose iPXE script request last counted: the NIC that netbooted. */
+  bootMac?: string;
 }
 
 /** Facts as a request reports them: a field it did not carry is undefined and leaves the recorded fact alone. */

@@ -154,11 +154,11 @@ export class NodeRegistry implements BootObserver {
     }
     if (refusal) {
       const record = this.find(mac) ?? (this.idFor(normalizeMac(mac)).spec ? this.recordFor(mac) : undefined);
-      if (record && this.append(record, step, detail)) this.persist(record);
+      if (record && this.append(record, step, this.withMac(record, mac, detail))) this.persist(record);
       return;
     }
     const record = this.recordFor(mac);
-    this.append(record, step, detail);
+    this.append(record, step, this.withMac(record, mac, detail));
     const hint = step === 'dhcp-offer' && detail.proxy === true ? proxyIgnoredHint(record.timeline) : undefined;
     if (hint) {
       this.append(record, 'boot-hint', hint);
@@ -167,6 +167,11 @@ export class NodeRegistry implements BootObserver {
     }
     if ((step === 'dhcp-discover' || step === 'dhcp-ack') && this.noteDhcpFacts(record, detail)) this.reportDiscovery(record);
     this.persist(record);
+  }
+
+  /** A node with several MACs: each step names the one it came through (the NIC that booted). */
+  private withMac(record: NodeRecord, mac: string, detail: Record<string, unknown>): Record<string, unknown> {
+    return record.macs.length > 1 ? { mac: normalizeMac(mac), ...detail } : detail;
   }
 
   /** What DHCP learnt (firmware kind, client arch, address) is part of the node's facts. */

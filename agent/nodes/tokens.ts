@@ -50,14 +50,20 @@ export class BootTokens {
     return token;
   }
 
-  /** Throws BootTokenError unless the token is live and presented from `ip`, the node's leased address. */
-  check(token: string, ip: string, leasedIpOf: (mac: string) => string | undefined): BootGrant {
+  /**
+   * Throws BootTokenError unless the token is live and presented from `ip`: the address it was
+   * issued to while the node's MAC still holds it, or an address leased now to another of the
+   * node's MACs (`siblingIps`). Talos runs DHCP on every link with carrier, so with two NICs on
+   * the provisioning network its config fetch may leave through either.
+   */
+  check(token: string, ip: string, leasedIpOf: (mac: string) => string | undefined, siblingIps: (grant: BootGrant) => readonly string[] = () => []): BootGrant {
     if (!/^[A-Za-z0-9_-]{16,64}$/.test(token)) throw new BootTokenError('unknown');
     const grant = this.grants.get(hashOf(token));
     if (!grant) throw new BootTokenError('unknown');
     if (grant.expiresAt <= this.now()) throw new BootTokenError('expired');
     const expected = leasedIpOf(grant.mac) ?? grant.ip;
-    if (!sameText(ip, expected) || !sameText(ip, grant.ip)) throw new BootTokenError('wrong-address');
+    const own = sameText(ip, expected) && sameText(ip, grant.ip);
+    if (!own && !siblingIps(grant).some((sibling) => sameText(ip, sibling))) throw new BootTokenError('wrong-address');
     return grant;
   }
 

@@ -1,6 +1,8 @@
 // Test bed: a real machine booting. QEMU runs inside a rack namespace on a tap device
 // bridged to the rack, with SeaBIOS + iPXE ROM ('bios') or OVMF with its own PXE ('uefi'), a
 // blank virtio disk, and network first on every boot, as a rack server set to PXE would.
+// Extra NICs (VmOptions.extraNics) sit on the PCI bus before the main one, as onboard ports a
+// server enumerates before its add-in card: iPXE's net0.., Linux's eth0.. in that order.
 // The serial console goes to a file that `waitFor` polls; callers must `stop()` in a teardown.
 import type { ChildProcess } from 'node:child_process';
 import { constants, closeSync, copyFileSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -17,6 +19,18 @@ export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 export const DEFAULT_DISK_MB = 64;
 /** QOM id of the NIC when a VM has a QMP socket: its path is /machine/peripheral/<id>. */
 export const NIC_QOM_ID = 'nic0';
+
+/**
+ * A NIC besides the main one: a virtio-net with its own MAC. `linked: true` puts it on the rack
+ * bridge through its own tap. `linked: false` (the default) gives it no peer, a port with nothing
+ * behind it: what it sends goes nowhere and nothing arrives. QEMU's virtio-net still reports its
+ * link up, and iPXE's virtio-net driver marks every link up whatever the device says
+ * (src/drivers/net/virtio-net.c), so a guest finds out only by its DHCP going unanswered.
+ */
+export interface ExtraNic {
+  mac: string;
+  linked?: boolean;
+}
 
 export interface DirectKernel {
   kernel: string;
@@ -50,6 +64,8 @@ export interface VmOptions {
   direct?: DirectKernel;
   /** Attach the NIC (default true). */
   network?: boolean;
+  /** NICs before the main one on the PCI bus; bootOrder's 'n' boots them in bus order, the main NIC last. */
+  extraNics?: readonly ExtraNic[];
   memoryMb?: number;
   /** Default: kvm when usable (see kvmUsable), else tcg. */
   accel?: Accel;
@@ -62,6 +78,8 @@ export interface Vm {
   readonly pid: number;
   readonly accel: Accel;
   readonly tap: string | undefined;
+  /** Taps of the linked extra NICs, in extraNics order. */
+  readonly extraTaps: readonly string[];
   readonly diskPath: string;
   readonly serialPath: string;
   /** The QMP unix socket when started with `qmp: true`. */
@@ -106,13 +124,27 @@ export async function createDisk(path: string, sizeMb = DEFAULT_DISK_MB): Promis
   await truncate(path, sizeMb * 1024 * 1024);
 }
 
-function bootIndexes(order: string): { net?: number; disk?: number } {
-  const out: { net?: number; disk?: number } = {};
-  [...order].forEach((ch, i) => {
-    if (ch === 'n' && out.net === undefined) out.net = i + 1;
-    if (ch === 'c' && out.disk === undefined) out.disk = i + 1;
-  });
+/** bootindex of each device: 'n' takes one index per NIC (the extra NICs, then the main one). */
+function bootIndexes(order: string, nics: number): { nics?: number[]; disk?: number } {
+  const out: { nics?: number[]; disk?: number } = {};
+  let next = 1;
+  for (const ch of order) {
+    if (ch === 'n' && out.nics === undefined) {
+      out.nics = Array.from({ length: nics }, (_, i) => next + i);
+      next += nics;
+    } else if (ch === 'c' && out.disk === undefined) {
+      out.disk = next++;
+    } else {
+      next++;
+    }
+  }
   return out;
+}
+
+/** The QEMU arguments of an extra NIC; `tap` absent: a device with no peer. */
+export interface ExtraNicArgs {
+  mac: string;
+  tap?: string | undefined;
 }
 
 export function qemuArgs(o: {
@@ -129,8 +161,11 @@ export function qemuArgs(o: {
   strictBoot?: boolean | undefined;
   qmp?: string | undefined;
   paused?: boolean | undefined;
+  extraNics?: readonly ExtraNicArgs[] | undefined;
 }): string[] {
-  const idx = bootIndexes(o.bootOrder);
+  const extras = o.tap ? (o.extraNics ?? []) : [];
+  const idx = bootIndexes(o.bootOrder, extras.length + 1);
+  const bootindex = (nic: number): string => (idx.nics ? `,bootindex=${idx.nics[nic]}` : '');
   const args = ['-accel', o.accel, '-m', String(o.memoryMb), '-smp', '1'];
   args.push('-nographic', '-monitor', 'none', '-serial', `file:${o.serial}`);
   if (o.qmp) args.push('-qmp', `unix:${o.qmp},server=on,wait=off`);
@@ -147,12 +182,17 @@ export function qemuArgs(o: {
   args.push('-drive', `file=${o.disk},format=raw,if=none,id=disk0`);
   args.push('-device', `virtio-blk-pci,drive=disk0${idx.disk ? `,bootindex=${idx.disk}` : ''}`);
   if (o.tap) {
-    args.push('-netdev', `tap,id=net0,ifname=${o.tap},script=no,downscript=no`);
     // BIOS: virtio-net-pci's default romfile (ipxe-qemu's efi-virtio.rom) is iPXE.
     // UEFI: an empty romfile leaves OVMF's own PXE, which TFTPs snponly.efi like real firmware.
     const rom = o.firmware === 'uefi' ? ',romfile=' : '';
+    extras.forEach((nic, i) => {
+      const netdev = `xnet${i + 1}`;
+      if (nic.tap) args.push('-netdev', `tap,id=${netdev},ifname=${nic.tap},script=no,downscript=no`);
+      args.push('-device', `virtio-net-pci,${nic.tap ? `netdev=${netdev},` : ''}mac=${nic.mac}${rom}${bootindex(i)}`);
+    });
+    args.push('-netdev', `tap,id=net0,ifname=${o.tap},script=no,downscript=no`);
     const id = o.qmp ? `,id=${NIC_QOM_ID}` : '';
-    args.push('-device', `virtio-net-pci,netdev=net0,mac=${o.mac}${rom}${idx.net ? `,bootindex=${idx.net}` : ''}${id}`);
+    args.push('-device', `virtio-net-pci,netdev=net0,mac=${o.mac}${rom}${bootindex(extras.length)}${id}`);
   } else {
     args.push('-nic', 'none');
   }
@@ -177,6 +217,15 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
   log(`vm ${opts.name}: ${opts.firmware}, accel ${accel} (${opts.accel ? 'requested' : probe.reason})`);
   const qmpPath = opts.qmp ? join(dir, 'qmp.sock') : undefined;
   const tap = opts.network === false ? undefined : await opts.rack.addTap(opts.name);
+  const extraNics: ExtraNicArgs[] = [];
+  const extraTaps: string[] = [];
+  if (tap) {
+    for (const [i, nic] of (opts.extraNics ?? []).entries()) {
+      const extraTap = nic.linked ? await opts.rack.addTap(`${opts.name}${i + 1}`) : undefined;
+      if (extraTap) extraTaps.push(extraTap);
+      extraNics.push({ mac: nic.mac, tap: extraTap });
+    }
+  }
 
   const args = qemuArgs({
     firmware: opts.firmware,
@@ -192,6 +241,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     strictBoot: opts.strictBoot,
     qmp: qmpPath,
     paused: opts.paused,
+    extraNics,
   });
   // `ip netns exec` and setpriv exec in place, so the child's PID is QEMU's. The parent-death
   // signal kills QEMU if the test process dies without running its teardowns.
@@ -223,6 +273,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     pid: child.pid ?? -1,
     accel,
     tap,
+    extraTaps,
     diskPath,
     serialPath,
     qmpPath,
@@ -248,7 +299,7 @@ export async function startVm(opts: VmOptions): Promise<Vm> {
     stop() {
       stopped ??= (async () => {
         await stopChild(child);
-        if (tap) await opts.rack.exec('ip', ['link', 'del', tap]).catch(() => undefined);
+        for (const t of [...(tap ? [tap] : []), ...extraTaps]) await opts.rack.exec('ip', ['link', 'del', t]).catch(() => undefined);
         await rm(dir, { recursive: true, force: true });
       })();
       return stopped;

@@ -31,6 +31,8 @@ export async function standinAssets(): Promise<{ dir: string; remove(): Promise<
 export interface ManifestNode {
   id: string;
   mac: string;
+  /** Every MAC of the node, in manifest order; default [mac]. */
+  macs?: readonly string[];
   bootLocal?: 'exit' | 'sanboot' | 'http-404';
   generation?: number;
   serial?: string;
@@ -55,7 +57,7 @@ export function manifestFor(nodes: readonly ManifestNode[], opts: ManifestOption
   const node = (n: ManifestNode): string => {
     const fields = [
       `id: ${n.id}`,
-      `macs: ["${n.mac}"]`,
+      `macs: ${JSON.stringify(n.macs ?? [n.mac])}`,
       'profile: standin',
       `hostname: ${n.id}`,
       `generation: ${n.generation ?? 1}`,

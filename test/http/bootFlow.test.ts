@@ -37,6 +37,7 @@ nodes:
   - { id: n1, macs: ["52:54:00:aa:00:01"], profile: w, hostname: node-one, generation: ${generation}, bootLocal: exit }
   - { id: n2, macs: ["52:54:00:aa:00:02"], profile: w, bootLocal: http-404 }
   - { id: n3, macs: ["52:54:00:aa:00:03"], profile: w, desired: discovery }
+  - { id: n4, macs: ["52:54:00:aa:04:01", "52:54:00:aa:04:02"], profile: w, bootLocal: exit }
 `;
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
@@ -61,6 +62,8 @@ manifestFile: ${manifestFile}`,
     ['52:54:00:aa:00:01', '198.18.9.101'],
     ['52:54:00:aa:00:02', '198.18.9.102'],
     ['52:54:00:aa:00:03', '198.18.9.103'],
+    ['52:54:00:aa:04:01', '198.18.9.141'],
+    ['52:54:00:aa:04:02', '198.18.9.142'],
     ['52:54:00:ff:00:09', '198.18.9.150'],
   ]);
   const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
@@ -177,6 +180,36 @@ t.test('netbooting again after fetching the config counts as installed even with
   const second = await app.inject({ url: ipxeUrl('52:54:00:aa:00:02', 'pcbios'), remoteAddress: '198.18.9.102' });
   t.equal(second.statusCode, 404, 'http-404 boot-local method');
   t.equal(nodes.get('n2')!.state, 'installed');
+});
+
+t.test('a node with two MACs booting from its second is found by that MAC and installs through it', async (t) => {
+  const { app, nodes } = await setup(t);
+  // A request counts only for the MAC whose address it comes from, even within one node.
+  const first = await app.inject({ url: ipxeUrl('52-54-00-aa-04-01', 'pcbios'), remoteAddress: '198.18.9.142' });
+  t.match(first.body, /refused: this request came from 198\.18\.9\.142, which is neither the address this agent leased to 52:54:00:aa:04:01/);
+  t.equal(nodes.get('n4')?.state ?? 'discovered', 'discovered');
+
+  const install = await app.inject({ url: ipxeUrl('52-54-00-aa-04-02', 'pcbios'), remoteAddress: '198.18.9.142' });
+  t.match(install.body, /echo maskin: installing Talos v1\.13\.9 on node n4\n/);
+  const n4 = nodes.get('n4')!;
+  t.equal(n4.state, 'installing');
+  t.same(n4.macs, ['52:54:00:aa:04:01', '52:54:00:aa:04:02'], 'one record for both MACs, in manifest order');
+  t.same([n4.facts.bootMac, n4.facts.ip], ['52:54:00:aa:04:02', '198.18.9.142']);
+  const served = n4.timeline.find((s) => s.step === 'script-served');
+  t.same([served?.detail.mac, served?.detail.kind], ['52:54:00:aa:04:02', 'install'], 'the step names the MAC that booted');
+  t.notOk(nodes.get('mac-52-54-00-aa-04-02'), 'no record of its own for the second MAC');
+
+  const token = tokenOf(install.body);
+  const elsewhere = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.102' });
+  t.equal(elsewhere.statusCode, 403, 'not to another node');
+  const config = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.142' });
+  t.equal(config.statusCode, 200, 'the config goes to the address leased to the MAC that booted');
+  // Talos runs DHCP on every link: its fetch may leave through the node's other NIC.
+  const sibling = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.141' });
+  t.equal(sibling.statusCode, 200, 'and to the address leased to its other MAC');
+  const again = await app.inject({ url: ipxeUrl('52-54-00-aa-04-02', 'pcbios'), remoteAddress: '198.18.9.142' });
+  t.match(again.body, /installed, returning to firmware/);
+  t.equal(nodes.get('n4')!.state, 'installed');
 });
 
 t.test('an unknown machine is discovered, never installed', async (t) => {

@@ -19,18 +19,29 @@ const TOKEN = 'q1w2e3r4t5y6u7i8o9p0AsDfGhJk';
 const profile = (over: Partial<Profile> = {}): Profile => profileFixture(over);
 const node = (over: Partial<NodeSpec> = {}): NodeSpec => nodeFixture({ generation: 4, ...over });
 
-t.test('chain script: fetch retried, then executed; failure hands back to the firmware', async (t) => {
-  const url =
-    'http://198.18.0.1:8080/ipxe?mac=${netX/mac:hexhyp}&uuid=${uuid}&serial=${serial:uristring}' +
+t.test('chain script: fetch retried, then every other interface tried, then executed; failure hands back to the firmware', async (t) => {
+  const url = (nic: string): string =>
+    `http://198.18.0.1:8080/ipxe?mac=\${${nic}/mac:hexhyp}&uuid=\${uuid}&serial=\${serial:uristring}` +
     '&manufacturer=${manufacturer:uristring}&product=${product:uristring}&buildarch=${buildarch}&platform=${platform}';
+  const nic = (i: number, next: string): string => `:nic${i}
+isset \${net${i}/mac} || goto failed
+iseq \${net${i}/mac} \${maskin-mac} && goto ${next} ||
+ifconf --configurator dhcp net${i} || goto ${next}
+imgfetch --name maskin ${url(`net${i}`)} && goto run ||
+ifclose net${i} ||
+`;
   const want = `#!ipxe
-imgfetch --name maskin ${url} && goto run ||
+imgfetch --name maskin ${url('netX')} && goto run ||
 echo maskin: boot server did not answer, retry 1 of 2 in 3 s
 sleep 3
-imgfetch --name maskin ${url} && goto run ||
+imgfetch --name maskin ${url('netX')} && goto run ||
 echo maskin: boot server did not answer, retry 2 of 2 in 3 s
 sleep 3
-imgfetch --name maskin ${url} && goto run ||
+imgfetch --name maskin ${url('netX')} && goto run ||
+echo maskin: no answer through \${netX/mac}, trying the other interfaces
+set maskin-mac \${netX/mac}
+ifclose netX ||
+${nic(0, 'nic1')}${nic(1, 'nic2')}${nic(2, 'nic3')}${nic(3, 'nic4')}${nic(4, 'nic5')}${nic(5, 'nic6')}${nic(6, 'nic7')}${nic(7, 'failed')}:failed
 echo maskin: boot server unreachable, returning to firmware
 exit 1
 :run

@@ -15,6 +15,25 @@ const reason = (fn: () => unknown): string | undefined => {
   return undefined;
 };
 
+t.test("a token is good from an address leased to another of the node's MACs, never from any other", async (t) => {
+  const { store } = await setup(t);
+  const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600);
+  const token = await tokens.issue({ nodeId: 'n1', mac: 'aa:bb:cc:dd:ee:02', ip: '198.18.0.12', generation: 1 });
+  const leased = (): string => '198.18.0.12';
+  const siblings = (g: BootGrant): string[] => (g.nodeId === 'n1' ? ['198.18.0.11'] : []);
+  t.equal(tokens.check(token, '198.18.0.11', leased, siblings).nodeId, 'n1');
+  t.equal(tokens.check(token, '198.18.0.12', leased, siblings).nodeId, 'n1');
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.13', leased, siblings)),
+    'wrong-address',
+  );
+  t.equal(
+    reason(() => tokens.check(token, '198.18.0.11', leased)),
+    'wrong-address',
+    'no siblings by default',
+  );
+});
+
 t.test('a token is good only from the leased address, within its window, until superseded', async (t) => {
   const { store } = await setup(t);
   let now = 1_000_000;
