@@ -198,7 +198,7 @@ export interface AgentConfig {
     readonly dhcp: number;
     /** Port DHCP replies go to on clients (68); overridable for loopback tests. */
     readonly dhcpClient: number;
-    /** PXE boot-server port (4011): proxyDHCP REQUESTs from EDK2 and iPXE once they hold an address. */
+    /** PXE boot-server port (4011): ProxyDHCP REQUESTs from iPXE (and BINL clients) once they hold an address. */
     readonly pxe: number;
     readonly tftp: number;
     readonly http: number;

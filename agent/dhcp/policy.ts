@@ -294,8 +294,10 @@ export interface Sender {
 
 /**
  * The PXE boot-server port, 4011 (PXE spec 2.1 §2.2.5): a client that holds an address from
- * another server asks again, unicast, for its boot file; EDK2 does it after a proxy offer, iPXE
- * always does after a proxyDHCP offer (its "ProxyDHCP REQUEST"). The reply is an ACK that holds
+ * another server asks again, unicast, for its boot file. iPXE does after a proxyDHCP offer that
+ * names no next server (its "ProxyDHCP REQUEST"); EDK2 does after a BINL offer (one without
+ * option 43's "use this boot file"), and boots from the agent's offers directly (seen with
+ * OVMF). The reply is an ACK that holds
  * no address, sent back to the request's source. It is answered only for PXE firmware and iPXE,
  * from a host on a subnet this agent serves whose ciaddr, if set, is that source: anything else
  * would send packets wherever a sender points. In proxy mode the source address is then bound to
