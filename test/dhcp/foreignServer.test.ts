@@ -6,7 +6,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { AgentStatus } from '../../agent/http/admin.js';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { startForeignDhcp } from '../bed/foreignDhcp.js';
@@ -32,6 +32,17 @@ async function statusUntil(rack: Rack, agent: AgentInRack, ok: (s: AgentStatus) 
   }
 }
 
+/** A rack and a scratch folder, both gone at the test's end. */
+async function rackAndDir(t: Test, tag: string, octet: number): Promise<{ rack: Rack; dir: string }> {
+  const rack = await createRack(tag, octet);
+  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-foreign-'));
+  t.teardown(async () => {
+    await rack.destroy();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { rack, dir };
+}
+
 /** A udhcpc lease on `host`: its server id and address. */
 async function lease(rack: Rack, host: string, dir: string): Promise<{ serverid: string; ip: string }> {
   const script = path.join(dir, 'udhcpc.sh');
@@ -47,12 +58,7 @@ async function lease(rack: Rack, host: string, dir: string): Promise<{ serverid:
 }
 
 t.test('full mode: a DHCP server started on the segment is reported within one probe interval', async (t) => {
-  const rack = await createRack('fdhcp', 221);
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-foreign-'));
-  t.teardown(async () => {
-    await rack.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { rack, dir } = await rackAndDir(t, 'fdhcp', 221);
   const agent = await startAgentInRack(rack, { manifest: MANIFEST, assetsDir: dir, dhcp: `probeIntervalSeconds: ${PROBE_SECONDS}` });
   t.teardown(() => agent.stop());
   const client = await rack.addHost('c1', { mac: '52:54:00:6d:dd:01' });
@@ -86,12 +92,7 @@ t.test('full mode: a DHCP server started on the segment is reported within one p
 });
 
 t.test('auto mode: proxy while another server leases addresses, full once it is gone', async (t) => {
-  const rack = await createRack('fdauto', 222);
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-foreign-'));
-  t.teardown(async () => {
-    await rack.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { rack, dir } = await rackAndDir(t, 'fdauto', 222);
   const kea = await startForeignDhcp(rack, { mac: '02:6b:65:61:00:02' });
   let keaRunning = true;
   t.teardown(() => (keaRunning ? kea.stop() : undefined));
@@ -116,12 +117,7 @@ t.test('auto mode: proxy while another server leases addresses, full once it is 
 });
 
 t.test('proxy mode: a PXE client that ignores the proxy offers gets a hint on its timeline', async (t) => {
-  const rack = await createRack('fdhint', 225);
-  const dir = await mkdtemp(path.join(tmpdir(), 'maskin-foreign-'));
-  t.teardown(async () => {
-    await rack.destroy();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { rack, dir } = await rackAndDir(t, 'fdhint', 225);
   const mac = '52:54:00:6d:e1:01';
   const agent = await startAgentInRack(rack, { manifest: manifestFor([{ id: 'hint-n1', mac }]), assetsDir: dir, dhcp: 'mode: proxy' });
   t.teardown(() => agent.stop());
