@@ -252,10 +252,10 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
   return { content, registry, prefetcher, port, fetcher };
 }
 
-/** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */
 /** Proxy-mode address bindings kept (agent/dhcp/proxyBindings.ts), the oldest dropped first. */
 const PROXY_BINDINGS_MAX = 4096;
 
+/** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */
 function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeaseView, log: Logger) {
   return new ProvisionExecutor({
     directory,

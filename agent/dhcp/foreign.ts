@@ -3,7 +3,7 @@
 // their clients. In full mode a second server is an outage in waiting (clients take whichever
 // offer comes first); in auto mode it decides proxy vs full. Pure: no sockets, no clock.
 import { inSubnet, ipToInt, type Subnet } from '../net/ipv4.js';
-import { ZERO_IP, type DhcpMessage } from './codec.js';
+import { ZERO_IP, macOf, type DhcpMessage } from './codec.js';
 import { MessageType } from './options.js';
 
 export interface ForeignServer {
@@ -39,7 +39,6 @@ export function heardReply(
   message: DhcpMessage,
   from: string,
   self: { readonly ours: string; readonly subnet: Subnet; readonly probe?: { xid: number; mac: string } },
-  mac: string,
 ): HeardReply | undefined {
   if (message.op !== 2) return undefined;
   const type = message.options.messageType;
@@ -47,7 +46,7 @@ export function heardReply(
   const serverId = message.options.serverId ?? from;
   if (serverId === self.ours || from === self.ours) return undefined;
   const offersAddresses = message.yiaddr !== ZERO_IP;
-  if (self.probe && message.xid === self.probe.xid && mac === self.probe.mac) return { serverId, offersAddresses, seenBy: 'probe' };
+  if (self.probe && message.xid === self.probe.xid && macOf(message) === self.probe.mac) return { serverId, offersAddresses, seenBy: 'probe' };
   const source = ipToInt(from);
   if (Number.isNaN(source) || !inSubnet(source, self.subnet)) return undefined;
   return { serverId, offersAddresses, seenBy: 'listen' };

@@ -149,16 +149,7 @@ export function decide(request: DhcpMessage, node: NodeSpec | undefined, self: P
   const { config, now } = self;
   const ours = config.provisioning.address;
   const leaseTime = leaseTimeFor(node, cls, config);
-  const step = (name: StepName, ip?: string): StepReport => ({
-    step: name,
-    detail: {
-      clientArch: cls.clientArch,
-      firmware: cls.firmware,
-      ip,
-      bootFile: target ? (target.via === 'tftp' ? target.file : target.url) : undefined,
-      relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
-    },
-  });
+  const step = (name: StepName, ip?: string): StepReport => stepReport(name, cls, target, request, ip);
   const answer = (replyType: number, ip: string | undefined, extra: { message?: string; lease?: boolean; pool?: AddressPool } = {}): Decision['reply'] => ({
     message: buildReply(
       request,
@@ -250,17 +241,17 @@ function decideRequest(request: DhcpMessage, node: NodeSpec | undefined, self: P
   };
 }
 
-/** The boot steps a proxy reply records: the address is the client's own or undefined (§2.2 of the PXE spec). */
-function proxyStep(name: StepName, cls: ClientClass, target: BootTarget, request: DhcpMessage, ip?: string): StepReport {
+/** A boot step for the timeline; `proxy` marks one answered as a proxyDHCP server (PXE spec 2.1 §2.2). */
+function stepReport(name: StepName, cls: ClientClass, target: BootTarget | undefined, request: DhcpMessage, ip?: string, proxy?: true): StepReport {
   return {
     step: name,
     detail: {
       clientArch: cls.clientArch,
       firmware: cls.firmware,
       ip,
-      bootFile: target.via === 'tftp' ? target.file : target.url,
+      bootFile: target ? (target.via === 'tftp' ? target.file : target.url) : undefined,
       relay: request.giaddr === ZERO_IP ? undefined : request.giaddr,
-      proxy: true,
+      ...(proxy ? { proxy } : {}),
     },
   };
 }
@@ -282,7 +273,7 @@ function decideProxy(request: DhcpMessage, type: number, cls: ClientClass, targe
   return {
     mac,
     reply: { message: buildProxyReply(request, MessageType.OFFER, cls, target, self.config), to: replyDestination(request, MessageType.OFFER, self.config) },
-    steps: [proxyStep('dhcp-discover', cls, target, request), proxyStep('dhcp-offer', cls, target, request)],
+    steps: [stepReport('dhcp-discover', cls, target, request, undefined, true), stepReport('dhcp-offer', cls, target, request, undefined, true)],
   };
 }
 
@@ -297,10 +288,9 @@ export interface Sender {
  * another server asks again, unicast, for its boot file. iPXE does after a proxyDHCP offer that
  * names no next server (its "ProxyDHCP REQUEST"); EDK2 does after a BINL offer (one without
  * option 43's "use this boot file"), and boots from the agent's offers directly (seen with
- * OVMF). The reply is an ACK that holds
- * no address, sent back to the request's source. It is answered only for PXE firmware and iPXE,
- * from a host on a subnet this agent serves whose ciaddr, if set, is that source: anything else
- * would send packets wherever a sender points. In proxy mode the source address is then bound to
+ * OVMF). The reply is an ACK that holds no address, sent back to the request's source. It is
+ * answered only for PXE firmware and iPXE, from a host on a subnet this agent serves whose
+ * ciaddr, if set, is that source: anything else would send packets wherever a sender points. In proxy mode the source address is then bound to
  * the MAC, which is how the node's script and config requests are checked.
  */
 export function decideBootServer(request: DhcpMessage, node: NodeSpec | undefined, self: PolicySelf, from: Sender): Decision {
@@ -318,7 +308,7 @@ export function decideBootServer(request: DhcpMessage, node: NodeSpec | undefine
   return {
     mac,
     reply: { message: buildProxyReply(request, MessageType.ACK, cls, target, self.config), to: { address: from.address, port: from.port, broadcast: false } },
-    steps: [proxyStep('dhcp-ack', cls, target, request, from.address)],
+    steps: [stepReport('dhcp-ack', cls, target, request, from.address, true)],
     binding: self.mode === 'proxy' ? { mac, ip: from.address } : undefined,
   };
 }

@@ -13,7 +13,7 @@ import { bindUdp } from '../net/udp.js';
 import { counter, gauge } from '../runtime/metrics.js';
 import type { Service } from '../runtime/service.js';
 import { aborted, sleep } from '../runtime/wait.js';
-import { BROADCAST_FLAG, ZERO_IP, decodeDhcp, encodeDhcp, macOf, type DhcpMessage } from './codec.js';
+import { BROADCAST_FLAG, ZERO_IP, decodeDhcp, encodeDhcp, type DhcpMessage } from './codec.js';
 import { arpMac, createForeignTable, heardReply, modeInForce, type ForeignServer } from './foreign.js';
 import { MessageType } from './options.js';
 
@@ -169,12 +169,11 @@ export function createDhcpWatch(deps: DhcpWatchDeps): DhcpWatch {
       malformed.inc();
       return;
     }
-    const heard = heardReply(message, rinfo.address, { ours, subnet, ...(probe ? { probe } : {}) }, macOf(message));
+    const heard = heardReply(message, rinfo.address, { ours, subnet, ...(probe ? { probe } : {}) });
     if (!heard) return;
     replies.inc({ seen_by: heard.seenBy });
     const { server, isNew } = table.observe(heard, rinfo.address, now());
     evaluate();
-    serversGauge.set(recent().length);
     if (!isNew) return;
     macOfServer(server.address)
       .then((mac) => {

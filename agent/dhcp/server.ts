@@ -42,10 +42,8 @@ export interface DhcpServiceDeps {
 }
 
 export interface DhcpService extends Service {
-  /** Resolves with the bound server port once both sockets are up (useful with port 0). */
+  /** Resolves with the bound server port once every socket (67 twice, 4011) is up (useful with port 0). */
   readonly ready: Promise<UdpBound>;
-  /** Resolves with the bound PXE boot-server port (4011; useful with port 0). */
-  readonly pxeReady: Promise<number>;
 }
 
 const WARN_EVERY_MS = 10_000;
@@ -75,13 +73,6 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
   }
 
   const { ready, bound, failed } = udpReady();
-  let pxeBound: (port: number) => void = () => undefined;
-  let pxeFailed: (err: unknown) => void = () => undefined;
-  const pxeReady = new Promise<number>((resolve, reject) => {
-    pxeBound = resolve;
-    pxeFailed = reject;
-  });
-  pxeReady.catch(() => undefined);
 
   /** `from` is set for the PXE boot-server port. */
   async function handle(buf: Buffer, sender: dgram.Socket, from?: Sender): Promise<void> {
@@ -158,11 +149,9 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
       for (const s of [listen, speak, pxe]) s.on('error', (err) => log.warn({ err: err.message }, 'DHCP socket error'));
       log.info({ port, pxePort, address: config.provisioning.address, mode: deps.config.dhcp.mode }, 'DHCP server listening');
       bound(port);
-      pxeBound(pxePort);
     } catch (err) {
       for (const s of [listen, speak, pxe]) s.close();
       failed(err);
-      pxeFailed(err);
       throw err;
     }
     await aborted(signal);
@@ -171,5 +160,5 @@ export function createDhcpService(deps: DhcpServiceDeps): DhcpService {
     for (const stop of unwatch) stop();
   }
 
-  return { name: 'dhcp', run, ready, pxeReady };
+  return { name: 'dhcp', run, ready };
 }
