@@ -17,6 +17,8 @@ export interface FetchOptions {
   readonly deadlineMs?: number;
   /** Do not send the first ACK for this block number: the server must resend the block. */
   readonly withholdAck?: number;
+  /** Source address to send from (the storm benchmark's simulated nodes each use their leased one). */
+  readonly localAddress?: string;
 }
 
 export interface FetchResult {
@@ -117,6 +119,6 @@ export function fetchTftp(opts: FetchOptions): Promise<FetchResult> {
       } else arm();
     });
     socket.on('error', (err) => done(err));
-    socket.bind(0, () => send(rrq));
+    socket.bind({ port: 0, ...(opts.localAddress ? { address: opts.localAddress } : {}) }, () => send(rrq));
   });
 }
