@@ -17,6 +17,10 @@ const benches: { name: string; file: string; args?: string[] }[] = [
     name: 'Lifecycle: 200-node rack of simulated BMCs (50-300 ms calls) through plan + executor, CPU per node, wall time under the power gate, peak RSS',
     file: 'lifecycle.js',
   },
+  {
+    name: 'Boot storm: 50, 200 and 500 simulated nodes through DHCP, TFTP, iPXE scripts, images, config and events, agent vs dnsmasq+nginx',
+    file: 'storm.js',
+  },
 ];
 
 let failed = 0;

@@ -40,12 +40,16 @@ export interface StormRun {
   readonly firstErrors: string[];
   /** Server user+system CPU during the storm, s (the anchor: dnsmasq + nginx master and workers). */
   readonly cpuS: number;
+  /** The storm client's own CPU, s (it runs on the same two cores). */
+  readonly clientCpuS: number;
   /** Peak resident set (VmHWM), MB; the anchor's is the sum over its processes. */
   readonly peakRssMb: number;
   readonly phaseP50Ms: Record<string, number>;
-  readonly retries: { dhcp: number; tftp: number; http: number };
+  readonly retries: { dhcp: number; naks: number; tftp: number; http: number };
   /** Bytes each node downloaded (boot file, kernel, initramfs). */
   readonly bytesPerNode: number;
+  /** The agent's DHCP and UDP counters after the storm (received, answered, dropped and why). */
+  readonly counters?: string[];
 }
 
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
@@ -115,15 +119,26 @@ async function waitFor(what: string, ms: number, check: () => Promise<boolean>):
   }
 }
 
-function collect(child: ChildProcess): () => string {
+/** The child's last 20 kB of output, plus every line matching `keep` (at most 20). */
+function collect(child: ChildProcess, keep?: RegExp): { tail(): string; kept: string[] } {
   let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));
-  child.stderr?.on('data', (b: Buffer) => (out = (out + b.toString()).slice(-20_000)));
-  return () => out;
+  const kept: string[] = [];
+  const on = (b: Buffer): void => {
+    const text = b.toString();
+    out = (out + text).slice(-20_000);
+    if (keep) for (const line of text.split('\n')) if (keep.test(line) && kept.length < 20) kept.push(line.trim());
+  };
+  child.stdout?.on('data', on);
+  child.stderr?.on('data', on);
+  return { tail: () => out, kept };
 }
 
 /** Starts the agent as an operator would (the CLI), with the stand-in as the profile's images. */
-async function startAgent(rack: Rack, dir: string, n: number): Promise<{ pids: number[]; installed(): Promise<number>; output(): string }> {
+async function startAgent(
+  rack: Rack,
+  dir: string,
+  n: number,
+): Promise<{ pids: number[]; installed(): Promise<number>; counters(): Promise<string[]>; output(): string }> {
   const assets = path.join(dir, 'assets', SCHEMATIC, TALOS);
   await mkdir(assets, { recursive: true });
   for (const f of ['kernel-amd64', 'initramfs-amd64.xz']) await copyFile(path.join(STANDIN, f), path.join(assets, f));
@@ -148,7 +163,7 @@ logLevel: warn
 `,
   );
   const child = rack.spawn(process.execPath, [CLI, 'run', '--config', path.join(dir, 'agent.yaml')]);
-  const output = collect(child);
+  const { tail: output } = collect(child);
   const curl = (url: string): Promise<string> => rack.exec('curl', ['-sf', '--max-time', '5', url]);
   await waitFor('agent /healthz', 30_000, async () => {
     if (child.exitCode !== null) throw new Error(`agent exited:\n${output()}`);
@@ -163,11 +178,18 @@ logLevel: warn
       const { nodes } = JSON.parse(await curl('http://127.0.0.1/v1/nodes')) as { nodes: Array<{ state: string }> };
       return nodes.filter((x) => x.state === 'installed').length;
     },
+    async counters() {
+      const text = await curl('http://127.0.0.1/metrics');
+      return text.split('\n').filter((l) => /^maskin_(dhcp_(packets|replies|dropped)_total|udp_receive_drops_total)/.test(l));
+    },
   };
 }
 
 /** The anchor: dnsmasq for DHCP (iPXE chainloading by user class) and TFTP, nginx for HTTP. */
-async function startAnchor(rack: Rack, dir: string): Promise<{ pids: number[]; installed?: undefined; output(): string }> {
+async function startAnchor(
+  rack: Rack,
+  dir: string,
+): Promise<{ pids: number[]; installed?: undefined; counters?: undefined; naks: string[]; output(): string }> {
   const www = path.join(dir, 'www');
   const tftp = path.join(dir, 'tftp');
   await mkdir(www, { recursive: true });
@@ -231,16 +253,16 @@ http {
   );
   const dnsmasq = rack.spawn('dnsmasq', ['-k', `--conf-file=${path.join(dir, 'dnsmasq.conf')}`]);
   const nginx = rack.spawn('nginx', ['-c', path.join(dir, 'nginx.conf'), '-p', dir]);
-  const outD = collect(dnsmasq);
+  const outD = collect(dnsmasq, /DHCPNAK/);
   const outN = collect(nginx);
-  const output = (): string => `${outD()}\n${outN()}`;
+  const output = (): string => `${outD.tail()}\n${outN.tail()}`;
   await waitFor('nginx', 15_000, async () => {
     if (nginx.exitCode !== null || dnsmasq.exitCode !== null) throw new Error(`anchor exited:\n${output()}`);
     return (await rack.exec('curl', ['-sf', '--max-time', '5', `${base}/boot.ipxe`])).length > 0;
   });
   // dnsmasq is listening once its UDP 67 socket is in the namespace's table.
   await waitFor('dnsmasq', 15_000, async () => /:0043 /.test(await rack.exec('cat', ['/proc/net/udp'])));
-  return { pids: [dnsmasq.pid ?? -1, nginx.pid ?? -1], output };
+  return { pids: [dnsmasq.pid ?? -1, nginx.pid ?? -1], output, naks: outD.kept };
 }
 
 async function runStorm(stack: Stack, n: number): Promise<StormRun> {
@@ -276,6 +298,14 @@ async function runStorm(stack: Stack, n: number): Promise<StormRun> {
         firstErrors.push(`the agent records ${installed} of ${ok.length} finished nodes installed`);
       }
     }
+    if (failures > 0 && !server.installed) {
+      const naks = server
+        .output()
+        .split('\n')
+        .filter((l) => /DHCPNAK/.test(l));
+      if (naks.length > 0) firstErrors.push(`dnsmasq sent ${naks.length} NAKs, e.g. ${naks[0]!.trim()}`);
+    }
+    const counters = await server.counters?.();
     const phases = ['dhcp', 'tftp', 'ipxeDhcp', 'scripts', 'images', 'install'] as const;
     const phaseP50Ms = Object.fromEntries(
       phases.map((p) => [
@@ -295,10 +325,12 @@ async function runStorm(stack: Stack, n: number): Promise<StormRun> {
       failures,
       firstErrors,
       cpuS: round(cpuS),
+      clientCpuS: round(result.clientCpuS),
       peakRssMb: round(rss, 1),
       phaseP50Ms,
-      retries: { dhcp: result.dhcpRetransmits, tftp: result.tftpRetries, http: result.httpRetries },
+      retries: { dhcp: result.dhcpRetransmits, naks: result.dhcpNaks, tftp: result.tftpRetries, http: result.httpRetries },
       bytesPerNode: ok[0]?.bytes ?? 0,
+      ...(counters ? { counters } : {}),
     };
   } finally {
     await rack.destroy();
@@ -307,7 +339,7 @@ async function runStorm(stack: Stack, n: number): Promise<StormRun> {
 }
 
 function table(runs: readonly StormRun[]): string {
-  const rows = [['nodes', 'stack', 'all installed s', 'p50 s', 'p99 s', 'failures', 'CPU s', 'peak RSS MB', 'retries dhcp/tftp/http']];
+  const rows = [['nodes', 'stack', 'all installed s', 'p50 s', 'p99 s', 'failures', 'CPU s', 'peak RSS MB', 'client CPU s', 'retries dhcp/nak/tftp/http']];
   for (const r of runs) {
     rows.push([
       String(r.nodes),
@@ -318,7 +350,8 @@ function table(runs: readonly StormRun[]): string {
       String(r.failures),
       r.cpuS.toFixed(2),
       r.peakRssMb.toFixed(1),
-      `${r.retries.dhcp}/${r.retries.tftp}/${r.retries.http}`,
+      r.clientCpuS.toFixed(2),
+      `${r.retries.dhcp}/${r.retries.naks}/${r.retries.tftp}/${r.retries.http}`,
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));

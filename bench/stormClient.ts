@@ -42,11 +42,15 @@ export interface StormClientResult {
   readonly nodes: NodeRun[];
   /** DHCP messages sent again after no answer (4, 8, 16 s, as PXE ROMs do, RFC 2131 §4.1). */
   readonly dhcpRetransmits: number;
+  /** DHCP NAKs received (each sends the node back to DISCOVER). */
+  readonly dhcpNaks: number;
   /** TFTP transfers begun again after an error or a stall. */
   readonly tftpRetries: number;
   /** HTTP requests sent again after a refusal, an error or a "waiting for image" script. */
   readonly httpRetries: number;
   readonly wallMs: number;
+  /** This process's own user+system CPU, s: the simulated nodes share the machine's cores with the server. */
+  readonly clientCpuS: number;
 }
 
 const DISCOVER = 1;
@@ -56,7 +60,10 @@ const ACK = 5;
 const NAK = 6;
 const PXE_VENDOR = 'PXEClient:Arch:00000:UNDI:002001';
 
+const next: Record<Phase, Phase> = { dhcp: 'tftp', tftp: 'ipxeDhcp', ipxeDhcp: 'scripts', scripts: 'images', images: 'install', install: 'install' };
+
 let dhcpRetransmits = 0;
+let dhcpNaks = 0;
 let tftpRetries = 0;
 let httpRetries = 0;
 
@@ -142,9 +149,14 @@ function bootRequest(mac: string, uuid: string, xid: number, options: DhcpMessag
   };
 }
 
-/** DISCOVER → OFFER → REQUEST → ACK; returns the ACK. */
+/**
+ * DISCOVER → OFFER → REQUEST → ACK; returns the ACK. A NAK sends the client back to DISCOVER
+ * (RFC 2131 §3.1 step 4), here up to 5 times, a second apart.
+ */
 async function dora(dhcp: ReturnType<typeof dhcpClient>, mac: string, uuid: string, xid: number, options: DhcpMessage['options']): Promise<DhcpMessage> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+  let nak = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (attempt > 0) await sleep(1000);
     const offer = await dhcp.exchange(bootRequest(mac, uuid, xid + attempt * 2, { messageType: DISCOVER, ...options }), [OFFER]);
     const ack = await dhcp.exchange(
       bootRequest(mac, uuid, xid + attempt * 2 + 1, {
@@ -156,8 +168,10 @@ async function dora(dhcp: ReturnType<typeof dhcpClient>, mac: string, uuid: stri
       [ACK, NAK],
     );
     if (ack.options.messageType === ACK) return ack;
+    dhcpNaks++;
+    nak = `NAK for ${offer.yiaddr}: ${String(ack.options.message ?? 'no message')}`;
   }
-  throw new Error('DHCP NAK three times');
+  throw new Error(`DHCP: 5 NAKs, the last ${nak}`);
 }
 
 /** One HTTP request from `localAddress`; the body is counted and dropped unless `keep`. */
@@ -229,6 +243,7 @@ async function bootNode(dhcp: ReturnType<typeof dhcpClient>, input: StormClientI
   const { mac, uuid } = input.nodes[index]!;
   const phaseMs: Partial<Record<Phase, number>> = {};
   let bytes = 0;
+  let current: Phase = 'dhcp';
   await sleep(((index * 7919) % 1000) * (input.spreadMs / 1000));
   const poweredOn = Date.now();
   let mark = poweredOn;
@@ -236,10 +251,11 @@ async function bootNode(dhcp: ReturnType<typeof dhcpClient>, input: StormClientI
     const now = Date.now();
     phaseMs[p] = now - mark;
     mark = now;
+    current = next[p];
   };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    const xid = (0x10000000 + index * 16) >>> 0;
+    const xid = (0x10000000 + index * 32) >>> 0;
     const ack = await dora(dhcp, mac, uuid, xid, { vendorClass: PXE_VENDOR });
     const ip = ack.yiaddr;
     const file = ack.file || String(ack.options.bootFile ?? '');
@@ -258,7 +274,7 @@ async function bootNode(dhcp: ReturnType<typeof dhcpClient>, input: StormClientI
       }
     }
     phase('tftp');
-    const ipxeAck = await dora(dhcp, mac, uuid, xid + 8, { vendorClass: PXE_VENDOR, userClass: { form: 'plain', value: 'iPXE' }, requestedIp: ip });
+    const ipxeAck = await dora(dhcp, mac, uuid, xid + 10, { vendorClass: PXE_VENDOR, userClass: { form: 'plain', value: 'iPXE' }, requestedIp: ip });
     const bootUrl = ipxeAck.file || String(ipxeAck.options.bootFile ?? '');
     if (!/^https?:\/\//.test(bootUrl)) throw new Error(`iPXE DHCP gave boot file ${bootUrl}, not a URL`);
     phase('ipxeDhcp');
@@ -299,7 +315,7 @@ async function bootNode(dhcp: ReturnType<typeof dhcpClient>, input: StormClientI
     phase('install');
     return { mac, ok: true, totalMs: Date.now() - poweredOn, phaseMs, bytes };
   } catch (err) {
-    return { mac, ok: false, totalMs: Date.now() - poweredOn, phaseMs, bytes, error: (err as Error).message.slice(0, 300) };
+    return { mac, ok: false, totalMs: Date.now() - poweredOn, phaseMs, bytes, error: `${current}: ${(err as Error).message}`.slice(0, 300) };
   } finally {
     agent.destroy();
   }
@@ -313,7 +329,15 @@ async function main(): Promise<void> {
     sleep(input.deadlineMs).then(() => ({ mac: input.nodes[i]!.mac, ok: false, totalMs: input.deadlineMs, phaseMs: {}, bytes: 0, error: 'deadline' }));
   const nodes = await Promise.all(input.nodes.map((_, i) => Promise.race([bootNode(dhcp, input, i), deadline(i)])));
   dhcp.close();
-  const result: StormClientResult = { nodes, dhcpRetransmits, tftpRetries, httpRetries, wallMs: Date.now() - started };
+  const result: StormClientResult = {
+    nodes,
+    dhcpRetransmits,
+    dhcpNaks,
+    tftpRetries,
+    httpRetries,
+    wallMs: Date.now() - started,
+    clientCpuS: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  };
   process.stdout.write(JSON.stringify(result) + '\n');
   process.exit(0);
 }
