@@ -1,12 +1,17 @@
-// DHCP benchmark: perfdhcp over veth against our DHCP service and against kea-dhcp4
-// (memfile, not persisted) in the same run. Standalone: `node dist/bench/dhcp.js`.
-// Addresses: 198.19.0.0/16 on the bench rack's bridge (inside 198.18.0.0/15), so 1,000+ clients fit.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+// DHCP benchmark: perfdhcp over veth against our DHCP service (leases synced to disk before each
+// ACK) on the normal disk and on a slow device, against kea-dhcp4 (memfile, not persisted), and
+// against a responder that answers from memory (bench/dhcpEcho.ts), which shows the load
+// generator's own ceiling. Each contender has its own rack namespace and perfdhcp host, all
+// started once; every rate step runs each contender REPS times, alternating them in rotating
+// order, and reports medians and the spread. Standalone: `node dist/bench/dhcp.js`.
+// Addresses: 198.19.0.0/16 on each bench rack's bridge (inside 198.18.0.0/15), so 1,000+ clients fit.
+import { open, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentConfig } from '../agent/config/model.js';
-import { createRack, sh, stopChild, type Rack } from '../test/bed/netns.js';
+import { createRack, sh, type Rack } from '../test/bed/netns.js';
 import {
   DEFAULT_HTTP_LIMITS,
   DEFAULT_IMAGES,
@@ -17,18 +22,28 @@ import {
   DEFAULT_TFTP,
   NO_ANNOUNCE,
   NO_BMC,
+  NO_NODE_LOGS,
   NO_UPLINK,
 } from '../agent/config/load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SERVE = path.join(HERE, '..', 'test', 'dhcp', 'bed', 'serve-dhcp.js');
+const ECHO = path.join(HERE, 'dhcpEcho.js');
 const SERVER = '198.19.0.1';
 const CLIENT = '198.19.0.2';
 const POOL = ['198.19.1.0', '198.19.40.255'] as const;
-const STEPS = [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000];
-const STEP_SECONDS = 4;
+const STEPS = [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000];
+const REPS = 3;
+const STEP_SECONDS = 3;
 const CLIENTS = 1000;
 const MAX_DROP = 0.001;
+/** A contender stops stepping after this many consecutive noisy steps (one may be a hiccup). */
+const NOISY_STOP = 2;
+/** Write IOPS of the slow device: each fdatasync on ext4 costs a few writes (data, journal, commit). */
+const SLOW_WRITE_IOPS = 400;
+const BLKIO_THROTTLE = '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device';
+
+export type ContenderName = 'maskin' | 'maskin-slow' | 'kea' | 'echo';
 
 export interface PerfRun {
   readonly offered: number;
@@ -41,21 +56,44 @@ export interface PerfRun {
   readonly avgDelayMs: number;
 }
 
+export interface StepResult {
+  readonly offered: number;
+  readonly runs: readonly PerfRun[];
+  /** Medians over the runs. */
+  readonly rate: number;
+  readonly dropRatio: number;
+  readonly avgDelayMs: number;
+  readonly rateMin: number;
+  readonly rateMax: number;
+  readonly clean: boolean;
+}
+
 export interface ServerResult {
-  readonly name: 'maskin' | 'kea';
-  readonly steps: readonly PerfRun[];
-  /** Highest measured rate among steps with ≤ 0.1% drops. */
+  readonly name: ContenderName;
+  readonly steps: readonly StepResult[];
+  /** Highest median rate among steps whose median drop ratio is ≤ 0.1%. */
   readonly maxCleanRate: number;
+  readonly spreadAtMax: readonly [number, number];
   readonly avgDelayMsAtMax: number;
   readonly at1000: PerfRun;
 }
 
 export interface DhcpBenchResult {
-  readonly maskin: ServerResult & { readonly rssMbAfterStorm: number };
-  readonly kea: ServerResult;
-  readonly ratios: { readonly maxRate: number; readonly avgDelay: number };
-  readonly targets: { readonly rate3000: boolean; readonly noDropsAt1000: boolean; readonly rss150: boolean };
+  readonly servers: Readonly<Partial<Record<ContenderName, ServerResult>>>;
+  readonly maskinRssMbAfterStorm: number;
+  /** Median fdatasync time of a 4 KiB write on the slow device, ms (undefined: not measured). */
+  readonly slowDeviceFsyncMs: number | undefined;
+  readonly normalDiskFsyncMs: number;
+  readonly ratios: { readonly maskinToKea: number; readonly slowToKea: number; readonly keaToCeiling: number; readonly maskinToCeiling: number };
+  /** True when Kea reaches ≥ 90% of the memory responder's rate: the client side limits both. */
+  readonly clientLimited: boolean;
 }
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
 
 function parsePerf(offered: number, out: string): PerfRun {
   const rate = Number(/Rate: ([\d.]+) 4-way exchanges\/second/.exec(out)?.[1] ?? 0);
@@ -73,24 +111,73 @@ function parsePerf(offered: number, out: string): PerfRun {
   };
 }
 
-async function perf(rack: Rack, host: string, rate: number, seconds: number): Promise<PerfRun> {
-  const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(CLIENTS), '-p', String(seconds), '-W', '500000', SERVER];
+interface Contender {
+  readonly name: ContenderName;
+  readonly rack: Rack;
+  readonly host: string;
+  pid: number;
+}
+
+async function perf(c: Contender, rate: number, seconds: number, seed?: number): Promise<PerfRun> {
+  const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(CLIENTS), '-p', String(seconds), '-W', '500000'];
+  if (seed !== undefined) args.push('-s', String(seed));
   // perfdhcp exits non-zero when it saw drops; its report is still on stdout.
-  const out = await rack.exec('perfdhcp', args, host).catch((err: { stdout?: string }) => err.stdout ?? '');
+  const out = await c.rack.exec('perfdhcp', [...args, SERVER], c.host).catch((err: { stdout?: string }) => err.stdout ?? '');
   return parsePerf(rate, out);
 }
 
-async function sweep(name: ServerResult['name'], rack: Rack, host: string): Promise<ServerResult> {
-  const steps: PerfRun[] = [];
-  for (const rate of STEPS) {
-    const run = await perf(rack, host, rate, STEP_SECONDS);
-    steps.push(run);
-    if (run.dropRatio > MAX_DROP) break;
+function summarize(offered: number, runs: PerfRun[]): StepResult {
+  const rates = runs.map((r) => r.rate);
+  const dropRatio = median(runs.map((r) => r.dropRatio));
+  return {
+    offered,
+    runs,
+    rate: median(rates),
+    dropRatio,
+    avgDelayMs: median(runs.map((r) => r.avgDelayMs)),
+    rateMin: Math.min(...rates),
+    rateMax: Math.max(...rates),
+    clean: dropRatio <= MAX_DROP,
+  };
+}
+
+const fmtPct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+
+/** Steps every contender up the rates, REPS runs per step, alternating them in rotating order. */
+async function sweep(contenders: readonly Contender[]): Promise<Map<ContenderName, StepResult[]>> {
+  const results = new Map<ContenderName, StepResult[]>(contenders.map((c) => [c.name, []]));
+  const noisy = new Map<ContenderName, number>(contenders.map((c) => [c.name, 0]));
+  let active = [...contenders];
+  for (const [si, rate] of STEPS.entries()) {
+    if (active.length === 0) break;
+    const runs = new Map<ContenderName, PerfRun[]>(active.map((c) => [c.name, []]));
+    for (let rep = 0; rep < REPS; rep++) {
+      const shift = (si * REPS + rep) % active.length;
+      for (const c of [...active.slice(shift), ...active.slice(0, shift)]) runs.get(c.name)!.push(await perf(c, rate, STEP_SECONDS));
+    }
+    const line: string[] = [];
+    for (const c of active) {
+      const step = summarize(rate, runs.get(c.name)!);
+      results.get(c.name)!.push(step);
+      noisy.set(c.name, step.clean ? 0 : noisy.get(c.name)! + 1);
+      line.push(`${c.name} ${step.rate.toFixed(0)} (${step.rateMin.toFixed(0)}–${step.rateMax.toFixed(0)}) ${fmtPct(step.dropRatio)}`);
+    }
+    process.stderr.write(`offered ${rate}/s: ${line.join('; ')}\n`);
+    active = active.filter((c) => noisy.get(c.name)! < NOISY_STOP);
   }
-  const clean = steps.filter((s) => s.dropRatio <= MAX_DROP);
-  const best = clean.reduce<PerfRun | undefined>((a, s) => (!a || s.rate > a.rate ? s : a), undefined);
-  const at1000 = await perf(rack, host, 1000, 5);
-  return { name, steps, maxCleanRate: best?.rate ?? 0, avgDelayMsAtMax: best?.avgDelayMs ?? Number.NaN, at1000 };
+  return results;
+}
+
+function serverResult(name: ContenderName, steps: StepResult[], at1000: PerfRun): ServerResult {
+  const best = steps.filter((s) => s.clean).reduce<StepResult | undefined>((a, s) => (!a || s.rate > a.rate ? s : a), undefined);
+  return {
+    name,
+    steps,
+    maxCleanRate: best?.rate ?? 0,
+    spreadAtMax: [best?.rateMin ?? 0, best?.rateMax ?? 0],
+    avgDelayMsAtMax: best?.avgDelayMs ?? Number.NaN,
+    at1000,
+  };
 }
 
 function waitReady(child: ReturnType<Rack['spawn']>, pattern: RegExp, ms: number): Promise<void> {
@@ -106,6 +193,10 @@ function waitReady(child: ReturnType<Rack['spawn']>, pattern: RegExp, ms: number
     };
     child.stdout?.on('data', on);
     child.stderr?.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited (${code}) before ready:\n${seen}`));
+    });
   });
 }
 
@@ -120,7 +211,65 @@ async function rssMb(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-function ourConfig(rack: Rack, dir: string): AgentConfig {
+/** Median time of 50 fdatasync'd 4 KiB writes in `dir`, ms. */
+async function fsyncMs(dir: string): Promise<number> {
+  const file = path.join(dir, 'fsync-probe');
+  const fh = await open(file, 'w');
+  const block = Buffer.alloc(4096, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 50; i++) {
+      const t0 = process.hrtime.bigint();
+      await fh.write(block, 0, block.length, i * block.length);
+      await fh.datasync();
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  } finally {
+    await fh.close();
+    await rm(file, { force: true });
+  }
+  return median(times);
+}
+
+interface SlowDevice {
+  readonly mount: string;
+  release(): Promise<void>;
+}
+
+/**
+ * An ext4 filesystem on a loop device whose writes the block layer throttles to SLOW_WRITE_IOPS
+ * (cgroup v1 blkio throttling set on the root group, so it applies to every writer, the journal
+ * thread too): fdatasync then costs milliseconds, as on eMMC. Undefined where that throttle does not exist.
+ */
+async function slowDevice(dir: string): Promise<SlowDevice | undefined> {
+  if (!existsSync(BLKIO_THROTTLE)) return undefined;
+  const image = path.join(dir, 'slow.img');
+  const mount = path.join(dir, 'slow');
+  await writeFile(image, '');
+  await truncate(image, 256 * 1024 * 1024);
+  const loop = (await sh('losetup', ['-f', '--show', image])).trim();
+  let majMin = '';
+  let mounted = false;
+  const release = async (): Promise<void> => {
+    if (majMin) await writeFile(BLKIO_THROTTLE, `${majMin} 0`).catch(() => undefined);
+    if (mounted) await sh('umount', [mount]).catch(() => undefined);
+    await sh('losetup', ['-d', loop]).catch(() => undefined);
+  };
+  try {
+    await sh('mkfs.ext4', ['-q', loop]);
+    await mkdir(mount);
+    await sh('mount', [loop, mount]);
+    mounted = true;
+    majMin = (await sh('lsblk', ['-dno', 'MAJ:MIN', loop])).trim();
+    await writeFile(BLKIO_THROTTLE, `${majMin} ${SLOW_WRITE_IOPS}`);
+    return { mount, release };
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+function ourConfig(rack: Rack, dataDir: string, dir: string): AgentConfig {
   return {
     agentId: 'bench',
     provisioning: { interface: rack.bridge, address: SERVER, subnet: '198.19.0.0/16' },
@@ -128,7 +277,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     httpListen: '0.0.0.0',
     httpBaseUrl: `http://${SERVER}:8080`,
     httpLimits: DEFAULT_HTTP_LIMITS,
-    dataDir: path.join(dir, 'data'),
+    dataDir,
     bootBinariesDir: '/usr/lib/ipxe',
     bootFiles: { bios: 'undionly.kpxe', uefiX64: 'snponly.efi', uefiArm64: 'snp-arm64.efi' },
     assetsDir: dir,
@@ -157,6 +306,7 @@ function ourConfig(rack: Rack, dir: string): AgentConfig {
     bmc: NO_BMC,
     announce: NO_ANNOUNCE,
     routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
+    nodeLogs: NO_NODE_LOGS,
   };
 }
 
@@ -184,69 +334,134 @@ function keaConfig(rack: Rack): unknown {
   };
 }
 
+async function benchRack(tag: string, octet: number, racks: Rack[]): Promise<{ rack: Rack; host: string }> {
+  const rack = await createRack(tag, octet);
+  racks.push(rack);
+  await sh('ip', ['-n', rack.ns, 'addr', 'add', `${SERVER}/16`, 'dev', rack.bridge]);
+  const host = await rack.addHost('pf', { address: `${CLIENT}/16` });
+  return { rack, host };
+}
+
 export async function benchDhcp(): Promise<DhcpBenchResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-bench-dhcp-'));
-  const rack = await createRack('dhbench', 74);
+  const racks: Rack[] = [];
+  let slow: SlowDevice | undefined;
   try {
-    await sh('ip', ['-n', rack.ns, 'addr', 'add', `${SERVER}/16`, 'dev', rack.bridge]);
-    const host = await rack.addHost('pf', { address: `${CLIENT}/16` });
+    const contenders: Contender[] = [];
+    const normalDiskFsyncMs = await fsyncMs(dir);
 
-    const ours = rack.spawn('node', [SERVE, JSON.stringify(ourConfig(rack, dir))]);
+    const m = await benchRack('dhbm', 74, racks);
+    const ours = m.rack.spawn(process.execPath, [SERVE, JSON.stringify(ourConfig(m.rack, path.join(dir, 'data'), dir))]);
     await waitReady(ours, /ready 67/, 15_000);
     drain(ours);
-    const maskinSweep = await sweep('maskin', rack, host);
+    contenders.push({ name: 'maskin', ...m, pid: ours.pid ?? 0 });
+
+    slow = await slowDevice(dir);
+    let slowDeviceFsyncMs: number | undefined;
+    if (slow) {
+      slowDeviceFsyncMs = await fsyncMs(slow.mount);
+      const s = await benchRack('dhbs', 90, racks);
+      const slowOurs = s.rack.spawn(process.execPath, [SERVE, JSON.stringify(ourConfig(s.rack, path.join(slow.mount, 'data'), dir))]);
+      await waitReady(slowOurs, /ready 67/, 30_000);
+      drain(slowOurs);
+      contenders.push({ name: 'maskin-slow', ...s, pid: slowOurs.pid ?? 0 });
+    } else {
+      process.stderr.write(`slow device: not measured (${BLKIO_THROTTLE} is missing: no cgroup v1 blkio throttling)\n`);
+    }
+
+    const k = await benchRack('dhbk', 91, racks);
+    const keaFile = path.join(dir, 'kea.json');
+    await writeFile(keaFile, JSON.stringify(keaConfig(k.rack)));
+    const keaDir = path.join(dir, 'kea');
+    await mkdir(keaDir);
+    const kea = k.rack.spawn('kea-dhcp4', ['-c', keaFile], { env: { ...process.env, KEA_LOCKFILE_DIR: keaDir, KEA_PIDFILE_DIR: keaDir } });
+    drain(kea);
+    contenders.push({ name: 'kea', ...k, pid: kea.pid ?? 0 });
+
+    const e = await benchRack('dhbe', 92, racks);
+    const echo = e.rack.spawn(process.execPath, [ECHO, SERVER]);
+    await waitReady(echo, /ready 67/, 15_000);
+    drain(echo);
+    contenders.push({ name: 'echo', ...e, pid: echo.pid ?? 0 });
+
+    // Kea prints nothing when it is up; a short probe run answers that.
+    const probe = await perf(
+      contenders.find((c) => c.name === 'kea')!,
+      100,
+      1,
+    );
+    if (kea.exitCode !== null || probe.rate === 0) throw new Error('kea-dhcp4 does not answer');
+
+    const steps = await sweep(contenders);
+    const servers: Partial<Record<ContenderName, ServerResult>> = {};
+    for (const c of contenders) servers[c.name] = serverResult(c.name, steps.get(c.name)!, await perf(c, 1000, 5));
+
     // The storm: 1,000 distinct clients at 1,000/s offered (already bound by the sweep, plus a fresh
     // perfdhcp seed so new MACs arrive too), then the server's resident set.
-    await rack.exec('perfdhcp', ['-4', '-l', 'eth0', '-r', '1000', '-R', String(CLIENTS), '-s', '7', '-p', '3', SERVER], host).catch(() => '');
+    await perf(contenders[0]!, 1000, 3, 7);
     const rss = await rssMb(ours.pid ?? 0);
-    await stopChild(ours);
 
-    const keaFile = path.join(dir, 'kea.json');
-    await writeFile(keaFile, JSON.stringify(keaConfig(rack)));
-    const kea = rack.spawn('kea-dhcp4', ['-c', keaFile], { env: { ...process.env, KEA_LOCKFILE_DIR: dir, KEA_PIDFILE_DIR: dir } });
-    drain(kea);
-    await new Promise((r) => setTimeout(r, 1500));
-    if (kea.exitCode !== null) throw new Error('kea-dhcp4 exited at start');
-    const keaSweep = await sweep('kea', rack, host);
-    await stopChild(kea);
-
+    const rate = (n: ContenderName): number => servers[n]?.maxCleanRate ?? Number.NaN;
+    const keaToCeiling = rate('kea') / rate('echo');
     return {
-      maskin: { ...maskinSweep, rssMbAfterStorm: Math.round(rss * 10) / 10 },
-      kea: keaSweep,
+      servers,
+      maskinRssMbAfterStorm: Math.round(rss * 10) / 10,
+      slowDeviceFsyncMs,
+      normalDiskFsyncMs,
       ratios: {
-        maxRate: keaSweep.maxCleanRate ? maskinSweep.maxCleanRate / keaSweep.maxCleanRate : Number.NaN,
-        avgDelay: maskinSweep.at1000.avgDelayMs / keaSweep.at1000.avgDelayMs,
+        maskinToKea: rate('maskin') / rate('kea'),
+        slowToKea: rate('maskin-slow') / rate('kea'),
+        keaToCeiling,
+        maskinToCeiling: rate('maskin') / rate('echo'),
       },
-      targets: {
-        rate3000: maskinSweep.maxCleanRate >= 3000,
-        noDropsAt1000: maskinSweep.at1000.drops === 0,
-        rss150: rss <= 150,
-      },
+      clientLimited: keaToCeiling >= 0.9,
     };
   } finally {
-    await rack.destroy();
+    for (const rack of racks) await rack.destroy();
+    await slow?.release();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 function table(r: DhcpBenchResult): string {
+  const names = (['maskin', 'maskin-slow', 'kea', 'echo'] as const).filter((n) => r.servers[n]);
+  const col = (f: (s: ServerResult) => string): string[] => names.map((n) => f(r.servers[n]!));
   const rows = [
-    ['', 'maskin', 'kea', 'ratio'],
-    ['max 4-way/s (≤0.1% drops)', r.maskin.maxCleanRate.toFixed(0), r.kea.maxCleanRate.toFixed(0), r.ratios.maxRate.toFixed(2)],
-    ['avg delay at max, ms', r.maskin.avgDelayMsAtMax.toFixed(3), r.kea.avgDelayMsAtMax.toFixed(3), ''],
-    ['1,000/s offered: drops', String(r.maskin.at1000.drops), String(r.kea.at1000.drops), ''],
-    ['1,000/s offered: avg delay, ms', r.maskin.at1000.avgDelayMs.toFixed(3), r.kea.at1000.avgDelayMs.toFixed(3), r.ratios.avgDelay.toFixed(2)],
-    ['RSS after 1,000-client storm, MB', String(r.maskin.rssMbAfterStorm), '', ''],
+    ['', ...names],
+    ['max 4-way/s, median (≤0.1% drops)', ...col((s) => s.maxCleanRate.toFixed(0))],
+    ['  spread of its runs', ...col((s) => `${s.spreadAtMax[0].toFixed(0)}–${s.spreadAtMax[1].toFixed(0)}`)],
+    ['  avg delay there, ms', ...col((s) => s.avgDelayMsAtMax.toFixed(3))],
+    ['1,000/s offered: drops', ...col((s) => String(s.at1000.drops))],
+    ['1,000/s offered: avg delay, ms', ...col((s) => s.at1000.avgDelayMs.toFixed(3))],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+  const steps = names
+    .map((n) => `${n}: ${r.servers[n]!.steps.map((s) => `${s.offered}→${s.rate.toFixed(0)}${s.clean ? '' : ` (${fmtPct(s.dropRatio)} drops)`}`).join(', ')}`)
+    .join('\n');
+  return [
+    rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n'),
+    '',
+    'median rate per offered step:',
+    steps,
+    '',
+    `ratios: maskin/kea ${r.ratios.maskinToKea.toFixed(2)}, maskin-slow/kea ${r.ratios.slowToKea.toFixed(2)}, kea/ceiling ${r.ratios.keaToCeiling.toFixed(2)}, maskin/ceiling ${r.ratios.maskinToCeiling.toFixed(2)}`,
+    `fdatasync of 4 KiB: normal disk ${r.normalDiskFsyncMs.toFixed(2)} ms, slow device ${r.slowDeviceFsyncMs?.toFixed(2) ?? '-'} ms`,
+    `maskin RSS after a 1,000-client storm: ${r.maskinRssMbAfterStorm} MB`,
+    r.clientLimited
+      ? 'the client is the ceiling: Kea reaches ≥90% of what perfdhcp gets from a responder that answers from memory'
+      : 'the servers are the ceiling: perfdhcp gets more from the memory responder than from Kea',
+  ].join('\n');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const result = await benchDhcp();
   process.stdout.write(JSON.stringify(result, null, 2) + '\n\n' + table(result) + '\n');
-  const t = result.targets;
+  const m = result.servers.maskin!;
+  const s = result.servers['maskin-slow'];
+  const rateMet = result.ratios.maskinToKea >= 1 || (result.clientLimited && result.ratios.maskinToKea >= 0.95);
   process.stdout.write(
-    `\ntargets: ≥3,000/s ${t.rate3000 ? 'met' : 'MISSED'}; no drops at 1,000/s ${t.noDropsAt1000 ? 'met' : 'MISSED'}; RSS ≤150 MB ${t.rss150 ? 'met' : 'MISSED'}\n`,
+    `\ntargets: ≥1.0× Kea (or equal at the client's ceiling) ${rateMet ? 'met' : 'MISSED'}; no drops at 1,000/s ${m.at1000.drops === 0 ? 'met' : 'MISSED'}` +
+      (s ? `, on the slow device ${s.at1000.drops === 0 ? 'met' : 'MISSED'}` : '') +
+      `; RSS ≤150 MB ${result.maskinRssMbAfterStorm <= 150 ? 'met' : 'MISSED'}\n`,
   );
 }
