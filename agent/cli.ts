@@ -13,7 +13,8 @@ import { MANIFEST_USAGE, manifestCommand } from './manifest/cli.js';
 import { loadManifest, runAgent } from './main.js';
 import { udpServerProbe } from './net/serverProbe.js';
 import { answeringServers, checkDhcpServers, dhcpServerFindings, holdsProvisioningAddress, missingAssets, missingBootFiles } from './preflight.js';
-import { formatNodeTable, formatTimeline, type NodeSummary } from './nodes/format.js';
+import type { ConsoleLine } from './console/lines.js';
+import { formatConsole, formatNodeTable, formatTimeline, type NodeSummary } from './nodes/format.js';
 import type { NodeRecord } from './nodes/model.js';
 import { isManualAction } from './provision/plan.js';
 import { formatStatus } from './uplink/format.js';
@@ -24,8 +25,9 @@ const USAGE = `usage:
   maskin-agent check-config FILE [--no-probe]
                                           validate the agent config and the manifest it names, and ask
                                           each dhcp.ntp and dhcp.dns server one question (--no-probe: don't)
-  maskin-agent nodes [ID] [--config FILE | --url URL]
+  maskin-agent nodes [ID [--console]] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
+                                          (--console: the node's own console lines, from Talos log delivery)
   maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]
                                           operator action on a node with a BMC: provision (discovered, failed or
                                           held), reprovision (installed, handed-over, failed or held), power-off
@@ -60,7 +62,13 @@ async function main(argv: string[]): Promise<void> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { config: { type: 'string', short: 'c' }, url: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-probe': { type: 'boolean' } },
+      options: {
+        config: { type: 'string', short: 'c' },
+        url: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        'no-probe': { type: 'boolean' },
+        console: { type: 'boolean' },
+      },
     });
   } catch (err) {
     // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes: a usage error.
@@ -77,6 +85,8 @@ async function main(argv: string[]): Promise<void> {
     case 'check-config':
       return checkConfig(positionals[0] ?? values.config ?? fail('check-config needs a FILE', 2), values['no-probe'] !== true);
     case 'nodes':
+      if (values.console && positionals[0] === undefined) fail('nodes --console needs a node ID', 2);
+      if (values.console) return consoleOf(positionals[0]!, values.config, values.url);
       return nodes(positionals[0], values.config, values.url);
     case 'node':
       return nodeAction(positionals[0], positionals[1], values.config, values.url);
@@ -202,6 +212,11 @@ async function adminRequest<T>(path: string, configFile: string | undefined, url
 async function nodes(id: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
   if (id) process.stdout.write(formatTimeline(await adminRequest<NodeRecord>(`/v1/nodes/${encodeURIComponent(id)}`, configFile, url)));
   else process.stdout.write(formatNodeTable((await adminRequest<{ nodes: NodeSummary[] }>('/v1/nodes', configFile, url)).nodes, new Date()));
+}
+
+async function consoleOf(id: string, configFile: string | undefined, url: string | undefined): Promise<void> {
+  const answer = await adminRequest<{ node: string; lines: ConsoleLine[]; dropped: number }>(`/v1/nodes/${encodeURIComponent(id)}/console`, configFile, url);
+  process.stdout.write(formatConsole(answer.node, answer.lines, answer.dropped));
 }
 
 async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {

@@ -1,8 +1,11 @@
 // Composition root: wires the subsystems and runs them under one supervisor. Nothing else here.
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { AgentConfig } from './config/model.js';
 import { createAnnounceService } from './announce/service.js';
+import { ConsoleBuffers, DEFAULT_CONSOLE_LIMITS } from './console/buffer.js';
+import { createConsoleSink } from './console/sink.js';
 import { createRaService } from './ra/service.js';
 import { openLeasePool } from './dhcp/leases.js';
 import type { LeaseView } from './dhcp/leaseView.js';
@@ -114,6 +117,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       provisioner.reconcileAll();
     });
     const uplink = createUplink(config, applier, outbox, log);
+    const consoles = config.nodeLogs.enabled ? createConsoles(config, nodes, addresses, log, metrics) : undefined;
 
     const app = await buildApp({
       config,
@@ -134,6 +138,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       uplinkStatus: () => uplinkStatus({ manifest: applier, outbox, puller: uplink.puller, reporter: uplink.reporter }),
       cacheStatus: () => cacheStatus(images.content, images.prefetcher, config.images.limitBytes),
       dhcpStatus: () => dhcpWatch.status(),
+      ...(consoles ? { console: consoles.buffers } : {}),
     });
 
     const dhcp = createDhcpService({
@@ -180,6 +185,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       createRaService({ config, log: log.child({ component: 'ra' }), registry: metrics, dir: path.join(config.dataDir, 'ra') }),
       ...(uplink.puller ? [uplink.puller] : []),
       ...(uplink.reporter ? [uplink.reporter] : []),
+      ...(consoles ? [consoles.sink] : []),
     ];
     // Ready once DHCP, TFTP and HTTP listen; a bind failure fails the supervisor instead.
     Promise.all([dhcp.ready, tftp.ready, http.ready]).then(
@@ -250,6 +256,27 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
   });
   const port: ImagesPort = { pins, store: content, fetch, progress: (digest) => fetcher.active().find((p) => p.digest === digest) };
   return { content, registry, prefetcher, port, fetcher };
+}
+
+/** The nodes' consoles: Talos log delivery to provisioning.address, attributed by the address this agent leased. */
+function createConsoles(config: AgentConfig, nodes: NodeRegistry, leases: LeaseView, log: Logger, registry: Registry) {
+  const buffers = new ConsoleBuffers({ ...DEFAULT_CONSOLE_LIMITS, linesPerNode: config.nodeLogs.linesPerNode }, Date.now);
+  const sink = createConsoleSink({
+    address: config.provisioning.address,
+    port: config.nodeLogs.port,
+    attribute: (ip) => {
+      const mac = leases.macOf(ip);
+      return mac === undefined ? undefined : nodes.find(mac)?.id;
+    },
+    buffers,
+    onMilestone: (id, milestone, line) => {
+      const record = nodes.get(id);
+      if (record) nodes.note(record, 'console-milestone', { milestone, source: line.source, msg: line.msg.slice(0, 200) });
+    },
+    log: log.child({ component: 'console' }),
+    registry,
+  });
+  return { buffers, sink };
 }
 
 /** Proxy-mode address bindings kept (agent/dhcp/proxyBindings.ts), the oldest dropped first. */

@@ -14,6 +14,7 @@ import type {
   BmcCredentialEntry,
   BmcSettings,
   HttpLimits,
+  NodeLogSettings,
   ProvisionSettings,
   TftpSettings,
   TrustedKey,
@@ -76,6 +77,10 @@ export const DEFAULT_TFTP: TftpSettings = Object.freeze({ maxTransfers: 256, max
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({ windowMs: 60_000, bootToken: 30, admin: 120, push: 30, refusalLogLines: 20 });
 /** The NICs systemd/11-maskin-oob0.link and 12-maskin-wan0.link name: management and uplink. */
 export const DEFAULT_ANNOUNCE_INTERFACES: readonly string[] = Object.freeze(['wan0', 'oob0']);
+/** The node log sink on: port 5170 (no IANA assignment; clear of DHCP, TFTP, HTTP and Talos's 50000/50001), 1,000 lines per node. */
+export const DEFAULT_NODE_LOGS: NodeLogSettings = Object.freeze({ enabled: true, port: 5170, linesPerNode: 1000 });
+/** The sink off (in-process tests and benchmarks that build an AgentConfig by hand). */
+export const NO_NODE_LOGS: NodeLogSettings = Object.freeze({ ...DEFAULT_NODE_LOGS, enabled: false });
 /** Announcing off (in-process tests and benchmarks that build an AgentConfig by hand). */
 export const NO_ANNOUNCE: AnnounceSettings = Object.freeze({ enabled: false, interfaces: Object.freeze([]), instanceName: 'maskin-agent' });
 export const NO_BMC: BmcSettings = Object.freeze({ envCredentials: Object.freeze({}), ipmi: Object.freeze({ bootFlagCheck: 'full' as const }) });
@@ -244,8 +249,17 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
       radvd: c.routerAdvertisements?.radvd ?? '/usr/sbin/radvd',
       maxIntervalSeconds: c.routerAdvertisements?.maxIntervalSeconds ?? 1800,
     },
+    nodeLogs: {
+      enabled: c.nodeLogs?.enabled ?? DEFAULT_NODE_LOGS.enabled,
+      port: c.nodeLogs?.port ?? DEFAULT_NODE_LOGS.port,
+      linesPerNode: c.nodeLogs?.linesPerNode ?? DEFAULT_NODE_LOGS.linesPerNode,
+    },
   };
   problems.push(...announceProblems(config));
+  if (config.nodeLogs.enabled && config.nodeLogs.port === config.ports.http)
+    problems.push(
+      new InvalidFieldError('config', 'nodeLogs.port', `${config.nodeLogs.port} is ports.http as well`, 'pick another port, or set nodeLogs.enabled: false'),
+    );
   problems.push(
     ...checkRelations(
       config,
@@ -495,4 +509,5 @@ interface RawConfig {
   bmc?: { secretsFile?: string; ipmi?: { cipherSuite?: number; bootFlagCheck?: 'full' | 'device-only' } };
   announce?: { enabled?: boolean; interfaces?: string[]; instanceName?: string };
   routerAdvertisements?: { mode?: 'auto' | 'off'; radvd?: string; maxIntervalSeconds?: number };
+  nodeLogs?: { enabled?: boolean; port?: number; linesPerNode?: number };
 }

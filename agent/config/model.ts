@@ -158,6 +158,14 @@ export interface RouterAdvertisementSettings {
   readonly maxIntervalSeconds: number;
 }
 
+/** The node log sink (agent/console): Talos log delivery over TCP on provisioning.address. */
+export interface NodeLogSettings {
+  readonly enabled: boolean;
+  readonly port: number;
+  /** Console lines kept per node. */
+  readonly linesPerNode: number;
+}
+
 /** mDNS/DNS-SD self-announcement (agent/announce): the uplink and management NICs only. */
 export interface AnnounceSettings {
   readonly enabled: boolean;
@@ -225,4 +233,10 @@ export interface AgentConfig {
   readonly bmc: BmcSettings;
   readonly announce: AnnounceSettings;
   readonly routerAdvertisements: RouterAdvertisementSettings;
+  readonly nodeLogs: NodeLogSettings;
+}
+
+/** Where nodes send their logs (`tcp://address:port`), or undefined when the sink is off. */
+export function nodeLogsUrl(config: Pick<AgentConfig, 'nodeLogs' | 'provisioning'>): string | undefined {
+  return config.nodeLogs.enabled ? `tcp://${config.provisioning.address}:${config.nodeLogs.port}` : undefined;
 }

@@ -89,6 +89,20 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       });
       return { ...record, leases };
     });
+    admin.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/nodes/:id/console', async (request, reply) => {
+      const record = deps.nodes.get(request.params.id);
+      if (!record) {
+        reply.code(404);
+        return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
+      }
+      if (!deps.console) {
+        reply.code(404);
+        return { error: 'not-found', fix: 'the node log sink is off (nodeLogs.enabled: false)' };
+      }
+      const limit = Number(request.query.limit ?? 'NaN');
+      const { lines, dropped } = deps.console.lines(record.id, Number.isInteger(limit) && limit > 0 ? limit : undefined);
+      return { node: record.id, lines, dropped };
+    });
     admin.post<{ Params: { id: string }; Body: unknown }>('/v1/nodes/:id/actions', async (request, reply) => {
       const action = (request.body as { action?: unknown } | null)?.action;
       if (!isManualAction(action)) {

@@ -2,6 +2,7 @@
 // leased to its MAC or to another of the node's MACs). Anything else gets 403 and a timeline
 // event. The config body never reaches a log or an event.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { nodeLogsUrl } from '../config/model.js';
 import { BootTokenError, MaskinError } from '../errors.js';
 import type { BootGrant } from '../nodes/tokens.js';
 import { machineConfigContext } from '../talos/configContext.js';
@@ -41,7 +42,11 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const mirror = deps.registry && { endpoint: deps.config.httpBaseUrl, registries: Object.keys(deps.config.images.registryUpstreams) };
     let body: string;
     try {
-      body = renderMachineConfig(spec, profile, machineConfigContext(spec, profile, { directory, mirror, record: deps.nodes.get(spec.id) }));
+      body = renderMachineConfig(
+        spec,
+        profile,
+        machineConfigContext(spec, profile, { directory, mirror, record: deps.nodes.get(spec.id), logs: nodeLogsUrl(deps.config) }),
+      );
     } catch (err) {
       // A config that does not validate is never served; Talos keeps retrying, the operator sees why.
       if (!(err instanceof MaskinError)) throw err;

@@ -1,4 +1,5 @@
 // What the HTTP surface needs from the rest of the agent.
+import type { ConsoleBuffers } from '../console/buffer.js';
 import type { DhcpWatchStatus } from '../dhcp/probe.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -60,4 +61,6 @@ export interface HttpDeps {
   readonly cacheStatus?: () => CacheStatus;
   /** DHCP mode in force and other DHCP servers on the segment: for GET /v1/status. */
   readonly dhcpStatus?: () => DhcpWatchStatus;
+  /** The nodes' consoles (agent/console); absent: the node log sink is off. */
+  readonly console?: Pick<ConsoleBuffers, 'lines'>;
 }

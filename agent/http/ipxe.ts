@@ -3,6 +3,7 @@
 // request counts only from the MAC's own address (agent/nodes/netboot.ts, requesterStanding);
 // any other gets the refusal script and changes nothing but a coalesced script-refused step.
 import type { FastifyPluginAsync } from 'fastify';
+import { nodeLogsUrl } from '../config/model.js';
 import { normalizeMac } from '../manifest/model.js';
 import { imagesNotReady } from '../images/readiness.js';
 import type { NodeFacts, ReportedFacts } from '../nodes/model.js';
@@ -60,7 +61,7 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     }
     const token = plan.token && (await tokens.issue(plan.token.grant, plan.token.ttlSeconds));
     for (const s of plan.steps) nodes.record({ mac }, s.step, s.detail);
-    const script = renderScript(plan.script, config.httpBaseUrl, token);
+    const script = renderScript(plan.script, config.httpBaseUrl, token, nodeLogsUrl(config));
     if (script.kind === 'http-404') {
       // iPXE's chain fails and it returns to the firmware, which boots the next device.
       reply.code(404);

@@ -122,6 +122,8 @@ export interface InstallScriptInput {
   /** Per-boot token (agent/nodes/tokens.ts); it ends up on the kernel line, so never log this script. */
   readonly token: string;
   readonly platform: IpxePlatform;
+  /** The node log sink (`tcp://…`); undefined: the sink is off. */
+  readonly logsUrl?: string | undefined;
 }
 
 const kernelFile = (arch: Arch): string => `kernel-${arch}`;
@@ -133,8 +135,12 @@ const initrdFile = (arch: Arch): string => `initramfs-${arch}.xz`;
  * the EFI stub boots with no root and panics.
  */
 export function renderInstallScript(input: InstallScriptInput): string {
-  const { node, profile, baseUrl, token, platform } = input;
-  const args = talosKernelArgs(profile, { config: bootConfigUrl(baseUrl, token), events: bootEventsUrl(baseUrl, token) });
+  const { node, profile, baseUrl, token, platform, logsUrl } = input;
+  const args = talosKernelArgs(profile, {
+    config: bootConfigUrl(baseUrl, token),
+    events: bootEventsUrl(baseUrl, token),
+    ...(logsUrl !== undefined ? { logs: logsUrl } : {}),
+  });
   const initrd = initrdFile(profile.arch);
   const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
   return script([
@@ -236,8 +242,8 @@ export type IpxeScript =
   | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
   | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
 
-/** Renders the chosen script; `token` is the boot token issued for an install, required there only. */
-export function renderScript(choice: IpxeScript, baseUrl: string, token: string | undefined): RenderedScript {
+/** Renders the chosen script; `token` is the boot token issued for an install, required there only; `logsUrl` the node log sink, if on. */
+export function renderScript(choice: IpxeScript, baseUrl: string, token: string | undefined, logsUrl?: string): RenderedScript {
   const text = (body: string): RenderedScript => ({ kind: 'script', text: body });
   switch (choice.kind) {
     case 'discovery':
@@ -252,6 +258,6 @@ export function renderScript(choice: IpxeScript, baseUrl: string, token: string 
       return renderBootLocalScript(choice.method, choice.platform);
     case 'install':
       if (token === undefined) throw new Error(`install script for node ${choice.node.id} without a boot token`);
-      return text(renderInstallScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform }));
+      return text(renderInstallScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform, logsUrl }));
   }
 }

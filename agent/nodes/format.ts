@@ -1,4 +1,5 @@
 // Text views of node records for the CLI (pure).
+import type { ConsoleLine } from '../console/lines.js';
 import type { FirmwareKind, ProvisionStep, NodeRecord, TimelineStep } from './model.js';
 
 export interface NodeSummary {
@@ -83,4 +84,11 @@ export function formatTimeline(record: NodeRecord): string {
     .join(' ');
   const rows = [['TIME', 'STEP', 'DETAIL'], ...record.timeline.map((s) => [s.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), s.step, detailText(s)])];
   return head + (facts ? `facts: ${facts}\n` : '') + lifecycleLine(record) + table(rows);
+}
+
+/** A node's console lines (agent/console), one per line: time, source, level, message. */
+export function formatConsole(id: string, lines: readonly ConsoleLine[], dropped: number): string {
+  if (lines.length === 0) return `node ${id}: no console lines yet (they arrive once the node's Talos kernel has its network)\n`;
+  const head = `node ${id}: ${lines.length} console line(s)${dropped > 0 ? `, ${dropped} older or over-rate line(s) not kept` : ''}\n`;
+  return head + lines.map((l) => `${l.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} ${l.source} ${l.level}: ${l.msg}\n`).join('');
 }

@@ -50,7 +50,9 @@ export type StepName =
   | 'bmc-call'
   | 'identity-check'
   | 'operator-action'
-  | 'boot-hint';
+  | 'boot-hint'
+  /** A line of the node's own console (agent/console) that marks a boot step. */
+  | 'console-milestone';
 
 export interface TimelineStep {
   /** ISO 8601 */

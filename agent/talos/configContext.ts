@@ -14,6 +14,8 @@ export interface ConfigSite {
   readonly mirror: { readonly endpoint: string; readonly registries: readonly string[] } | undefined;
   /** The node's record, if it has one: whether it was installed before decides an `on-reprovision` wipe. */
   readonly record: NodeRecord | undefined;
+  /** The agent's node log sink (`tcp://…`); undefined: off. */
+  readonly logs?: string | undefined;
 }
 
 export function machineConfigContext(node: NodeSpec, profile: Profile, site: ConfigSite): MachineConfigContext {
@@ -26,5 +28,6 @@ export function machineConfigContext(node: NodeSpec, profile: Profile, site: Con
     ...(registryMirror ? { registryMirror } : {}),
     ...(installerImage !== undefined ? { installerImage } : {}),
     wipe: installWipes(node, profile, site.record),
+    ...(site.logs !== undefined ? { logDestination: site.logs } : {}),
   };
 }

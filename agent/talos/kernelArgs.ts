@@ -12,12 +12,17 @@ import { isBefore, parseTalosVersion } from './version.js';
 
 /** Talos refuses to run without these on metal. */
 const REQUIRED = ['talos.platform=metal', 'slab_nomerge', 'pti=on'] as const;
-/** Keys only maskin sets. `talos.config` carries the per-boot token; `maskin.events` is read by our stand-in installer. */
-const OWNED_KEYS = new Set(['talos.config', 'maskin.events']);
+/**
+ * Keys only maskin sets. `talos.config` carries the per-boot token; `maskin.events` is read by our
+ * stand-in installer; `talos.logging.kernel` sends the kernel log to the agent's node log sink.
+ */
+const OWNED_KEYS = new Set(['talos.config', 'maskin.events', 'talos.logging.kernel']);
 
 export interface KernelArgUrls {
   readonly config: string;
   readonly events?: string;
+  /** The node log sink, `tcp://host:port` (Talos docs "Logging": kernel log delivery). */
+  readonly logs?: string;
 }
 
 const keyOf = (arg: string): string => {
@@ -60,7 +65,7 @@ function defaultsFor(profile: Profile): string[] {
 }
 
 export function talosKernelArgs(profile: Profile, urls: KernelArgUrls): string[] {
-  for (const url of [urls.config, urls.events]) {
+  for (const url of [urls.config, urls.events, urls.logs]) {
     if (url === undefined) continue;
     const reason = unsafeReason(url);
     if (reason) throw new KernelArgError(url, reason);
@@ -79,5 +84,12 @@ export function talosKernelArgs(profile: Profile, urls: KernelArgUrls): string[]
     if ((REQUIRED as readonly string[]).includes(arg) || extras.includes(arg)) continue;
     extras.push(arg);
   }
-  return [...REQUIRED, ...defaults, `talos.config=${urls.config}`, ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []), ...extras];
+  return [
+    ...REQUIRED,
+    ...defaults,
+    `talos.config=${urls.config}`,
+    ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []),
+    ...(urls.logs !== undefined ? [`talos.logging.kernel=${urls.logs}`] : []),
+    ...extras,
+  ];
 }

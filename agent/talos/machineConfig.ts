@@ -29,6 +29,8 @@ export interface MachineConfigContext {
   readonly registryMirror?: { readonly endpoint: string; readonly registries: readonly string[] };
   /** The node's wipe policy resolved for this install (installWipes); default the profile's install.wipe. */
   readonly wipe?: boolean;
+  /** The agent's node log sink (`tcp://host:port`): added to machine.logging.destinations as json_lines. */
+  readonly logDestination?: string;
 }
 
 type Doc = Record<string, unknown>;
@@ -87,6 +89,16 @@ function withRegistryMirrors(docs: Doc[], main: Doc, mirror: NonNullable<Machine
   return [...docs, ...added.map((name) => ({ apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name, endpoints: [{ url: mirror.endpoint }] }))];
 }
 
+// machine.logging.destinations (v1alpha1.LoggingConfig): `json_lines` is the only format Talos
+// supports; the base's own destinations stay, ours is appended unless it is already there.
+function withLogDestination(main: Doc, endpoint: string): Doc {
+  const machine = isObject(main['machine']) ? main['machine'] : {};
+  const logging = isObject(machine['logging']) ? machine['logging'] : {};
+  const destinations = Array.isArray(logging['destinations']) ? logging['destinations'] : [];
+  if (destinations.some((d) => isObject(d) && d['endpoint'] === endpoint)) return main;
+  return { ...main, machine: { ...machine, logging: { ...logging, destinations: [...destinations, { endpoint, format: 'json_lines' }] } } };
+}
+
 /** The documents a node gets, validated. Throws MachineConfigError naming the node and the problems. */
 export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: MachineConfigContext = {}): Doc[] {
   const fail = (detail: string): never => {
@@ -106,6 +118,7 @@ export function machineConfigDocs(node: NodeSpec, profile: Profile, ctx: Machine
     if (!isObject(patched) || patched['version'] !== 'v1alpha1') fail(`patch ${i + 1} removes or replaces the v1alpha1 document itself`);
     main = patched as Doc;
   });
+  if (ctx.logDestination !== undefined) main = withLogDestination(main, ctx.logDestination);
   docs = docs.map((d, i) => (i === mainIndex ? main : d));
   if (node.hostname !== undefined) docs = withHostname(docs, mainIndex, node.hostname);
   if (ctx.registryMirror) docs = withRegistryMirrors(docs, main, ctx.registryMirror);

@@ -9,7 +9,8 @@
 //   1. typed, from the older vendored schemas: a v1alpha1 property an older release documented
 //      and a newer one dropped keeps the older release's schema (1.14 ← 1.13 ← 1.12);
 //   2. untyped (`{}`), the fields that no vendored schema documents, listed below from the Go
-//      types (pkg/machinery/config/types/v1alpha1/v1alpha1_types.go). Talos type-checks them.
+//      types (pkg/machinery/config/types/v1alpha1/v1alpha1_types.go). Talos type-checks them;
+//   3. corrected, the defs the schema generator describes wrongly (MISDESCRIBED below).
 // Pure: returns a new schema object.
 
 type Schema = Record<string, unknown>;
@@ -25,6 +26,15 @@ const UNDOCUMENTED: Readonly<Record<string, readonly string[]>> = {
   'v1alpha1.APIServerConfig': ['disablePodSecurityPolicy'],
   'v1alpha1.EtcdConfig': ['subnet'],
   'v1alpha1.FeaturesConfig': ['rbac', 'stableHostname', 'apidCheckExtKeyUsage'],
+};
+
+/**
+ * Defs the schema generator got wrong: v1alpha1.Endpoint is a Go struct wrapping *url.URL that
+ * Talos reads from (and writes as) a YAML string such as `tcp://198.18.0.1:5170`
+ * (machine.logging.destinations[].endpoint), while the schemas describe it as an empty object.
+ */
+const MISDESCRIBED: Readonly<Record<string, Schema>> = {
+  'v1alpha1.Endpoint': { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://', description: 'A URL, e.g. tcp://198.18.0.1:5170' },
 };
 
 function defsOf(schema: Schema): Defs {
@@ -85,6 +95,7 @@ export function withAcceptedUndocumented(target: Schema, older: readonly Schema[
     const props = (def['properties'] ??= {}) as Record<string, unknown>;
     for (const prop of extra) props[prop] ??= {};
   }
+  for (const [name, def] of Object.entries(MISDESCRIBED)) if (defs[name]) defs[name] = structuredClone(def);
   schema['$defs'] = defs;
   return schema;
 }

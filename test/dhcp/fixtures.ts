@@ -14,6 +14,7 @@ import {
   DEFAULT_TFTP,
   NO_ANNOUNCE,
   NO_BMC,
+  NO_NODE_LOGS,
   NO_UPLINK,
 } from '../../agent/config/load.js';
 
@@ -58,6 +59,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     bmc: NO_BMC,
     announce: NO_ANNOUNCE,
     routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
+    nodeLogs: NO_NODE_LOGS,
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }

@@ -110,6 +110,7 @@ t.test('args iPXE would rewrite or that break Talos are refused', async (t) => {
     ['talos.platform=container', /Talos requires talos.platform=metal/],
     ['talos.config=http://elsewhere/config', /set by maskin/],
     ['maskin.events=http://elsewhere/', /set by maskin/],
+    ['talos.logging.kernel=tcp://elsewhere:514', /set by maskin/],
     ['-console=tty0', /removal is written -key/],
     ['ünïcode=1', /non-ASCII/],
   ];
@@ -118,6 +119,12 @@ t.test('args iPXE would rewrite or that break Talos are refused', async (t) => {
     t.match(kernelArgProblems([arg]).join(), why, arg);
   }
   t.same(kernelArgProblems(['console=ttyS1', '-consoleblank', 'pti=on']), []);
+});
+
+t.test('the node log sink goes after the config and events URLs, before the extras', async (t) => {
+  const got = talosKernelArgs(profile({ kernelArgs: ['net.ifnames=0'] }), { ...urls, events: 'http://198.18.0.1/ev', logs: 'tcp://198.18.0.1:5170' });
+  t.same(got.slice(-4), [cfg, 'maskin.events=http://198.18.0.1/ev', 'talos.logging.kernel=tcp://198.18.0.1:5170', 'net.ifnames=0']);
+  t.throws(() => talosKernelArgs(profile({}), { ...urls, logs: 'tcp://x:1 y' }), REFUSED, 'checked like our other URLs');
 });
 
 t.test('our own URLs are checked too', async (t) => {

@@ -212,3 +212,27 @@ t.test('registry mirror: registries the base already mirrors are left to the bas
   const mirrors = docs.filter((d) => d['kind'] === 'RegistryMirrorConfig');
   t.same(mirrors, [own, { apiVersion: 'v1alpha1', kind: 'RegistryMirrorConfig', name: 'docker.io', endpoints: [{ url: 'http://198.18.9.1:8080' }] }]);
 });
+
+t.test('node log sink: one json_lines destination in machine.logging, on every release line, schema-checked', async (t) => {
+  const logDestination = 'tcp://198.18.9.1:5170';
+  for (const v of ['v1.12.11', 'v1.13.9', 'v1.14.0']) {
+    const main = machineConfigDocs(node(), profile({ talosVersion: v }), { logDestination }).find((d) => d['version'] === 'v1alpha1') as Doc;
+    t.same(main['machine']['logging'], { destinations: [{ endpoint: logDestination, format: 'json_lines' }] }, v);
+  }
+  const own = { machine: { logging: { destinations: [{ endpoint: 'udp://10.0.0.9:514', format: 'json_lines' }] } } };
+  const kept = machineConfigDocs(node({ patches: [own] }), profile(), { logDestination }).find((d) => d['version'] === 'v1alpha1') as Doc;
+  t.same(
+    kept['machine']['logging']['destinations'].map((d: Doc) => d['endpoint']),
+    ['udp://10.0.0.9:514', logDestination],
+    "the base's own destinations stay, ours follows",
+  );
+  const same = { machine: { logging: { destinations: [{ endpoint: logDestination, format: 'json_lines' }] } } };
+  const once = machineConfigDocs(node({ patches: [same] }), profile(), { logDestination }).find((d) => d['version'] === 'v1alpha1') as Doc;
+  t.equal(once['machine']['logging']['destinations'].length, 1, 'not added twice');
+  t.throws(
+    () => machineConfigDocs(node(), profile(), { logDestination: '198.18.9.1:5170' }),
+    { ...MCE, message: /endpoint/ },
+    'an endpoint without scheme fails the schema',
+  );
+  t.equal((machineConfigDocs(node(), profile()).find((d) => d['version'] === 'v1alpha1') as Doc)['machine']['logging'], undefined, 'sink off: nothing added');
+});
