@@ -28,9 +28,12 @@ const USAGE = `usage:
   maskin-agent nodes [ID [--console]] [--config FILE | --url URL]
                                           table of nodes from a running agent, or one node's timeline
                                           (--console: the node's own console lines, from Talos log delivery)
-  maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]
+  maskin-agent node ID provision|reprovision|power-off|rescue|exit-rescue [--config FILE | --url URL]
                                           operator action on a node with a BMC: provision (discovered, failed or
-                                          held), reprovision (installed, handed-over, failed or held), power-off
+                                          held), reprovision (installed, handed-over, failed or held), power-off;
+                                          on any node: rescue (diskless Talos maintenance mode, disks untouched;
+                                          with a BMC at once, else on its next PXE boot), exit-rescue (back to its
+                                          disk, or installed if it never was)
   maskin-agent status [--config FILE | --url URL]
                                           manifest version/source/age, last pull, outbox depth
   maskin-agent cache status [--config FILE | --url URL]
@@ -221,7 +224,7 @@ async function consoleOf(id: string, configFile: string | undefined, url: string
 
 async function nodeAction(id: string | undefined, action: string | undefined, configFile: string | undefined, url: string | undefined): Promise<void> {
   if (id === undefined || action === undefined || !isManualAction(action))
-    fail('usage: maskin-agent node ID provision|reprovision|power-off [--config FILE | --url URL]', 2);
+    fail('usage: maskin-agent node ID provision|reprovision|power-off|rescue|exit-rescue [--config FILE | --url URL]', 2);
   await adminRequest<unknown>(`/v1/nodes/${encodeURIComponent(id)}/actions`, configFile, url, { action });
   process.stdout.write(`${action} of node ${id} accepted; follow it with: maskin-agent nodes ${id}\n`);
 }

@@ -118,7 +118,11 @@ interface Contender {
   pid: number;
 }
 
+/** Set by SIGINT/SIGTERM: the next run throws, so the racks, the mount and the throttle are undone. */
+let stopRequested = false;
+
 async function perf(c: Contender, rate: number, seconds: number, seed?: number): Promise<PerfRun> {
+  if (stopRequested) throw new Error('stopped by a signal');
   const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(CLIENTS), '-p', String(seconds), '-W', '500000'];
   if (seed !== undefined) args.push('-s', String(seed));
   // perfdhcp exits non-zero when it saw drops; its report is still on stdout.
@@ -454,6 +458,11 @@ function table(r: DhcpBenchResult): string {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      process.stderr.write(`${signal}: cleaning up after the current run\n`);
+      stopRequested = true;
+    });
   const result = await benchDhcp();
   process.stdout.write(JSON.stringify(result, null, 2) + '\n\n' + table(result) + '\n');
   const m = result.servers.maskin!;

@@ -67,11 +67,19 @@ function reply(request: Buffer, type: number): Buffer {
 
 const listen = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 const speak = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-listen.on('message', (msg) => {
+// A unicast request to the server address arrives on `speak` (the more specific bind), a broadcast on `listen`.
+const onMessage = (msg: Buffer): void => {
   const type = messageType(msg);
   const answer = type === 1 ? 2 : type === 3 ? 5 : 0; // DISCOVER → OFFER, REQUEST → ACK
-  if (answer) speak.send(reply(msg, answer), 68, '255.255.255.255');
-});
+  if (!answer) return;
+  // RFC 2131 §4.1: a relayed request (perfdhcp sends as a relay, giaddr = its own address) is
+  // answered to the relay's server port; a direct one by broadcast.
+  const giaddr = msg.readUInt32BE(24);
+  if (giaddr !== 0) speak.send(reply(msg, answer), 67, `${msg[24]}.${msg[25]}.${msg[26]}.${msg[27]}`);
+  else speak.send(reply(msg, answer), 68, '255.255.255.255');
+};
+listen.on('message', onMessage);
+speak.on('message', onMessage);
 listen.on('error', (err) => process.stderr.write(`listen: ${err.message}\n`));
 speak.on('error', (err) => process.stderr.write(`speak: ${err.message}\n`));
 listen.bind({ address: '0.0.0.0', port: 67 }, () => {

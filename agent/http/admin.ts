@@ -107,7 +107,7 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       const action = (request.body as { action?: unknown } | null)?.action;
       if (!isManualAction(action)) {
         reply.code(400);
-        return { error: 'bad-request', fix: 'send {"action": "provision" | "reprovision" | "power-off"}' };
+        return { error: 'bad-request', fix: 'send {"action": "provision" | "reprovision" | "power-off" | "rescue" | "exit-rescue"}' };
       }
       if (!deps.provisioner) {
         reply.code(404);

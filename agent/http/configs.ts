@@ -20,7 +20,7 @@ export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { tok
       .filter((mac) => mac !== g.mac)
       .flatMap((mac) => leasedIpOf(mac) ?? []);
   const grant = deps.tokens.check(request.params.token, request.ip, leasedIpOf, siblingIps);
-  if (grantStanding(grant, deps.directory().byId(grant.nodeId)) === 'superseded') throw new BootTokenError('superseded');
+  if (grantStanding(grant, deps.directory().byId(grant.nodeId), deps.nodes.get(grant.nodeId)) === 'superseded') throw new BootTokenError('superseded');
   return grant;
 }
 

@@ -156,6 +156,30 @@ export function renderInstallScript(input: InstallScriptInput): string {
   ]);
 }
 
+/**
+ * Boot the profile's Talos kernel and initramfs with no `talos.config`: Talos on metal without a
+ * machine config enters maintenance mode ("entering maintenance service") and waits for
+ * `talosctl apply-config --insecure`, touching no disk. Its kernel log still streams to the node
+ * log sink. Nothing to download that an install would not (it works from the cache in a WAN outage).
+ */
+export function renderRescueScript(input: Omit<InstallScriptInput, 'token'>): string {
+  const { node, profile, baseUrl, platform, logsUrl } = input;
+  const args = talosKernelArgs(profile, logsUrl !== undefined ? { logs: logsUrl } : {});
+  const initrd = initrdFile(profile.arch);
+  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
+  return script([
+    `# maskin: rescue node ${safeText(node.id)}, profile ${safeText(profile.name)}: Talos maintenance mode, no machine config`,
+    `echo maskin: rescue: booting Talos ${safeText(profile.talosVersion)} without touching the disks of node ${safeText(node.id)}`,
+    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
+    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
+    'boot || goto failed',
+    ':failed',
+    'echo maskin: could not load the rescue kernel, returning to firmware',
+    'sleep 10',
+    'exit 1',
+  ]);
+}
+
 /** A script to send, or none: the HTTP layer answers 404, iPXE's fetch fails and the chain script returns to the firmware. */
 export type RenderedScript = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
 
@@ -240,7 +264,8 @@ export type IpxeScript =
   | { readonly kind: 'wait'; readonly reason: string }
   | { readonly kind: 'wait-image'; readonly waiting: string }
   | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
-  | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
+  | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform }
+  | { readonly kind: 'rescue'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
 
 /** Renders the chosen script; `token` is the boot token issued for an install, required there only; `logsUrl` the node log sink, if on. */
 export function renderScript(choice: IpxeScript, baseUrl: string, token: string | undefined, logsUrl?: string): RenderedScript {
@@ -259,5 +284,7 @@ export function renderScript(choice: IpxeScript, baseUrl: string, token: string 
     case 'install':
       if (token === undefined) throw new Error(`install script for node ${choice.node.id} without a boot token`);
       return text(renderInstallScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform, logsUrl }));
+    case 'rescue':
+      return text(renderRescueScript({ node: choice.node, profile: choice.profile, baseUrl, platform: choice.platform, logsUrl }));
   }
 }

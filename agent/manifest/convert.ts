@@ -163,6 +163,13 @@ function rawProfile(p: PbProfile): RawProfile {
   } as RawProfile;
 }
 
+function desiredOf(d: DesiredState): NonNullable<RawNode['desired']> {
+  if (d === DesiredState.UNSPECIFIED || d === DesiredState.INSTALLED) return 'installed';
+  if (d === DesiredState.DISCOVERY) return 'discovery';
+  if (d === DesiredState.RESCUE) return 'rescue';
+  return `unknown enum value ${Number(d)}` as NonNullable<RawNode['desired']>;
+}
+
 function rawNode(n: PbNode): RawNode {
   return {
     id: n.id,
@@ -173,8 +180,9 @@ function rawNode(n: PbNode): RawNode {
     profile: n.profile,
     ...opt('ipv4', n.ipv4, ''),
     ...(n.patchesJson.length > 0 ? { patches: n.patchesJson.map(parseJson) as Record<string, unknown>[] } : {}),
-    // Unspecified and unknown enum values mean the defaults the .proto documents.
-    desired: n.desired === DesiredState.DISCOVERY ? 'discovery' : 'installed',
+    // Unspecified means the default the .proto documents; a value this agent does not know passes
+    // through as a string the schema rejects, naming the field: never read as "install".
+    desired: desiredOf(n.desired),
     generation: exactNumber(n.generation),
     bootLocal: n.bootLocal === BootLocal.SANBOOT ? 'sanboot' : n.bootLocal === BootLocal.HTTP_404 ? 'http-404' : 'exit',
     ...opt('uefiBootFile', n.uefiBootFile, ''),

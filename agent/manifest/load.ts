@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
 import { schemaValidator } from '../config/schemaErrors.js';
 import { kernelArgProblems } from '../talos/kernelArgs.js';
-import type { BmcVendor, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride, WipePolicy } from './model.js';
+import type { BmcVendor, DesiredState, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride, WipePolicy } from './model.js';
 import { normalizeMac } from './model.js';
 
 /** Checks a profile's base machine config; throws a MaskinError naming the problem. */
@@ -250,7 +250,7 @@ export interface RawManifest {
     profile: string;
     ipv4?: string;
     patches?: Record<string, unknown>[];
-    desired?: 'installed' | 'discovery';
+    desired?: DesiredState;
     generation?: number;
     bootLocal?: 'exit' | 'sanboot' | 'http-404';
     uefiBootFile?: string;

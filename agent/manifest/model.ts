@@ -2,7 +2,12 @@
 // which carries the same model). Everything here is plain, frozen data.
 
 export type Arch = 'amd64' | 'arm64';
-export type DesiredState = 'installed' | 'discovery';
+/**
+ * `installed`: install Talos, then boot the disk. `discovery`: never install. `rescue`: boot Talos
+ * from the network without a machine config, so it waits in maintenance mode and never touches
+ * the disks; back to `installed` boots the disk again (or installs a node never installed).
+ */
+export type DesiredState = 'installed' | 'discovery' | 'rescue';
 /**
  * How an installed node that PXE-boots again is sent to its disk: `exit 1`, BIOS `sanboot`, or an
  * HTTP 404 (some UEFI firmware stops at its boot menu on a plain `exit`).

@@ -1,19 +1,33 @@
 // What a machine asking for its iPXE script gets, and how that moves its state. Pure.
-import { wipePolicyOf, type NodeSpec, type Profile } from '../manifest/model.js';
+import { wipePolicyOf, type DesiredState, type NodeSpec, type Profile } from '../manifest/model.js';
 import type { NodeRecord, NodeState } from './model.js';
 
 export type BootDecision =
   | { readonly kind: 'install'; readonly next: NodeState; readonly why: string }
+  | { readonly kind: 'rescue'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'boot-local'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'discovery'; readonly next: NodeState; readonly why: string };
 
 /** States a node keeps when its desired state becomes discovery: what is on its disk, or why it is held. */
 const KEPT_IN_DISCOVERY: ReadonlySet<NodeState> = new Set(['installed', 'handed-over', 'held']);
 
+/** What the node is to be: an operator's rescue request wins over the manifest's installed or discovery. */
+export function effectiveDesired(spec: Pick<NodeSpec, 'desired'>, record: Pick<NodeRecord, 'rescueRequestedAt'> | undefined): DesiredState {
+  return record?.rescueRequestedAt !== undefined ? 'rescue' : spec.desired;
+}
+
+/** A node leaving rescue is what its disk holds: this generation's install, or nothing yet. */
+function afterRescue(record: NodeRecord | undefined): NodeState {
+  return record !== undefined && record.installedGeneration === record.generation ? 'installed' : 'discovered';
+}
+
 /**
- * - Unknown machine, or desired `discovery`: discovery script, never an install.
+ * - Unknown machine: discovery script, never an install.
  * - Held (its BMC inventory does not match the manifest, or an operator held it): never an
- *   install, whatever the generation; the wait script keeps it off the disk.
+ *   install and no rescue, whatever the generation; the wait script keeps it off the disk.
+ * - Rescue (desired `rescue`, or an operator's rescue request): the rescue script, whatever the
+ *   state (failed too: it writes nothing), never an install or a boot-local answer.
+ * - Desired `discovery`: discovery script, never an install.
  * - A generation newer than the record's: reprovision (install again).
  * - Installed or handed over, or failed after installing this generation: boot local. Talos kexecs after install and later boots follow firmware order,
  *   so a node that PXE-boots again must be sent to its disk, not into the installer again.
@@ -22,13 +36,17 @@ const KEPT_IN_DISCOVERY: ReadonlySet<NodeState> = new Set(['installed', 'handed-
  * - Otherwise: install.
  */
 export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | undefined): BootDecision {
-  const state = record?.state ?? 'discovered';
   if (!spec) return { kind: 'discovery', next: 'discovered', why: 'not in the manifest' };
+  if (record?.state === 'held') return { kind: 'discovery', next: 'held', why: `held: ${record.lifecycle?.failure?.reason ?? 'identity not confirmed'}` };
+  if (effectiveDesired(spec, record) === 'rescue')
+    return { kind: 'rescue', next: 'rescue', why: record?.rescueRequestedAt !== undefined ? 'an operator asked for rescue' : 'desired state is rescue' };
+  // Out of rescue, a node is again what its disk holds.
+  const state = record?.state === 'rescue' ? afterRescue(record) : (record?.state ?? 'discovered');
   if (spec.desired === 'discovery') return { kind: 'discovery', next: KEPT_IN_DISCOVERY.has(state) ? state : 'discovered', why: 'desired state is discovery' };
-  if (state === 'held') return { kind: 'discovery', next: 'held', why: `held: ${record?.lifecycle?.failure?.reason ?? 'identity not confirmed'}` };
   const recordGeneration = record?.generation ?? 0;
   if (spec.generation > recordGeneration)
     return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
+  if (record?.state === 'rescue' && state === 'installed') return { kind: 'boot-local', next: 'installed', why: 'out of rescue: installed at this generation' };
   if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
   // Failed after the install finished (hand-over never answered, or powered off by an operator):
   // what is on the disk is this generation's install, so the disk it is.

@@ -4,9 +4,11 @@
 /**
  * discovered → verified → provisioning → installing → installed → handed-over, plus failed, held
  * and reprovisioning (agent/provision/plan.ts). Nodes without a BMC only ever move
- * discovered → installing → installed, by their own netboot events.
+ * discovered → installing → installed, by their own netboot events. `rescue`: booted (or being
+ * booted) diskless into Talos maintenance mode, from any state, by the manifest or an operator.
  */
-export type NodeState = 'discovered' | 'verified' | 'provisioning' | 'installing' | 'installed' | 'handed-over' | 'failed' | 'held' | 'reprovisioning';
+export type NodeState =
+  'discovered' | 'verified' | 'provisioning' | 'installing' | 'installed' | 'handed-over' | 'failed' | 'held' | 'reprovisioning' | 'rescue';
 
 /** What the lifecycle executor is doing or waiting for on a node. */
 export type ProvisionStep = 'inventory' | 'power' | 'netboot' | 'install' | 'handover';
@@ -94,6 +96,8 @@ export interface NodeRecord {
   installedGeneration?: number;
   /** Set once the lifecycle executor has acted on the node (nodes with a BMC). */
   lifecycle?: ProvisionProgress;
+  /** An operator asked for rescue (`maskin-agent node ID rescue`) at this time; cleared by exit-rescue. */
+  rescueRequestedAt?: string;
   timeline: TimelineStep[];
 }
 

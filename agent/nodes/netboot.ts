@@ -4,7 +4,7 @@
 // applies the plan (state change, token, steps) and renders the script. Pure.
 import type { IpxePlatform, IpxeScript, ScriptRefusal } from '../ipxe/render.js';
 import type { NodeSpec, Profile } from '../manifest/model.js';
-import { decideBoot } from './bootPlan.js';
+import { decideBoot, effectiveDesired } from './bootPlan.js';
 import type { NodeRecord, NodeState, StepName } from './model.js';
 import type { BootGrant } from './tokens.js';
 
@@ -95,8 +95,9 @@ export function requesterStanding(request: Pick<ScriptRequest, 'from' | 'leasedI
  * - discovery: the discovery script for a machine the manifest does not know, else the wait
  *   script saying why;
  * - boot local: the node's bootLocal method on this platform;
- * - install while a pinned image is still missing: the image-wait script and no token, so
- *   nothing unverified is ever served; the node is installing all the same;
+ * - install or rescue while a pinned image is still missing: the image-wait script and no token,
+ *   so nothing unverified is ever served; the node is installing (in rescue) all the same;
+ * - rescue: the rescue script (the profile's kernel and initramfs, no machine config) and no token;
  * - install: a boot token bound to this node, MAC, the request's address (the one that counted) and
  *   generation, and the install script.
  */
@@ -125,6 +126,12 @@ export function planScript(request: ScriptRequest): ScriptPlan {
   if (!profile) throw new Error(`node ${spec.id}: planScript was given no profile`);
   const waiting = request.imagesNotReady;
   if (waiting) return plan({ kind: 'wait-image', waiting }, { step: 'script-served', detail: { kind: 'wait-image', platform, waiting } });
+  // No token: the rescue kernel line names no machine config, so there is nothing to fetch.
+  if (decision.kind === 'rescue')
+    return plan(
+      { kind: 'rescue', node: spec, profile, platform },
+      { step: 'script-served', detail: { kind: 'rescue', platform, profile: profile.name, talosVersion: profile.talosVersion, why: decision.why } },
+    );
   const { generation } = spec;
   return plan(
     { kind: 'install', node: spec, profile, platform },
@@ -148,10 +155,14 @@ export function planReport(detail: Record<string, unknown>, record: Pick<NodeRec
 }
 
 /**
- * A boot token stands while the manifest still wants its node installed at the generation it was
- * issued for: a generation bump, desired state discovery or the node leaving the manifest
- * supersedes it, whatever its lifetime left.
+ * A boot token stands while the node is still to be installed at the generation it was issued
+ * for: a generation bump, desired state discovery or rescue (an operator's rescue request too) or
+ * the node leaving the manifest supersedes it, whatever its lifetime left.
  */
-export function grantStanding(grant: Pick<BootGrant, 'generation'>, spec: NodeSpec | undefined): 'ok' | 'superseded' {
-  return spec && spec.generation === grant.generation && spec.desired === 'installed' ? 'ok' : 'superseded';
+export function grantStanding(
+  grant: Pick<BootGrant, 'generation'>,
+  spec: NodeSpec | undefined,
+  record?: Pick<NodeRecord, 'rescueRequestedAt'>,
+): 'ok' | 'superseded' {
+  return spec && spec.generation === grant.generation && effectiveDesired(spec, record) === 'installed' ? 'ok' : 'superseded';
 }

@@ -247,6 +247,13 @@ export class NodeRegistry implements BootObserver {
     this.persist(record);
   }
 
+  /** An operator's rescue request (agent/nodes/bootPlan.ts effectiveDesired); undefined clears it. */
+  setRescueRequest(record: NodeRecord, at: Date | undefined): void {
+    if (at) record.rescueRequestedAt = at.toISOString();
+    else delete record.rescueRequestedAt;
+    this.persist(record);
+  }
+
   markConfigFetched(record: NodeRecord): void {
     record.configFetchedAt = this.deps.now().toISOString();
     this.persist(record);

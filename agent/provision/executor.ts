@@ -13,7 +13,8 @@ import type { ProvisionStep, NodeRecord } from '../nodes/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
 import type { Clock } from '../runtime/clock.js';
 import { identityMismatch } from './identity.js';
-import { plan, refuseManual, type Action, type DesiredNode, type ProvisionEvent, type ManualAction } from './plan.js';
+import { effectiveDesired } from '../nodes/bootPlan.js';
+import { plan, refuseManual, refuseRescue, type Action, type DesiredNode, type ProvisionEvent, type ManualAction } from './plan.js';
 import { PowerGate } from './powerGate.js';
 
 /** Builds the driver for one node's BMC (agent/bmc/factory.ts); never probes protocols. */
@@ -85,6 +86,7 @@ export class ProvisionExecutor {
   manual(id: string, action: ManualAction): ManualResult {
     const spec = this.deps.directory().byId(id);
     if (!spec) return { accepted: false, refusal: 'unknown-node', reason: `no node ${id} in the manifest` };
+    if (action === 'rescue' || action === 'exit-rescue') return this.rescueRequest(spec, action);
     const record = spec.bmc ? this.recordOf(spec) : this.deps.nodes.get(id);
     const refused = refuseManual(record?.state ?? 'discovered', action, spec.bmc !== undefined);
     if (refused || !record) return { accepted: false, refusal: spec.bmc ? 'wrong-state' : 'no-bmc', reason: refused ?? 'the node has no BMC' };
@@ -93,6 +95,25 @@ export class ProvisionExecutor {
     // only after it, and power-cycle the machine the operator is turning off first.
     this.lanes.get(id)?.interrupt?.abort();
     this.post(id, { kind: 'manual', action });
+    return { accepted: true };
+  }
+
+  /**
+   * Rescue and exit-rescue change what the node is to be (the record's rescue request, which the
+   * netboot path reads too); a node with a BMC is then driven there at once, one without on its
+   * next PXE boot.
+   */
+  private rescueRequest(spec: NodeSpec, action: 'rescue' | 'exit-rescue'): ManualResult {
+    const record = this.recordOf(spec);
+    const refused = refuseRescue(record.state, spec.desired, record.rescueRequestedAt !== undefined, action);
+    if (refused) return { accepted: false, refusal: 'wrong-state', reason: refused };
+    this.deps.nodes.note(record, 'operator-action', { action });
+    this.deps.nodes.setRescueRequest(record, action === 'rescue' ? new Date(this.deps.clock.now()) : undefined);
+    if (spec.bmc) {
+      // What the lane was doing (a retry backoff, a queued power-on) is for the old intent.
+      this.lanes.get(spec.id)?.interrupt?.abort();
+      this.post(spec.id, { kind: 'reconcile' });
+    }
     return { accepted: true };
   }
 
@@ -147,10 +168,10 @@ export class ProvisionExecutor {
     return this.deps.nodes.get(spec.id) ?? this.deps.nodes.recordFor(spec.macs[0]!);
   }
 
-  private desiredOf(spec: NodeSpec): DesiredNode {
+  private desiredOf(spec: NodeSpec, record: NodeRecord): DesiredNode {
     const s = this.deps.settings;
     return {
-      desired: spec.desired,
+      desired: effectiveDesired(spec, record),
       generation: spec.generation,
       hasBmc: spec.bmc !== undefined,
       limits: { maxAttempts: s.maxAttempts, backoffMs: s.backoffMs, maxBackoffMs: s.maxBackoffMs, probeIntervalMs: s.probeIntervalMs },
@@ -163,7 +184,7 @@ export class ProvisionExecutor {
     if (!spec?.bmc) return;
     const record = this.recordOf(spec);
     const step = this.live.has(id) ? record.lifecycle?.step : undefined;
-    const actions = plan(this.desiredOf(spec), {
+    const actions = plan(this.desiredOf(spec, record), {
       state: record.state,
       generation: record.generation,
       ...(step ? { step } : {}),

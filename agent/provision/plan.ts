@@ -12,11 +12,19 @@
 // A generation bump (or `reprovision`) moves any node to reprovisioning: inventory again, then
 // power → provisioning …. Failed and held nodes stay put until a generation bump or an operator's
 // `provision` (failed, held, discovered) / `reprovision` (installed, handed-over, failed, held).
+//
+// Rescue (desired `rescue`, or an operator's `rescue`) moves any node but a held one to rescue,
+// then one-shot PXE and a power cycle: the netboot path gives it the rescue script. Leaving it
+// (`exit-rescue`, or the manifest back at installed) power-cycles it through PXE once more, where
+// the netboot path sends it to its disk (installed) or into the installer (never installed).
+import type { DesiredState } from '../manifest/model.js';
 import type { ProvisionStep, NodeState } from '../nodes/model.js';
 
-/** What an operator may ask of a node with a BMC (POST /v1/nodes/:id/actions, `maskin-agent node`). */
-const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off'] as const;
+/** What an operator may ask of a node (POST /v1/nodes/:id/actions, `maskin-agent node`); all but rescue and exit-rescue need a BMC. */
+const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off', 'rescue', 'exit-rescue'] as const;
 export type ManualAction = (typeof MANUAL_ACTIONS)[number];
+/** The actions that drive the lifecycle plan; rescue and exit-rescue change what the node is to be instead. */
+export type LifecycleAction = Exclude<ManualAction, 'rescue' | 'exit-rescue'>;
 
 export const isManualAction = (v: unknown): v is ManualAction => (MANUAL_ACTIONS as readonly unknown[]).includes(v);
 
@@ -33,7 +41,7 @@ export type ProvisionEvent =
   | { readonly kind: 'bmc-error'; readonly step: ProvisionStep; readonly retryable: boolean; readonly message: string }
   /** The step's time ran out (netboot, install, handover). */
   | { readonly kind: 'timeout'; readonly step: ProvisionStep; readonly attempt: number }
-  | { readonly kind: 'manual'; readonly action: ManualAction };
+  | { readonly kind: 'manual'; readonly action: LifecycleAction };
 
 export type EventKind = ProvisionEvent['kind'];
 
@@ -65,7 +73,8 @@ export interface Limits {
 }
 
 export interface DesiredNode {
-  readonly desired: 'installed' | 'discovery';
+  /** What the node is to be: the manifest's desired state, or rescue while an operator asks for it. */
+  readonly desired: DesiredState;
   readonly generation: number;
   readonly hasBmc: boolean;
   readonly limits: Limits;
@@ -87,8 +96,21 @@ export function backoff(attempt: number, limits: Limits): number {
   return Math.min(limits.maxBackoffMs, limits.backoffMs * 2 ** Math.max(0, attempt - 2));
 }
 
+/**
+ * Why an operator's rescue or exit-rescue does not apply (undefined: it does). Rescue needs no BMC:
+ * a node without one gets the rescue script on its next PXE boot.
+ */
+export function refuseRescue(state: NodeState, manifestDesired: DesiredState, requested: boolean, action: 'rescue' | 'exit-rescue'): string | undefined {
+  if (action === 'rescue') {
+    if (state === 'held') return 'the node is held (its identity is not confirmed); provision it first';
+    return requested || manifestDesired === 'rescue' ? 'the node is already to be in rescue' : undefined;
+  }
+  if (manifestDesired === 'rescue') return "the manifest's desired state is rescue; change it there";
+  return requested ? undefined : 'the node is not in rescue';
+}
+
 /** Why an operator's action does not apply to a node in `state` (undefined: it does). */
-export function refuseManual(state: NodeState, action: ManualAction, hasBmc: boolean): string | undefined {
+export function refuseManual(state: NodeState, action: LifecycleAction, hasBmc: boolean): string | undefined {
   if (!hasBmc) return 'the node has no BMC in the manifest; power it by hand';
   if (action === 'power-off') return undefined;
   if (action === 'provision') {
@@ -129,7 +151,26 @@ function startVerify(d: DesiredNode, to: NodeState | undefined, why: string): Ac
   return [...(to ? [transition(to, why, d.generation)] : []), step('inventory', 1), { kind: 'read-inventory' }];
 }
 
-function manual(d: DesiredNode, o: ObservedNode, action: ManualAction): Action[] {
+/** Rescue wanted: into rescue from any state (the netboot path keeps held nodes out), then power through PXE. */
+function rescue(d: DesiredNode, o: ObservedNode): Action[] {
+  const e = o.event;
+  // A power-on that keeps failing leaves the node in rescue, idle with the failure: a failed state
+  // would be moved to rescue again on the next reconcile, and call the BMC forever.
+  if (e.kind === 'bmc-error') {
+    if (o.step !== e.step) return [];
+    if (e.retryable && o.attempt < d.limits.maxAttempts) return retryOrFail(d, o, e.step, e.message);
+    return [idle({ step: e.step, reason: `rescue: ${e.message}${e.retryable ? ` (after ${o.attempt} attempt(s))` : ''}` })];
+  }
+  if (o.state !== 'rescue') {
+    if (o.state === 'held' || e.kind !== 'reconcile') return [];
+    return [transition('rescue', 'rescue: diskless Talos maintenance mode', d.generation), step('power', 1), { kind: 'power-on-pxe' }];
+  }
+  if (e.kind === 'powered' && o.step === 'power') return [idle()];
+  // A node that failed to power into rescue and is asked again (reconcile with no step in flight) is left alone.
+  return [];
+}
+
+function manual(d: DesiredNode, o: ObservedNode, action: LifecycleAction): Action[] {
   if (refuseManual(o.state, action, d.hasBmc) !== undefined) return [];
   if (action === 'provision') return startVerify(d, 'discovered', 'operator asked to provision');
   if (action === 'reprovision') return startVerify(d, 'reprovisioning', 'operator asked to reprovision');
@@ -146,9 +187,10 @@ function manual(d: DesiredNode, o: ObservedNode, action: ManualAction): Action[]
 
 export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
   // Nodes without a BMC, or that should only be discovered, are left to the netboot path alone.
-  if (!d || !d.hasBmc || d.desired !== 'installed') return [];
+  if (!d || !d.hasBmc || d.desired === 'discovery') return [];
   const e = o.event;
   if (e.kind === 'manual') return manual(d, o, e.action);
+  if (d.desired === 'rescue') return rescue(d, o);
   // A newer generation restarts any node from the identity check; `discovered` at generation 0 is
   // a first provisioning, not a bump.
   const acted = o.generation > 0 || o.state !== 'discovered';
@@ -199,6 +241,11 @@ export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
       if (e.kind === 'reconcile' && o.step !== 'handover') return [step('handover', 1), { kind: 'probe-handover' }];
       if (e.kind === 'handover-ok' && o.step === 'handover') return [transition('handed-over', 'the Talos API port answers', d.generation), idle()];
       if (e.kind === 'handover-refused' && o.step === 'handover') return [{ kind: 'wait', ms: d.limits.probeIntervalMs }, { kind: 'probe-handover' }];
+      return [];
+    case 'rescue':
+      // Out of rescue: one more PXE boot, where the netboot path picks the disk or the installer.
+      if (e.kind === 'reconcile' && o.step === undefined) return [step('power', 1), { kind: 'power-on-pxe' }];
+      if (e.kind === 'powered' && o.step === 'power') return [step('netboot', o.attempt)];
       return [];
     case 'handed-over':
     case 'failed':

@@ -19,7 +19,8 @@ const REQUIRED = ['talos.platform=metal', 'slab_nomerge', 'pti=on'] as const;
 const OWNED_KEYS = new Set(['talos.config', 'maskin.events', 'talos.logging.kernel']);
 
 export interface KernelArgUrls {
-  readonly config: string;
+  /** The per-boot machine config; absent for rescue (Talos then waits in maintenance mode). */
+  readonly config?: string;
   readonly events?: string;
   /** The node log sink, `tcp://host:port` (Talos docs "Logging": kernel log delivery). */
   readonly logs?: string;
@@ -87,7 +88,7 @@ export function talosKernelArgs(profile: Profile, urls: KernelArgUrls): string[]
   return [
     ...REQUIRED,
     ...defaults,
-    `talos.config=${urls.config}`,
+    ...(urls.config !== undefined ? [`talos.config=${urls.config}`] : []),
     ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []),
     ...(urls.logs !== undefined ? [`talos.logging.kernel=${urls.logs}`] : []),
     ...extras,

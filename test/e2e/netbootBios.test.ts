@@ -2,7 +2,8 @@
 // user class iPXE → /boot.ipxe → its install script), boots the stand-in installer, which checks
 // Talos's kernel args, fetches its config with its token, writes its disk and reports; the next
 // boot is PXE again, the agent says "boot local", and the disk's boot sector prints its marker.
-// A second machine the manifest does not know gets the discovery script and no config.
+// Its console reaches the agent's node log sink. A second machine the manifest does not know gets
+// the discovery script and no config.
 // Rack 198.18.20.0/24.
 import t from 'tap';
 import { startVm } from '../bed/qemu.js';
@@ -56,6 +57,16 @@ t.test('BIOS machine installs through the agent and then boots from its disk', a
   t.ok(
     gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 2000),
     'both iPXE passes (install, boot-local) asked for their script within 2 s of their DHCP ACK',
+  );
+
+  // The stand-in streamed its console to the node log sink (Talos log delivery: the kernel's
+  // records, then its own lines as service records), attributed to this node by its lease.
+  const consoleText = await env.agent.cli(['nodes', 'bios-n1', '--console']);
+  t.match(consoleText, /kernel info: Linux version /, "the kernel's banner");
+  t.match(consoleText, /installer info: event \{"step":"config-fetched"/, "the installer's own steps");
+  t.ok(
+    node.timeline.some((s) => s.step === 'console-milestone' && s.detail.milestone === 'kernel-started'),
+    'the kernel start is a timeline step',
   );
 
   // The unknown machine: discovered, facts recorded, never a config.

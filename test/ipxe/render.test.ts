@@ -9,6 +9,7 @@ import {
   renderInstallScript,
   renderNoMacScript,
   renderRefusedScript,
+  renderRescueScript,
   renderScript,
   renderWaitScript,
 } from '../../agent/ipxe/render.js';
@@ -85,6 +86,34 @@ exit 1
     const got = renderInstallScript({ node: node(), profile: profile({ arch: c.arch }), baseUrl: BASE, token: TOKEN, platform: c.platform });
     t.equal(got, want, `${c.platform} ${c.arch}`);
   }
+});
+
+t.test('rescue script: the same kernel and initramfs, no machine config and no token, the console to the sink', async (t) => {
+  const assets = `${BASE}/assets/${VANILLA_SCHEMATIC}/v1.13.9`;
+  const args = 'talos.platform=metal slab_nomerge pti=on consoleblank=0 printk.devkmsg=on init_on_alloc=1 console=tty0 console=ttyS0';
+  for (const platform of ['pcbios', 'efi'] as const) {
+    const got = renderRescueScript({ node: node(), profile: profile(), baseUrl: BASE, platform, logsUrl: 'tcp://198.18.0.1:5170' });
+    t.equal(
+      got,
+      `#!ipxe
+# maskin: rescue node r1-n07, profile workers: Talos maintenance mode, no machine config
+echo maskin: rescue: booting Talos v1.13.9 without touching the disks of node r1-n07
+kernel ${assets}/kernel-amd64 ${platform === 'efi' ? 'initrd=initramfs-amd64.xz ' : ''}${args} talos.logging.kernel=tcp://198.18.0.1:5170 || goto failed
+initrd ${assets}/initramfs-amd64.xz || goto failed
+boot || goto failed
+:failed
+echo maskin: could not load the rescue kernel, returning to firmware
+sleep 10
+exit 1
+`,
+      platform,
+    );
+  }
+  const plain = renderScript({ kind: 'rescue', node: node(), profile: profile({ kernelArgs: ['net.ifnames=0'] }), platform: 'pcbios' }, BASE, undefined);
+  t.ok(
+    plain.kind === 'script' && !plain.text.includes('talos.config') && !plain.text.includes('talos.logging') && plain.text.includes('net.ifnames=0'),
+    'sink off: no log argument; extras kept',
+  );
 });
 
 t.test('install script for 1.14 drops init_on_alloc and keeps extras last', async (t) => {

@@ -96,16 +96,23 @@ function problemsOf(fn: () => unknown): string[] {
   return [];
 }
 
-t.test('unspecified and unknown enum values mean the defaults the .proto documents', async (t) => {
+t.test('unspecified and unknown enum values mean the defaults the .proto documents; an unknown desired state is refused', async (t) => {
   for (const [desired, bootLocal] of [
     [DesiredState.UNSPECIFIED, BootLocal.UNSPECIFIED],
-    [77 as DesiredState, 99 as BootLocal],
+    [DesiredState.INSTALLED, 99 as BootLocal],
   ] as const) {
     const m = buildManifest(rawFromProto(minimal({}, { desired, bootLocal })));
     t.same([m.nodes[0]!.desired, m.nodes[0]!.bootLocal], ['installed', 'exit']);
   }
   const m = buildManifest(rawFromProto(minimal({}, { desired: DesiredState.DISCOVERY, bootLocal: BootLocal.HTTP_404 })));
   t.same([m.nodes[0]!.desired, m.nodes[0]!.bootLocal], ['discovery', 'http-404']);
+  t.equal(buildManifest(rawFromProto(minimal({}, { desired: DesiredState.RESCUE }))).nodes[0]!.desired, 'rescue');
+  // A state a newer central knows (decommissioned, say) must never be read as "install".
+  t.same(
+    problemsOf(() => buildManifest(rawFromProto(minimal({}, { desired: 77 as DesiredState })))),
+    ['nodes.0.desired'],
+    'an unknown desired state is refused, naming the field',
+  );
   t.same(m.settings, {}, "no settings message: keep the agent's own");
   t.equal(m.issuedAt, undefined, 'issued_at 0: not set');
   const p = minimal();

@@ -49,6 +49,31 @@ const table: [string, NodeSpec | undefined, NodeRecord | undefined, string, Node
     'install',
     'installing',
   ],
+  // Rescue: the manifest's, or an operator's request (which wins over installed and discovery).
+  ['desired rescue, installed: rescue, never its disk', spec({ desired: 'rescue' }), { ...record('installed', 1), installedGeneration: 1 }, 'rescue', 'rescue'],
+  ['desired rescue, never installed: rescue, never an install', spec({ desired: 'rescue' }), undefined, 'rescue', 'rescue'],
+  ['desired rescue, generation bumped: still rescue', spec({ desired: 'rescue', generation: 4 }), record('installed', 1), 'rescue', 'rescue'],
+  ['operator rescue over desired installed', spec(), { ...record('handed-over', 1), rescueRequestedAt: '2026-12-03T10:00:00Z' }, 'rescue', 'rescue'],
+  [
+    'operator rescue over desired discovery',
+    spec({ desired: 'discovery' }),
+    { ...record('discovered', 0), rescueRequestedAt: '2026-12-03T10:00:00Z' },
+    'rescue',
+    'rescue',
+  ],
+  ['operator rescue of a failed node', spec(), { ...record('failed', 1), rescueRequestedAt: '2026-12-03T10:00:00Z' }, 'rescue', 'rescue'],
+  ['held: no rescue either', spec({ desired: 'rescue' }), record('held', 1), 'discovery', 'held'],
+  ['out of rescue, installed at this generation: its disk', spec(), { ...record('rescue', 1), installedGeneration: 1 }, 'boot-local', 'installed'],
+  ['out of rescue, never installed: install', spec(), record('rescue', 1), 'install', 'installing'],
+  ['out of rescue, installed at an older generation: install', spec(), { ...record('rescue', 1), installedGeneration: 0 }, 'install', 'installing'],
+  [
+    'out of rescue into discovery, installed: installed',
+    spec({ desired: 'discovery' }),
+    { ...record('rescue', 1), installedGeneration: 1 },
+    'discovery',
+    'installed',
+  ],
+  ['out of rescue into discovery, never installed: discovered', spec({ desired: 'discovery' }), record('rescue', 1), 'discovery', 'discovered'],
 ];
 for (const [name, s, r, kind, next] of table) {
   t.test(name, async (t) => {

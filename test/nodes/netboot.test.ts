@@ -54,6 +54,8 @@ const showScript = (s: IpxeScript): string => {
       return `boot-local ${s.method}/${s.platform}`;
     case 'install':
       return `install ${s.node.id}@${s.node.generation} ${s.profile.name}/${s.platform}`;
+    case 'rescue':
+      return `rescue ${s.node.id} ${s.profile.name}/${s.platform}`;
   }
 };
 /** `script →state@generation token@generation`; the transition and token only when planned. */
@@ -86,6 +88,13 @@ const table: [string, NodeSpec | undefined, NodeRecord, IpxePlatform, string, st
   ['desired discovery, images missing: no wait for images', discovery, record('discovered', 0), 'efi', WAIT, I0],
   ['held: told why, never installed', spec(), record('held', 1), 'efi', 'wait "held: serial mismatch"'],
   ['held, generation bumped: still held', spec({ generation: 5 }), record('held', 1), 'pcbios', 'wait "held: serial mismatch"'],
+  // Rescue: the profile's kernel without a machine config, so no token; images must be ready.
+  ['desired rescue, installed', spec({ desired: 'rescue' }), record('installed', 1), 'efi', 'rescue n1 p/efi →rescue'],
+  ['desired rescue, in rescue, boots again', spec({ desired: 'rescue' }), record('rescue', 1), 'pcbios', 'rescue n1 p/pcbios'],
+  ['desired rescue, images missing: waits for them', spec({ desired: 'rescue' }), record('installed', 1), 'efi', `wait-image "${K5}" →rescue`, K5],
+  ['operator rescue', spec(), { ...record('handed-over', 1), rescueRequestedAt: '2026-12-03T10:00:00Z' }, 'efi', 'rescue n1 p/efi →rescue'],
+  ['out of rescue, never installed: install', spec(), record('rescue', 1), 'efi', 'install n1@1 p/efi →installing@1 token@1'],
+  ['out of rescue, installed: its disk', spec(), { ...record('rescue', 1), installedGeneration: 1 }, 'pcbios', 'boot-local exit/pcbios →installed'],
   // Install: a token bound to this boot.
   ['first boot, EFI', spec(), record('discovered', 0), 'efi', 'install n1@1 p/efi →installing@1 token@1'],
   ['first boot, BIOS', spec(), record('discovered', 0), 'pcbios', 'install n1@1 p/pcbios →installing@1 token@1'],
@@ -277,6 +286,12 @@ t.test('a boot token stands only for the generation the manifest still wants ins
     ['token newer than the manifest', 3, spec({ generation: 2 }), 'superseded'],
     ['desired state now discovery', 2, spec({ generation: 2, desired: 'discovery' }), 'superseded'],
     ['node left the manifest', 2, undefined, 'superseded'],
+    ['desired state now rescue', 2, spec({ generation: 2, desired: 'rescue' }), 'superseded'],
   ];
   for (const [name, generation, s, want] of rows) t.equal(grantStanding({ generation }, s), want, name);
+  t.equal(
+    grantStanding({ generation: 2 }, spec({ generation: 2 }), { rescueRequestedAt: '2026-12-03T10:00:00Z' }),
+    'superseded',
+    'an operator asked for rescue',
+  );
 });

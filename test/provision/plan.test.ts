@@ -1,7 +1,7 @@
 // The lifecycle plan as tables: every state × every event, then the cases that depend on more
 // than the state (idle vs in flight, generations, retries running out, nodes the plan leaves alone).
 import t from 'tap';
-import { backoff, plan, refuseManual, type Action, type DesiredNode, type ProvisionEvent } from '../../agent/provision/plan.js';
+import { backoff, plan, refuseManual, refuseRescue, type Action, type DesiredNode, type ProvisionEvent } from '../../agent/provision/plan.js';
 import type { ProvisionStep, NodeState } from '../../agent/nodes/model.js';
 
 const limits = { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 60000, probeIntervalMs: 500 };
@@ -152,16 +152,104 @@ const STATE_BY_EVENT: [NodeState, ProvisionStep | undefined, string, string][] =
   ['reprovisioning', 'inventory', 'provision', ''],
   ['reprovisioning', 'inventory', 'reprovision', ''],
   ['reprovisioning', 'inventory', 'power-off', '→failed@inventory idle power-off'],
+  // Leaving rescue (desired installed again): one more PXE power cycle, then the netboot path decides.
+  ['rescue', 'power', 'reconcile', ''],
+  ['rescue', 'power', 'identity-ok', ''],
+  ['rescue', 'power', 'identity-mismatch', ''],
+  ['rescue', 'power', 'powered', 'netboot#1'],
+  ['rescue', 'power', 'handover-ok', ''],
+  ['rescue', 'power', 'handover-refused', ''],
+  ['rescue', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['rescue', 'power', 'bmc-error fatal', '→failed@power idle'],
+  ['rescue', 'power', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['rescue', 'power', 'provision', ''],
+  ['rescue', 'power', 'reprovision', ''],
+  ['rescue', 'power', 'power-off', '→failed@power idle power-off'],
 ];
 
 t.test('every state × every event', async (t) => {
   const states = new Set(STATE_BY_EVENT.map((r) => r[0]));
-  t.equal(states.size, 9, 'all nine states');
-  t.equal(STATE_BY_EVENT.length, 9 * 12, 'each with all twelve events');
+  t.equal(states.size, 10, 'all ten states');
+  t.equal(STATE_BY_EVENT.length, 10 * 12, 'each with all twelve events');
   for (const [state, step, name, expected] of STATE_BY_EVENT) {
     const out = plan(desired(), { state, generation: 2, ...(step ? { step } : {}), attempt: step ? 1 : 0, event: eventNamed(name, step) });
     t.equal(out.map(show).join(' '), expected, `${state}${step ? `/${step}` : ''} + ${name}`);
   }
+});
+
+// Desired rescue (the manifest's, or an operator's request): from every state but held into
+// rescue and through PXE; a power-on that keeps failing leaves it idle in rescue, not failed.
+const RESCUE_ROWS: [NodeState, ProvisionStep | undefined, string, string][] = [
+  ['discovered', undefined, 'reconcile', '→rescue power#1 power-on-pxe'],
+  ['discovered', undefined, 'powered', ''],
+  ['discovered', undefined, 'bmc-error', ''],
+  ['discovered', undefined, 'bmc-error fatal', ''],
+  ['discovered', undefined, 'power-off', 'power-off'],
+  ['installing', 'install', 'reconcile', '→rescue power#1 power-on-pxe'],
+  ['installing', 'install', 'powered', ''],
+  ['installing', 'install', 'bmc-error', ''],
+  ['installing', 'install', 'bmc-error fatal', ''],
+  ['installing', 'install', 'power-off', '→failed@install idle power-off'],
+  ['installed', undefined, 'reconcile', '→rescue power#1 power-on-pxe'],
+  ['installed', undefined, 'powered', ''],
+  ['installed', undefined, 'bmc-error', ''],
+  ['installed', undefined, 'bmc-error fatal', ''],
+  ['installed', undefined, 'power-off', 'power-off'],
+  ['handed-over', undefined, 'reconcile', '→rescue power#1 power-on-pxe'],
+  ['handed-over', undefined, 'powered', ''],
+  ['handed-over', undefined, 'bmc-error', ''],
+  ['handed-over', undefined, 'bmc-error fatal', ''],
+  ['handed-over', undefined, 'power-off', 'power-off'],
+  ['failed', undefined, 'reconcile', '→rescue power#1 power-on-pxe'],
+  ['failed', undefined, 'powered', ''],
+  ['failed', undefined, 'bmc-error', ''],
+  ['failed', undefined, 'bmc-error fatal', ''],
+  ['failed', undefined, 'power-off', 'power-off'],
+  ['held', undefined, 'reconcile', ''],
+  ['held', undefined, 'powered', ''],
+  ['held', undefined, 'bmc-error', ''],
+  ['held', undefined, 'bmc-error fatal', ''],
+  ['held', undefined, 'power-off', 'power-off'],
+  ['rescue', 'power', 'reconcile', ''],
+  ['rescue', 'power', 'powered', 'idle'],
+  ['rescue', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['rescue', 'power', 'bmc-error fatal', 'idle'],
+  ['rescue', 'power', 'power-off', '→failed@power idle power-off'],
+  ['rescue', undefined, 'reconcile', ''],
+  ['rescue', undefined, 'powered', ''],
+  ['rescue', undefined, 'bmc-error', ''],
+  ['rescue', undefined, 'bmc-error fatal', ''],
+  ['rescue', undefined, 'power-off', 'power-off'],
+];
+
+t.test('desired rescue: every state × the events that move it', async (t) => {
+  for (const [state, step, name, expected] of RESCUE_ROWS) {
+    const out = plan(desired({ desired: 'rescue' }), { state, generation: 2, ...(step ? { step } : {}), attempt: step ? 1 : 0, event: eventNamed(name, step) });
+    t.equal(out.map(show).join(' '), expected, `rescue wanted, ${state}${step ? `/${step}` : ''} + ${name}`);
+  }
+  const exhausted = plan(desired({ desired: 'rescue' }), {
+    state: 'rescue',
+    generation: 2,
+    step: 'power',
+    attempt: 3,
+    event: { kind: 'bmc-error', step: 'power', retryable: true, message: 'busy' },
+  });
+  t.same(
+    exhausted,
+    [{ kind: 'step', attempt: 0, failure: { step: 'power', reason: 'rescue: busy (after 3 attempt(s))' } }],
+    'retries run out: idle in rescue with the failure',
+  );
+});
+
+t.test('rescue and exit-rescue are refused with a reason where they do not apply', async (t) => {
+  t.equal(refuseRescue('installed', 'installed', false, 'rescue'), undefined);
+  t.equal(refuseRescue('failed', 'discovery', false, 'rescue'), undefined);
+  t.match(refuseRescue('held', 'installed', false, 'rescue'), /held/);
+  t.match(refuseRescue('rescue', 'installed', true, 'rescue'), /already/);
+  t.match(refuseRescue('rescue', 'rescue', false, 'rescue'), /already/);
+  t.equal(refuseRescue('rescue', 'installed', true, 'exit-rescue'), undefined);
+  t.match(refuseRescue('rescue', 'rescue', false, 'exit-rescue'), /manifest/);
+  t.match(refuseRescue('installed', 'installed', false, 'exit-rescue'), /not in rescue/);
 });
 
 t.test('idle nodes (after a restart, or first seen) pick up where their state says', async (t) => {
