@@ -135,7 +135,7 @@ export class MachineConfigError extends MaskinError {
 }
 
 export class BootTokenError extends MaskinError {
-  readonly reason: 'unknown' | 'expired' | 'wrong-address' | 'superseded';
+  readonly reason: 'unknown' | 'expired' | 'wrong-address' | 'superseded' | 'not-an-install';
   constructor(reason: BootTokenError['reason']) {
     super('MASKIN_ERR_BOOT_TOKEN_REFUSED', `boot token refused: ${reason}`);
     this.reason = reason;

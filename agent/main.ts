@@ -271,7 +271,10 @@ function createConsoles(config: AgentConfig, nodes: NodeRegistry, leases: LeaseV
     buffers,
     onMilestone: (id, milestone, line) => {
       const record = nodes.get(id);
-      if (record) nodes.note(record, 'console-milestone', { milestone, source: line.source, msg: line.msg.slice(0, 200) });
+      if (!record) return;
+      nodes.note(record, 'console-milestone', { milestone, source: line.source, msg: line.msg.slice(0, 200) });
+      // Real Talos reports its wipe only on its console (from the address leased to the node).
+      if (milestone === 'wipe-complete' && record.state === 'decommissioning') nodes.markWiped(record);
     },
     log: log.child({ component: 'console' }),
     registry,

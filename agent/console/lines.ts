@@ -97,7 +97,7 @@ export function parseLogLine(line: string, receivedAt: Date): ConsoleLine | unde
 }
 
 /** Console lines that mark a step of a node's boot, for its timeline. */
-export type Milestone = 'kernel-started' | 'maintenance-mode' | 'installer-error' | 'kernel-panic';
+export type Milestone = 'kernel-started' | 'maintenance-mode' | 'installer-error' | 'kernel-panic' | 'wipe-started' | 'wipe-complete';
 
 const MILESTONES: readonly { readonly milestone: Milestone; readonly test: (l: ConsoleLine) => boolean }[] = [
   // The kernel's first record (init/main.c prints the banner before anything else).
@@ -105,6 +105,9 @@ const MILESTONES: readonly { readonly milestone: Milestone; readonly test: (l: C
   { milestone: 'kernel-panic', test: (l) => l.source === 'kernel' && l.msg.startsWith('Kernel panic - not syncing') },
   // Talos's config.AcquireController logs this when it has no machine config and waits for one.
   { milestone: 'maintenance-mode', test: (l) => l.msg.startsWith('entering maintenance service') },
+  // Talos's ResetSystemDiskPartitions task (talos.experimental.wipe=system) logs these around the wipe.
+  { milestone: 'wipe-complete', test: (l) => /\bfinished resetting system disks\b/.test(l.msg) },
+  { milestone: 'wipe-started', test: (l) => /\bresetting system disks\b/.test(l.msg) && !/\b(finished|failed)\b/.test(l.msg) },
   { milestone: 'installer-error', test: (l) => l.source !== 'kernel' && (l.level === 'error' || l.level === 'fatal') },
 ];
 

@@ -24,11 +24,18 @@ export function grantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { tok
   return grant;
 }
 
+/** grantFor, for the config endpoint: a wipe boot's token fetches no machine config. */
+function installGrantFor(deps: HttpDeps, request: FastifyRequest<{ Params: { token: string } }>): BootGrant {
+  const grant = grantFor(deps, request);
+  if (grant.purpose === 'wipe') throw new BootTokenError('not-an-install');
+  return grant;
+}
+
 export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get<{ Params: { token: string } }>('/v1/boot/:token/config', { config: { limitGroup: 'boot-token' } }, async (request, reply) => {
     let grant: BootGrant;
     try {
-      grant = grantFor(deps, request);
+      grant = installGrantFor(deps, request);
     } catch (err) {
       if (!(err instanceof BootTokenError)) throw err;
       deps.nodes.record({ ip: request.ip }, 'config-refused', { reason: err.reason, from: request.ip });

@@ -43,9 +43,10 @@ export const eventRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       return { error: 'bad-request', fix: 'send a JSON object with a "step" string such as "install-complete"' };
     }
     const record = deps.nodes.recordFor(grant.mac);
-    const plan = planReport(detail, record);
+    const plan = planReport(detail, record, grant.purpose);
     for (const s of plan.steps) deps.nodes.record({ mac: grant.mac }, s.step, s.detail);
     if (plan.transition) deps.nodes.transition(record, plan.transition.next, plan.transition.why);
+    if (plan.wiped) deps.nodes.markWiped(record);
     reply.code(202);
     return { accepted: true };
   });

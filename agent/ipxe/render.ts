@@ -180,6 +180,29 @@ export function renderRescueScript(input: Omit<InstallScriptInput, 'token'>): st
   ]);
 }
 
+/**
+ * Decommission: boot the profile's Talos kernel with `talos.experimental.wipe=system` (Talos
+ * "Resetting a Machine": on that boot it wipes the system disk, logs "resetting system disks",
+ * and reboots) and no machine config. The token only carries the installer's report.
+ */
+export function renderWipeScript(input: InstallScriptInput): string {
+  const { node, profile, baseUrl, token, platform, logsUrl } = input;
+  const args = talosKernelArgs(profile, { events: bootEventsUrl(baseUrl, token), ...(logsUrl !== undefined ? { logs: logsUrl } : {}), wipe: true });
+  const initrd = initrdFile(profile.arch);
+  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
+  return script([
+    `# maskin: decommission node ${safeText(node.id)}, profile ${safeText(profile.name)}: wipe its system disk`,
+    `echo maskin: decommissioning node ${safeText(node.id)}: Talos ${safeText(profile.talosVersion)} wipes its system disk`,
+    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
+    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
+    'boot || goto failed',
+    ':failed',
+    'echo maskin: could not load the wipe kernel, returning to firmware',
+    'sleep 10',
+    'exit 1',
+  ]);
+}
+
 /** A script to send, or none: the HTTP layer answers 404, iPXE's fetch fails and the chain script returns to the firmware. */
 export type RenderedScript = { readonly kind: 'script'; readonly text: string } | { readonly kind: 'http-404' };
 
@@ -265,7 +288,8 @@ export type IpxeScript =
   | { readonly kind: 'wait-image'; readonly waiting: string }
   | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
   | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform }
-  | { readonly kind: 'rescue'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
+  | { readonly kind: 'rescue'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform }
+  | { readonly kind: 'wipe'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform };
 
 /** Renders the chosen script; `token` is the boot token issued for an install, required there only; `logsUrl` the node log sink, if on. */
 export function renderScript(choice: IpxeScript, baseUrl: string, token: string | undefined, logsUrl?: string): RenderedScript {
@@ -286,5 +310,8 @@ export function renderScript(choice: IpxeScript, baseUrl: string, token: string 
       return text(renderInstallScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform, logsUrl }));
     case 'rescue':
       return text(renderRescueScript({ node: choice.node, profile: choice.profile, baseUrl, platform: choice.platform, logsUrl }));
+    case 'wipe':
+      if (token === undefined) throw new Error(`wipe script for node ${choice.node.id} without a boot token`);
+      return text(renderWipeScript({ node: choice.node, profile: choice.profile, baseUrl, token, platform: choice.platform, logsUrl }));
   }
 }

@@ -167,6 +167,7 @@ function desiredOf(d: DesiredState): NonNullable<RawNode['desired']> {
   if (d === DesiredState.UNSPECIFIED || d === DesiredState.INSTALLED) return 'installed';
   if (d === DesiredState.DISCOVERY) return 'discovery';
   if (d === DesiredState.RESCUE) return 'rescue';
+  if (d === DesiredState.DECOMMISSIONED) return 'decommissioned';
   return `unknown enum value ${Number(d)}` as NonNullable<RawNode['desired']>;
 }
 

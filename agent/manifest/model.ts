@@ -6,8 +6,10 @@ export type Arch = 'amd64' | 'arm64';
  * `installed`: install Talos, then boot the disk. `discovery`: never install. `rescue`: boot Talos
  * from the network without a machine config, so it waits in maintenance mode and never touches
  * the disks; back to `installed` boots the disk again (or installs a node never installed).
+ * `decommissioned`: boot Talos from the network once more to wipe the system disk
+ * (`talos.experimental.wipe=system`), then power off and stay retired.
  */
-export type DesiredState = 'installed' | 'discovery' | 'rescue';
+export type DesiredState = 'installed' | 'discovery' | 'rescue' | 'decommissioned';
 /**
  * How an installed node that PXE-boots again is sent to its disk: `exit 1`, BIOS `sanboot`, or an
  * HTTP 404 (some UEFI firmware stops at its boot menu on a plain `exit`).

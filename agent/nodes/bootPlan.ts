@@ -5,6 +5,7 @@ import type { NodeRecord, NodeState } from './model.js';
 export type BootDecision =
   | { readonly kind: 'install'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'rescue'; readonly next: NodeState; readonly why: string }
+  | { readonly kind: 'wipe'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'boot-local'; readonly next: NodeState; readonly why: string }
   | { readonly kind: 'discovery'; readonly next: NodeState; readonly why: string };
 
@@ -13,11 +14,14 @@ const KEPT_IN_DISCOVERY: ReadonlySet<NodeState> = new Set(['installed', 'handed-
 
 /** What the node is to be: an operator's rescue request wins over the manifest's installed or discovery. */
 export function effectiveDesired(spec: Pick<NodeSpec, 'desired'>, record: Pick<NodeRecord, 'rescueRequestedAt'> | undefined): DesiredState {
-  return record?.rescueRequestedAt !== undefined ? 'rescue' : spec.desired;
+  return record?.rescueRequestedAt !== undefined && spec.desired !== 'decommissioned' ? 'rescue' : spec.desired;
 }
 
-/** A node leaving rescue is what its disk holds: this generation's install, or nothing yet. */
-function afterRescue(record: NodeRecord | undefined): NodeState {
+/** States a node leaves by being what its disk holds again. */
+const DISKLESS: ReadonlySet<NodeState> = new Set(['rescue', 'decommissioning', 'decommissioned']);
+
+/** A node out of rescue or decommission is what its disk holds: this generation's install, or nothing (a wipe clears installedGeneration). */
+function afterDiskless(record: NodeRecord | undefined): NodeState {
   return record !== undefined && record.installedGeneration === record.generation ? 'installed' : 'discovered';
 }
 
@@ -25,6 +29,8 @@ function afterRescue(record: NodeRecord | undefined): NodeState {
  * - Unknown machine: discovery script, never an install.
  * - Held (its BMC inventory does not match the manifest, or an operator held it): never an
  *   install and no rescue, whatever the generation; the wait script keeps it off the disk.
+ * - Desired `decommissioned`: the wipe script until the node reported its disk wiped, then the
+ *   wait script (decommissioned): never an install, a config or a boot-local answer.
  * - Rescue (desired `rescue`, or an operator's rescue request): the rescue script, whatever the
  *   state (failed too: it writes nothing), never an install or a boot-local answer.
  * - Desired `discovery`: discovery script, never an install.
@@ -38,15 +44,21 @@ function afterRescue(record: NodeRecord | undefined): NodeState {
 export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | undefined): BootDecision {
   if (!spec) return { kind: 'discovery', next: 'discovered', why: 'not in the manifest' };
   if (record?.state === 'held') return { kind: 'discovery', next: 'held', why: `held: ${record.lifecycle?.failure?.reason ?? 'identity not confirmed'}` };
+  if (spec.desired === 'decommissioned') {
+    if (record?.wipedAt !== undefined)
+      return { kind: 'discovery', next: record.state === 'decommissioned' ? 'decommissioned' : 'decommissioning', why: 'decommissioned: its disk was wiped' };
+    return { kind: 'wipe', next: 'decommissioning', why: 'decommissioning: wipe its system disk' };
+  }
   if (effectiveDesired(spec, record) === 'rescue')
     return { kind: 'rescue', next: 'rescue', why: record?.rescueRequestedAt !== undefined ? 'an operator asked for rescue' : 'desired state is rescue' };
   // Out of rescue, a node is again what its disk holds.
-  const state = record?.state === 'rescue' ? afterRescue(record) : (record?.state ?? 'discovered');
+  const state = record && DISKLESS.has(record.state) ? afterDiskless(record) : (record?.state ?? 'discovered');
   if (spec.desired === 'discovery') return { kind: 'discovery', next: KEPT_IN_DISCOVERY.has(state) ? state : 'discovered', why: 'desired state is discovery' };
   const recordGeneration = record?.generation ?? 0;
   if (spec.generation > recordGeneration)
     return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
-  if (record?.state === 'rescue' && state === 'installed') return { kind: 'boot-local', next: 'installed', why: 'out of rescue: installed at this generation' };
+  if (record && DISKLESS.has(record.state) && state === 'installed')
+    return { kind: 'boot-local', next: 'installed', why: `out of ${record.state}: installed at this generation` };
   if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
   // Failed after the install finished (hand-over never answered, or powered off by an operator):
   // what is on the disk is this generation's install, so the disk it is.

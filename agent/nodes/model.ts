@@ -8,7 +8,20 @@
  * booted) diskless into Talos maintenance mode, from any state, by the manifest or an operator.
  */
 export type NodeState =
-  'discovered' | 'verified' | 'provisioning' | 'installing' | 'installed' | 'handed-over' | 'failed' | 'held' | 'reprovisioning' | 'rescue';
+  | 'discovered'
+  | 'verified'
+  | 'provisioning'
+  | 'installing'
+  | 'installed'
+  | 'handed-over'
+  | 'failed'
+  | 'held'
+  | 'reprovisioning'
+  | 'rescue'
+  /** Desired decommissioned: booting the wipe, or wiped and waiting for the power-off. */
+  | 'decommissioning'
+  /** Wiped (and powered off, with a BMC): retired; a PXE boot gets neither an install nor a config. */
+  | 'decommissioned';
 
 /** What the lifecycle executor is doing or waiting for on a node. */
 export type ProvisionStep = 'inventory' | 'power' | 'netboot' | 'install' | 'handover';
@@ -46,6 +59,7 @@ export type StepName =
   | 'installer-event'
   | 'install-reported'
   | 'install-failed'
+  | 'wipe-reported'
   | 'boot-local-served'
   | 'state-changed'
   | 'lifecycle-step'
@@ -98,6 +112,8 @@ export interface NodeRecord {
   lifecycle?: ProvisionProgress;
   /** An operator asked for rescue (`maskin-agent node ID rescue`) at this time; cleared by exit-rescue. */
   rescueRequestedAt?: string;
+  /** When the node reported its system disk wiped (decommission); the disk then holds no install. */
+  wipedAt?: string;
   timeline: TimelineStep[];
 }
 

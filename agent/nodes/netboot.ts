@@ -65,6 +65,8 @@ export interface ScriptPlan {
 export interface ReportPlan {
   readonly steps: readonly PlannedStep[];
   readonly transition?: PlannedTransition;
+  /** The node reported its system disk wiped (a wipe boot's `wipe-complete`). */
+  readonly wiped?: true;
 }
 
 /** A record not made yet, as NodeRegistry.recordFor would make it. */
@@ -126,6 +128,13 @@ export function planScript(request: ScriptRequest): ScriptPlan {
   if (!profile) throw new Error(`node ${spec.id}: planScript was given no profile`);
   const waiting = request.imagesNotReady;
   if (waiting) return plan({ kind: 'wait-image', waiting }, { step: 'script-served', detail: { kind: 'wait-image', platform, waiting } });
+  // A token for the wipe's report only: the config endpoint refuses it.
+  if (decision.kind === 'wipe')
+    return plan(
+      { kind: 'wipe', node: spec, profile, platform },
+      { step: 'script-served', detail: { kind: 'wipe', platform, profile: profile.name, talosVersion: profile.talosVersion, why: decision.why } },
+      { grant: { nodeId: spec.id, mac, ip: from, generation: spec.generation, purpose: 'wipe' }, ttlSeconds: request.tokenTtlSeconds },
+    );
   // No token: the rescue kernel line names no machine config, so there is nothing to fetch.
   if (decision.kind === 'rescue')
     return plan(
@@ -145,8 +154,10 @@ export function planScript(request: ScriptRequest): ScriptPlan {
  * step; `install-complete` also an install-reported step and the move to installed, from whatever
  * state the node is in; `install-failed` also an install-failed step, and no state change.
  */
-export function planReport(detail: Record<string, unknown>, record: Pick<NodeRecord, 'state' | 'generation'>): ReportPlan {
+export function planReport(detail: Record<string, unknown>, record: Pick<NodeRecord, 'state' | 'generation'>, purpose?: BootGrant['purpose']): ReportPlan {
   const event: PlannedStep = { step: 'installer-event', detail };
+  // A wipe boot's token: its wipe report counts, nothing it says about an install does.
+  if (purpose === 'wipe') return detail.step === 'wipe-complete' ? { steps: [event, { step: 'wipe-reported', detail }], wiped: true } : { steps: [event] };
   if (detail.step === 'install-complete') {
     return { steps: [event, { step: 'install-reported', detail }], ...transitionOf(record, 'installed', 'installer reported success') };
   }
@@ -160,9 +171,12 @@ export function planReport(detail: Record<string, unknown>, record: Pick<NodeRec
  * the node leaving the manifest supersedes it, whatever its lifetime left.
  */
 export function grantStanding(
-  grant: Pick<BootGrant, 'generation'>,
+  grant: Pick<BootGrant, 'generation' | 'purpose'>,
   spec: NodeSpec | undefined,
-  record?: Pick<NodeRecord, 'rescueRequestedAt'>,
+  record?: Pick<NodeRecord, 'rescueRequestedAt' | 'wipedAt'>,
 ): 'ok' | 'superseded' {
-  return spec && spec.generation === grant.generation && effectiveDesired(spec, record) === 'installed' ? 'ok' : 'superseded';
+  if (!spec || spec.generation !== grant.generation) return 'superseded';
+  // A wipe token stands until the wipe is reported, while the node is still to be decommissioned.
+  if (grant.purpose === 'wipe') return spec.desired === 'decommissioned' && record?.wipedAt === undefined ? 'ok' : 'superseded';
+  return effectiveDesired(spec, record) === 'installed' ? 'ok' : 'superseded';
 }

@@ -55,6 +55,7 @@ export class NodeRegistry implements BootObserver {
   private readonly unknown = new Map<string, true>();
   private readonly writes = new Map<string, Promise<void>>();
   private readonly listeners: TransitionListener[] = [];
+  private readonly wipeListeners: ((record: NodeRecord) => void)[] = [];
   private readonly maxUnknown: number;
   private readonly evicted;
   private readonly refusals;
@@ -218,6 +219,8 @@ export class NodeRegistry implements BootObserver {
     // A new generation, or reinstalling the same one, starts the netboot evidence afresh.
     if (generationChanged || next === 'reprovisioning') delete record.configFetchedAt;
     if (next === 'installed') record.installedGeneration = record.generation;
+    // An install writes the disk again: a later decommission wipes it again.
+    if (next === 'installing') delete record.wipedAt;
     const step = next === 'failed' ? (failedStep ?? '') : '';
     this.append(record, 'state-changed', { from, to: next, why, generation: record.generation, ...(step ? { step } : {}) });
     this.deps.reports?.(stateChangeReport({ nodeId: record.id, from, to: next, reason: why, generation: record.generation, step }), {
@@ -252,6 +255,26 @@ export class NodeRegistry implements BootObserver {
     if (at) record.rescueRequestedAt = at.toISOString();
     else delete record.rescueRequestedAt;
     this.persist(record);
+  }
+
+  /**
+   * The node's system disk was wiped (decommission): nothing is installed on it any more. A node
+   * without a BMC is decommissioned now (nobody can power it off); one with a BMC once the
+   * executor has powered it off (it listens on onWiped).
+   */
+  markWiped(record: NodeRecord): void {
+    if (record.wipedAt !== undefined) return;
+    record.wipedAt = this.deps.now().toISOString();
+    delete record.installedGeneration;
+    delete record.configFetchedAt;
+    this.persist(record);
+    const spec = this.deps.directory().byId(record.id);
+    if (!spec?.bmc) this.transition(record, 'decommissioned', 'its system disk was wiped');
+    for (const listener of this.wipeListeners) listener(record);
+  }
+
+  onWiped(listener: (record: NodeRecord) => void): void {
+    this.wipeListeners.push(listener);
   }
 
   markConfigFetched(record: NodeRecord): void {

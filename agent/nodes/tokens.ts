@@ -11,6 +11,8 @@ export interface BootGrant {
   readonly ip: string;
   readonly generation: number;
   readonly expiresAt: number;
+  /** What the boot is for; absent: an install. A wipe boot's token reports only, and fetches no config. */
+  readonly purpose?: 'wipe';
 }
 
 const hashOf = (token: string): string => createHash('sha256').update(token).digest('hex');

@@ -68,6 +68,8 @@ export class ProvisionExecutor {
     deps.nodes.onTransition((record, _from, to) => {
       if (to === 'installing' || to === 'installed') this.post(record.id, { kind: 'reconcile' });
     });
+    // A decommissioning node reported its disk wiped: power it off.
+    deps.nodes.onWiped((record) => this.post(record.id, { kind: 'reconcile' }));
   }
 
   /** Every node with a BMC gets a look: after a manifest change, at start, and periodically. */
@@ -186,6 +188,7 @@ export class ProvisionExecutor {
     const step = this.live.has(id) ? record.lifecycle?.step : undefined;
     const actions = plan(this.desiredOf(spec, record), {
       state: record.state,
+      wiped: record.wipedAt !== undefined,
       generation: record.generation,
       ...(step ? { step } : {}),
       attempt: record.lifecycle?.attempt ?? 0,

@@ -17,6 +17,12 @@
 // then one-shot PXE and a power cycle: the netboot path gives it the rescue script. Leaving it
 // (`exit-rescue`, or the manifest back at installed) power-cycles it through PXE once more, where
 // the netboot path sends it to its disk (installed) or into the installer (never installed).
+//
+// Decommission (desired `decommissioned`) moves any node but a held one to decommissioning, then
+// one-shot PXE and a power cycle: the netboot path gives it the wipe script. Once the node has
+// reported its disk wiped, it is powered off and decommissioned. Retries of the power cycle run
+// out into an idle decommissioning node with the failure, never `failed` (which the next
+// reconcile would start over).
 import type { DesiredState } from '../manifest/model.js';
 import type { ProvisionStep, NodeState } from '../nodes/model.js';
 
@@ -82,6 +88,8 @@ export interface DesiredNode {
 
 export interface ObservedNode {
   readonly state: NodeState;
+  /** The node reported its system disk wiped (decommission). */
+  readonly wiped?: boolean;
   /** The generation the record's state refers to (0: never acted on). */
   readonly generation: number;
   readonly step?: ProvisionStep;
@@ -170,11 +178,35 @@ function rescue(d: DesiredNode, o: ObservedNode): Action[] {
   return [];
 }
 
+/** Decommission wanted: power through PXE into the wipe, then off once the wipe is reported. */
+function decommission(d: DesiredNode, o: ObservedNode): Action[] {
+  const e = o.event;
+  if (o.state === 'decommissioned' || o.state === 'held') return [];
+  if (o.wiped) return [{ kind: 'power-off' }, transition('decommissioned', 'system disk wiped, powered off', d.generation), idle()];
+  if (e.kind === 'bmc-error' || e.kind === 'timeout') {
+    if (o.step !== e.step || (e.kind === 'timeout' && o.attempt !== e.attempt)) return [];
+    const retryable = e.kind === 'timeout' || e.retryable;
+    const why = e.kind === 'timeout' ? 'the wipe was not reported in time' : e.message;
+    if (retryable && o.attempt < d.limits.maxAttempts) return retryOrFail(d, o, e.step, why);
+    return [idle({ step: e.step, reason: `decommission: ${why}${retryable ? ` (after ${o.attempt} attempt(s))` : ''}` })];
+  }
+  if (o.state !== 'decommissioning')
+    return e.kind === 'reconcile'
+      ? [transition('decommissioning', 'decommission: wipe the system disk, then power off', d.generation), step('power', 1), { kind: 'power-on-pxe' }]
+      : [];
+  if (e.kind === 'powered' && o.step === 'power') return [step('netboot', o.attempt)];
+  return [];
+}
+
 function manual(d: DesiredNode, o: ObservedNode, action: LifecycleAction): Action[] {
   if (refuseManual(o.state, action, d.hasBmc) !== undefined) return [];
   if (action === 'provision') return startVerify(d, 'discovered', 'operator asked to provision');
   if (action === 'reprovision') return startVerify(d, 'reprovisioning', 'operator asked to reprovision');
   // Powering off a node mid-provisioning stops the lifecycle there: no retry powers it back on.
+  // In rescue or decommissioning it stays there, idle with the reason (failed would be started
+  // over by the next reconcile, and the machine powered on again).
+  if ((o.state === 'rescue' || o.state === 'decommissioning') && o.step !== undefined)
+    return [idle({ step: o.step, reason: 'powered off by the operator' }), { kind: 'power-off' }];
   const stop =
     WORKING.has(o.state) || o.step !== undefined
       ? [
@@ -190,6 +222,7 @@ export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
   if (!d || !d.hasBmc || d.desired === 'discovery') return [];
   const e = o.event;
   if (e.kind === 'manual') return manual(d, o, e.action);
+  if (d.desired === 'decommissioned') return decommission(d, o);
   if (d.desired === 'rescue') return rescue(d, o);
   // A newer generation restarts any node from the identity check; `discovered` at generation 0 is
   // a first provisioning, not a bump.
@@ -242,8 +275,10 @@ export function plan(d: DesiredNode | undefined, o: ObservedNode): Action[] {
       if (e.kind === 'handover-ok' && o.step === 'handover') return [transition('handed-over', 'the Talos API port answers', d.generation), idle()];
       if (e.kind === 'handover-refused' && o.step === 'handover') return [{ kind: 'wait', ms: d.limits.probeIntervalMs }, { kind: 'probe-handover' }];
       return [];
+    case 'decommissioning':
+    case 'decommissioned':
     case 'rescue':
-      // Out of rescue: one more PXE boot, where the netboot path picks the disk or the installer.
+      // Out of rescue (or a decommission called off): one more PXE boot, where the netboot path picks the disk or the installer.
       if (e.kind === 'reconcile' && o.step === undefined) return [step('power', 1), { kind: 'power-on-pxe' }];
       if (e.kind === 'powered' && o.step === 'power') return [step('netboot', o.attempt)];
       return [];

@@ -14,9 +14,10 @@ import { isBefore, parseTalosVersion } from './version.js';
 const REQUIRED = ['talos.platform=metal', 'slab_nomerge', 'pti=on'] as const;
 /**
  * Keys only maskin sets. `talos.config` carries the per-boot token; `maskin.events` is read by our
- * stand-in installer; `talos.logging.kernel` sends the kernel log to the agent's node log sink.
+ * stand-in installer; `talos.logging.kernel` sends the kernel log to the agent's node log sink;
+ * `talos.experimental.wipe` wipes the system disk, which only a decommission may ask for.
  */
-const OWNED_KEYS = new Set(['talos.config', 'maskin.events', 'talos.logging.kernel']);
+const OWNED_KEYS = new Set(['talos.config', 'maskin.events', 'talos.logging.kernel', 'talos.experimental.wipe']);
 
 export interface KernelArgUrls {
   /** The per-boot machine config; absent for rescue (Talos then waits in maintenance mode). */
@@ -24,6 +25,8 @@ export interface KernelArgUrls {
   readonly events?: string;
   /** The node log sink, `tcp://host:port` (Talos docs "Logging": kernel log delivery). */
   readonly logs?: string;
+  /** Decommission: `talos.experimental.wipe=system`, never from a profile's extras. */
+  readonly wipe?: boolean;
 }
 
 const keyOf = (arg: string): string => {
@@ -91,6 +94,7 @@ export function talosKernelArgs(profile: Profile, urls: KernelArgUrls): string[]
     ...(urls.config !== undefined ? [`talos.config=${urls.config}`] : []),
     ...(urls.events !== undefined ? [`maskin.events=${urls.events}`] : []),
     ...(urls.logs !== undefined ? [`talos.logging.kernel=${urls.logs}`] : []),
+    ...(urls.wipe ? ['talos.experimental.wipe=system'] : []),
     ...extras,
   ];
 }

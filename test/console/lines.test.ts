@@ -65,4 +65,7 @@ t.test('milestones', async (t) => {
   t.equal(of({ facility: 'kern', msg: 'Kernel panic - not syncing: VFS', 'talos-level': 'emerg' }), 'kernel-panic');
   t.equal(of({ facility: 'kern', msg: 'ext4 error', 'talos-level': 'error' }), undefined, 'kernel errors are console lines only');
   t.equal(of({ msg: 'Linux version 6 (from a service)', 'talos-service': 'x' }), undefined, 'the banner counts only from the kernel');
+  t.equal(of({ facility: 'kern', msg: '[talos] resetting system disks', 'talos-level': 'info' }), 'wipe-started');
+  t.equal(of({ facility: 'kern', msg: '[talos] finished resetting system disks', 'talos-level': 'info' }), 'wipe-complete');
+  t.equal(of({ facility: 'kern', msg: '[talos] resetting system disks failed', 'talos-level': 'info' }), undefined);
 });

@@ -38,6 +38,7 @@ nodes:
   - { id: n2, macs: ["52:54:00:aa:00:02"], profile: w, bootLocal: http-404 }
   - { id: n3, macs: ["52:54:00:aa:00:03"], profile: w, desired: discovery }
   - { id: n4, macs: ["52:54:00:aa:04:01", "52:54:00:aa:04:02"], profile: w, bootLocal: exit }
+  - { id: n5, macs: ["52:54:00:aa:00:05"], profile: w, desired: decommissioned }
 `;
 
 async function setup(t: { teardown(fn: () => unknown): void }) {
@@ -64,6 +65,7 @@ manifestFile: ${manifestFile}`,
     ['52:54:00:aa:00:03', '198.18.9.103'],
     ['52:54:00:aa:04:01', '198.18.9.141'],
     ['52:54:00:aa:04:02', '198.18.9.142'],
+    ['52:54:00:aa:00:05', '198.18.9.105'],
     ['52:54:00:ff:00:09', '198.18.9.150'],
   ]);
   const leases = { ipOf: (mac: string) => leased.get(mac), macOf: (ip: string) => [...leased].find(([, v]) => v === ip)?.[0] };
@@ -171,6 +173,31 @@ t.test('a known node installs, reports, and is then sent to its disk', async (t)
   t.equal(nodes.get('n1')!.generation, 2);
   const old = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: '198.18.9.101' });
   t.equal(old.statusCode, 403);
+});
+
+t.test('decommission without a BMC: the wipe script, its token fetches no config and reports only the wipe; then nothing to boot', async (t) => {
+  const { app, nodes } = await setup(t);
+  const from = '198.18.9.105';
+  const wipe = await app.inject({ url: ipxeUrl('52:54:00:aa:00:05', 'pcbios'), remoteAddress: from });
+  t.match(wipe.body, /talos\.experimental\.wipe=system/);
+  t.notMatch(wipe.body, /talos\.config=/, 'no machine config on a wipe boot');
+  t.equal(nodes.get('n5')?.state, 'decommissioning');
+  const token = /\/v1\/boot\/([A-Za-z0-9_-]+)\/events/.exec(wipe.body)![1]!;
+  const config = await app.inject({ url: `/v1/boot/${token}/config`, remoteAddress: from });
+  t.equal(config.statusCode, 403);
+  t.match(config.body, /not-an-install/);
+  const post = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: `/v1/boot/${token}/events`, remoteAddress: from, payload });
+  t.equal((await post({ step: 'install-complete', disk: '/dev/vda' })).statusCode, 202);
+  t.equal(nodes.get('n5')?.state, 'decommissioning', 'a wipe token reports no install');
+  t.equal((await post({ step: 'wipe-complete', disk: '/dev/vda' })).statusCode, 202);
+  const n5 = nodes.get('n5')!;
+  t.equal(n5.state, 'decommissioned', 'no BMC to power it off: decommissioned at the report');
+  t.ok(n5.wipedAt);
+  t.ok(n5.timeline.some((s) => s.step === 'wipe-reported'));
+  t.equal((await post({ step: 'wipe-complete' })).statusCode, 403, 'the wipe token is spent');
+  const after = await app.inject({ url: ipxeUrl('52:54:00:aa:00:05', 'pcbios'), remoteAddress: from });
+  t.notMatch(after.body, /^kernel /m, 'a decommissioned node gets no kernel');
+  t.match(after.body, /decommissioned/);
 });
 
 t.test('netbooting again after fetching the config counts as installed even without a report', async (t) => {

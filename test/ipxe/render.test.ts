@@ -10,6 +10,7 @@ import {
   renderNoMacScript,
   renderRefusedScript,
   renderRescueScript,
+  renderWipeScript,
   renderScript,
   renderWaitScript,
 } from '../../agent/ipxe/render.js';
@@ -114,6 +115,17 @@ exit 1
     plain.kind === 'script' && !plain.text.includes('talos.config') && !plain.text.includes('talos.logging') && plain.text.includes('net.ifnames=0'),
     'sink off: no log argument; extras kept',
   );
+});
+
+t.test('wipe script: Talos wipes its system disk; the token only carries the report; no machine config', async (t) => {
+  const got = renderWipeScript({ node: node(), profile: profile(), baseUrl: BASE, token: TOKEN, platform: 'pcbios', logsUrl: 'tcp://198.18.0.1:5170' });
+  t.match(got, /^# maskin: decommission node r1-n07/m);
+  t.ok(
+    got.includes(`maskin.events=${BASE}/v1/boot/${TOKEN}/events talos.logging.kernel=tcp://198.18.0.1:5170 talos.experimental.wipe=system `),
+    'events, console, wipe',
+  );
+  t.notMatch(got, /talos\.config/);
+  t.throws(() => renderScript({ kind: 'wipe', node: node(), profile: profile(), platform: 'efi' }, BASE, undefined), /without a boot token/);
 });
 
 t.test('install script for 1.14 drops init_on_alloc and keeps extras last', async (t) => {

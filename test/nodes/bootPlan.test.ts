@@ -74,6 +74,52 @@ const table: [string, NodeSpec | undefined, NodeRecord | undefined, string, Node
     'installed',
   ],
   ['out of rescue into discovery, never installed: discovered', spec({ desired: 'discovery' }), record('rescue', 1), 'discovery', 'discovered'],
+  // Decommission: the wipe until it is reported, then nothing; never an install or a config.
+  [
+    'desired decommissioned, installed: wipe',
+    spec({ desired: 'decommissioned' }),
+    { ...record('handed-over', 1), installedGeneration: 1 },
+    'wipe',
+    'decommissioning',
+  ],
+  ['desired decommissioned, wipe not reported yet: wipe again', spec({ desired: 'decommissioned' }), record('decommissioning', 1), 'wipe', 'decommissioning'],
+  [
+    'desired decommissioned, wiped, not powered off yet',
+    spec({ desired: 'decommissioned' }),
+    { ...record('decommissioning', 1), wipedAt: '2026-12-03T10:00:00Z' },
+    'discovery',
+    'decommissioning',
+  ],
+  [
+    'decommissioned: nothing to boot',
+    spec({ desired: 'decommissioned' }),
+    { ...record('decommissioned', 1), wipedAt: '2026-12-03T10:00:00Z' },
+    'discovery',
+    'decommissioned',
+  ],
+  [
+    'decommissioned, generation bumped: still nothing',
+    spec({ desired: 'decommissioned', generation: 9 }),
+    { ...record('decommissioned', 1), wipedAt: '2026-12-03T10:00:00Z' },
+    'discovery',
+    'decommissioned',
+  ],
+  [
+    'decommission wins over an operator rescue',
+    spec({ desired: 'decommissioned' }),
+    { ...record('installed', 1), rescueRequestedAt: '2026-12-03T10:00:00Z' },
+    'wipe',
+    'decommissioning',
+  ],
+  ['held: never wiped (its identity is not confirmed)', spec({ desired: 'decommissioned' }), record('held', 1), 'discovery', 'held'],
+  [
+    'out of decommissioned (manifest installed again): install',
+    spec(),
+    { ...record('decommissioned', 1), wipedAt: '2026-12-03T10:00:00Z' },
+    'install',
+    'installing',
+  ],
+  ['a decommission called off before the wipe: its disk', spec(), { ...record('decommissioning', 1), installedGeneration: 1 }, 'boot-local', 'installed'],
 ];
 for (const [name, s, r, kind, next] of table) {
   t.test(name, async (t) => {

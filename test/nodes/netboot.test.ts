@@ -56,6 +56,8 @@ const showScript = (s: IpxeScript): string => {
       return `install ${s.node.id}@${s.node.generation} ${s.profile.name}/${s.platform}`;
     case 'rescue':
       return `rescue ${s.node.id} ${s.profile.name}/${s.platform}`;
+    case 'wipe':
+      return `wipe ${s.node.id} ${s.profile.name}/${s.platform}`;
   }
 };
 /** `script →state@generation token@generation`; the transition and token only when planned. */
@@ -95,6 +97,15 @@ const table: [string, NodeSpec | undefined, NodeRecord, IpxePlatform, string, st
   ['operator rescue', spec(), { ...record('handed-over', 1), rescueRequestedAt: '2026-12-03T10:00:00Z' }, 'efi', 'rescue n1 p/efi →rescue'],
   ['out of rescue, never installed: install', spec(), record('rescue', 1), 'efi', 'install n1@1 p/efi →installing@1 token@1'],
   ['out of rescue, installed: its disk', spec(), { ...record('rescue', 1), installedGeneration: 1 }, 'pcbios', 'boot-local exit/pcbios →installed'],
+  // Decommission: the wipe script with a wipe token (reports only), then nothing.
+  ['desired decommissioned', spec({ desired: 'decommissioned' }), record('installed', 1), 'pcbios', 'wipe n1 p/pcbios →decommissioning token@1'],
+  [
+    'decommissioned',
+    spec({ desired: 'decommissioned' }),
+    { ...record('decommissioned', 1), wipedAt: '2026-12-03T10:00:00Z' },
+    'efi',
+    'wait "decommissioned: its disk was wiped"',
+  ],
   // Install: a token bound to this boot.
   ['first boot, EFI', spec(), record('discovered', 0), 'efi', 'install n1@1 p/efi →installing@1 token@1'],
   ['first boot, BIOS', spec(), record('discovered', 0), 'pcbios', 'install n1@1 p/pcbios →installing@1 token@1'],
@@ -142,7 +153,8 @@ for (const [name, s, r, platform, want, waiting] of table) {
     const plan = planScript(request(s, r, platform, waiting));
     t.equal(show(plan), want);
     if (plan.transition) t.equal(plan.transition.why, decideBoot(s, r).why, 'the state change says why, as decideBoot does');
-    t.equal(plan.token !== undefined, plan.script.kind === 'install', 'a token only with an install script');
+    t.equal(plan.token !== undefined, plan.script.kind === 'install' || plan.script.kind === 'wipe', 'a token only with an install or a wipe script');
+    t.equal(plan.token?.grant.purpose, plan.script.kind === 'wipe' ? 'wipe' : undefined, "a wipe script's token is a wipe token");
   });
 }
 
@@ -294,4 +306,30 @@ t.test('a boot token stands only for the generation the manifest still wants ins
     'superseded',
     'an operator asked for rescue',
   );
+  const decommission = spec({ generation: 2, desired: 'decommissioned' });
+  t.equal(grantStanding({ generation: 2 }, decommission), 'superseded', 'an install token under decommission');
+  t.equal(grantStanding({ generation: 2, purpose: 'wipe' }, decommission, {}), 'ok', 'the wipe token, until the wipe is reported');
+  t.equal(grantStanding({ generation: 2, purpose: 'wipe' }, decommission, { wipedAt: '2026-12-03T10:00:00Z' }), 'superseded', 'the wipe token, once wiped');
+  t.equal(
+    grantStanding({ generation: 2, purpose: 'wipe' }, spec({ generation: 2 }), {}),
+    'superseded',
+    'the wipe token, once the manifest is back at installed',
+  );
+});
+
+t.test("a wipe boot's reports: only wipe-complete counts, never an install", async (t) => {
+  const r = { state: 'decommissioning' as const, generation: 1 };
+  t.same(planReport({ step: 'wipe-complete', disk: '/dev/vda' }, r, 'wipe'), {
+    steps: [
+      { step: 'installer-event', detail: { step: 'wipe-complete', disk: '/dev/vda' } },
+      { step: 'wipe-reported', detail: { step: 'wipe-complete', disk: '/dev/vda' } },
+    ],
+    wiped: true,
+  });
+  t.same(
+    planReport({ step: 'install-complete' }, r, 'wipe'),
+    { steps: [{ step: 'installer-event', detail: { step: 'install-complete' } }] },
+    'no install from a wipe token',
+  );
+  t.same(planReport({ step: 'wipe-complete' }, r).wiped, undefined, 'no wipe from an install token');
 });

@@ -164,7 +164,7 @@ const STATE_BY_EVENT: [NodeState, ProvisionStep | undefined, string, string][] =
   ['rescue', 'power', 'timeout', 'power#2 wait 1000 power-on-pxe'],
   ['rescue', 'power', 'provision', ''],
   ['rescue', 'power', 'reprovision', ''],
-  ['rescue', 'power', 'power-off', '→failed@power idle power-off'],
+  ['rescue', 'power', 'power-off', 'idle power-off'],
 ];
 
 t.test('every state × every event', async (t) => {
@@ -214,7 +214,7 @@ const RESCUE_ROWS: [NodeState, ProvisionStep | undefined, string, string][] = [
   ['rescue', 'power', 'powered', 'idle'],
   ['rescue', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
   ['rescue', 'power', 'bmc-error fatal', 'idle'],
-  ['rescue', 'power', 'power-off', '→failed@power idle power-off'],
+  ['rescue', 'power', 'power-off', 'idle power-off'],
   ['rescue', undefined, 'reconcile', ''],
   ['rescue', undefined, 'powered', ''],
   ['rescue', undefined, 'bmc-error', ''],
@@ -238,6 +238,97 @@ t.test('desired rescue: every state × the events that move it', async (t) => {
     exhausted,
     [{ kind: 'step', attempt: 0, failure: { step: 'power', reason: 'rescue: busy (after 3 attempt(s))' } }],
     'retries run out: idle in rescue with the failure',
+  );
+});
+
+// Desired decommissioned: into decommissioning (never from held), through PXE into the wipe;
+// once the wipe is reported, power-off and decommissioned; retries run out into idle, not failed.
+const DECOMMISSION_ROWS: [NodeState, ProvisionStep | undefined, boolean, string, string][] = [
+  ['installed', undefined, false, 'reconcile', '→decommissioning power#1 power-on-pxe'],
+  ['installed', undefined, false, 'powered', ''],
+  ['installed', undefined, false, 'bmc-error', ''],
+  ['installed', undefined, false, 'bmc-error fatal', ''],
+  ['installed', undefined, false, 'timeout', ''],
+  ['installed', undefined, false, 'power-off', 'power-off'],
+  ['handed-over', undefined, false, 'reconcile', '→decommissioning power#1 power-on-pxe'],
+  ['handed-over', undefined, false, 'powered', ''],
+  ['handed-over', undefined, false, 'bmc-error', ''],
+  ['handed-over', undefined, false, 'bmc-error fatal', ''],
+  ['handed-over', undefined, false, 'timeout', ''],
+  ['handed-over', undefined, false, 'power-off', 'power-off'],
+  ['failed', undefined, false, 'reconcile', '→decommissioning power#1 power-on-pxe'],
+  ['failed', undefined, false, 'powered', ''],
+  ['failed', undefined, false, 'bmc-error', ''],
+  ['failed', undefined, false, 'bmc-error fatal', ''],
+  ['failed', undefined, false, 'timeout', ''],
+  ['failed', undefined, false, 'power-off', 'power-off'],
+  ['held', undefined, false, 'reconcile', ''],
+  ['held', undefined, false, 'powered', ''],
+  ['held', undefined, false, 'bmc-error', ''],
+  ['held', undefined, false, 'bmc-error fatal', ''],
+  ['held', undefined, false, 'timeout', ''],
+  ['held', undefined, false, 'power-off', 'power-off'],
+  ['rescue', undefined, false, 'reconcile', '→decommissioning power#1 power-on-pxe'],
+  ['rescue', undefined, false, 'powered', ''],
+  ['rescue', undefined, false, 'bmc-error', ''],
+  ['rescue', undefined, false, 'bmc-error fatal', ''],
+  ['rescue', undefined, false, 'timeout', ''],
+  ['rescue', undefined, false, 'power-off', 'power-off'],
+  ['decommissioning', 'power', false, 'reconcile', ''],
+  ['decommissioning', 'power', false, 'powered', 'netboot#1'],
+  ['decommissioning', 'power', false, 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioning', 'power', false, 'bmc-error fatal', 'idle'],
+  ['decommissioning', 'power', false, 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioning', 'power', false, 'power-off', 'idle power-off'],
+  ['decommissioning', 'netboot', false, 'reconcile', ''],
+  ['decommissioning', 'netboot', false, 'powered', ''],
+  ['decommissioning', 'netboot', false, 'bmc-error', ''],
+  ['decommissioning', 'netboot', false, 'bmc-error fatal', ''],
+  ['decommissioning', 'netboot', false, 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioning', 'netboot', false, 'power-off', 'idle power-off'],
+  ['decommissioning', 'netboot', true, 'reconcile', 'power-off →decommissioned idle'],
+  ['decommissioning', 'netboot', true, 'powered', 'power-off →decommissioned idle'],
+  ['decommissioning', 'netboot', true, 'bmc-error', 'power-off →decommissioned idle'],
+  ['decommissioning', 'netboot', true, 'bmc-error fatal', 'power-off →decommissioned idle'],
+  ['decommissioning', 'netboot', true, 'timeout', 'power-off →decommissioned idle'],
+  ['decommissioning', 'netboot', true, 'power-off', 'idle power-off'],
+  ['decommissioning', undefined, false, 'reconcile', ''],
+  ['decommissioning', undefined, false, 'powered', ''],
+  ['decommissioning', undefined, false, 'bmc-error', ''],
+  ['decommissioning', undefined, false, 'bmc-error fatal', ''],
+  ['decommissioning', undefined, false, 'timeout', ''],
+  ['decommissioning', undefined, false, 'power-off', 'power-off'],
+  ['decommissioned', undefined, true, 'reconcile', ''],
+  ['decommissioned', undefined, true, 'powered', ''],
+  ['decommissioned', undefined, true, 'bmc-error', ''],
+  ['decommissioned', undefined, true, 'bmc-error fatal', ''],
+  ['decommissioned', undefined, true, 'timeout', ''],
+  ['decommissioned', undefined, true, 'power-off', 'power-off'],
+];
+
+t.test('desired decommissioned: every state × the events that move it', async (t) => {
+  for (const [state, step, wiped, name, expected] of DECOMMISSION_ROWS) {
+    const out = plan(desired({ desired: 'decommissioned' }), {
+      state,
+      wiped,
+      generation: 2,
+      ...(step ? { step } : {}),
+      attempt: step ? 1 : 0,
+      event: eventNamed(name, step),
+    });
+    t.equal(out.map(show).join(' '), expected, `decommission, ${state}${step ? `/${step}` : ''}${wiped ? ' wiped' : ''} + ${name}`);
+  }
+  const exhausted = plan(desired({ desired: 'decommissioned' }), {
+    state: 'decommissioning',
+    generation: 2,
+    step: 'netboot',
+    attempt: 3,
+    event: { kind: 'timeout', step: 'netboot', attempt: 3 },
+  });
+  t.same(
+    exhausted,
+    [{ kind: 'step', attempt: 0, failure: { step: 'netboot', reason: 'decommission: the wipe was not reported in time (after 3 attempt(s))' } }],
+    'retries run out: idle in decommissioning with the failure',
   );
 });
 

@@ -111,6 +111,7 @@ t.test('args iPXE would rewrite or that break Talos are refused', async (t) => {
     ['talos.config=http://elsewhere/config', /set by maskin/],
     ['maskin.events=http://elsewhere/', /set by maskin/],
     ['talos.logging.kernel=tcp://elsewhere:514', /set by maskin/],
+    ['talos.experimental.wipe=system', /set by maskin/],
     ['-console=tty0', /removal is written -key/],
     ['ünïcode=1', /non-ASCII/],
   ];
