@@ -37,6 +37,7 @@ export interface ManifestNode {
   generation?: number;
   serial?: string;
   bmc?: { driver: 'redfish' | 'ipmi'; address: string; credentialsRef?: string; bootMode?: 'uefi' | 'legacy'; vendor?: string };
+  desired?: 'installed' | 'discovery' | 'rescue' | 'decommissioned';
 }
 
 export interface ManifestOptions {
@@ -65,6 +66,7 @@ export function manifestFor(nodes: readonly ManifestNode[], opts: ManifestOption
     ];
     if (n.serial !== undefined) fields.push(`serial: "${n.serial}"`);
     if (n.bmc !== undefined) fields.push(`bmc: ${JSON.stringify(n.bmc)}`);
+    if (n.desired !== undefined) fields.push(`desired: ${n.desired}`);
     return `  - { ${fields.join(', ')} }`;
   };
   return `version: 1
