@@ -121,6 +121,8 @@ export function refuseRescue(state: NodeState, manifestDesired: DesiredState, re
 export function refuseManual(state: NodeState, action: LifecycleAction, hasBmc: boolean): string | undefined {
   if (!hasBmc) return 'the node has no BMC in the manifest; power it by hand';
   if (action === 'power-off') return undefined;
+  if (state === 'rescue') return 'the node is in rescue; use exit-rescue (or change its desired state in the manifest)';
+  if (state === 'decommissioning' || state === 'decommissioned') return `the node is ${state}; change its desired state in the manifest`;
   if (action === 'provision') {
     if (state === 'discovered' || state === 'failed' || state === 'held') return undefined;
     return state === 'installed' || state === 'handed-over'

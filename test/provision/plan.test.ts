@@ -165,12 +165,37 @@ const STATE_BY_EVENT: [NodeState, ProvisionStep | undefined, string, string][] =
   ['rescue', 'power', 'provision', ''],
   ['rescue', 'power', 'reprovision', ''],
   ['rescue', 'power', 'power-off', 'idle power-off'],
+  // A decommission called off (desired installed again) before or after the wipe: the same way out.
+  ['decommissioning', 'power', 'reconcile', ''],
+  ['decommissioning', 'power', 'identity-ok', ''],
+  ['decommissioning', 'power', 'identity-mismatch', ''],
+  ['decommissioning', 'power', 'powered', 'netboot#1'],
+  ['decommissioning', 'power', 'handover-ok', ''],
+  ['decommissioning', 'power', 'handover-refused', ''],
+  ['decommissioning', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioning', 'power', 'bmc-error fatal', '→failed@power idle'],
+  ['decommissioning', 'power', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioning', 'power', 'provision', ''],
+  ['decommissioning', 'power', 'reprovision', ''],
+  ['decommissioning', 'power', 'power-off', 'idle power-off'],
+  ['decommissioned', 'power', 'reconcile', ''],
+  ['decommissioned', 'power', 'identity-ok', ''],
+  ['decommissioned', 'power', 'identity-mismatch', ''],
+  ['decommissioned', 'power', 'powered', 'netboot#1'],
+  ['decommissioned', 'power', 'handover-ok', ''],
+  ['decommissioned', 'power', 'handover-refused', ''],
+  ['decommissioned', 'power', 'bmc-error', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioned', 'power', 'bmc-error fatal', '→failed@power idle'],
+  ['decommissioned', 'power', 'timeout', 'power#2 wait 1000 power-on-pxe'],
+  ['decommissioned', 'power', 'provision', ''],
+  ['decommissioned', 'power', 'reprovision', ''],
+  ['decommissioned', 'power', 'power-off', '→failed@power idle power-off'],
 ];
 
 t.test('every state × every event', async (t) => {
   const states = new Set(STATE_BY_EVENT.map((r) => r[0]));
-  t.equal(states.size, 10, 'all ten states');
-  t.equal(STATE_BY_EVENT.length, 10 * 12, 'each with all twelve events');
+  t.equal(states.size, 12, 'all twelve states');
+  t.equal(STATE_BY_EVENT.length, 12 * 12, 'each with all twelve events');
   for (const [state, step, name, expected] of STATE_BY_EVENT) {
     const out = plan(desired(), { state, generation: 2, ...(step ? { step } : {}), attempt: step ? 1 : 0, event: eventNamed(name, step) });
     t.equal(out.map(show).join(' '), expected, `${state}${step ? `/${step}` : ''} + ${name}`);
@@ -444,4 +469,7 @@ t.test('manual actions are refused with a reason where they do not apply', async
   t.equal(refuseManual('held', 'provision', true), undefined);
   t.equal(refuseManual('handed-over', 'reprovision', true), undefined);
   t.equal(refuseManual('installing', 'power-off', true), undefined);
+  t.match(refuseManual('rescue', 'reprovision', true), /exit-rescue/);
+  t.match(refuseManual('decommissioned', 'provision', true), /desired state in the manifest/);
+  t.equal(refuseManual('decommissioning', 'power-off', true), undefined);
 });
