@@ -160,11 +160,13 @@ export function renderInstallScript(input: InstallScriptInput): string {
  * Boot the profile's Talos kernel and initramfs with no `talos.config`: Talos on metal without a
  * machine config enters maintenance mode ("entering maintenance service") and waits for
  * `talosctl apply-config --insecure`, touching no disk. Its kernel log still streams to the node
- * log sink. Nothing to download that an install would not (it works from the cache in a WAN outage).
+ * log sink. The profile's rescueKernelArgs follow its kernelArgs. Nothing to download that an
+ * install would not (it works from the cache in a WAN outage).
  */
 export function renderRescueScript(input: Omit<InstallScriptInput, 'token'>): string {
   const { node, profile, baseUrl, platform, logsUrl } = input;
-  const args = talosKernelArgs(profile, logsUrl !== undefined ? { logs: logsUrl } : {});
+  const rescueProfile = { ...profile, kernelArgs: [...profile.kernelArgs, ...(profile.rescueKernelArgs ?? [])] };
+  const args = talosKernelArgs(rescueProfile, logsUrl !== undefined ? { logs: logsUrl } : {});
   const initrd = initrdFile(profile.arch);
   const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
   return script([

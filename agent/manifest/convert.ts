@@ -61,6 +61,7 @@ export function manifestToProto(raw: RawManifest, opts: ToProtoOptions = {}): Pb
       schematic: p.schematic,
       arch: ARCH[p.arch] ?? Arch.UNSPECIFIED,
       kernelArgs: p.kernelArgs ?? [],
+      rescueKernelArgs: p.rescueKernelArgs ?? [],
       install: {
         disk: p.install.disk ?? '',
         diskSelectorJson: p.install.diskSelector !== undefined ? JSON.stringify(p.install.diskSelector) : '',
@@ -153,6 +154,7 @@ function rawProfile(p: PbProfile): RawProfile {
     // ARCH_UNSPECIFIED (or an unknown value) leaves arch out: the schema says it is required.
     ...(arch !== undefined ? { arch } : {}),
     ...(p.kernelArgs.length > 0 ? { kernelArgs: [...p.kernelArgs] } : {}),
+    ...(p.rescueKernelArgs.length > 0 ? { rescueKernelArgs: [...p.rescueKernelArgs] } : {}),
     install: {
       ...opt('disk', install?.disk, ''),
       ...(install !== undefined && install.diskSelectorJson !== '' ? { diskSelector: parseJson(install.diskSelectorJson) as Record<string, unknown> } : {}),

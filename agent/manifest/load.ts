@@ -122,6 +122,8 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
         problem,
         'drop it: maskin sets the args Talos requires, talos.config and the consoles (an extra console= replaces both defaults)',
       );
+    for (const problem of kernelArgProblems(p.rescueKernelArgs ?? []))
+      bad(`${field}.rescueKernelArgs`, problem, 'drop it: maskin sets the args Talos requires and the rescue boot names no machine config');
     if (machineConfig.length === 0) {
       badBase.add(name);
       bad(`${field}.machineConfig`, 'is missing or empty', 'give the base Talos machine config (a v1alpha1 document)');
@@ -132,6 +134,7 @@ export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifes
       schematic: p.schematic,
       arch: p.arch,
       kernelArgs: p.kernelArgs ?? [],
+      ...(p.rescueKernelArgs?.length ? { rescueKernelArgs: p.rescueKernelArgs } : {}),
       install: {
         ...(p.install.disk !== undefined ? { disk: p.install.disk } : {}),
         ...(p.install.diskSelector !== undefined ? { diskSelector: p.install.diskSelector } : {}),
@@ -236,6 +239,7 @@ export interface RawManifest {
       schematic: string;
       arch: 'amd64' | 'arm64';
       kernelArgs?: string[];
+      rescueKernelArgs?: string[];
       install: { disk?: string; diskSelector?: Record<string, unknown>; image?: string; wipe?: boolean };
       machineConfig?: unknown;
       machineConfigFile?: string;

@@ -34,6 +34,8 @@ export interface Profile {
   readonly arch: Arch;
   /** Extra kernel args appended after the ones Talos requires. */
   readonly kernelArgs: readonly string[];
+  /** Extra kernel args of the rescue boot only, after kernelArgs. */
+  readonly rescueKernelArgs?: readonly string[];
   readonly install: InstallSpec;
   /** Base Talos machine config: one or more YAML documents, as parsed objects. */
   readonly machineConfig: readonly Readonly<Record<string, unknown>>[];

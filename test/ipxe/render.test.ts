@@ -115,6 +115,22 @@ exit 1
     plain.kind === 'script' && !plain.text.includes('talos.config') && !plain.text.includes('talos.logging') && plain.text.includes('net.ifnames=0'),
     'sink off: no log argument; extras kept',
   );
+  const diag = renderRescueScript({
+    node: node(),
+    profile: profile({ kernelArgs: ['net.ifnames=0'], rescueKernelArgs: ['console=ttyS1,115200', 'mlx5_core.debug=1'] }),
+    baseUrl: BASE,
+    platform: 'pcbios',
+  });
+  t.match(diag, / net\.ifnames=0 console=ttyS1,115200 mlx5_core\.debug=1 \|\| goto failed/, "the profile's rescue args after its extras");
+  t.notMatch(diag, /console=ttyS0/, 'a rescue console= replaces the default consoles, as in kernelArgs');
+  const install = renderInstallScript({
+    node: node(),
+    profile: profile({ rescueKernelArgs: ['mlx5_core.debug=1'] }),
+    baseUrl: BASE,
+    token: TOKEN,
+    platform: 'pcbios',
+  });
+  t.notMatch(install, /mlx5_core/, 'rescue args stay off the install line');
 });
 
 t.test('wipe script: Talos wipes its system disk; the token only carries the report; no machine config', async (t) => {

@@ -80,6 +80,14 @@ const rejects: [string, string, RegExp][] = [
     /profiles\.p1\.kernelArgs: "talos\.config=http:\/\/elsewhere\/x": talos\.config is set by maskin/,
   ],
   [
+    'a rescue kernel arg maskin owns',
+    base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace(
+      'arch: amd64',
+      'arch: amd64\n    rescueKernelArgs: ["talos.experimental.wipe=system"]',
+    ),
+    /profiles\.p1\.rescueKernelArgs: "talos\.experimental\.wipe=system": talos\.experimental\.wipe is set by maskin/,
+  ],
+  [
     'removing a required arg',
     base('  - { id: n1, macs: ["aa:bb:cc:dd:ee:01"], profile: p1 }').replace('arch: amd64', 'arch: amd64\n    kernelArgs: ["-pti"]'),
     /profiles\.p1\.kernelArgs: "-pti": Talos requires pti=on/,
