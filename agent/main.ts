@@ -117,7 +117,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       provisioner.reconcileAll();
     });
     const uplink = createUplink(config, applier, outbox, log);
-    const consoles = config.nodeLogs.enabled ? createConsoles(config, nodes, addresses, log, metrics) : undefined;
+    const consoles = config.nodeLogs.enabled ? createConsoles(config, directory, nodes, addresses, log, metrics) : undefined;
 
     const app = await buildApp({
       config,
@@ -258,15 +258,21 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
   return { content, registry, prefetcher, port, fetcher };
 }
 
-/** The nodes' consoles: Talos log delivery to provisioning.address, attributed by the address this agent leased. */
-function createConsoles(config: AgentConfig, nodes: NodeRegistry, leases: LeaseView, log: Logger, registry: Registry) {
+/**
+ * The nodes' consoles: Talos log delivery to provisioning.address, attributed by the address this
+ * agent leased, or a manifest node's fixed ipv4 (relayed racks), as script requests are.
+ */
+function createConsoles(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeaseView, log: Logger, registry: Registry) {
   const buffers = new ConsoleBuffers({ ...DEFAULT_CONSOLE_LIMITS, linesPerNode: config.nodeLogs.linesPerNode }, Date.now);
   const sink = createConsoleSink({
     address: config.provisioning.address,
     port: config.nodeLogs.port,
     attribute: (ip) => {
       const mac = leases.macOf(ip);
-      return mac === undefined ? undefined : nodes.find(mac)?.id;
+      if (mac !== undefined) return nodes.find(mac)?.id;
+      return directory()
+        .all()
+        .find((n) => n.ipv4 === ip)?.id;
     },
     buffers,
     onMilestone: (id, milestone, line) => {
