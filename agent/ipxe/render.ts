@@ -141,16 +141,32 @@ export function renderInstallScript(input: InstallScriptInput): string {
     events: bootEventsUrl(baseUrl, token),
     ...(logsUrl !== undefined ? { logs: logsUrl } : {}),
   });
-  const initrd = initrdFile(profile.arch);
-  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
+  return talosBootScript(
+    [
+      `# maskin: install node ${safeText(node.id)}, profile ${safeText(profile.name)}, generation ${node.generation}`,
+      `echo maskin: installing Talos ${safeText(profile.talosVersion)} on node ${safeText(node.id)}`,
+    ],
+    { profile, baseUrl, platform, args, what: 'the installer' },
+  );
+}
+
+/**
+ * The kernel and initramfs of `profile` with `args`, after `head`; a load failure says what could
+ * not be loaded and returns to the firmware. On EFI the kernel line names the initrd.
+ */
+function talosBootScript(
+  head: readonly string[],
+  o: { readonly profile: Profile; readonly baseUrl: string; readonly platform: IpxePlatform; readonly args: readonly string[]; readonly what: string },
+): string {
+  const initrd = initrdFile(o.profile.arch);
+  const kernelArgs = [...(o.platform === 'efi' ? [`initrd=${initrd}`] : []), ...o.args];
   return script([
-    `# maskin: install node ${safeText(node.id)}, profile ${safeText(profile.name)}, generation ${node.generation}`,
-    `echo maskin: installing Talos ${safeText(profile.talosVersion)} on node ${safeText(node.id)}`,
-    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
-    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
+    ...head,
+    `kernel ${assetUrl(o.baseUrl, o.profile, kernelFile(o.profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
+    `initrd ${assetUrl(o.baseUrl, o.profile, initrd)} || goto failed`,
     'boot || goto failed',
     ':failed',
-    'echo maskin: could not load the installer, returning to firmware',
+    `echo maskin: could not load ${o.what}, returning to firmware`,
     'sleep 10',
     'exit 1',
   ]);
@@ -167,19 +183,13 @@ export function renderRescueScript(input: Omit<InstallScriptInput, 'token'>): st
   const { node, profile, baseUrl, platform, logsUrl } = input;
   const rescueProfile = { ...profile, kernelArgs: [...profile.kernelArgs, ...(profile.rescueKernelArgs ?? [])] };
   const args = talosKernelArgs(rescueProfile, logsUrl !== undefined ? { logs: logsUrl } : {});
-  const initrd = initrdFile(profile.arch);
-  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
-  return script([
-    `# maskin: rescue node ${safeText(node.id)}, profile ${safeText(profile.name)}: Talos maintenance mode, no machine config`,
-    `echo maskin: rescue: booting Talos ${safeText(profile.talosVersion)} without touching the disks of node ${safeText(node.id)}`,
-    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
-    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
-    'boot || goto failed',
-    ':failed',
-    'echo maskin: could not load the rescue kernel, returning to firmware',
-    'sleep 10',
-    'exit 1',
-  ]);
+  return talosBootScript(
+    [
+      `# maskin: rescue node ${safeText(node.id)}, profile ${safeText(profile.name)}: Talos maintenance mode, no machine config`,
+      `echo maskin: rescue: booting Talos ${safeText(profile.talosVersion)} without touching the disks of node ${safeText(node.id)}`,
+    ],
+    { profile, baseUrl, platform, args, what: 'the rescue kernel' },
+  );
 }
 
 /**
@@ -190,19 +200,13 @@ export function renderRescueScript(input: Omit<InstallScriptInput, 'token'>): st
 export function renderWipeScript(input: InstallScriptInput): string {
   const { node, profile, baseUrl, token, platform, logsUrl } = input;
   const args = talosKernelArgs(profile, { events: bootEventsUrl(baseUrl, token), ...(logsUrl !== undefined ? { logs: logsUrl } : {}), wipe: true });
-  const initrd = initrdFile(profile.arch);
-  const kernelArgs = [...(platform === 'efi' ? [`initrd=${initrd}`] : []), ...args];
-  return script([
-    `# maskin: decommission node ${safeText(node.id)}, profile ${safeText(profile.name)}: wipe its system disk`,
-    `echo maskin: decommissioning node ${safeText(node.id)}: Talos ${safeText(profile.talosVersion)} wipes its system disk`,
-    `kernel ${assetUrl(baseUrl, profile, kernelFile(profile.arch))} ${kernelArgs.join(' ')} || goto failed`,
-    `initrd ${assetUrl(baseUrl, profile, initrd)} || goto failed`,
-    'boot || goto failed',
-    ':failed',
-    'echo maskin: could not load the wipe kernel, returning to firmware',
-    'sleep 10',
-    'exit 1',
-  ]);
+  return talosBootScript(
+    [
+      `# maskin: decommission node ${safeText(node.id)}, profile ${safeText(profile.name)}: wipe its system disk`,
+      `echo maskin: decommissioning node ${safeText(node.id)}: Talos ${safeText(profile.talosVersion)} wipes its system disk`,
+    ],
+    { profile, baseUrl, platform, args, what: 'the wipe kernel' },
+  );
 }
 
 /** A script to send, or none: the HTTP layer answers 404, iPXE's fetch fails and the chain script returns to the firmware. */

@@ -9,9 +9,7 @@ import t from 'tap';
 import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { repoRoot, startAgentInRack, type AgentInRack } from '../bed/agent.js';
-import { createRack } from '../bed/netns.js';
-import { plainText, startVm } from '../bed/qemu.js';
-import { qmpMachineModule, startRedfishSimChild } from '../bmcsim/redfish/child.js';
+import { plainText } from '../bed/qemu.js';
 import {
   assertStepsInOrder,
   buildStandin,
@@ -19,6 +17,7 @@ import {
   manifestFor,
   settled,
   standinAssets,
+  redfishVmRack,
   statesOf,
   VM_LIFECYCLE_CONFIG,
   type ManifestNode,
@@ -49,42 +48,21 @@ t.test('decommission: an installed node is wiped by a diskless boot, powered off
   await buildStandin();
   const assets = await standinAssets();
   t.teardown(() => assets.remove());
-  const rack = await createRack('bmcdec', 97);
-  t.teardown(() => rack.destroy());
-
-  const vm = await startVm({
-    rack,
-    name: 'dc1',
-    firmware: 'bios',
+  const { rack, vm, sim, bmc, env } = await redfishVmRack(t, {
+    tag: 'bmcdec',
+    octet: 97,
+    vmName: 'dc1',
     mac: MAC,
-    bootOrder: 'c',
-    strictBoot: true,
-    qmp: true,
-    paused: true,
-    extraArgs: ['-no-shutdown'],
-    log: (line) => t.comment(line),
-  });
-  t.teardown(() => vm.stop());
-  const sim = await startRedfishSimChild(rack, {
-    flavour: 'dell',
-    host: '127.0.0.1',
+    serial: SERIAL,
     port: BMC_PORT,
-    username: 'root',
     password: 'calvin-decom',
-    bootMode: 'UEFI',
-    inventory: { serial: SERIAL, macs: [MAC] },
-    machineModule: qmpMachineModule,
-    machineOptions: { qmpPath: vm.qmpPath },
   });
-  t.teardown(() => sim.stop());
-
-  const bmc = { driver: 'redfish' as const, address: sim.url, credentialsRef: 'rack-bmc', bootMode: 'legacy' as const, vendor: 'dell' };
   const node = (desired: NonNullable<ManifestNode['desired']>): ManifestNode => ({ id: 'dc-n1', mac: MAC, serial: SERIAL, bmc, desired });
   const manifest = (desired: NonNullable<ManifestNode['desired']>): string => manifestFor([node(desired)], { kernelArgs: [diskOsArg(rack)] });
   const agent: AgentInRack = await startAgentInRack(rack, {
     manifest: manifest('installed'),
     assetsDir: assets.dir,
-    env: { MASKIN_BMC_RACK_BMC_USERNAME: 'root', MASKIN_BMC_RACK_BMC_PASSWORD: 'calvin-decom' },
+    env,
     extraConfig: VM_LIFECYCLE_CONFIG,
   });
   t.teardown(() => agent.stop());

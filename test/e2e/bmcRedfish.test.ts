@@ -10,14 +10,13 @@ import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
-import { createRack } from '../bed/netns.js';
-import { plainText, startVm } from '../bed/qemu.js';
-import { qmpMachineModule, startRedfishSimChild } from '../bmcsim/redfish/child.js';
+import { plainText } from '../bed/qemu.js';
 import {
   assertStepsInOrder,
   buildStandin,
   diskOsArg,
   manifestFor,
+  redfishVmRack,
   settled,
   standinAssets,
   statesOf,
@@ -33,50 +32,30 @@ t.test('Redfish: from powered off to handed over, then reprovisioned on a genera
   await buildStandin();
   const assets = await standinAssets();
   t.teardown(() => assets.remove());
-  const rack = await createRack('bmcrf', 25);
-  t.teardown(() => rack.destroy());
-
-  const vm = await startVm({
-    rack,
-    name: 'r1',
-    firmware: 'bios',
+  const { rack, vm, sim, bmc, env } = await redfishVmRack(t, {
+    tag: 'bmcrf',
+    octet: 25,
+    vmName: 'r1',
     mac: MAC,
-    bootOrder: 'c',
-    strictBoot: true,
-    qmp: true,
-    paused: true,
-    extraArgs: ['-no-shutdown'],
-    log: (line) => t.comment(line),
-  });
-  t.teardown(() => vm.stop());
-
-  const sim = await startRedfishSimChild(rack, {
-    flavour: 'dell',
-    host: '127.0.0.1',
+    serial: SERIAL,
     port: BMC_PORT,
-    username: 'root',
     password: 'calvin-e2e',
-    bootMode: 'UEFI',
-    inventory: { serial: SERIAL, macs: [MAC] },
     forgetOverrideOnce: true,
-    machineModule: qmpMachineModule,
-    machineOptions: { qmpPath: vm.qmpPath },
   });
-  t.teardown(() => sim.stop());
 
   const node = (generation: number): ManifestNode => ({
     id: 'rf-n1',
     mac: MAC,
     serial: SERIAL,
     generation,
-    bmc: { driver: 'redfish', address: sim.url, credentialsRef: 'rack-bmc', bootMode: 'legacy', vendor: 'dell' },
+    bmc,
   });
   const manifest = (generation: number): string => manifestFor([node(generation)], { kernelArgs: [diskOsArg(rack)] });
   let agent: AgentInRack | undefined;
   agent = await startAgentInRack(rack, {
     manifest: manifest(1),
     assetsDir: assets.dir,
-    env: { MASKIN_BMC_RACK_BMC_USERNAME: 'root', MASKIN_BMC_RACK_BMC_PASSWORD: 'calvin-e2e' },
+    env,
     extraConfig: VM_LIFECYCLE_CONFIG,
   });
   t.teardown(() => agent?.stop());

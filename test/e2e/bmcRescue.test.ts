@@ -9,10 +9,8 @@ import t from 'tap';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { startAgentInRack, type AgentInRack } from '../bed/agent.js';
-import { createRack } from '../bed/netns.js';
-import { plainText, startVm } from '../bed/qemu.js';
-import { qmpMachineModule, startRedfishSimChild } from '../bmcsim/redfish/child.js';
-import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG } from './scenario.js';
+import { plainText } from '../bed/qemu.js';
+import { assertStepsInOrder, buildStandin, diskOsArg, manifestFor, redfishVmRack, settled, standinAssets, statesOf, VM_LIFECYCLE_CONFIG } from './scenario.js';
 
 const MAC = '52:54:00:18:96:01';
 const SERIAL = 'RF-RESCUE-0001';
@@ -27,50 +25,20 @@ t.test('rescue: an installed node boots diskless into maintenance mode, disk unt
   await buildStandin();
   const assets = await standinAssets();
   t.teardown(() => assets.remove());
-  const rack = await createRack('bmcres', 96);
-  t.teardown(() => rack.destroy());
-
-  const vm = await startVm({
-    rack,
-    name: 'rs1',
-    firmware: 'bios',
+  const { rack, vm, bmc, env } = await redfishVmRack(t, {
+    tag: 'bmcres',
+    octet: 96,
+    vmName: 'rs1',
     mac: MAC,
-    bootOrder: 'c',
-    strictBoot: true,
-    qmp: true,
-    paused: true,
-    extraArgs: ['-no-shutdown'],
-    log: (line) => t.comment(line),
-  });
-  t.teardown(() => vm.stop());
-  const sim = await startRedfishSimChild(rack, {
-    flavour: 'dell',
-    host: '127.0.0.1',
+    serial: SERIAL,
     port: BMC_PORT,
-    username: 'root',
     password: 'calvin-rescue',
-    bootMode: 'UEFI',
-    inventory: { serial: SERIAL, macs: [MAC] },
-    machineModule: qmpMachineModule,
-    machineOptions: { qmpPath: vm.qmpPath },
   });
-  t.teardown(() => sim.stop());
-
-  const manifest = manifestFor(
-    [
-      {
-        id: 'rs-n1',
-        mac: MAC,
-        serial: SERIAL,
-        bmc: { driver: 'redfish', address: sim.url, credentialsRef: 'rack-bmc', bootMode: 'legacy', vendor: 'dell' },
-      },
-    ],
-    { kernelArgs: [diskOsArg(rack)] },
-  );
+  const manifest = manifestFor([{ id: 'rs-n1', mac: MAC, serial: SERIAL, bmc }], { kernelArgs: [diskOsArg(rack)] });
   const agent: AgentInRack = await startAgentInRack(rack, {
     manifest,
     assetsDir: assets.dir,
-    env: { MASKIN_BMC_RACK_BMC_USERNAME: 'root', MASKIN_BMC_RACK_BMC_PASSWORD: 'calvin-rescue' },
+    env,
     extraConfig: VM_LIFECYCLE_CONFIG,
   });
   t.teardown(() => agent.stop());

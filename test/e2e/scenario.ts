@@ -8,6 +8,8 @@ import { promisify } from 'node:util';
 import type { NodeRecord } from '../../agent/nodes/model.js';
 import { repoRoot, startAgentInRack, type AgentInRack } from '../bed/agent.js';
 import { createRack, type Rack } from '../bed/netns.js';
+import { startVm, type Vm } from '../bed/qemu.js';
+import { qmpMachineModule, startRedfishSimChild, type RedfishSimChild } from '../bmcsim/redfish/child.js';
 import { VANILLA_SCHEMATIC } from '../fakes/manifest.js';
 
 export const SCHEMATIC = VANILLA_SCHEMATIC;
@@ -146,4 +148,69 @@ export function assertStepsInOrder(t: { ok(value: unknown, message: string): voi
     t.ok(next > at, `timeline has ${step} after the previous step`);
     if (next > at) at = next;
   }
+}
+
+export interface RedfishVmRack {
+  readonly rack: Rack;
+  readonly vm: Vm;
+  readonly sim: RedfishSimChild;
+  /** The node's manifest `bmc` entry (credentialsRef rack-bmc, legacy boot, Dell). */
+  readonly bmc: NonNullable<ManifestNode['bmc']>;
+  /** The agent's environment naming the BMC credentials. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * A rack with one powered-off SeaBIOS VM (disk only in its boot order, as a server whose firmware
+ * lists its disk) behind a Dell-flavoured Redfish simulator that drives it through QMP.
+ */
+export async function redfishVmRack(
+  t: { teardown(fn: () => unknown): void; comment(...args: unknown[]): void },
+  o: {
+    tag: string;
+    octet: number;
+    vmName: string;
+    mac: string;
+    serial: string;
+    port: number;
+    password: string;
+    /** The simulator's quirk: the first boot-override PATCH is acknowledged and forgotten. */
+    forgetOverrideOnce?: boolean;
+  },
+): Promise<RedfishVmRack> {
+  const rack = await createRack(o.tag, o.octet);
+  t.teardown(() => rack.destroy());
+  const vm = await startVm({
+    rack,
+    name: o.vmName,
+    firmware: 'bios',
+    mac: o.mac,
+    bootOrder: 'c',
+    strictBoot: true,
+    qmp: true,
+    paused: true,
+    extraArgs: ['-no-shutdown'],
+    log: (line) => t.comment(line),
+  });
+  t.teardown(() => vm.stop());
+  const sim = await startRedfishSimChild(rack, {
+    flavour: 'dell',
+    host: '127.0.0.1',
+    port: o.port,
+    username: 'root',
+    password: o.password,
+    bootMode: 'UEFI',
+    inventory: { serial: o.serial, macs: [o.mac] },
+    ...(o.forgetOverrideOnce ? { forgetOverrideOnce: true } : {}),
+    machineModule: qmpMachineModule,
+    machineOptions: { qmpPath: vm.qmpPath },
+  });
+  t.teardown(() => sim.stop());
+  return {
+    rack,
+    vm,
+    sim,
+    bmc: { driver: 'redfish', address: sim.url, credentialsRef: 'rack-bmc', bootMode: 'legacy', vendor: 'dell' },
+    env: { MASKIN_BMC_RACK_BMC_USERNAME: 'root', MASKIN_BMC_RACK_BMC_PASSWORD: o.password },
+  };
 }
