@@ -111,6 +111,7 @@ export function backoff(attempt: number, limits: Limits): number {
 export function refuseRescue(state: NodeState, manifestDesired: DesiredState, requested: boolean, action: 'rescue' | 'exit-rescue'): string | undefined {
   if (action === 'rescue') {
     if (state === 'held') return 'the node is held (its identity is not confirmed); provision it first';
+    if (manifestDesired === 'decommissioned') return 'the manifest decommissions the node; change its desired state there first';
     return requested || manifestDesired === 'rescue' ? 'the node is already to be in rescue' : undefined;
   }
   if (manifestDesired === 'rescue') return "the manifest's desired state is rescue; change it there";

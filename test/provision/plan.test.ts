@@ -361,6 +361,7 @@ t.test('rescue and exit-rescue are refused with a reason where they do not apply
   t.equal(refuseRescue('installed', 'installed', false, 'rescue'), undefined);
   t.equal(refuseRescue('failed', 'discovery', false, 'rescue'), undefined);
   t.match(refuseRescue('held', 'installed', false, 'rescue'), /held/);
+  t.match(refuseRescue('decommissioning', 'decommissioned', false, 'rescue'), /decommissions/);
   t.match(refuseRescue('rescue', 'installed', true, 'rescue'), /already/);
   t.match(refuseRescue('rescue', 'rescue', false, 'rescue'), /already/);
   t.equal(refuseRescue('rescue', 'installed', true, 'exit-rescue'), undefined);
