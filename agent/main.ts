@@ -280,7 +280,7 @@ function createConsoles(config: AgentConfig, directory: () => NodeDirectory, nod
       if (!record) return;
       nodes.note(record, 'console-milestone', { milestone, source: line.source, msg: line.msg.slice(0, 200) });
       // Real Talos reports its wipe only on its console (from the address leased to the node).
-      if (milestone === 'wipe-complete' && record.state === 'decommissioning') nodes.markWiped(record);
+      if (milestone === 'wipe-complete' && record.state === 'decommissioning') nodes.markWiped(record, 'console');
     },
     log: log.child({ component: 'console' }),
     registry,

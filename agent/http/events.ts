@@ -46,7 +46,7 @@ export const eventRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const plan = planReport(detail, record, grant.purpose);
     for (const s of plan.steps) deps.nodes.record({ mac: grant.mac }, s.step, s.detail);
     if (plan.transition) deps.nodes.transition(record, plan.transition.next, plan.transition.why);
-    if (plan.wiped) deps.nodes.markWiped(record);
+    if (plan.wiped) deps.nodes.markWiped(record, 'installer report');
     reply.code(202);
     return { accepted: true };
   });

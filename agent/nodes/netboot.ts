@@ -157,7 +157,7 @@ export function planScript(request: ScriptRequest): ScriptPlan {
 export function planReport(detail: Record<string, unknown>, record: Pick<NodeRecord, 'state' | 'generation'>, purpose?: BootGrant['purpose']): ReportPlan {
   const event: PlannedStep = { step: 'installer-event', detail };
   // A wipe boot's token: its wipe report counts, nothing it says about an install does.
-  if (purpose === 'wipe') return detail.step === 'wipe-complete' ? { steps: [event, { step: 'wipe-reported', detail }], wiped: true } : { steps: [event] };
+  if (purpose === 'wipe') return detail.step === 'wipe-complete' ? { steps: [event], wiped: true } : { steps: [event] };
   if (detail.step === 'install-complete') {
     return { steps: [event, { step: 'install-reported', detail }], ...transitionOf(record, 'installed', 'installer reported success') };
   }

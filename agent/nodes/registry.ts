@@ -258,13 +258,15 @@ export class NodeRegistry implements BootObserver {
   }
 
   /**
-   * The node's system disk was wiped (decommission): nothing is installed on it any more. A node
+   * The node's system disk was wiped (decommission), by the wipe boot's report or its console line
+   * (real Talos reports only there): nothing is installed on it any more. A node
    * without a BMC is decommissioned now (nobody can power it off); one with a BMC once the
    * executor has powered it off (it listens on onWiped).
    */
-  markWiped(record: NodeRecord): void {
+  markWiped(record: NodeRecord, evidence: 'installer report' | 'console'): void {
     if (record.wipedAt !== undefined) return;
     record.wipedAt = this.deps.now().toISOString();
+    this.append(record, 'wipe-reported', { evidence });
     delete record.installedGeneration;
     delete record.configFetchedAt;
     this.persist(record);

@@ -320,10 +320,7 @@ t.test('a boot token stands only for the generation the manifest still wants ins
 t.test("a wipe boot's reports: only wipe-complete counts, never an install", async (t) => {
   const r = { state: 'decommissioning' as const, generation: 1 };
   t.same(planReport({ step: 'wipe-complete', disk: '/dev/vda' }, r, 'wipe'), {
-    steps: [
-      { step: 'installer-event', detail: { step: 'wipe-complete', disk: '/dev/vda' } },
-      { step: 'wipe-reported', detail: { step: 'wipe-complete', disk: '/dev/vda' } },
-    ],
+    steps: [{ step: 'installer-event', detail: { step: 'wipe-complete', disk: '/dev/vda' } }],
     wiped: true,
   });
   t.same(
