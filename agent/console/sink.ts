@@ -77,19 +77,19 @@ export function createConsoleSink(deps: SinkDeps): Service {
     const marked = new Set<Milestone>();
     socket.setTimeout(limits.idleMs, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
+      // The lease may have moved to another MAC since the connection opened: looked up once per
+      // chunk, not per line (the fixed-address fallback scans the manifest).
+      if (deps.attribute(ip) !== nodeId) {
+        refused.inc({ reason: 'not-leased' });
+        socket.destroy();
+        return;
+      }
       const before = splitter.oversized;
       for (const text of splitter.push(chunk)) {
         const line = parseLogLine(text, now());
         if (!line) {
           lines.inc({ outcome: 'malformed' });
           continue;
-        }
-        // The lease may have moved to another MAC since the connection opened.
-        const current = deps.attribute(ip);
-        if (current !== nodeId) {
-          refused.inc({ reason: 'not-leased' });
-          socket.destroy();
-          return;
         }
         if (!deps.buffers.append(nodeId, line)) {
           lines.inc({ outcome: 'rate-dropped' });

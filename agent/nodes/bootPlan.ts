@@ -51,14 +51,14 @@ export function decideBoot(spec: NodeSpec | undefined, record: NodeRecord | unde
   }
   if (effectiveDesired(spec, record) === 'rescue')
     return { kind: 'rescue', next: 'rescue', why: record?.rescueRequestedAt !== undefined ? 'an operator asked for rescue' : 'desired state is rescue' };
-  // Out of rescue, a node is again what its disk holds.
-  const state = record && DISKLESS.has(record.state) ? afterDiskless(record) : (record?.state ?? 'discovered');
+  // Out of rescue or decommission, a node is again what its disk holds.
+  const leaving = record !== undefined && DISKLESS.has(record.state);
+  const state = leaving ? afterDiskless(record) : (record?.state ?? 'discovered');
   if (spec.desired === 'discovery') return { kind: 'discovery', next: KEPT_IN_DISCOVERY.has(state) ? state : 'discovered', why: 'desired state is discovery' };
   const recordGeneration = record?.generation ?? 0;
   if (spec.generation > recordGeneration)
     return { kind: 'install', next: 'installing', why: `generation ${spec.generation} is newer than ${recordGeneration}` };
-  if (record && DISKLESS.has(record.state) && state === 'installed')
-    return { kind: 'boot-local', next: 'installed', why: `out of ${record.state}: installed at this generation` };
+  if (leaving && state === 'installed') return { kind: 'boot-local', next: 'installed', why: `out of ${record.state}: installed at this generation` };
   if (state === 'installed' || state === 'handed-over') return { kind: 'boot-local', next: state, why: state };
   // Failed after the install finished (hand-over never answered, or powered off by an operator):
   // what is on the disk is this generation's install, so the disk it is.

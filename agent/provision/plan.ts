@@ -162,16 +162,19 @@ function startVerify(d: DesiredNode, to: NodeState | undefined, why: string): Ac
   return [...(to ? [transition(to, why, d.generation)] : []), step('inventory', 1), { kind: 'read-inventory' }];
 }
 
+/**
+ * In rescue or decommission: another try of `at`, or idle there with the failure. Never failed,
+ * which the next reconcile would start over (and call the BMC forever).
+ */
+function retryOrIdle(d: DesiredNode, o: ObservedNode, at: ProvisionStep, reason: string, retryable: boolean, mode: 'rescue' | 'decommission'): Action[] {
+  if (retryable && o.attempt < d.limits.maxAttempts) return retryOrFail(d, o, at, reason);
+  return [idle({ step: at, reason: `${mode}: ${reason}${retryable ? ` (after ${o.attempt} attempt(s))` : ''}` })];
+}
+
 /** Rescue wanted: into rescue from any state (the netboot path keeps held nodes out), then power through PXE. */
 function rescue(d: DesiredNode, o: ObservedNode): Action[] {
   const e = o.event;
-  // A power-on that keeps failing leaves the node in rescue, idle with the failure: a failed state
-  // would be moved to rescue again on the next reconcile, and call the BMC forever.
-  if (e.kind === 'bmc-error') {
-    if (o.step !== e.step) return [];
-    if (e.retryable && o.attempt < d.limits.maxAttempts) return retryOrFail(d, o, e.step, e.message);
-    return [idle({ step: e.step, reason: `rescue: ${e.message}${e.retryable ? ` (after ${o.attempt} attempt(s))` : ''}` })];
-  }
+  if (e.kind === 'bmc-error') return o.step === e.step ? retryOrIdle(d, o, e.step, e.message, e.retryable, 'rescue') : [];
   if (o.state !== 'rescue') {
     if (o.state === 'held' || e.kind !== 'reconcile') return [];
     return [transition('rescue', 'rescue: diskless Talos maintenance mode', d.generation), step('power', 1), { kind: 'power-on-pxe' }];
@@ -186,13 +189,9 @@ function decommission(d: DesiredNode, o: ObservedNode): Action[] {
   const e = o.event;
   if (o.state === 'decommissioned' || o.state === 'held') return [];
   if (o.wiped) return [{ kind: 'power-off' }, transition('decommissioned', 'system disk wiped, powered off', d.generation), idle()];
-  if (e.kind === 'bmc-error' || e.kind === 'timeout') {
-    if (o.step !== e.step || (e.kind === 'timeout' && o.attempt !== e.attempt)) return [];
-    const retryable = e.kind === 'timeout' || e.retryable;
-    const why = e.kind === 'timeout' ? 'the wipe was not reported in time' : e.message;
-    if (retryable && o.attempt < d.limits.maxAttempts) return retryOrFail(d, o, e.step, why);
-    return [idle({ step: e.step, reason: `decommission: ${why}${retryable ? ` (after ${o.attempt} attempt(s))` : ''}` })];
-  }
+  if (e.kind === 'bmc-error') return o.step === e.step ? retryOrIdle(d, o, e.step, e.message, e.retryable, 'decommission') : [];
+  if (e.kind === 'timeout')
+    return o.step === e.step && o.attempt === e.attempt ? retryOrIdle(d, o, e.step, 'the wipe was not reported in time', true, 'decommission') : [];
   if (o.state !== 'decommissioning')
     return e.kind === 'reconcile'
       ? [transition('decommissioning', 'decommission: wipe the system disk, then power off', d.generation), step('power', 1), { kind: 'power-on-pxe' }]
