@@ -32,7 +32,7 @@ const ECHO = path.join(HERE, 'dhcpEcho.js');
 const SERVER = '198.19.0.1';
 const CLIENT = '198.19.0.2';
 const POOL = ['198.19.1.0', '198.19.40.255'] as const;
-const STEPS = [1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000];
+const STEPS = [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000, 9000, 10000, 12000, 15000];
 const REPS = 3;
 const STEP_SECONDS = 3;
 const CLIENTS = 1000;
@@ -42,6 +42,15 @@ const NOISY_STOP = 2;
 /** Write IOPS of the slow device: each fdatasync on ext4 costs a few writes (data, journal, commit). */
 const SLOW_WRITE_IOPS = 400;
 const BLKIO_THROTTLE = '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device';
+/**
+ * perfdhcp receives every reply on one socket with the kernel's default receive buffer. A group
+ * commit releases its ACKs together, and at 8,000/s offered those bursts overflowed the default
+ * 208 KiB while perfdhcp was busy sending (seen as RcvbufErrors in the client's namespace, where
+ * perfdhcp then counted the lost replies as drops). net.core.rmem_default is not per network
+ * namespace, so the run raises it and restores it after; every contender gets the same client.
+ */
+const RMEM_DEFAULT = '/proc/sys/net/core/rmem_default';
+const CLIENT_RECEIVE_BUFFER = 4 * 1024 * 1024;
 
 export type ContenderName = 'maskin' | 'maskin-slow' | 'kea' | 'echo';
 
@@ -54,6 +63,9 @@ export interface PerfRun {
   readonly dropRatio: number;
   /** Average of the DISCOVER-OFFER and REQUEST-ACK average delays, ms. */
   readonly avgDelayMs: number;
+  /** Datagrams the kernel dropped for a full receive buffer during the run (RcvbufErrors), at perfdhcp and at the server. */
+  readonly clientBufferDrops: number;
+  readonly serverBufferDrops: number;
 }
 
 export interface StepResult {
@@ -87,6 +99,8 @@ export interface DhcpBenchResult {
   readonly ratios: { readonly maskinToKea: number; readonly slowToKea: number; readonly keaToCeiling: number; readonly maskinToCeiling: number };
   /** True when Kea reaches ≥ 90% of the memory responder's rate: the client side limits both. */
   readonly clientLimited: boolean;
+  /** net.core.rmem_default during the run: perfdhcp's socket receive buffer. */
+  readonly clientReceiveBufferBytes: number;
 }
 
 const median = (xs: readonly number[]): number => {
@@ -95,7 +109,15 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
 
-function parsePerf(offered: number, out: string): PerfRun {
+/** The Udp RcvbufErrors counter of /proc/net/snmp (per network namespace); 0 when absent. Pure. */
+export function udpRcvbufErrors(snmp: string): number {
+  const [head, values] = snmp.split('\n').filter((l) => l.startsWith('Udp: '));
+  const i = head?.split(/\s+/).indexOf('RcvbufErrors') ?? -1;
+  const v = i > 0 ? Number(values?.split(/\s+/)[i]) : 0;
+  return Number.isFinite(v) ? v : 0;
+}
+
+export function parsePerf(offered: number, out: string, bufferDrops: { client: number; server: number } = { client: 0, server: 0 }): PerfRun {
   const rate = Number(/Rate: ([\d.]+) 4-way exchanges\/second/.exec(out)?.[1] ?? 0);
   const num = (re: RegExp): number[] => [...out.matchAll(re)].map((m) => Number(m[1]));
   const sent = num(/sent packets: (\d+)/g).reduce((a, b) => a + b, 0);
@@ -108,6 +130,8 @@ function parsePerf(offered: number, out: string): PerfRun {
     drops,
     dropRatio: sent ? drops / sent : 1,
     avgDelayMs: delays.length ? delays.reduce((a, b) => a + b, 0) / delays.length : Number.NaN,
+    clientBufferDrops: bufferDrops.client,
+    serverBufferDrops: bufferDrops.server,
   };
 }
 
@@ -125,9 +149,11 @@ async function perf(c: Contender, rate: number, seconds: number, seed?: number):
   if (stopRequested) throw new Error('stopped by a signal');
   const args = ['-4', '-l', 'eth0', '-r', String(rate), '-R', String(CLIENTS), '-p', String(seconds), '-W', '500000'];
   if (seed !== undefined) args.push('-s', String(seed));
+  const rcvbuf = async (ns?: string): Promise<number> => udpRcvbufErrors(await c.rack.exec('cat', ['/proc/net/snmp'], ns));
+  const [client0, server0] = [await rcvbuf(c.host), await rcvbuf()];
   // perfdhcp exits non-zero when it saw drops; its report is still on stdout.
   const out = await c.rack.exec('perfdhcp', [...args, SERVER], c.host).catch((err: { stdout?: string }) => err.stdout ?? '');
-  return parsePerf(rate, out);
+  return parsePerf(rate, out, { client: (await rcvbuf(c.host)) - client0, server: (await rcvbuf()) - server0 });
 }
 
 function summarize(offered: number, runs: PerfRun[]): StepResult {
@@ -164,7 +190,8 @@ async function sweep(contenders: readonly Contender[]): Promise<Map<ContenderNam
       const step = summarize(rate, runs.get(c.name)!);
       results.get(c.name)!.push(step);
       noisy.set(c.name, step.clean ? 0 : noisy.get(c.name)! + 1);
-      line.push(`${c.name} ${step.rate.toFixed(0)} (${step.rateMin.toFixed(0)}–${step.rateMax.toFixed(0)}) ${fmtPct(step.dropRatio)}`);
+      const buffers = runs.get(c.name)!.map((r) => `${r.clientBufferDrops}/${r.serverBufferDrops}`).join(' ');
+      line.push(`${c.name} ${step.rate.toFixed(0)} (${step.rateMin.toFixed(0)}–${step.rateMax.toFixed(0)}) ${fmtPct(step.dropRatio)} [buffer drops client/server ${buffers}]`);
     }
     process.stderr.write(`offered ${rate}/s: ${line.join('; ')}\n`);
     active = active.filter((c) => noisy.get(c.name)! < NOISY_STOP);
@@ -350,7 +377,9 @@ export async function benchDhcp(): Promise<DhcpBenchResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'maskin-bench-dhcp-'));
   const racks: Rack[] = [];
   let slow: SlowDevice | undefined;
+  const rmemDefault = Number((await readFile(RMEM_DEFAULT, 'utf8')).trim());
   try {
+    if (rmemDefault < CLIENT_RECEIVE_BUFFER) await writeFile(RMEM_DEFAULT, String(CLIENT_RECEIVE_BUFFER));
     const contenders: Contender[] = [];
     const normalDiskFsyncMs = await fsyncMs(dir);
 
@@ -419,10 +448,12 @@ export async function benchDhcp(): Promise<DhcpBenchResult> {
         maskinToCeiling: rate('maskin') / rate('echo'),
       },
       clientLimited: keaToCeiling >= 0.9,
+      clientReceiveBufferBytes: Math.max(rmemDefault, CLIENT_RECEIVE_BUFFER),
     };
   } finally {
     for (const rack of racks) await rack.destroy();
     await slow?.release();
+    if (rmemDefault < CLIENT_RECEIVE_BUFFER) await writeFile(RMEM_DEFAULT, String(rmemDefault)).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -440,7 +471,7 @@ function table(r: DhcpBenchResult): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const steps = names
-    .map((n) => `${n}: ${r.servers[n]!.steps.map((s) => `${s.offered}→${s.rate.toFixed(0)}${s.clean ? '' : ` (${fmtPct(s.dropRatio)} drops)`}`).join(', ')}`)
+    .map((n) => `${n}: ${r.servers[n]!.steps.map((s) => `${s.offered}→${s.rate.toFixed(0)}${s.clean ? '' : ` (${fmtPct(s.dropRatio)} drops, ${s.runs.reduce((n, r) => n + r.clientBufferDrops, 0)} lost in perfdhcp's buffer, ${s.runs.reduce((n, r) => n + r.serverBufferDrops, 0)} in the server's)`}`).join(', ')}`)
     .join('\n');
   return [
     rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n'),
@@ -451,6 +482,7 @@ function table(r: DhcpBenchResult): string {
     `ratios: maskin/kea ${r.ratios.maskinToKea.toFixed(2)}, maskin-slow/kea ${r.ratios.slowToKea.toFixed(2)}, kea/ceiling ${r.ratios.keaToCeiling.toFixed(2)}, maskin/ceiling ${r.ratios.maskinToCeiling.toFixed(2)}`,
     `fdatasync of 4 KiB: normal disk ${r.normalDiskFsyncMs.toFixed(2)} ms, slow device ${r.slowDeviceFsyncMs?.toFixed(2) ?? '-'} ms`,
     `maskin RSS after a 1,000-client storm: ${r.maskinRssMbAfterStorm} MB`,
+    `perfdhcp's receive buffer (net.core.rmem_default during the run): ${r.clientReceiveBufferBytes / 1024 / 1024} MiB`,
     r.clientLimited
       ? 'the client is the ceiling: Kea reaches ≥90% of what perfdhcp gets from a responder that answers from memory'
       : 'the servers are the ceiling: perfdhcp gets more from the memory responder than from Kea',
