@@ -190,8 +190,13 @@ async function sweep(contenders: readonly Contender[]): Promise<Map<ContenderNam
       const step = summarize(rate, runs.get(c.name)!);
       results.get(c.name)!.push(step);
       noisy.set(c.name, step.clean ? 0 : noisy.get(c.name)! + 1);
-      const buffers = runs.get(c.name)!.map((r) => `${r.clientBufferDrops}/${r.serverBufferDrops}`).join(' ');
-      line.push(`${c.name} ${step.rate.toFixed(0)} (${step.rateMin.toFixed(0)}–${step.rateMax.toFixed(0)}) ${fmtPct(step.dropRatio)} [buffer drops client/server ${buffers}]`);
+      const buffers = runs
+        .get(c.name)!
+        .map((r) => `${r.clientBufferDrops}/${r.serverBufferDrops}`)
+        .join(' ');
+      line.push(
+        `${c.name} ${step.rate.toFixed(0)} (${step.rateMin.toFixed(0)}–${step.rateMax.toFixed(0)}) ${fmtPct(step.dropRatio)} [buffer drops client/server ${buffers}]`,
+      );
     }
     process.stderr.write(`offered ${rate}/s: ${line.join('; ')}\n`);
     active = active.filter((c) => noisy.get(c.name)! < NOISY_STOP);
@@ -471,7 +476,10 @@ function table(r: DhcpBenchResult): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const steps = names
-    .map((n) => `${n}: ${r.servers[n]!.steps.map((s) => `${s.offered}→${s.rate.toFixed(0)}${s.clean ? '' : ` (${fmtPct(s.dropRatio)} drops, ${s.runs.reduce((n, r) => n + r.clientBufferDrops, 0)} lost in perfdhcp's buffer, ${s.runs.reduce((n, r) => n + r.serverBufferDrops, 0)} in the server's)`}`).join(', ')}`)
+    .map(
+      (n) =>
+        `${n}: ${r.servers[n]!.steps.map((s) => `${s.offered}→${s.rate.toFixed(0)}${s.clean ? '' : ` (${fmtPct(s.dropRatio)} drops, ${s.runs.reduce((n, r) => n + r.clientBufferDrops, 0)} lost in perfdhcp's buffer, ${s.runs.reduce((n, r) => n + r.serverBufferDrops, 0)} in the server's)`}`).join(', ')}`,
+    )
     .join('\n');
   return [
     rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n'),

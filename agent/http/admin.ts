@@ -5,6 +5,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { CacheStatus } from '../images/status.js';
 import type { NodeSummary } from '../nodes/format.js';
 import { isLoopback } from '../net/ipv4.js';
+import { findNode, withNeverSeen } from '../nodes/lookup.js';
 import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
 import { agentVersion } from '../runtime/version.js';
@@ -75,12 +76,20 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         await reply.code(401).send({ error: 'unauthorized', fix: 'call from the agent host, or send Authorization: Bearer <admin token>' });
       }
     });
-    admin.get('/v1/nodes', async () => ({ nodes: deps.nodes.list().map(summary) }));
+    // Records, and the manifest's nodes that have none yet (state never-seen).
+    admin.get('/v1/nodes', async () => ({ nodes: withNeverSeen(deps.nodes.list().map(summary), deps.directory()) }));
+    // :id is a node id, one of its MACs or its manifest hostname.
+    const lookup = (key: string) => findNode(key, deps.nodes, deps.directory());
+    const notFound = (key: string) => ({
+      error: 'not-found',
+      reason: `no node ${key}: not a node id, MAC or manifest hostname this agent knows`,
+      fix: 'list nodes with GET /v1/nodes (maskin-agent nodes)',
+    });
     admin.get<{ Params: { id: string } }>('/v1/nodes/:id', async (request, reply) => {
-      const record = deps.nodes.get(request.params.id);
+      const record = lookup(request.params.id);
       if (!record) {
         reply.code(404);
-        return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
+        return notFound(request.params.id);
       }
       // The node's bound DHCP leases, by MAC (from the lease table, which outlives restarts).
       const leases = record.macs.flatMap((mac) => {
@@ -90,14 +99,14 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       return { ...record, leases };
     });
     admin.get<{ Params: { id: string }; Querystring: { limit?: string } }>('/v1/nodes/:id/console', async (request, reply) => {
-      const record = deps.nodes.get(request.params.id);
+      const record = lookup(request.params.id);
       if (!record) {
         reply.code(404);
-        return { error: 'not-found', fix: 'list node ids with GET /v1/nodes' };
+        return notFound(request.params.id);
       }
       if (!deps.console) {
         reply.code(404);
-        return { error: 'not-found', fix: 'the node log sink is off (nodeLogs.enabled: false)' };
+        return { error: 'not-found', reason: 'the node log sink is off', fix: 'set nodeLogs.enabled: true in the agent config' };
       }
       const limit = Number(request.query.limit ?? 'NaN');
       const { lines, dropped } = deps.console.lines(record.id, Number.isInteger(limit) && limit > 0 ? limit : undefined);
@@ -113,15 +122,16 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
         reply.code(404);
         return { error: 'not-found', fix: 'this agent runs no BMC provisioner' };
       }
-      const result = deps.provisioner.manual(request.params.id, action);
-      request.log.info({ node: request.params.id, action, accepted: result.accepted, from: request.ip }, 'operator action');
+      const node = lookup(request.params.id)?.id ?? request.params.id;
+      const result = deps.provisioner.manual(node, action);
+      request.log.info({ node, action, accepted: result.accepted, from: request.ip }, 'operator action');
       if (!result.accepted) {
         const { status, error } = REFUSAL_STATUS[result.refusal];
         reply.code(status);
         return { error, reason: result.reason };
       }
       reply.code(202);
-      return { accepted: true, node: request.params.id, action };
+      return { accepted: true, node, action };
     });
     admin.get('/v1/status', async (): Promise<AgentStatus> => ({
       agentId: deps.config.agentId,

@@ -117,7 +117,7 @@ export class ManifestApplier {
       return false;
     }
     try {
-      this.install(this.deps.localFile(), { source: 'local-file' });
+      this.installLocal(this.deps.localFile());
       this.deps.log.info({ nodes: this.state.nodes }, 'manifest reloaded');
       return true;
     } catch (err) {
@@ -147,7 +147,7 @@ export class ManifestApplier {
       }
     }
     if (this.deps.localFile) {
-      this.install(this.deps.localFile(), { source: 'local-file' });
+      this.installLocal(this.deps.localFile());
       this.deps.log.warn({ nodes: this.state.nodes }, 'no signed manifest yet: provisioning from the local manifest file');
       return;
     }
@@ -204,6 +204,11 @@ export class ManifestApplier {
   }
 
   /** The swap: one assignment, so readers see the old directory or the new, never a mix. */
+  /** A local file has no signature: its own `version` and the time it was read stand for a signed manifest's. */
+  private installLocal(manifest: Manifest): void {
+    this.install(manifest, { source: 'local-file', version: manifest.version, appliedAt: this.now().toISOString() });
+  }
+
   private install(manifest: Manifest, meta: Omit<ManifestStatus, 'nodes' | 'rackId' | 'lastRejection'>): void {
     const directory = directoryOf(manifest);
     const lastRejection = this.state.lastRejection;

@@ -1,4 +1,5 @@
 // Text views of node records for the CLI (pure).
+import { NO_PAINT, table, type Paint } from '../cli/term.js';
 import type { ConsoleLine } from '../console/lines.js';
 import type { FirmwareKind, ProvisionStep, NodeRecord, TimelineStep } from './model.js';
 
@@ -23,9 +24,22 @@ export function age(from: string, now: Date): string {
   return `${Math.round(s / 3600)}h`;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+/** Red where an operator is needed, green where the node is done, dim where nothing has happened yet. */
+export function paintState(state: string, p: Paint): string {
+  switch (state) {
+    case 'failed':
+    case 'held':
+      return p.red(state);
+    case 'installed':
+    case 'handed-over':
+    case 'decommissioned':
+      return p.green(state);
+    case 'never-seen':
+    case 'discovered':
+      return p.dim(state);
+    default:
+      return p.yellow(state);
+  }
 }
 
 const clipped = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
@@ -38,15 +52,15 @@ function stepCell(n: NodeSummary): string {
   return l.failure?.step ? `${n.state} at ${l.failure.step}` : '-';
 }
 
-export function formatNodeTable(nodes: readonly NodeSummary[], now: Date): string {
-  if (nodes.length === 0) return 'no nodes seen yet\n';
+export function formatNodeTable(nodes: readonly NodeSummary[], now: Date, p: Paint = NO_PAINT): string {
+  if (nodes.length === 0) return 'no nodes: the manifest names none and no machine has sent a DHCP request yet\n';
   const rows = [['NODE', 'STATE', 'GEN', 'IP', 'MAC', 'STEP', 'IN STEP', 'LAST STEP', 'AGE', 'LAST ERROR']];
   for (const n of nodes) {
     const l = n.lifecycle;
     const error = l?.failure?.reason ?? l?.lastError;
     rows.push([
       n.id + (n.known ? '' : ' (unknown)'),
-      n.state,
+      paintState(n.state, p),
       String(n.generation),
       n.ip ?? '-',
       n.macs[0] ?? '-',
@@ -54,7 +68,7 @@ export function formatNodeTable(nodes: readonly NodeSummary[], now: Date): strin
       l?.step ? age(l.since, now) : '-',
       n.lastStep?.step ?? '-',
       n.lastStep ? age(n.lastStep.at, now) : '-',
-      error ? clipped(error, 60) : '-',
+      error ? p.red(clipped(error, 60)) : '-',
     ]);
   }
   return table(rows);
@@ -68,7 +82,7 @@ function detailText(step: TimelineStep): string {
 }
 
 /** `lifecycle: step netboot, try 2, since …; last error: …` (or `idle; failed at power: why`); empty without a BMC. */
-function lifecycleLine(record: NodeRecord): string {
+function lifecycleLine(record: Pick<NodeRecord, 'lifecycle'> & { state: string }): string {
   const l = record.lifecycle;
   if (!l) return '';
   const parts = [l.step ? `step ${l.step}, try ${l.attempt}, since ${l.since}` : 'idle'];
@@ -77,8 +91,10 @@ function lifecycleLine(record: NodeRecord): string {
   return `lifecycle: ${parts.join('; ')}\n`;
 }
 
-export function formatTimeline(record: NodeRecord): string {
-  const head = `node ${record.id}${record.known ? '' : ' (not in the manifest)'}: ${record.state}, generation ${record.generation}, MACs ${record.macs.join(', ')}\n`;
+/** A node's head line, facts, lifecycle and timeline; a never-seen manifest node says so instead of an empty table. */
+export function formatTimeline(record: Omit<NodeRecord, 'state'> & { state: string }, p: Paint = NO_PAINT): string {
+  const head = `node ${record.id}${record.known ? '' : ' (not in the manifest)'}: ${paintState(record.state, p)}, generation ${record.generation}, MACs ${record.macs.join(', ')}\n`;
+  if (record.state === 'never-seen') return head + 'in the manifest; no DHCP request from any of its MACs yet\n';
   const facts = Object.entries(record.facts)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(' ');

@@ -27,7 +27,7 @@ import type { DesiredState } from '../manifest/model.js';
 import type { ProvisionStep, NodeState } from '../nodes/model.js';
 
 /** What an operator may ask of a node (POST /v1/nodes/:id/actions, `maskin-agent node`); all but rescue and exit-rescue need a BMC. */
-const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off', 'rescue', 'exit-rescue'] as const;
+export const MANUAL_ACTIONS = ['provision', 'reprovision', 'power-off', 'rescue', 'exit-rescue'] as const;
 export type ManualAction = (typeof MANUAL_ACTIONS)[number];
 /** The actions that drive the lifecycle plan; rescue and exit-rescue change what the node is to be instead. */
 export type LifecycleAction = Exclude<ManualAction, 'rescue' | 'exit-rescue'>;

@@ -68,6 +68,8 @@ export interface Harness {
   readonly logs: string[];
   readonly behaviour: Map<string, NetbootBehaviour>;
   setManifest(nodes: NodeSpec[]): void;
+  /** The manifest in force (setManifest replaces it). */
+  directory(): NodeDirectory;
   record(id: string): NodeRecord;
   /** `from→to` of every state change of a node, in order. */
   states(id: string): string[];
@@ -160,6 +162,7 @@ export async function harness(
     logs,
     behaviour,
     setManifest,
+    directory: () => directory,
     get executor() {
       return executor;
     },

@@ -23,7 +23,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   h.behaviour.set('n2', { handsOver: false });
   const app = await buildApp({
     config,
-    directory: () => ({ byId: () => undefined }) as never,
+    directory: () => h.directory(),
     nodes: h.nodes,
     tokens: {} as BootTokens,
     leases: emptyLeaseView,
