@@ -103,6 +103,8 @@ t.test('restart: the last good manifest comes back from the store; key rotation'
   const k2 = testSigner('k2');
   let applier = await h.open([k1, k2], { localFile: true });
   t.equal(applier.status().source, 'local-file', 'no signed manifest yet: local file');
+  t.equal(typeof applier.status().version, 'number', "a local file's own version is shown");
+  t.match(applier.status().appliedAt, /^\d{4}-\d\d-\d\dT/, 'and when it was read');
   await applier.offer(k1.sign({ version: 3, mutate: (m) => void (m.nodes = m.nodes.slice(0, 1)) }), 'pull');
   t.equal(applier.reloadLocal(), false, 'central owns the rack once a signed manifest is in force');
   await h.reopenStore();
