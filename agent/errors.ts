@@ -85,10 +85,13 @@ const FIELD_CODES: Readonly<Record<FieldSource, ErrorCode>> = {
 export class InvalidFieldError extends MaskinError {
   readonly field: string;
   readonly fix: string;
-  constructor(source: FieldSource, field: string, problem: string, fix: string) {
-    super(FIELD_CODES[source], `${source}: ${field || '(top level)'}: ${problem}. Fix: ${fix}`);
+  /** Where in the file, when known: `line 14`, `line 14, node rack1-n02`; it leads the message, as a compiler's file:line does. */
+  readonly at: string | undefined;
+  constructor(source: FieldSource, field: string, problem: string, fix: string, at?: string) {
+    super(FIELD_CODES[source], `${source}: ${at ? `${at}: ` : ''}${field || '(top level)'}: ${problem}. Fix: ${fix}`);
     this.field = field;
     this.fix = fix;
+    this.at = at;
   }
 }
 

@@ -12,6 +12,8 @@ import type { LeaseView } from './dhcp/leaseView.js';
 import type { LeaseRecord } from './dhcp/leaseTable.js';
 import { createDhcpWatch } from './dhcp/probe.js';
 import { createProxyBindings, withProxyBindings } from './dhcp/proxyBindings.js';
+import { poolMetrics } from './dhcp/metrics.js';
+import { reservationsOf } from './dhcp/policy.js';
 import { createDhcpService } from './dhcp/server.js';
 import { udpServerProbe } from './net/serverProbe.js';
 import { checkDhcpServers, dhcpServerFindings, interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
@@ -23,7 +25,9 @@ import { supervise } from './runtime/supervisor.js';
 import type { Service } from './runtime/service.js';
 import { ManifestApplier, type StoredManifest } from './manifest/applier.js';
 import { loadManifestFile } from './manifest/load.js';
+import { manifestMetrics } from './manifest/metrics.js';
 import { directoryOf, EMPTY_MANIFEST, type NodeDirectory } from './manifest/model.js';
+import { nodeMetrics } from './nodes/metrics.js';
 import type { NodeRecord } from './nodes/model.js';
 import { NodeRegistry } from './nodes/registry.js';
 import { createTokenPruner } from './nodes/tokenPruner.js';
@@ -87,7 +91,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const report = outboxSink(outbox, log);
     applier.onEvent((event) => report(manifestEventReport(event)));
 
-    const images = await openImageCache(config, store, directory, log);
+    const images = await openImageCache(config, store, directory, log, metrics);
     const leases = await openLeasePool(store.sublevel<LeaseRecord>('leases'));
     // Proxy mode: the addresses PXE clients showed they hold; after this agent's own leases.
     const proxyBindings = createProxyBindings({ ttlMs: config.dhcp.leaseTime * 1000, max: PROXY_BINDINGS_MAX });
@@ -109,7 +113,13 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       registry: metrics,
     });
     const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), config.bootTokenTtl);
-    const provisioner = createProvisioner(config, directory, nodes, addresses, log);
+    const provisioner = createProvisioner(config, directory, nodes, addresses, log, metrics);
+    nodeMetrics(metrics, () => nodes.list(), directory);
+    manifestMetrics(metrics, applier);
+    poolMetrics(metrics, config, leases, () => {
+      const reserved = reservationsOf(directory());
+      return (ip) => reserved.has(ip);
+    });
     // A newly applied manifest starts fetching its images and provisioning its BMC nodes.
     applier.onEvent((event) => {
       if (event.outcome !== 'applied') return;
@@ -158,7 +168,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       port: config.ports.tftp,
       bounds: config.tftp,
       observer: nodes,
-      log: log.child({ component: 'tftp' }),
+      log,
       registry: metrics,
     });
     const http = createHttpService(app, config);
@@ -225,14 +235,14 @@ function openApplier(config: AgentConfig, store: AgentStore, log: Logger): Promi
 }
 
 /** The verified image cache: pinned kernels/initramfs and the installer image's registry blobs, prefetched. */
-async function openImageCache(config: AgentConfig, store: AgentStore, directory: () => NodeDirectory, log: Logger) {
+async function openImageCache(config: AgentConfig, store: AgentStore, directory: () => NodeDirectory, log: Logger, metrics: Registry) {
   const content = await openContentStore({
     dir: path.join(config.dataDir, 'cache'),
     index: store.sublevel<IndexEntry>('images'),
     limitBytes: config.images.limitBytes,
     log: log.child({ component: 'cache' }),
   });
-  const fetcher = createFetcher({ store: content, log: log.child({ component: 'fetch' }) });
+  const fetcher = createFetcher({ store: content, log: log.child({ component: 'fetch' }), registry: metrics });
   const pins = pinsFor(directory, config.images.factoryUrl);
   const fetch: ImagesPort['fetch'] = (digest, source) => fetcher.fetch(digest, source);
   const registry = createRegistryMirror({
@@ -254,7 +264,13 @@ async function openImageCache(config: AgentConfig, store: AgentStore, directory:
     prefetchInstaller: (pin) => prefetchInstaller(registry, pin),
     log: log.child({ component: 'prefetch' }),
   });
-  const port: ImagesPort = { pins, store: content, fetch, progress: (digest) => fetcher.active().find((p) => p.digest === digest) };
+  const port: ImagesPort = {
+    pins,
+    store: content,
+    fetch,
+    progress: (digest) => fetcher.active().find((p) => p.digest === digest),
+    failure: (digest) => prefetcher.failure(digest),
+  };
   return { content, registry, prefetcher, port, fetcher };
 }
 
@@ -292,11 +308,11 @@ function createConsoles(config: AgentConfig, directory: () => NodeDirectory, nod
 const PROXY_BINDINGS_MAX = 4096;
 
 /** Nodes with a BMC are provisioned by the agent itself: inventory, identity, one-shot PXE, power. */
-function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeaseView, log: Logger) {
+function createProvisioner(config: AgentConfig, directory: () => NodeDirectory, nodes: NodeRegistry, leases: LeaseView, log: Logger, metrics: Registry) {
   return new ProvisionExecutor({
     directory,
     nodes,
-    drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi }),
+    drivers: createDriverFactory({ log: log.child({ component: 'bmc' }), ipmi: config.bmc.ipmi, registry: metrics }),
     credentials: createCredentialResolver(config.bmc),
     // The lease of the NIC that netbooted first: another of the node's MACs may hold an older one.
     addressOf: (record) =>

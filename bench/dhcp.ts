@@ -51,6 +51,8 @@ const BLKIO_THROTTLE = '/sys/fs/cgroup/blkio/blkio.throttle.write_iops_device';
  */
 const RMEM_DEFAULT = '/proc/sys/net/core/rmem_default';
 const CLIENT_RECEIVE_BUFFER = 4 * 1024 * 1024;
+/** The longest wait for the servers to fall quiet between runs. */
+const SETTLE_MAX_MS = 5000;
 
 export type ContenderName = 'maskin' | 'maskin-slow' | 'kea' | 'echo';
 
@@ -156,6 +158,30 @@ async function perf(c: Contender, rate: number, seconds: number, seed?: number):
   return parsePerf(rate, out, { client: (await rcvbuf(c.host)) - client0, server: (await rcvbuf()) - server0 });
 }
 
+/** CPU time of a process so far, in clock ticks (utime + stime of /proc/PID/stat); 0 once it is gone. */
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+}
+
+/**
+ * Waits until no contender's server is still busy from the run before (LevelDB compacting after a
+ * burst of writes, say), so that work does not land in the next contender's run: at most one
+ * clock tick of CPU per 200 ms window, for all of them at once, or SETTLE_MAX_MS.
+ */
+async function settle(contenders: readonly Contender[]): Promise<void> {
+  const deadline = Date.now() + SETTLE_MAX_MS;
+  let before = await Promise.all(contenders.map((c) => cpuTicks(c.pid)));
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const after = await Promise.all(contenders.map((c) => cpuTicks(c.pid)));
+    if (after.every((t, i) => t - before[i]! <= 1)) return;
+    before = after;
+  }
+}
+
 function summarize(offered: number, runs: PerfRun[]): StepResult {
   const rates = runs.map((r) => r.rate);
   const dropRatio = median(runs.map((r) => r.dropRatio));
@@ -183,7 +209,10 @@ async function sweep(contenders: readonly Contender[]): Promise<Map<ContenderNam
     const runs = new Map<ContenderName, PerfRun[]>(active.map((c) => [c.name, []]));
     for (let rep = 0; rep < REPS; rep++) {
       const shift = (si * REPS + rep) % active.length;
-      for (const c of [...active.slice(shift), ...active.slice(0, shift)]) runs.get(c.name)!.push(await perf(c, rate, STEP_SECONDS));
+      for (const c of [...active.slice(shift), ...active.slice(0, shift)]) {
+        await settle(contenders);
+        runs.get(c.name)!.push(await perf(c, rate, STEP_SECONDS));
+      }
     }
     const line: string[] = [];
     for (const c of active) {
@@ -432,7 +461,10 @@ export async function benchDhcp(): Promise<DhcpBenchResult> {
 
     const steps = await sweep(contenders);
     const servers: Partial<Record<ContenderName, ServerResult>> = {};
-    for (const c of contenders) servers[c.name] = serverResult(c.name, steps.get(c.name)!, await perf(c, 1000, 5));
+    for (const c of contenders) {
+      await settle(contenders);
+      servers[c.name] = serverResult(c.name, steps.get(c.name)!, await perf(c, 1000, 5));
+    }
 
     // The storm: 1,000 distinct clients at 1,000/s offered (already bound by the sweep, plus a fresh
     // perfdhcp seed so new MACs arrive too), then the server's resident set.

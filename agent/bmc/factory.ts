@@ -8,7 +8,8 @@ import type { NodeSpec } from '../manifest/model.js';
 import type { BmcSecret } from './credentials.js';
 import type { BmcCredentials, BmcDriver } from './driver.js';
 import { createIpmiDriver } from './ipmi/driver.js';
-import { withLogging } from './logging.js';
+import type { Registry } from 'prom-client';
+import { bmcCallHistogram, withLogging } from './logging.js';
 import { createRedfishDriver } from './redfish/driver.js';
 
 export interface DriverFactoryOptions {
@@ -16,12 +17,15 @@ export interface DriverFactoryOptions {
   /** Bound of one BMC request (the lifecycle bounds each whole call on top). */
   readonly requestTimeoutMs?: number;
   readonly ipmi?: BmcSettings['ipmi'];
+  /** Where maskin_bmc_call_duration_seconds is registered; absent: not exported. */
+  readonly registry?: Registry;
 }
 
 export function createDriverFactory(opts: DriverFactoryOptions): (node: NodeSpec, creds: BmcCredentials) => BmcDriver {
+  const calls = bmcCallHistogram(opts.registry);
   return (node, creds) => {
     const log = opts.log.child({ node: node.id });
-    return withLogging(driverFor(opts, node, creds, log), log);
+    return withLogging(driverFor(opts, node, creds, log), log, calls);
   };
 }
 

@@ -1,14 +1,14 @@
 // `maskin-agent run`: the agent in the foreground, under systemd (Type=notify, watchdog) or a shell.
-import pino from 'pino';
 import { MaskinError } from '../errors.js';
 import { runAgent } from '../main.js';
+import { createLogger } from '../runtime/log.js';
 import { createSystemdNotifier } from '../runtime/systemdNotify.js';
 import { loadConfigOrFail } from './client.js';
 
 /** Runs until SIGTERM/SIGINT; resolves with the exit code (and then ends the process: see below). */
 export async function runCommand(file: string): Promise<number> {
   const config = loadConfigOrFail(file);
-  const log = pino({ level: config.logLevel, base: { agent: config.agentId } });
+  const log = createLogger({ level: config.logLevel, base: { agent: config.agentId }, env: process.env });
   const stop = new AbortController();
   const systemd = createSystemdNotifier(process.env, { onError: (err) => log.warn({ err: err.message }, 'systemd-notify failed') });
   for (const sig of ['SIGINT', 'SIGTERM'] as const)

@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError, InvalidFieldError } from '../errors.js';
 import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
@@ -21,6 +20,7 @@ import type {
   UplinkSettings,
 } from './model.js';
 import { schemaValidator } from './schemaErrors.js';
+import { parseYamlSource, YamlSyntaxError, type YamlSource } from './yamlSource.js';
 
 const validate = schemaValidator('agent.schema.json', ['ipv4'], 'config');
 
@@ -112,13 +112,17 @@ function bmcEnvCredentials(env: Readonly<Record<string, string | undefined>>, pr
 export function parseConfig(text: string, options: LoadOptions & { file?: string } = {}): AgentConfig {
   const file = options.file ?? '(inline)';
   const env = options.env ?? process.env;
-  let raw: unknown;
+  let source: YamlSource;
   try {
-    raw = parseYaml(text);
+    source = parseYamlSource(text);
   } catch (err) {
-    throw new ConfigError(file, [new InvalidFieldError('config', '', `not valid YAML (${(err as Error).message.split('\n')[0]})`, 'fix the YAML syntax')]);
+    if (err instanceof YamlSyntaxError) throw new ConfigError(file, [err.toFieldError('config')]);
+    throw err;
   }
-  const schemaProblems = validate(raw);
+  if (source.values.length > 1)
+    throw new ConfigError(file, [new InvalidFieldError('config', '', `holds ${source.values.length} YAML documents`, 'keep one (remove the --- separators)')]);
+  const raw = source.values[0] ?? null;
+  const schemaProblems = validate(raw, { place: (p) => source.place(p) });
   if (schemaProblems.length > 0) throw new ConfigError(file, schemaProblems);
   const c = raw as RawConfig;
   // `${CREDENTIALS_DIRECTORY}` in a path is where systemd put the unit's credentials (ImportCredential=,

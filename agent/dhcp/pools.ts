@@ -44,6 +44,12 @@ function poolsOf(config: AgentConfig): Pools {
   return pools;
 }
 
+/** Every pool this agent hands addresses from: the provisioning subnet's first, then the relayed ones. */
+export function allPools(config: AgentConfig): readonly AddressPool[] {
+  const pools = poolsOf(config);
+  return [pools.local, ...pools.relayed];
+}
+
 /**
  * The pool whose subnet holds `ip` as a host this agent serves: the provisioning subnet's, else a
  * relayed subnet's; undefined for any other address, for the subnet's network and broadcast

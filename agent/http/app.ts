@@ -8,7 +8,7 @@ import { eventRoutes } from './events.js';
 import { frameworkErrorHandler, installGuards } from './guard.js';
 import { ipxeRoutes } from './ipxe.js';
 import { installLimits } from './limits.js';
-import { httpMetrics } from './metrics.js';
+import { httpMetrics, installCounting } from './metrics.js';
 import { pushRoutes } from './push.js';
 import { HttpLogController, httpSerializers, RefusalLog, redactingLogger } from './requestLog.js';
 import { registryRoutes } from './registry.js';
@@ -63,6 +63,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   await installLimits(app, deps.config.httpLimits, metrics);
   installGuards(app, metrics, refusals);
+  installCounting(app, metrics);
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(configRoutes, deps);

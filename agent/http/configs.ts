@@ -65,6 +65,7 @@ export const configRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const record = deps.nodes.recordFor(grant.mac);
     deps.nodes.markConfigFetched(record);
     deps.nodes.record({ mac: grant.mac }, 'config-served', { bytes: Buffer.byteLength(body), generation: grant.generation });
+    request.served('config');
     reply.type('application/yaml').header('cache-control', 'no-store');
     return body;
   });

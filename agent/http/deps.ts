@@ -9,6 +9,7 @@ import type { ErrorCode } from '../errors.js';
 import type { ContentStore, Download, DownloadProgress } from '../images/model.js';
 import type { RegistryMirror } from '../images/oci.js';
 import type { AssetPin } from '../images/pins.js';
+import type { ImageFailure } from '../images/prefetch.js';
 import type { CacheStatus } from '../images/status.js';
 import type { NodeDirectory } from '../manifest/model.js';
 import type { NodeRegistry } from '../nodes/registry.js';
@@ -35,6 +36,8 @@ export interface ImagesPort {
   fetch(digest: string, source: { url: string; size?: number }): Download;
   /** Progress of a running download of this digest, if one runs. */
   progress(digest: string): DownloadProgress | undefined;
+  /** The last failure of this digest's download, until one succeeds (the prefetcher's). */
+  failure?(digest: string): ImageFailure | undefined;
 }
 
 export interface HttpDeps {

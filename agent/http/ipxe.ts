@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { nodeLogsUrl } from '../config/model.js';
 import { normalizeMac } from '../manifest/model.js';
-import { imagesNotReady } from '../images/readiness.js';
+import { imagesFailed, imagesNotReady } from '../images/readiness.js';
 import type { NodeFacts, ReportedFacts } from '../nodes/model.js';
 import { planScript } from '../nodes/netboot.js';
 import { renderChainScript, renderNoMacScript, renderScript } from '../ipxe/render.js';
@@ -48,9 +48,21 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const profile = spec && directory.profileOf(spec);
     const platform = q.platform === 'efi' ? 'efi' : 'pcbios';
     const waiting = profile && imagesNotReady(deps.images, profile);
+    const failed = profile && imagesFailed(deps.images, profile);
     const { bootTokenTtlSeconds: tokenTtlSeconds } = directory.settings;
     const leasedIp = leases.ipOf(mac);
-    const plan = planScript({ mac, platform, from, leasedIp, spec, record: nodes.find(mac), profile, imagesNotReady: waiting, tokenTtlSeconds });
+    const plan = planScript({
+      mac,
+      platform,
+      from,
+      leasedIp,
+      spec,
+      record: nodes.find(mac),
+      profile,
+      imagesNotReady: waiting,
+      imageFailed: failed,
+      tokenTtlSeconds,
+    });
     if (!plan.counts) {
       // Counted and on the timeline (coalesced); at debug here, so a flood cannot flood the log.
       request.log.debug({ mac, from }, 'iPXE script request refused');
@@ -62,6 +74,7 @@ export const ipxeRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     const token = plan.token && (await tokens.issue(plan.token.grant, plan.token.ttlSeconds));
     for (const s of plan.steps) nodes.record({ mac }, s.step, s.detail);
     const script = renderScript(plan.script, config.httpBaseUrl, token, nodeLogsUrl(config));
+    request.served('script', plan.script.kind);
     if (script.kind === 'http-404') {
       // iPXE's chain fails and it returns to the firmware, which boots the next device.
       reply.code(404);

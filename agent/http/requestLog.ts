@@ -93,7 +93,8 @@ export class HttpLogController extends LogController {
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const fields = { req: request, res: reply, responseTime: reply.elapsedTime };
-    if (!error && reply.statusCode < 400) return reply.log.info(fields, 'request completed');
+    // Served requests are routine (wait loops, scrapes): debug. Refusals and errors stay visible.
+    if (!error && reply.statusCode < 400) return reply.log.debug(fields, 'request completed');
     if (!this.refusals.admit(request.ip)) return;
     if (error) reply.log.error({ ...fields, err: error }, 'request errored');
     else reply.log.info(fields, 'request completed');

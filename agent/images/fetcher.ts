@@ -6,8 +6,10 @@
 import { close, createReadStream, openSync, read } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { StoppingError, UpstreamError } from '../errors.js';
 import { backoffDelay } from '../runtime/backoff.js';
+import { counter } from '../runtime/metrics.js';
 import type { Service } from '../runtime/service.js';
 import { aborted, sleep } from '../runtime/wait.js';
 import { httpGet, type GetOptions, type GetResponse } from './httpGet.js';
@@ -46,6 +48,18 @@ export interface FetcherOptions {
   readonly timeoutMs?: number;
   /** Recent bytes kept in memory for readers at the live edge (default 16 MiB). */
   readonly liveWindowBytes?: number;
+  /** Where maskin_image_downloads_total and maskin_image_download_bytes_total are registered. */
+  readonly registry?: Registry;
+}
+
+/** A download's outcome label: stored, or why not (a digest mismatch, the disk, the upstream, stopping). */
+function outcomeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof StoppingError) return 'stopped';
+  if (code === 'MASKIN_ERR_IMAGE_DIGEST_MISMATCH') return 'digest-mismatch';
+  if (code === 'MASKIN_ERR_IMAGE_DISK_FULL') return 'disk-full';
+  if (err instanceof UpstreamError) return 'upstream-error';
+  return 'error';
 }
 
 // Reader buffers: small enough that 50 readers stay a few tens of MB, large enough for few syscalls.
@@ -198,6 +212,12 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
   const flights = new Map<Digest, { flight: Flight; download: Download }>();
   const halt = new AbortController();
   const fatal = new WeakSet<Error>();
+  const downloads = counter(opts.registry, {
+    name: 'maskin_image_downloads_total',
+    help: 'Image downloads from upstream that ended, by outcome: stored, digest-mismatch, disk-full, upstream-error, stopped, error',
+    labelNames: ['outcome'],
+  });
+  const downloadedBytes = counter(opts.registry, { name: 'maskin_image_download_bytes_total', help: 'Bytes received from image upstreams' });
 
   /** The upstream bytes in order, once each, across retries and Range resumes. */
   async function* upstreamBytes(flight: Flight, source: FetchSource): AsyncGenerator<Uint8Array> {
@@ -246,6 +266,7 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
             skip = 0;
           }
           flight.received += c.length;
+          downloadedBytes.inc(c.length);
           flight.remember(c);
           progressed = true;
           yield c;
@@ -293,11 +314,13 @@ export function createFetcher(opts: FetcherOptions): Fetcher {
         (blob) => {
           flight.blob = blob;
           flight.safe = blob.size;
+          downloads.inc({ outcome: 'stored' });
           log.info({ digest, size: blob.size, ms: Date.now() - started }, 'image download verified and stored');
           return blob;
         },
         (err: Error) => {
           flight.error = err;
+          downloads.inc({ outcome: outcomeOf(err) });
           if (err instanceof StoppingError) log.info({ digest, url: source.url, received: flight.received }, 'image download aborted: the agent is stopping');
           else log.warn({ digest, url: source.url, err: err.message, code: (err as { code?: string }).code }, 'image download failed');
           throw err;

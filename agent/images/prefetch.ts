@@ -19,6 +19,25 @@ export interface AssetStatus {
   readonly received?: number;
   readonly total?: number;
   readonly error?: string;
+  /** Set on a failure that retrying will not mend (a digest mismatch, an upstream 4xx): an operator must act. */
+  readonly permanent?: true;
+}
+
+/** A pinned image's last failure: why, and whether retrying can mend it. */
+export interface ImageFailure {
+  readonly reason: string;
+  readonly permanent: boolean;
+}
+
+/**
+ * Whether a download failure needs an operator: the upstream served other bytes than the pin
+ * names, or refused the request for good (a 4xx other than 408 and 429, which are transient).
+ */
+export function isPermanentFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'MASKIN_ERR_IMAGE_DIGEST_MISMATCH') return true;
+  const status = (err as { status?: unknown }).status;
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export interface PrefetcherDeps {
@@ -40,6 +59,8 @@ export interface Prefetcher extends Service {
   /** Starts a round now (a manifest changed). */
   kick(): void;
   status(): AssetStatus[];
+  /** The last failure of this digest's download, until one succeeds. */
+  failure(digest: string): ImageFailure | undefined;
   /** Per profile: every pinned asset cached. */
   readiness(): Record<string, boolean>;
 }
@@ -49,7 +70,12 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
   /** Installer digest → every blob it consists of, once all are stored. */
   const installerBlobs = new Map<string, string[]>();
   const installersRunning = new Set<string>();
-  const failures = new Map<string, string>();
+  const failures = new Map<string, ImageFailure>();
+  const failed = (base: Omit<AssetStatus, 'state'>, digest: string): AssetStatus => {
+    const f = failures.get(digest);
+    if (!f) return { ...base, state: 'missing' };
+    return { ...base, state: 'failed', error: f.reason, ...(f.permanent ? { permanent: true as const } : {}) };
+  };
   let wake: (() => void) | undefined;
   let kicked = false;
 
@@ -59,8 +85,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
       const blobs = installerBlobs.get(pin.digest);
       if (blobs && blobs.every((d) => deps.store.get(d))) return { ...base, state: 'cached' as const };
       if (installersRunning.has(pin.digest)) return { ...base, state: 'downloading' as const };
-      const error = failures.get(pin.digest);
-      return error ? { ...base, state: 'failed' as const, error } : { ...base, state: 'missing' as const };
+      return failed(base, pin.digest);
     });
 
   const status = (): AssetStatus[] => [...assetStatus(), ...installerStatus()];
@@ -73,8 +98,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
         const p = download.progress();
         return { ...base, state: 'downloading' as const, received: p.received, ...(p.total !== undefined ? { total: p.total } : {}) };
       }
-      const error = failures.get(pin.digest);
-      return error ? { ...base, state: 'failed' as const, error } : { ...base, state: 'missing' as const };
+      return failed(base, pin.digest);
     });
 
   const pinAll = (): void => deps.store.pin([...deps.referenced(), ...[...installerBlobs.values()].flat()]);
@@ -94,7 +118,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
         pinAll();
         deps.log.info({ image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest }, 'installer image cached and verified');
       } catch (err) {
-        failures.set(pin.digest, (err as Error).message);
+        failures.set(pin.digest, { reason: (err as Error).message, permanent: isPermanentFailure(err) });
         deps.log.error(
           { image: `${pin.image.registry}/${pin.image.repository}`, digest: pin.digest, err: (err as Error).message },
           'installer prefetch failed; retrying later',
@@ -127,7 +151,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
           failures.delete(pin.digest);
           deps.log.info({ image: pin.assetPath, digest: pin.digest, bytes: blob.size }, 'image cached and verified');
         } catch (err) {
-          failures.set(pin.digest, (err as Error).message);
+          failures.set(pin.digest, { reason: (err as Error).message, permanent: isPermanentFailure(err) });
           deps.log.error({ image: pin.assetPath, url: pin.url, err: (err as Error).message }, 'prefetch failed; retrying later');
         } finally {
           clearInterval(reporter);
@@ -146,6 +170,7 @@ export function createPrefetcher(deps: PrefetcherDeps): Prefetcher {
       wake?.();
     },
     status,
+    failure: (digest) => failures.get(digest),
     readiness() {
       const ready: Record<string, boolean> = {};
       for (const s of status()) ready[s.profile] = (ready[s.profile] ?? true) && s.state === 'cached';

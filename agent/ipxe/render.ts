@@ -259,6 +259,23 @@ export function renderImageWaitScript(what: string): string {
   return script([`echo maskin: waiting for image ${safeText(what)}`, 'sleep 10', 'chain --replace --autofree ${cwuri} || exit 1']);
 }
 
+/** How long a node whose image failed for good waits between asks: the agent retries the download every minute. */
+export const FAILED_IMAGE_RETRY_SECONDS = 60;
+
+/**
+ * A pinned image of the node's profile failed for good (digest mismatch, upstream 4xx): waiting
+ * will not mend it, so the console says so and what to do, then asks again (slowly), so the node
+ * boots on its own once the pin or the upstream is fixed.
+ */
+export function renderImageFailedScript(cause: string): string {
+  return script([
+    `echo maskin: failed: ${safeText(cause)}, operator action needed`,
+    'echo maskin: fix the pin in the manifest or the image upstream; see maskin-agent cache status',
+    `sleep ${FAILED_IMAGE_RETRY_SECONDS}`,
+    'chain --replace --autofree ${cwuri} || exit 1',
+  ]);
+}
+
 /** Why a script request was not taken as the node's own (agent/nodes/netboot.ts, requesterStanding). */
 export type ScriptRefusal = 'no-lease' | 'wrong-address';
 
@@ -292,6 +309,7 @@ export type IpxeScript =
   | { readonly kind: 'refused'; readonly mac: string; readonly reason: ScriptRefusal; readonly from: string }
   | { readonly kind: 'wait'; readonly reason: string }
   | { readonly kind: 'wait-image'; readonly waiting: string }
+  | { readonly kind: 'failed-image'; readonly cause: string }
   | { readonly kind: 'boot-local'; readonly method: BootLocalMethod; readonly platform: IpxePlatform }
   | { readonly kind: 'install'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform }
   | { readonly kind: 'rescue'; readonly node: NodeSpec; readonly profile: Profile; readonly platform: IpxePlatform }
@@ -309,6 +327,8 @@ export function renderScript(choice: IpxeScript, baseUrl: string, token: string 
       return text(renderWaitScript(choice.reason));
     case 'wait-image':
       return text(renderImageWaitScript(choice.waiting));
+    case 'failed-image':
+      return text(renderImageFailedScript(choice.cause));
     case 'boot-local':
       return renderBootLocalScript(choice.method, choice.platform);
     case 'install':

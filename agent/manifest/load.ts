@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { InvalidFieldError, ManifestError, MaskinError } from '../errors.js';
-import { schemaValidator } from '../config/schemaErrors.js';
+import { locate, schemaValidator, type FieldLocator } from '../config/schemaErrors.js';
+import { parseYamlSource, YamlSyntaxError } from '../config/yamlSource.js';
 import { kernelArgProblems } from '../talos/kernelArgs.js';
 import type { BmcVendor, DesiredState, ImagePin, Manifest, NodeSpec, Profile, SettingsOverride, WipePolicy } from './model.js';
 import { normalizeMac } from './model.js';
@@ -55,19 +56,36 @@ export interface BuildOptions {
   /** Where the manifest came from, for messages (a file path, "pull", "push"). */
   readonly file?: string;
   readonly talos?: TalosChecks;
+  /** Lines and node ids for messages (a YAML file has them; a protobuf has neither). */
+  readonly locator?: FieldLocator;
+}
+
+/** `node rack1-n02` for any path under nodes[i], from the raw manifest. */
+function nodeLabel(raw: unknown): (path: readonly (string | number)[]) => string | undefined {
+  return (path) => {
+    if (path[0] !== 'nodes' || typeof path[1] !== 'number') return undefined;
+    const id = (raw as { nodes?: { id?: unknown }[] } | null)?.nodes?.[path[1]]?.id;
+    return typeof id === 'string' && id !== '' ? `node ${id}` : undefined;
+  };
 }
 
 export function parseManifest(text: string, options: BuildOptions = {}): Manifest {
   const file = options.file ?? '(inline)';
-  let raw: unknown;
+  let source;
   try {
-    const docs = parseYamlDocs(text);
-    if (docs.length !== 1) throw new Error(`expected one YAML document, found ${docs.length}`);
-    raw = docs[0];
+    source = parseYamlSource(text);
   } catch (err) {
-    throw new ManifestError(file, [new InvalidFieldError('manifest', '', `not valid YAML (${(err as Error).message})`, 'fix the YAML syntax')]);
+    if (err instanceof YamlSyntaxError) throw new ManifestError(file, [err.toFieldError('manifest')]);
+    throw err;
   }
-  return buildManifest(raw, options);
+  if (source.values.length !== 1)
+    throw new ManifestError(file, [
+      new InvalidFieldError('manifest', '', `not valid YAML (expected one YAML document, found ${source.values.length})`, 'keep one document'),
+    ]);
+  const raw = source.values[0];
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ManifestError(file, [new InvalidFieldError('manifest', '', 'not valid YAML (each document must be a mapping)', 'fix the YAML syntax')]);
+  return buildManifest(raw, { ...options, locator: { place: (p) => source.place(p), label: nodeLabel(raw) } });
 }
 
 /**
@@ -78,10 +96,11 @@ export function parseManifest(text: string, options: BuildOptions = {}): Manifes
 export function buildManifest(raw: unknown, options: BuildOptions = {}): Manifest {
   const file = options.file ?? '(inline)';
   const problems: InvalidFieldError[] = [];
+  const locator = options.locator ?? { label: nodeLabel(raw) };
   const bad = (field: string, problem: string, fix: string): void => {
-    problems.push(new InvalidFieldError('manifest', field, problem, fix));
+    problems.push(new InvalidFieldError('manifest', field, problem, fix, locate(field, locator)));
   };
-  const schemaErrors = schemaProblems(raw);
+  const schemaErrors = schemaProblems(raw, locator);
   if (schemaErrors.length > 0) throw new ManifestError(file, schemaErrors);
   const m = raw as RawManifest;
 

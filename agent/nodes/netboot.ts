@@ -44,6 +44,8 @@ export interface ScriptRequest {
   readonly profile: Profile | undefined;
   /** The profile's first pinned image not cached and verified yet (agent/images/readiness.ts); undefined: all are. */
   readonly imagesNotReady: string | undefined;
+  /** The profile's first pinned image whose download failed for good (agent/images/readiness.ts); undefined: none. */
+  readonly imageFailed?: string | undefined;
   /** The manifest's boot token lifetime (settings.bootTokenTtlSeconds); undefined: the agent's configured one. */
   readonly tokenTtlSeconds: number | undefined;
 }
@@ -126,6 +128,8 @@ export function planScript(request: ScriptRequest): ScriptPlan {
     return plan({ kind: 'boot-local', method, platform }, { step: 'boot-local-served', detail: { method, platform } });
   }
   if (!profile) throw new Error(`node ${spec.id}: planScript was given no profile`);
+  const failed = request.imageFailed;
+  if (failed) return plan({ kind: 'failed-image', cause: failed }, { step: 'script-served', detail: { kind: 'failed-image', platform, cause: failed } });
   const waiting = request.imagesNotReady;
   if (waiting) return plan({ kind: 'wait-image', waiting }, { step: 'script-served', detail: { kind: 'wait-image', platform, waiting } });
   // A token for the wipe's report only: the config endpoint refuses it.

@@ -55,6 +55,8 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
       { assetPath: 's/v1.13.9/initramfs-amd64.xz', digest: digestOf(initramfs), size: initramfs.length, url: 'http://up/i', profile: 'p', kind: 'initramfs' },
     ],
   ]);
+  let downloading = true;
+  let permanent = true;
   const images = {
     pins: () => pins,
     store,
@@ -67,7 +69,9 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
         done: new Promise(() => {}),
       };
     },
-    progress: (digest: string) => (digest === digestOf(initramfs) ? { digest, received: 25_000, total: 50_000 } : undefined),
+    progress: (digest: string) => (downloading && digest === digestOf(initramfs) ? { digest, received: 25_000, total: 50_000 } : undefined),
+    failure: (digest: string) =>
+      !downloading && digest === digestOf(initramfs) ? { reason: `digest mismatch: expected ${digest}, got sha256:${'b'.repeat(64)}`, permanent } : undefined,
   };
   const db = await openStore(config.dataDir);
   const log = pino({ level: 'silent' });
@@ -115,6 +119,21 @@ t.test('cached, and not yet cached, pinned assets', async (t) => {
   const wait = await app.inject({ url: '/ipxe?mac=52:54:00:00:00:07&platform=pcbios', remoteAddress: '198.18.9.107' });
   t.equal(wait.body, '#!ipxe\necho maskin: waiting for image initramfs-amd64.xz, 50% of 1 MB\nsleep 10\nchain --replace --autofree ${cwuri} || exit 1\n');
   t.notMatch(wait.body, /kernel|talos\.config/, 'no installer and no token before the images are verified');
+
+  // The download then failed for good: the console says so, and that an operator must act.
+  downloading = false;
+  const failed = await app.inject({ url: '/ipxe?mac=52:54:00:00:00:07&platform=pcbios', remoteAddress: '198.18.9.107' });
+  t.match(
+    failed.body,
+    /^#!ipxe\necho maskin: failed: image initramfs-amd64\.xz: digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:b{64}, operator action needed\n/,
+  );
+  t.match(failed.body, /\nsleep 60\n/);
+  t.notMatch(failed.body, /talos\.config/);
+  t.match(nodes.get('r1-n07')?.timeline.at(-1), { step: 'script-served', detail: { kind: 'failed-image', cause: /digest mismatch/ } }, 'on the timeline too');
+  // A failure retrying may mend (an upstream 5xx, a timeout): the node keeps waiting.
+  permanent = false;
+  const transient = await app.inject({ url: '/ipxe?mac=52:54:00:00:00:07&platform=pcbios', remoteAddress: '198.18.9.107' });
+  t.match(transient.body, /echo maskin: waiting for image initramfs-amd64\.xz, not downloaded yet/);
 
   await writeFile(path.join(dir, 'plain.txt'), 'unpinned');
   t.equal((await app.inject({ url: '/assets/plain.txt' })).body, 'unpinned', 'unpinned assets still come from assetsDir');

@@ -67,6 +67,9 @@ t.test('pinned kernel and initramfs are fetched once, verified, and reported rea
   const failed = prefetcher.status().find((s) => s.state === 'failed')!;
   t.match(failed.error, /expected sha256:[0-9a-f]{64}.*got sha256:/s, 'the cause: digest mismatch, expected vs got');
   t.equal(bed.store.get(wrong.digest), undefined);
+  t.equal(failed.permanent, true, 'a digest mismatch needs an operator');
+  t.equal(prefetcher.failure(wrong.digest)?.permanent, true);
+  t.equal(prefetcher.failure(kernel.digest), undefined, 'a cached image has no failure');
   t.same(prefetcher.readiness(), { w: true, a: false });
   const before = upstream.gets('/k');
   await until(() => upstream.gets('/k') > before, 3000);

@@ -252,3 +252,12 @@ t.test('refused script request: why and what to check, never a kernel or the add
 t.test('no valid mac in the script request: say so and hand back to the firmware', async (t) => {
   t.equal(renderNoMacScript(), '#!ipxe\necho maskin: the script request carries no valid mac; check the chain URL\nexit 1\n');
 });
+
+t.test('failed-image: says failed, the cause and that an operator must act; asks again slowly', async (t) => {
+  const out = renderScript({ kind: 'failed-image', cause: 'image kernel-amd64: digest mismatch; expected sha256:aa' }, BASE, undefined);
+  t.equal(out.kind, 'script');
+  const body = out.kind === 'script' ? out.text : '';
+  t.match(body, /^#!ipxe\necho maskin: failed: image kernel-amd64: digest mismatch. expected sha256:aa, operator action needed\n/);
+  t.match(body, /\nsleep 60\nchain --replace --autofree \$\{cwuri\} \|\| exit 1\n$/);
+  t.notMatch(body, /waiting/);
+});

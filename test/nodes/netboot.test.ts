@@ -50,6 +50,8 @@ const showScript = (s: IpxeScript): string => {
       return `wait "${s.reason}"`;
     case 'wait-image':
       return `wait-image "${s.waiting}"`;
+    case 'failed-image':
+      return `failed-image "${s.cause}"`;
     case 'boot-local':
       return `boot-local ${s.method}/${s.platform}`;
     case 'install':
@@ -329,4 +331,19 @@ t.test("a wipe boot's reports: only wipe-complete counts, never an install", asy
     'no install from a wipe token',
   );
   t.same(planReport({ step: 'wipe-complete' }, r).wiped, undefined, 'no wipe from an install token');
+});
+
+t.test('an image that failed for good: the script says so instead of waiting, before any install or token', async (t) => {
+  const cause = 'image kernel-amd64: digest mismatch for https://factory/kernel-amd64: expected sha256:aaaa, got sha256:bbbb';
+  const failing = { ...request(spec(), record('discovered', 0), 'efi', K63), imageFailed: cause };
+  const p = planScript(failing);
+  t.equal(show(p), `failed-image "${cause}" →installing@1`, 'it outranks the wait, and the node still moves to installing');
+  t.equal(p.token, undefined, 'no boot token');
+  t.same(p.steps, [{ step: 'script-served', detail: { kind: 'failed-image', platform: 'efi', cause } }]);
+  t.equal(
+    show(planScript({ ...request(spec(), record('installed', 1), 'efi'), imageFailed: cause })),
+    'boot-local exit/efi',
+    'an installed node boots its disk all the same',
+  );
+  t.equal(show(planScript({ ...request(undefined, unknown(), 'pcbios'), imageFailed: cause })), `discovery ${MAC}`, 'an unknown machine is not told');
 });
