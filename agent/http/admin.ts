@@ -1,5 +1,6 @@
-// Operator API: node list and detail, operator actions on nodes, health, metrics. Loopback
-// callers, or a bearer token.
+// Operator API: node list and detail, operator actions on nodes, health, metrics, and the status
+// page (ui.ts). Loopback callers, a bearer token, or a status page session (whose actions carry
+// its CSRF token).
 import type { DhcpWatchStatus } from '../dhcp/probe.js';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { CacheStatus } from '../images/status.js';
@@ -10,13 +11,43 @@ import type { NodeRecord } from '../nodes/model.js';
 import { isManualAction } from '../provision/plan.js';
 import { agentVersion } from '../runtime/version.js';
 import type { UplinkStatus } from '../uplink/status.js';
+import { createSessions, sameSecret, type Sessions } from '../ui/sessions.js';
 import { bearerMatches } from './bearer.js';
+import { uiEvents, uiRoutes } from './ui.js';
 import type { HttpDeps } from './deps.js';
 import { REFUSAL_STATUS } from './errorStatus.js';
 
-function authorized(request: FastifyRequest, token: string | undefined): boolean {
-  if (isLoopback(request.ip)) return true;
-  return token !== undefined && bearerMatches(request.headers.authorization, token);
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
+function authorized(request: FastifyRequest, token: string | undefined, sessions: Sessions): boolean {
+  // A browser says so (Sec-Fetch-Site, Fetch Metadata): a page on this host may be any site's, so
+  // a browser's request is not trusted for coming from loopback; it needs a session (or the token).
+  const browser = request.headers['sec-fetch-site'] !== undefined;
+  if (!browser && isLoopback(request.ip)) return true;
+  if (token !== undefined && bearerMatches(request.headers.authorization, token)) return true;
+  // A session cookie alone never changes anything: a cross-site form could send it (SameSite=Strict aside).
+  const session = sessions.fromCookie(request.headers.cookie);
+  if (!session) return false;
+  const csrf = request.headers['x-maskin-csrf'];
+  return SAFE_METHODS.has(request.method) || (typeof csrf === 'string' && sameSecret(csrf, session.csrf));
+}
+
+/** GET /v1/nodes's body: every record and every manifest node without one. */
+export function nodeList(deps: Pick<HttpDeps, 'nodes' | 'directory'>): { nodes: NodeSummary[] } {
+  return { nodes: withNeverSeen(deps.nodes.list().map(summary), deps.directory()) };
+}
+
+/** GET /v1/status's body. */
+export function agentStatus(deps: HttpDeps): AgentStatus {
+  return {
+    agentId: deps.config.agentId,
+    rackId: deps.config.rackId,
+    startedAt: deps.startedAt.toISOString(),
+    nodes: deps.nodes.count(),
+    ...(deps.uplinkStatus?.() ?? {}),
+    ...(deps.cacheStatus ? { cache: deps.cacheStatus() } : {}),
+    ...(deps.dhcpStatus ? { dhcp: deps.dhcpStatus() } : {}),
+  };
 }
 
 /** GET /v1/status: this agent, and the uplink and image cache views when the agent runs them. */
@@ -56,6 +87,8 @@ export function summary(record: NodeRecord): NodeSummary {
 }
 
 export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
+  const sessions = createSessions();
+  await app.register(uiRoutes, { ...deps, sessions });
   // Open and cheap: a count, never a walk over every record.
   app.get('/healthz', async () => ({
     status: 'ok',
@@ -71,13 +104,13 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       route.config = { ...route.config, limitGroup: 'admin' };
     });
     admin.addHook('onRequest', async (request, reply) => {
-      if (!authorized(request, deps.config.adminToken)) {
+      if (!authorized(request, deps.config.adminToken, sessions)) {
         request.refused('admin-auth', { from: request.ip }, 'admin request refused');
         await reply.code(401).send({ error: 'unauthorized', fix: 'call from the agent host, or send Authorization: Bearer <admin token>' });
       }
     });
     // Records, and the manifest's nodes that have none yet (state never-seen).
-    admin.get('/v1/nodes', async () => ({ nodes: withNeverSeen(deps.nodes.list().map(summary), deps.directory()) }));
+    admin.get('/v1/nodes', async () => nodeList(deps));
     // :id is a node id, one of its MACs or its manifest hostname.
     const lookup = (key: string) => findNode(key, deps.nodes, deps.directory());
     const notFound = (key: string) => ({
@@ -133,15 +166,8 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
       reply.code(202);
       return { accepted: true, node, action };
     });
-    admin.get('/v1/status', async (): Promise<AgentStatus> => ({
-      agentId: deps.config.agentId,
-      rackId: deps.config.rackId,
-      startedAt: deps.startedAt.toISOString(),
-      nodes: deps.nodes.count(),
-      ...(deps.uplinkStatus?.() ?? {}),
-      ...(deps.cacheStatus ? { cache: deps.cacheStatus() } : {}),
-      ...(deps.dhcpStatus ? { dhcp: deps.dhcpStatus() } : {}),
-    }));
+    admin.get('/v1/status', async (): Promise<AgentStatus> => agentStatus(deps));
+    await admin.register(uiEvents, deps);
     admin.get('/metrics', async (_request, reply) => {
       reply.type(deps.metrics.contentType);
       return deps.metrics.metrics();

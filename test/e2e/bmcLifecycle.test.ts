@@ -275,7 +275,7 @@ lifecycle:
     t.match(unknown.stderr, /no node no-such-node in the manifest/, `with a clear error (${unknown.stderr.trim()})`);
     const badAction = await cliRefusal(agent, ['node', 'bl-stuck', 'reboot']);
     t.equal(badAction.code, 2, 'an unknown action is a usage error');
-    t.match(badAction.stderr, /provision\|reprovision\|power-off/, 'naming the actions');
+    t.match(badAction.stderr, /Allowed choices are provision, reprovision, power-off, rescue, exit-rescue/, 'naming the actions');
   });
 
   await t.test('missing credentials: failed with the fix, no BMC call; the password is never shown', async (t) => {
