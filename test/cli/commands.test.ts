@@ -6,17 +6,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { cliMain } from '../../agent/cli/program.js';
 import { parseConfig } from '../../agent/config/load.js';
-import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
-import { buildApp } from '../../agent/http/app.js';
 import type { CacheStatus } from '../../agent/images/status.js';
 import type { NodeSummary } from '../../agent/nodes/format.js';
-import type { BootTokens } from '../../agent/nodes/tokens.js';
 import { cliPath, repoRoot } from '../bed/agent.js';
-import { bmcNode, harness, withoutBmc } from '../provision/harness.js';
+import { bmcNode, harness, harnessApp, withoutBmc } from '../provision/harness.js';
 
 const config = parseConfig(
   'provisioning: { interface: prov0, address: 198.18.83.1, subnet: 198.18.83.0/24 }\ndhcp: { pool: { start: 198.18.83.100, end: 198.18.83.199 } }\n',
@@ -48,18 +43,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, cache: () => Cach
   // n1 and n2 have BMCs and get records; n3 (no BMC, never booted) is only in the manifest.
   const h = await harness([bmcNode(1, { hostname: 'rack1-n01' }), bmcNode(2), withoutBmc(bmcNode(3, { hostname: 'rack1-n03' }))]);
   h.behaviour.set('n2', { handsOver: false });
-  const app = await buildApp({
-    config,
-    directory: () => h.directory(),
-    nodes: h.nodes,
-    tokens: {} as BootTokens,
-    leases: emptyLeaseView,
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    startedAt: new Date(),
-    provisioner: h.executor,
-    cacheStatus: cache,
-  });
+  const app = await harnessApp(h, config, { cacheStatus: cache });
   t.teardown(async () => {
     await app.close();
     await h.executor.close();

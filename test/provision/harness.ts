@@ -8,7 +8,13 @@ import type { NodeRecord } from '../../agent/nodes/model.js';
 import { NodeRegistry, type ReportBody } from '../../agent/nodes/registry.js';
 import { decideBoot } from '../../agent/nodes/bootPlan.js';
 import { memorySublevel } from '../fakes/sublevel.js';
-import type { ProvisionSettings } from '../../agent/config/model.js';
+import type { AgentConfig, ProvisionSettings } from '../../agent/config/model.js';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
+import { buildApp } from '../../agent/http/app.js';
+import type { HttpDeps } from '../../agent/http/deps.js';
+import type { BootTokens } from '../../agent/nodes/tokens.js';
 import { ProvisionExecutor } from '../../agent/provision/executor.js';
 import { profileFixture } from '../fakes/manifest.js';
 import { fakeRack, type FakeRack } from '../fakes/bmcDriver.js';
@@ -173,4 +179,20 @@ export async function harness(
     record: (id) => nodes.get(id)!,
     states: (id) => (nodes.get(id)?.timeline ?? []).filter((s) => s.step === 'state-changed').map((s) => `${String(s.detail.from)}→${String(s.detail.to)}`),
   };
+}
+
+/** The HTTP surface over a harness: its nodes, manifest and executor, silent, on its own registry. */
+export function harnessApp(h: Harness, config: AgentConfig, extra: Partial<HttpDeps> = {}): Promise<FastifyInstance> {
+  return buildApp({
+    config,
+    directory: () => h.directory(),
+    nodes: h.nodes,
+    tokens: {} as BootTokens,
+    leases: emptyLeaseView,
+    log: pino({ level: 'silent' }),
+    metrics: new Registry(),
+    startedAt: new Date(),
+    provisioner: h.executor,
+    ...extra,
+  });
 }

@@ -3,15 +3,10 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { parseConfig } from '../../agent/config/load.js';
-import { buildApp } from '../../agent/http/app.js';
-import type { BootTokens } from '../../agent/nodes/tokens.js';
-import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
 import { formatNodeTable, formatTimeline, type NodeSummary } from '../../agent/nodes/format.js';
 import { cliPath } from '../bed/agent.js';
-import { bmcNode, harness, withoutBmc } from './harness.js';
+import { bmcNode, harness, harnessApp, withoutBmc } from './harness.js';
 
 const config = parseConfig(
   'provisioning: { interface: prov0, address: 198.18.82.1, subnet: 198.18.82.0/24 }\ndhcp: { pool: { start: 198.18.82.100, end: 198.18.82.199 } }\n',
@@ -21,17 +16,7 @@ const config = parseConfig(
 async function setup(t: { teardown(fn: () => unknown): void }) {
   const h = await harness([bmcNode(1), bmcNode(2), withoutBmc(bmcNode(3))]);
   h.behaviour.set('n2', { handsOver: false });
-  const app = await buildApp({
-    config,
-    directory: () => h.directory(),
-    nodes: h.nodes,
-    tokens: {} as BootTokens,
-    leases: emptyLeaseView,
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    startedAt: new Date(),
-    provisioner: h.executor,
-  });
+  const app = await harnessApp(h, config);
   t.teardown(async () => {
     await app.close();
     await h.executor.close();

@@ -6,14 +6,9 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { parseConfig } from '../../agent/config/load.js';
-import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
-import { buildApp } from '../../agent/http/app.js';
-import type { BootTokens } from '../../agent/nodes/tokens.js';
-import { bmcNode, harness, withoutBmc } from '../provision/harness.js';
+import { bmcNode, harness, harnessApp, withoutBmc } from '../provision/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'ui-test-admin-token';
@@ -30,17 +25,7 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   h.rack.factory(bmcNode(4), { username: '', password: '' });
   h.rack.server('n4').inventory = { ...h.rack.server('n4').inventory, serial: 'WRONG' };
   h.nodes.recordFor('52:54:00:aa:bb:01');
-  const app = await buildApp({
-    config,
-    directory: () => h.directory(),
-    nodes: h.nodes,
-    tokens: {} as BootTokens,
-    leases: emptyLeaseView,
-    log: pino({ level: 'silent' }),
-    metrics: new Registry(),
-    startedAt: new Date(),
-    provisioner: h.executor,
-  });
+  const app = await harnessApp(h, config);
   h.executor.reconcileAll();
   await h.clock.advance(90_000);
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
