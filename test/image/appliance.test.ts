@@ -219,8 +219,10 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   const gaps = requests.map((s) => s.detail?.['afterDhcpAckMs']).filter((g) => g !== undefined);
   t.comment(`node dhcp-ack → script-served through the appliance: ${gaps.join(', ')} ms (${requests.map((s) => s.detail?.['kind'] ?? s.step).join(', ')})`);
   t.ok(
-    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 2000),
-    'both iPXE passes asked for their script within 2 s of their DHCP ACK (router advertisements on prov0)',
+    // Without router advertisements iPXE waits 10.8–13.1 s here (measured); with them 0.1–1 s on an
+    // idle runner, and up to 2.5 s seen under TCG on a loaded 2-core runner. 6 s tells the two apart.
+    gaps.length >= 2 && gaps.every((g) => typeof g === 'number' && g < 6000),
+    'both iPXE passes asked for their script well before iPXE gives up waiting on IPv6 (router advertisements on prov0)',
   );
   // The stand-in asked the NTP server DHCP named (option 42: the appliance, chrony on prov0).
   const sync = before.timeline.find((s) => s.step === 'installer-event' && s.detail?.['step'] === 'time-sync')?.detail;
