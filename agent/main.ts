@@ -17,9 +17,9 @@ import { reservationsOf } from './dhcp/policy.js';
 import { createDhcpService } from './dhcp/server.js';
 import { udpServerProbe } from './net/serverProbe.js';
 import { checkDhcpServers, dhcpServerFindings, interfaceFindings, missingAssets, missingBootFiles } from './preflight.js';
-import { buildApp } from './http/app.js';
-import type { ImagesPort } from './http/deps.js';
-import { createHttpService } from './http/service.js';
+import { buildAdminApp, buildApp } from './http/app.js';
+import type { HttpDeps, ImagesPort } from './http/deps.js';
+import { createAdminService, createHttpService } from './http/service.js';
 import { agentMetrics } from './runtime/metrics.js';
 import { supervise } from './runtime/supervisor.js';
 import type { Service } from './runtime/service.js';
@@ -129,7 +129,7 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
     const uplink = createUplink(config, applier, outbox, log);
     const consoles = config.nodeLogs.enabled ? createConsoles(config, directory, nodes, addresses, log, metrics) : undefined;
 
-    const app = await buildApp({
+    const httpDeps: HttpDeps = {
       config,
       directory,
       nodes,
@@ -149,7 +149,9 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       cacheStatus: () => cacheStatus(images.content, images.prefetcher, config.images.limitBytes),
       dhcpStatus: () => dhcpWatch.status(),
       ...(consoles ? { console: consoles.buffers } : {}),
-    });
+    };
+    const app = await buildApp(httpDeps);
+    const adminApp = await buildAdminApp(httpDeps);
 
     const dhcp = createDhcpService({
       config,
@@ -172,11 +174,13 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       registry: metrics,
     });
     const http = createHttpService(app, config);
+    const admin = createAdminService(adminApp, { config, log: log.child({ component: 'admin' }) });
     const services: Service[] = [
       dhcp,
       dhcpWatch,
       tftp,
       http,
+      admin,
       createTokenPruner(tokens, log),
       images.prefetcher,
       images.fetcher.service,
@@ -197,11 +201,17 @@ export async function runAgent(config: AgentConfig, log: Logger, signal: AbortSi
       ...(uplink.reporter ? [uplink.reporter] : []),
       ...(consoles ? [consoles.sink] : []),
     ];
-    // Ready once DHCP, TFTP and HTTP listen; a bind failure fails the supervisor instead.
-    Promise.all([dhcp.ready, tftp.ready, http.ready]).then(
+    // Ready once DHCP, TFTP, HTTP and the admin listener listen; a bind failure fails the supervisor instead.
+    Promise.all([dhcp.ready, tftp.ready, http.ready, admin.ready]).then(
       () => {
         log.info(
-          { address: config.provisioning.address, ports: config.ports, baseUrl: config.httpBaseUrl, manifest: applier.status() },
+          {
+            address: config.provisioning.address,
+            ports: config.ports,
+            baseUrl: config.httpBaseUrl,
+            admin: admin.addresses().map((a) => `http://${a}:${config.admin.port}/`),
+            manifest: applier.status(),
+          },
           'maskin-agent running',
         );
         onReady?.({ reloadManifest: () => applier.reloadLocal() });

@@ -23,6 +23,7 @@ import {
   NO_ANNOUNCE,
   NO_BMC,
   NO_NODE_LOGS,
+  DEFAULT_ADMIN,
   NO_UPLINK,
 } from '../agent/config/load.js';
 
@@ -372,6 +373,7 @@ function ourConfig(rack: Rack, dataDir: string, dir: string): AgentConfig {
     announce: NO_ANNOUNCE,
     routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
     nodeLogs: NO_NODE_LOGS,
+    admin: DEFAULT_ADMIN,
   };
 }
 

@@ -175,11 +175,11 @@ logLevel: warn
     pids: [child.pid ?? -1],
     output,
     async installed() {
-      const { nodes } = JSON.parse(await curl('http://127.0.0.1/v1/nodes')) as { nodes: Array<{ state: string }> };
+      const { nodes } = JSON.parse(await curl('http://127.0.0.1:9180/v1/nodes')) as { nodes: Array<{ state: string }> };
       return nodes.filter((x) => x.state === 'installed').length;
     },
     async counters() {
-      const text = await curl('http://127.0.0.1/metrics');
+      const text = await curl('http://127.0.0.1:9180/metrics');
       return text.split('\n').filter((l) => /^maskin_(dhcp_(packets|replies|dropped)_total|udp_receive_drops_total)/.test(l));
     },
   };

@@ -163,7 +163,7 @@ try {
   let installedAt = -1;
   let diskBootSeen = false;
   for (;;) {
-    const record = JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${node.id}`).catch(() => 'null')) as NodeRecord | null;
+    const record = JSON.parse(await curl(`http://127.0.0.1:9180/v1/nodes/${node.id}`).catch(() => 'null')) as NodeRecord | null;
     for (const step of record?.timeline.slice(shown) ?? []) {
       const d = step.detail;
       const what =
@@ -209,7 +209,7 @@ try {
       );
     await new Promise((r) => setTimeout(r, 1000));
   }
-  const final = JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${node.id}`)) as NodeRecord;
+  const final = JSON.parse(await curl(`http://127.0.0.1:9180/v1/nodes/${node.id}`)) as NodeRecord;
   const gaps = final.timeline.flatMap((st) => (typeof st.detail.afterDhcpAckMs === 'number' ? [`${st.detail.afterDhcpAckMs} ms`] : []));
   if (gaps.length) say(`iPXE asked for its script ${gaps.join(', ')} after its DHCP ACK (router advertisements end its IPv6 wait; about 13 s without)`);
   process.stdout.write(`\n$ maskin-agent nodes\n${await cli('nodes')}\n$ maskin-agent nodes ${node.id}\n${await cli('nodes', node.id)}`);

@@ -95,7 +95,7 @@ export function createAnnounceService(deps: AnnounceDeps): Service {
         await sleep(recheckMs, signal);
         continue;
       }
-      const announced = announcedRecords({ instanceName: settings.instanceName, identity, port: config.ports.http, address: link.address });
+      const announced = announcedRecords({ instanceName: settings.instanceName, identity, port: config.admin.port, address: link.address });
       let responder: Responder;
       try {
         responder = await openResponder({

@@ -1,7 +1,7 @@
 // The CLI's way to a running agent's admin API: which config file, which URL, one joining rule,
 // and refusals turned into one line that says why and what to do.
 import { existsSync } from 'node:fs';
-import { loadConfigFile } from '../config/load.js';
+import { DEFAULT_ADMIN, loadConfigFile } from '../config/load.js';
 import type { AgentConfig } from '../config/model.js';
 import { MaskinError } from '../errors.js';
 
@@ -35,8 +35,8 @@ export function loadConfigOrFail(file: string): AgentConfig {
 }
 
 /**
- * The admin API's base URL: --url, else the HTTP port of the config named by --config or
- * MASKIN_CONFIG (or the default file when it exists), on loopback; else http://127.0.0.1.
+ * The admin API's base URL: --url, else admin.port of the config named by --config or
+ * MASKIN_CONFIG (or the default file when it exists), on loopback; else http://127.0.0.1:9180.
  */
 export function adminBase(opts: { url?: string | undefined; config?: string | undefined }, env: NodeJS.ProcessEnv): string {
   if (opts.url) {
@@ -50,9 +50,8 @@ export function adminBase(opts: { url?: string | undefined; config?: string | un
     return url.href;
   }
   const { file, explicit } = configPath(opts.config, env);
-  if (!explicit && !existsSync(file)) return 'http://127.0.0.1/';
-  const port = loadConfigOrFail(file).ports.http;
-  return `http://127.0.0.1${port === 80 ? '' : `:${port}`}/`;
+  if (!explicit && !existsSync(file)) return `http://127.0.0.1:${DEFAULT_ADMIN.port}/`;
+  return `http://127.0.0.1:${loadConfigOrFail(file).admin.port}/`;
 }
 
 /**

@@ -1,6 +1,7 @@
 // Agent config: parse YAML, validate against config/agent.schema.json, apply defaults, check the
 // relations a schema cannot express, freeze. The only place that reads the environment.
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { ConfigError, InvalidFieldError } from '../errors.js';
@@ -8,6 +9,7 @@ import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
 import { createPublicKey } from 'node:crypto';
 import { instanceNameFor, MAX_LABEL_BYTES, oversizedTxt } from '../announce/records.js';
 import type {
+  AdminSettings,
   AgentConfig,
   AnnounceSettings,
   BmcCredentialEntry,
@@ -77,6 +79,11 @@ export const DEFAULT_TFTP: TftpSettings = Object.freeze({ maxTransfers: 256, max
 export const DEFAULT_HTTP_LIMITS: HttpLimits = Object.freeze({ windowMs: 60_000, bootToken: 30, admin: 120, push: 30, refusalLogLines: 20 });
 /** The NICs systemd/11-maskin-oob0.link and 12-maskin-wan0.link name: management and uplink. */
 export const DEFAULT_ANNOUNCE_INTERFACES: readonly string[] = Object.freeze(['wan0', 'oob0']);
+/**
+ * The admin listener on loopback and the management NIC (systemd/11-maskin-oob0.link), port 9180
+ * (no IANA assignment; clear of the boot server's 80, the node log sink's 5170 and Talos's 50000/50001).
+ */
+export const DEFAULT_ADMIN: AdminSettings = Object.freeze({ listen: Object.freeze(['127.0.0.1', 'oob0']), port: 9180 });
 /** The node log sink on: port 5170 (no IANA assignment; clear of DHCP, TFTP, HTTP and Talos's 50000/50001), 1,000 lines per node. */
 export const DEFAULT_NODE_LOGS: NodeLogSettings = Object.freeze({ enabled: true, port: 5170, linesPerNode: 1000 });
 /** The sink off (in-process tests and benchmarks that build an AgentConfig by hand). */
@@ -237,6 +244,11 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     },
     bootTokenTtl: c.bootTokenTtl ?? 3600,
     ...(adminToken ? { adminToken } : {}),
+    admin: {
+      // The default list leaves out a provisioning NIC named oob0; a list the operator wrote is checked in adminProblems.
+      listen: c.admin?.listen ?? DEFAULT_ADMIN.listen.filter((entry) => entry !== c.provisioning.interface),
+      port: c.admin?.port ?? DEFAULT_ADMIN.port,
+    },
     logLevel: logLevelOf(env, problems) ?? c.logLevel ?? 'info',
     lifecycle: provisionSettingsOf(c.lifecycle),
     bmc: {
@@ -260,6 +272,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     },
   };
   problems.push(...announceProblems(config));
+  problems.push(...adminProblems(config));
   if (config.nodeLogs.enabled && config.nodeLogs.port === config.ports.http)
     problems.push(
       new InvalidFieldError('config', 'nodeLogs.port', `${config.nodeLogs.port} is ports.http as well`, 'pick another port, or set nodeLogs.enabled: false'),
@@ -401,6 +414,32 @@ function announceProblems(c: AgentConfig): InvalidFieldError[] {
   return out;
 }
 
+/** The admin listener is never on the provisioning network, nor on every address at once, nor on another listener's port. */
+function adminProblems(c: AgentConfig): InvalidFieldError[] {
+  const out: InvalidFieldError[] = [];
+  const bad = (field: string, problem: string, fix: string): void => {
+    out.push(new InvalidFieldError('config', field, problem, fix));
+  };
+  let provisioning: Subnet | undefined;
+  try {
+    provisioning = parseSubnet(c.provisioning.subnet);
+  } catch {
+    // checkRelations names the subnet.
+  }
+  const fix = 'list loopback (127.0.0.1) and the management NIC (oob0) or its address';
+  c.admin.listen.forEach((entry, i) => {
+    const field = `admin.listen.${i}`;
+    if (entry === c.provisioning.interface) bad(field, `${entry} is provisioning.interface; the admin API is never served on the provisioning network`, fix);
+    else if (entry === '0.0.0.0' || entry === '::') bad(field, `${entry} is every address, the provisioning network's too`, fix);
+    else if (/^\d+(\.\d+){3}$/.test(entry) && !isIPv4(entry)) bad(field, `${entry} is not an IPv4 address`, 'write four octets 0-255, or a NIC name');
+    else if (isIPv4(entry) && provisioning !== undefined && inSubnet(ipToInt(entry), provisioning))
+      bad(field, `${entry} is in provisioning.subnet ${c.provisioning.subnet}; the admin API is never served on the provisioning network`, fix);
+  });
+  for (const [field, port] of [['ports.http', c.ports.http], ...(c.nodeLogs.enabled ? ([['nodeLogs.port', c.nodeLogs.port]] as const) : [])] as const)
+    if (c.admin.port === port) bad('admin.port', `${c.admin.port} is ${field} as well`, `pick another port for admin.port (default ${DEFAULT_ADMIN.port})`);
+  return out;
+}
+
 function provisionSettingsOf(l: RawConfig['lifecycle'] = {}): ProvisionSettings {
   const d = DEFAULT_PROVISION;
   const ms = (seconds: number | undefined, fallback: number): number => (seconds === undefined ? fallback : Math.round(seconds * 1000));
@@ -498,6 +537,7 @@ interface RawConfig {
   };
   bootTokenTtl?: number;
   adminTokenFile?: string;
+  admin?: { listen?: string[]; port?: number };
   logLevel?: AgentConfig['logLevel'];
   lifecycle?: {
     concurrency?: number;

@@ -175,6 +175,16 @@ export interface AnnounceSettings {
   readonly instanceName: string;
 }
 
+/**
+ * The admin listener (agent/http/adminListen.ts): the admin API, metrics and the status page,
+ * never on the provisioning network (refused at load, and skipped at run time for a NIC found there).
+ */
+export interface AdminSettings {
+  /** IPv4 addresses and NIC names (each NIC's IPv4 addresses) to listen on. */
+  readonly listen: readonly string[];
+  readonly port: number;
+}
+
 export interface AgentConfig {
   /** Defaults to the host name. */
   readonly agentId: string;
@@ -228,6 +238,7 @@ export interface AgentConfig {
   readonly bootTokenTtl: number;
   /** Bearer token for the admin API from non-loopback clients; unset = loopback only. */
   readonly adminToken?: string;
+  readonly admin: AdminSettings;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   readonly lifecycle: ProvisionSettings;
   readonly bmc: BmcSettings;

@@ -86,10 +86,8 @@ export function summary(record: NodeRecord): NodeSummary {
   };
 }
 
-export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
-  const sessions = createSessions();
-  await app.register(uiRoutes, { ...deps, sessions });
-  // Open and cheap: a count, never a walk over every record.
+/** GET /healthz, on both listeners: open and cheap (a count, never a walk over every record). */
+export const healthRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
   app.get('/healthz', async () => ({
     status: 'ok',
     agentId: deps.config.agentId,
@@ -97,6 +95,11 @@ export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
     startedAt: deps.startedAt.toISOString(),
     nodes: deps.nodes.count(),
   }));
+};
+
+export const adminRoutes: FastifyPluginAsync<HttpDeps> = async (app, deps) => {
+  const sessions = createSessions();
+  await app.register(uiRoutes, { ...deps, sessions });
 
   app.register(async (admin) => {
     // Every admin route counts against one per-source limit (limits.ts), checked before this guard.

@@ -1,7 +1,7 @@
 // fastify app factory: one plugin per concern. Only service.ts calls listen().
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
-import { adminRoutes } from './admin.js';
+import { adminRoutes, healthRoutes } from './admin.js';
 import { assetRoutes } from './assets.js';
 import { configRoutes } from './configs.js';
 import { eventRoutes } from './events.js';
@@ -35,15 +35,16 @@ export function parseQuery(query: string): Record<string, string> {
   return out;
 }
 
-export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+/** What both listeners share: the request log, per-source limits, URL guards and request counting. */
+async function baseApp(deps: HttpDeps, component: 'http' | 'admin'): Promise<FastifyInstance> {
   const metrics = httpMetrics(deps.metrics);
   // Config and event URLs carry boot tokens: they must never reach a log line.
-  const log = deps.log.child({ component: 'http' }, { serializers: httpSerializers });
+  const log = deps.log.child({ component }, { serializers: httpSerializers });
   const refusals = new RefusalLog(log, deps.config.httpLimits, metrics.logLinesSuppressed);
   const app = Fastify({
     loggerInstance: redactingLogger(log),
     logController: new HttpLogController(refusals),
-    // Installer reports are small; nothing else accepts a body.
+    // Installer reports and admin actions are small; nothing else accepts a body.
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
     // On stop, every connection closes at once, streaming ones too: boot clients retry, and a
@@ -64,12 +65,25 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await installLimits(app, deps.config.httpLimits, metrics);
   installGuards(app, metrics, refusals);
   installCounting(app, metrics);
+  await app.register(healthRoutes, deps);
+  return app;
+}
+
+/** The boot server on the provisioning network: scripts, assets, configs, installer events, manifest push, the registry mirror. */
+export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = await baseApp(deps, 'http');
   await app.register(ipxeRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(configRoutes, deps);
   await app.register(eventRoutes, deps);
-  await app.register(adminRoutes, deps);
   await app.register(pushRoutes, deps);
   if (deps.registry) await app.register(registryRoutes, { mirror: deps.registry });
+  return app;
+}
+
+/** The admin listener (admin.listen, never the provisioning network): the admin API, /metrics and the status page. */
+export async function buildAdminApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = await baseApp(deps, 'admin');
+  await app.register(adminRoutes, deps);
   return app;
 }

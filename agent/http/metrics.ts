@@ -26,7 +26,18 @@ export interface HttpMetrics {
   readonly logLinesSuppressed: Counter;
 }
 
+/** One set per registry: the boot and admin listeners count into the same families. */
+const perRegistry = new WeakMap<Registry, HttpMetrics>();
+
 export function httpMetrics(registry?: Registry): HttpMetrics {
+  const known = registry && perRegistry.get(registry);
+  if (known) return known;
+  const made = newHttpMetrics(registry);
+  if (registry) perRegistry.set(registry, made);
+  return made;
+}
+
+function newHttpMetrics(registry?: Registry): HttpMetrics {
   return {
     requests: counter(registry, {
       name: 'maskin_http_requests_total',

@@ -107,7 +107,7 @@ t.test('announced on wan0 only, survives garbage, says goodbye', async (t) => {
 
   await t.test('oob0 is missing: a warning and a metric, and the agent runs on', async (t) => {
     t.match(a.output(), /"code":"MASKIN_ERR_ANNOUNCE".*"interface":"oob0".*"reason":"no-interface".*not announcing on oob0/);
-    const metrics = await rack.exec('curl', ['-sS', 'http://127.0.0.1/metrics']);
+    const metrics = await rack.exec('curl', ['-sS', 'http://127.0.0.1:9180/metrics']);
     t.equal(sample(metrics, 'maskin_announce_failures_total', 'interface="oob0",reason="no-interface"'), 1);
     t.equal(sample(metrics, 'maskin_announce_up', 'interface="wan0"'), 1);
     t.equal(sample(metrics, 'maskin_announce_up', 'interface="oob0"'), 0);
@@ -123,21 +123,21 @@ t.test('announced on wan0 only, survives garbage, says goodbye', async (t) => {
       out,
       /;; ANSWER SECTION:\n_maskin-agent\._tcp\.local\.\s+10\s+IN\s+PTR\s+maskin-agent\\032test-maskin-an\d+\\032\\\(rack1\\\)\._maskin-agent\._tcp\.local\./,
     );
-    t.match(out, new RegExp(`IN\\s+SRV\\s+0 0 80 maskin-test-maskin-an\\d+-rack1\\.local\\.`));
+    t.match(out, new RegExp(`IN\\s+SRV\\s+0 0 9180 maskin-test-maskin-an\\d+-rack1\\.local\\.`));
     t.match(out, new RegExp(`IN\\s+TXT\\s+"txtvers=1" "id=${agentId}" "rack=rack1" "version=${version.replace(/\./g, '\\.')}"`));
     t.match(out, new RegExp(`maskin-test-maskin-an\\d+-rack1\\.local\\.\\s+10\\s+IN\\s+A\\s+${WAN_AGENT.replace(/\./g, '\\.')}`), 'the wan0 address, no other');
     t.notMatch(out, /198\.18\./, 'no provisioning address in any answer');
   });
 
   await t.test('dig on the provisioning network gets no answer; the agent saw and refused it', async (t) => {
-    const before = sample(await rack.exec('curl', ['-sS', 'http://127.0.0.1/metrics']), 'maskin_announce_dropped_total', 'reason="foreign-source"');
+    const before = sample(await rack.exec('curl', ['-sS', 'http://127.0.0.1:9180/metrics']), 'maskin_announce_dropped_total', 'reason="foreign-source"');
     const asked = await dig(provNs, rack.address, '_maskin-agent._tcp.local', 'PTR', 1).then(
       (out) => ({ answered: true, out }),
       (err: { stdout?: string }) => ({ answered: false, out: err.stdout ?? '' }),
     );
     t.notOk(asked.answered, 'no reply');
     t.match(asked.out, /timed out|no servers could be reached/);
-    const after = sample(await rack.exec('curl', ['-sS', 'http://127.0.0.1/metrics']), 'maskin_announce_dropped_total', 'reason="foreign-source"');
+    const after = sample(await rack.exec('curl', ['-sS', 'http://127.0.0.1:9180/metrics']), 'maskin_announce_dropped_total', 'reason="foreign-source"');
     t.ok(after > before, `counted as foreign-source (${before} → ${after})`);
   });
 
@@ -152,7 +152,7 @@ t.test('announced on wan0 only, survives garbage, says goodbye', async (t) => {
     const out = await dig(wanNs, WAN_AGENT, '_maskin-agent._tcp.local', 'PTR');
     t.match(out, new RegExp(`"id=${agentId}" "rack=rack1"`), 'and still answers');
     const seconds = (Date.now() - started) / 1000;
-    const metrics = await rack.exec('curl', ['-sS', 'http://127.0.0.1/metrics']);
+    const metrics = await rack.exec('curl', ['-sS', 'http://127.0.0.1:9180/metrics']);
     // What the kernel delivered depends on the machine's load (the rest overflowed the socket
     // buffer, as under a real flood); what the agent answered is bounded whatever arrived.
     const malformed = sample(metrics, 'maskin_announce_dropped_total', 'reason="malformed"');

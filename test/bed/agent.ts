@@ -79,7 +79,9 @@ ${opts.extraConfig ?? ''}`,
   for (;;) {
     if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
     try {
+      // The boot server and the admin listener (admin.port's default) both answer.
       await curl('http://127.0.0.1/healthz');
+      await curl('http://127.0.0.1:9180/healthz');
       break;
     } catch {
       if (Date.now() > deadline) throw new Error(`agent did not become healthy:\n${output}`);
@@ -92,11 +94,11 @@ ${opts.extraConfig ?? ''}`,
     process: child,
     output: () => output,
     async nodes() {
-      return (JSON.parse(await curl('http://127.0.0.1/v1/nodes')) as { nodes: NodeSummary[] }).nodes;
+      return (JSON.parse(await curl('http://127.0.0.1:9180/v1/nodes')) as { nodes: NodeSummary[] }).nodes;
     },
     async node(id) {
       try {
-        return JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${id}`)) as NodeRecord;
+        return JSON.parse(await curl(`http://127.0.0.1:9180/v1/nodes/${id}`)) as NodeRecord;
       } catch {
         return undefined;
       }

@@ -184,7 +184,7 @@ t.test('nodes: the table with never-seen manifest nodes, --json, lookup by id, M
   const file = path.join(dir, 'agent.yaml');
   await writeFile(
     file,
-    `provisioning: { interface: prov0, address: 198.18.83.1, subnet: 198.18.83.0/24 }\ndhcp: { pool: { start: 198.18.83.100, end: 198.18.83.199 } }\nports: { http: ${port} }\n`,
+    `provisioning: { interface: prov0, address: 198.18.83.1, subnet: 198.18.83.0/24 }\ndhcp: { pool: { start: 198.18.83.100, end: 198.18.83.199 } }\nadmin: { port: ${port} }\n`,
   );
   const viaEnv = await bin(['nodes', '--json'], { MASKIN_CONFIG: file });
   t.equal(viaEnv.code, 0, viaEnv.err);

@@ -31,7 +31,7 @@ t.test('agent: node consoles by leased address, refusals counted, bounded under 
   t.teardown(() => agent.stop());
   const curl = (url: string): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', '-f', url]);
   const consoleOf = async (id: string): Promise<{ lines: ConsoleLine[]; dropped: number }> =>
-    JSON.parse(await curl(`http://127.0.0.1/v1/nodes/${id}/console`)) as { lines: ConsoleLine[]; dropped: number };
+    JSON.parse(await curl(`http://127.0.0.1:9180/v1/nodes/${id}/console`)) as { lines: ConsoleLine[]; dropped: number };
   const waitFor = async (what: string, test: () => Promise<boolean>): Promise<void> => {
     const until = Date.now() + 30_000;
     while (!(await test())) {
@@ -80,7 +80,7 @@ t.test('agent: node consoles by leased address, refusals counted, bounded under 
   const stranger = await rack.addHost('c2', { address: '198.18.95.50/24', mac: '52:54:00:6d:95:02' });
   await nc(stranger, JSON.stringify({ msg: 'spoofed', 'talos-service': 'x' }));
   await waitFor('the refusal counted', async () =>
-    /maskin_console_connections_refused_total\{reason="not-leased"\} 1\b/.test(await curl('http://127.0.0.1/metrics')),
+    /maskin_console_connections_refused_total\{reason="not-leased"\} 1\b/.test(await curl('http://127.0.0.1:9180/metrics')),
   );
   t.equal((await consoleOf('c1')).lines.length, 3, "the stranger's line went nowhere");
 
@@ -97,7 +97,7 @@ t.test('agent: node consoles by leased address, refusals counted, bounded under 
     node,
   );
   await waitFor('the flood counted', async () => {
-    const m = await curl('http://127.0.0.1/metrics');
+    const m = await curl('http://127.0.0.1:9180/metrics');
     const n = (outcome: string): number => Number(new RegExp(`maskin_console_lines_total\\{outcome="${outcome}"\\} (\\d+)`).exec(m)?.[1] ?? 0);
     return n('kept') + n('rate-dropped') >= 20_003;
   });

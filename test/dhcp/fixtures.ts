@@ -15,6 +15,7 @@ import {
   NO_ANNOUNCE,
   NO_BMC,
   NO_NODE_LOGS,
+  DEFAULT_ADMIN,
   NO_UPLINK,
 } from '../../agent/config/load.js';
 
@@ -60,6 +61,7 @@ export function testConfig(over: Partial<Omit<AgentConfig, 'dhcp'>> & { dhcp?: P
     announce: NO_ANNOUNCE,
     routerAdvertisements: { mode: 'off', radvd: '/usr/sbin/radvd', maxIntervalSeconds: 1800 },
     nodeLogs: NO_NODE_LOGS,
+    admin: DEFAULT_ADMIN,
   };
   return { ...base, ...over, dhcp: { ...base.dhcp, ...over.dhcp } };
 }

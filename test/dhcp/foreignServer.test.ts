@@ -17,7 +17,7 @@ const PROBE_SECONDS = 10;
 const MANIFEST = manifestFor([]);
 
 async function status(rack: Rack): Promise<AgentStatus> {
-  return JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '5', 'http://127.0.0.1/v1/status'])) as AgentStatus;
+  return JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '5', 'http://127.0.0.1:9180/v1/status'])) as AgentStatus;
 }
 
 /** Polls /v1/status until `ok` holds; throws with the last status and the agent's log. */
@@ -80,7 +80,7 @@ t.test('full mode: a DHCP server started on the segment is reported within one p
   t.match(server, { address: kea.address, mac: kea.mac, offersAddresses: true }, 'its address and MAC');
   t.equal(seen.dhcp?.inForce, 'full', 'full mode stays full: the operator decides');
   t.match(agent.output(), /"serverId":"198\.18\.221\.2".*another DHCP server answers on the provisioning network/, 'a warning names it');
-  const metrics = await rack.exec('curl', ['-sf', 'http://127.0.0.1/metrics']);
+  const metrics = await rack.exec('curl', ['-sf', 'http://127.0.0.1:9180/metrics']);
   t.match(metrics, /^maskin_dhcp_foreign_servers 1$/m, 'maskin_dhcp_foreign_servers counts it');
   t.match(metrics, /^maskin_dhcp_foreign_replies_total\{seen_by="probe"\} [1-9]/m, 'it answered the probe');
   const text = await agent.cli(['status']);
@@ -103,7 +103,7 @@ t.test('auto mode: proxy while another server leases addresses, full once it is 
   const client = await rack.addHost('c1', { mac: '52:54:00:6d:de:01' });
   const fromKea = await lease(rack, client, dir);
   t.equal(fromKea.serverid, kea.address, 'an OS client gets its address from the other server');
-  const metrics = await rack.exec('curl', ['-sf', 'http://127.0.0.1/metrics']);
+  const metrics = await rack.exec('curl', ['-sf', 'http://127.0.0.1:9180/metrics']);
   t.match(metrics, /^maskin_dhcp_dropped_total\{reason="proxy-not-pxe"\} [1-9]/m, 'the agent heard it and did not answer');
   t.match(metrics, /^maskin_dhcp_proxy 1$/m);
 

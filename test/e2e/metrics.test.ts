@@ -78,7 +78,15 @@ t.test('metrics: standard process names, the documented families, values that fo
   // The chain's second script, as iPXE asks for it (from the node's namespace).
   await rack.exec('curl', ['-sS', '--max-time', '5', `http://${rack.address}/ipxe?mac=${mac}&platform=pcbios&buildarch=i386`], host);
 
-  const text = await rack.exec('curl', ['-sS', '--max-time', '5', '-f', 'http://127.0.0.1/metrics']);
+  // From the provisioning network: the boot server has no admin route, and nothing listens on admin.port there.
+  const fromNode = (url: string): Promise<string> =>
+    rack.exec('sh', ['-c', `curl -s -o /dev/null -w '%{http_code}' --max-time 5 ${url}; echo " exit $?"`], host).then((out) => out.trim());
+  for (const p of ['metrics', 'v1/nodes', 'v1/status', 'ui'])
+    t.equal(await fromNode(`http://${rack.address}/${p}`), '404 exit 0', `the boot server does not serve /${p}`);
+  t.equal(await fromNode(`http://${rack.address}:9180/metrics`), '000 exit 7', 'the admin port is closed on the provisioning address');
+  t.match(agent.output(), /admin\.listen oob0: not on this host/, 'the default oob0 is absent here, and said so');
+
+  const text = await rack.exec('curl', ['-sS', '--max-time', '5', '-f', 'http://127.0.0.1:9180/metrics']);
   const families = parseExposition(text);
   const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
     families.get(name)?.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;

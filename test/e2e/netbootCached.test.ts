@@ -40,7 +40,7 @@ t.test('installs from the verified cache with the upstream stopped', async (t) =
   t.teardown(() => agent.stop());
 
   const status = async () =>
-    JSON.parse(await rack.exec('curl', ['-sS', 'http://127.0.0.1/v1/status'])) as {
+    JSON.parse(await rack.exec('curl', ['-sS', 'http://127.0.0.1:9180/v1/status'])) as {
       cache: { readiness: Record<string, boolean>; assets: { state: string }[] };
     };
   const end = Date.now() + 30_000;

@@ -25,7 +25,7 @@ async function proxyBoot(t: Test, o: { tag: string; octet: number; firmware: 'bi
     },
   });
   t.teardown(env.destroy);
-  const status = JSON.parse(await env.rack.exec('curl', ['-sf', 'http://127.0.0.1/v1/status'])) as AgentStatus;
+  const status = JSON.parse(await env.rack.exec('curl', ['-sf', 'http://127.0.0.1:9180/v1/status'])) as AgentStatus;
   if (o.mode === 'auto') {
     // The first probe's answers are weighed 3 s after start; until then auto is proxy anyway.
     t.equal(status.dhcp?.inForce, 'proxy', 'auto: proxy while Kea answers');
@@ -50,11 +50,11 @@ async function proxyBoot(t: Test, o: { tag: string; octet: number; firmware: 'bi
     offers.length > 0 && offers.every((s) => s.detail.proxy === true && s.detail.ip === undefined),
     'every offer the agent made was a proxy offer: no address',
   );
-  const record = JSON.parse(await env.rack.exec('curl', ['-sf', `http://127.0.0.1/v1/nodes/${id}`])) as NodeRecord & { leases: { ip: string }[] };
+  const record = JSON.parse(await env.rack.exec('curl', ['-sf', `http://127.0.0.1:9180/v1/nodes/${id}`])) as NodeRecord & { leases: { ip: string }[] };
   const last = Number(record.leases[0]?.ip.split('.')[3]);
   t.ok(last >= KEA_FIRST && last <= KEA_LAST, `the node's address ${record.leases[0]?.ip} is from Kea's pool, bound from its port-4011 request`);
   t.match(kea!.output(), new RegExp(`DHCP4_LEASE_ALLOC.*hwtype=1 ${o.mac}`), 'Kea leased it');
-  const metrics = await env.rack.exec('curl', ['-sf', 'http://127.0.0.1/metrics']);
+  const metrics = await env.rack.exec('curl', ['-sf', 'http://127.0.0.1:9180/metrics']);
   t.match(metrics, /^maskin_dhcp_proxy 1$/m, 'proxy in force');
   const gaps = node.timeline
     .filter((s) => s.step === 'script-served' || s.step === 'boot-local-served')

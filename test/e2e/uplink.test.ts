@@ -75,7 +75,7 @@ uplink:
   let agent: AgentInRack = await startAgentInRack(rack, agentOpts);
   t.teardown(() => agent.stop());
   const status = async () =>
-    JSON.parse(await curl(['http://127.0.0.1/v1/status'])) as {
+    JSON.parse(await curl(['http://127.0.0.1:9180/v1/status'])) as {
       manifest: { source: string; version?: number; lastRejection?: { code: string } };
       outbox: { depth: number };
       pull?: { lastResult?: string };

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../agent/config/load.js';
-import { buildApp } from '../../agent/http/app.js';
+import { buildAdminApp, buildApp } from '../../agent/http/app.js';
 import { loadManifestFile } from '../../agent/manifest/load.js';
 import { directoryOf, type NodeDirectory } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
@@ -73,15 +73,19 @@ manifestFile: ${manifestFile}`,
   const log = pino({ level: 'trace' }, new Writable({ write: (chunk, _enc, cb) => ((logged += chunk.toString()), cb()) }));
   const nodes = await NodeRegistry.open({ store: store.sublevel<NodeRecord>('nodes'), directory: () => directory, leases, now: () => new Date(), log });
   const tokens = await BootTokens.open(store.sublevel<BootGrant>('tokens'), 600);
-  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date() });
+  const deps = { config, directory: () => directory, nodes, tokens, leases, log, metrics: new Registry(), startedAt: new Date() };
+  const app = await buildApp(deps);
+  const admin = await buildAdminApp(deps);
   t.teardown(async () => {
     await app.close();
+    await admin.close();
     await nodes.flush();
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
   return {
     app,
+    admin,
     nodes,
     logs: () => logged,
     bump: async (generation: number) => {
@@ -254,8 +258,8 @@ t.test('an unknown machine is discovered, never installed', async (t) => {
   t.equal(noMac.statusCode, 400);
 });
 
-t.test('assets have Range, HEAD and ETag; admin needs loopback or the token', async (t) => {
-  const { app } = await setup(t);
+t.test('assets have Range, HEAD and ETag; admin needs loopback or the token, on its own listener', async (t) => {
+  const { app, admin } = await setup(t);
   const url = `/assets/${SCHEMATIC}/v1.13.9/kernel-amd64`;
   const full = await app.inject({ url, remoteAddress: '198.18.9.101' });
   t.equal(full.statusCode, 200);
@@ -274,16 +278,18 @@ t.test('assets have Range, HEAD and ETag; admin needs loopback or the token', as
   const bootFile = await app.inject({ url: '/boot/snponly.efi', remoteAddress: '198.18.9.101' });
   t.equal(bootFile.statusCode, 200);
 
-  t.equal((await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101' })).statusCode, 401);
-  t.equal((await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
-  const ok = await app.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer admin-secret' } });
+  t.equal((await admin.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101' })).statusCode, 401);
+  t.equal((await admin.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer wrong' } })).statusCode, 401);
+  const ok = await admin.inject({ url: '/v1/nodes', remoteAddress: '198.18.9.101', headers: { authorization: 'Bearer admin-secret' } });
   t.equal(ok.statusCode, 200);
-  const local = await app.inject({ url: '/v1/nodes/n1', remoteAddress: '127.0.0.1' });
+  const local = await admin.inject({ url: '/v1/nodes/n1', remoteAddress: '127.0.0.1' });
   t.equal(local.statusCode, 200, 'loopback needs no token');
   t.equal(JSON.parse(local.body).timeline[0].step, 'asset-download', 'downloads are attributed by leased IP');
   t.same(JSON.parse(local.body).leases, [{ mac: '52:54:00:aa:00:01', ip: '198.18.9.101' }], "the node's bound leases are in its record");
-  const missing = await app.inject({ url: '/v1/nodes/nope', remoteAddress: '127.0.0.1' });
+  const missing = await admin.inject({ url: '/v1/nodes/nope', remoteAddress: '127.0.0.1' });
   t.equal(missing.statusCode, 404);
+  for (const url of ['/v1/nodes', '/v1/status', '/metrics', '/ui'])
+    t.equal((await app.inject({ url, remoteAddress: '127.0.0.1' })).statusCode, 404, `the boot server does not serve ${url}, even to loopback`);
   const health = parseYaml((await app.inject({ url: '/healthz' })).body);
   t.equal(health.status, 'ok');
   t.match(health.version, /^\d+\.\d+\.\d+/, '/healthz names the agent version');

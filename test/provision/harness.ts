@@ -12,7 +12,7 @@ import type { AgentConfig, ProvisionSettings } from '../../agent/config/model.js
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { emptyLeaseView } from '../../agent/dhcp/leaseView.js';
-import { buildApp } from '../../agent/http/app.js';
+import { buildAdminApp } from '../../agent/http/app.js';
 import type { HttpDeps } from '../../agent/http/deps.js';
 import type { BootTokens } from '../../agent/nodes/tokens.js';
 import { ProvisionExecutor } from '../../agent/provision/executor.js';
@@ -181,9 +181,9 @@ export async function harness(
   };
 }
 
-/** The HTTP surface over a harness: its nodes, manifest and executor, silent, on its own registry. */
+/** The admin listener's app over a harness: its nodes, manifest and executor, silent, on its own registry. */
 export function harnessApp(h: Harness, config: AgentConfig, extra: Partial<HttpDeps> = {}): Promise<FastifyInstance> {
-  return buildApp({
+  return buildAdminApp({
     config,
     directory: () => h.directory(),
     nodes: h.nodes,

@@ -24,7 +24,7 @@ t.test('a manifest node still gets an address after junk clients filled their sh
     await rm(dir, { recursive: true, force: true });
   });
   agent = await startAgentInRack(rack, { manifest: manifestFor([{ id: 'm1', mac: MANIFEST_MAC }]), assetsDir: dir });
-  const metrics = (): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', 'http://127.0.0.1/metrics']);
+  const metrics = (): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', 'http://127.0.0.1:9180/metrics']);
   const dropped = async (reason: string): Promise<number> =>
     Number(new RegExp(`maskin_dhcp_dropped_total\\{reason="${reason}"\\} (\\d+)`).exec(await metrics())?.[1] ?? 0);
 

@@ -37,7 +37,7 @@ for (const [header, expected] of table) {
 t.test('admin and push take the scheme in any case', async (t) => {
   const bed = await httpBed(t);
   for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
-    const res = await bed.app.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: `${scheme} admin-secret` } });
+    const res = await bed.admin.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: `${scheme} admin-secret` } });
     t.equal(res.statusCode, 200, `admin: ${scheme}`);
     const push = await bed.app.inject({
       method: 'PUT',
@@ -48,6 +48,6 @@ t.test('admin and push take the scheme in any case', async (t) => {
     });
     t.equal(push.statusCode, 200, `push: ${scheme}`);
   }
-  const wrong = await bed.app.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: 'bearer ADMIN-SECRET' } });
+  const wrong = await bed.admin.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: 'bearer ADMIN-SECRET' } });
   t.equal(wrong.statusCode, 401, 'the token itself is case-sensitive');
 });

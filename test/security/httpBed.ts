@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../../agent/config/load.js';
-import { buildApp } from '../../agent/http/app.js';
+import { buildAdminApp, buildApp } from '../../agent/http/app.js';
 import { loadManifestFile } from '../../agent/manifest/load.js';
 import { directoryOf } from '../../agent/manifest/model.js';
 import type { NodeRecord } from '../../agent/nodes/model.js';
@@ -32,7 +32,10 @@ export const ATTACKER = '198.18.9.66';
 export const SECRET = 'SECRET-OUTSIDE-THE-ROOT';
 
 export interface Bed {
+  /** The boot server (the provisioning network's listener). */
   readonly app: FastifyInstance;
+  /** The admin listener's app, on the same registry and log. */
+  readonly admin: FastifyInstance;
   readonly dir: string;
   readonly bootDir: string;
   readonly assetsDir: string;
@@ -123,15 +126,19 @@ ${opts.extraConfig ?? ''}`,
     offer: async () => ({ outcome: 'unchanged' as const, version: 1 }),
     refusedPush: () => undefined,
   };
-  const app = await buildApp({ config, directory: () => directory, nodes, tokens, leases, log, metrics, startedAt: new Date(), manifest });
+  const deps = { config, directory: () => directory, nodes, tokens, leases, log, metrics, startedAt: new Date(), manifest };
+  const app = await buildApp(deps);
+  const admin = await buildAdminApp(deps);
   t.teardown(async () => {
     await app.close();
+    await admin.close();
     await nodes.flush();
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
   return {
     app,
+    admin,
     dir,
     bootDir,
     assetsDir,

@@ -32,21 +32,21 @@ t.test('admin guesses are limited per non-loopback source; loopback is not limit
   const bed = await httpBed(t);
   const wrong = { authorization: 'Bearer wrong' };
   for (let i = 0; i < 120; i += 1) {
-    const res = await bed.app.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: wrong });
+    const res = await bed.admin.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: wrong });
     if (res.statusCode !== 401) return t.fail(`guess ${i + 1} answered ${res.statusCode}`);
   }
-  const limited = await bed.app.inject({ url: '/metrics', remoteAddress: ATTACKER, headers: wrong });
+  const limited = await bed.admin.inject({ url: '/metrics', remoteAddress: ATTACKER, headers: wrong });
   t.equal(limited.statusCode, 429, 'every admin route shares the budget');
   t.match(limited.json(), { error: 'rate-limited', fix: /at most 120 requests .* per 60 s/ });
-  const right = await bed.app.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: 'Bearer admin-secret' } });
+  const right = await bed.admin.inject({ url: '/v1/nodes', remoteAddress: ATTACKER, headers: { authorization: 'Bearer admin-secret' } });
   t.equal(right.statusCode, 429, 'the right token does not get past the limit: guessing learns nothing more');
   for (let i = 0; i < 300; i += 1) {
-    const res = await bed.app.inject({ url: '/v1/nodes', remoteAddress: '127.0.0.1' });
+    const res = await bed.admin.inject({ url: '/v1/nodes', remoteAddress: '127.0.0.1' });
     if (res.statusCode !== 200) return t.fail(`loopback request ${i + 1} answered ${res.statusCode}`);
   }
   t.pass('300 loopback requests in a row, all answered');
   t.equal(await bed.metric('maskin_http_rate_limited_total', { group: 'admin' }), 2);
-  t.equal((await bed.app.inject({ url: '/healthz', remoteAddress: ATTACKER })).statusCode, 200, '/healthz stays open');
+  t.equal((await bed.admin.inject({ url: '/healthz', remoteAddress: ATTACKER })).statusCode, 200, '/healthz stays open');
 });
 
 t.test('push guesses are limited per source, before the body is read', async (t) => {

@@ -87,5 +87,8 @@ t.test('an attacker host gets no token and no config, and changes no node', asyn
     [['wrong-address', ATTACKER.address, 2]],
     'the attempts are one counted step on its timeline',
   );
-  t.match(await get(rack.ns, 'http://127.0.0.1/metrics').then((r) => r.body), /maskin_node_refusals_total\{step="script-refused",reason="wrong-address"\} 2/);
+  t.match(
+    await get(rack.ns, 'http://127.0.0.1:9180/metrics').then((r) => r.body),
+    /maskin_node_refusals_total\{step="script-refused",reason="wrong-address"\} 2/,
+  );
 });

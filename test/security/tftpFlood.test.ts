@@ -63,7 +63,7 @@ t.test('a TFTP flood (timeout 255, never ACKed) is bounded and counted; a real c
     extraConfig: `bootBinariesDir: /usr/lib/ipxe\ntftp: { maxTransfers: ${MAX_TRANSFERS}, maxTransfersPerClient: ${PER_CLIENT} }\n`,
   });
   t.teardown(() => agent.stop());
-  const metrics = (): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', '-f', 'http://127.0.0.1/metrics']);
+  const metrics = (): Promise<string> => rack.exec('curl', ['-sS', '--max-time', '5', '-f', 'http://127.0.0.1:9180/metrics']);
   const expected = await readFile(path.join('/usr/lib/ipxe', FILE));
 
   // Six source addresses, 200 requests each, one after another.

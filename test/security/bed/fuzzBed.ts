@@ -106,7 +106,7 @@ export async function fuzzAgent(opts: FuzzOptions, onCleanup: (fn: () => Promise
   const t0 = Date.now();
   await rack.exec('curl', ['-sS', '-f', '--max-time', '5', 'http://127.0.0.1/healthz']);
   const healthzMs = Date.now() - t0;
-  const metrics = await rack.exec('curl', ['-sS', '-f', '--max-time', '5', 'http://127.0.0.1/metrics']);
+  const metrics = await rack.exec('curl', ['-sS', '-f', '--max-time', '5', 'http://127.0.0.1:9180/metrics']);
   const rssAfterMb = await rssMb(pid);
 
   const good = await rack.addHost('good', { mac });
