@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 
 export interface SystemdNotifier {
-  /** READY=1 with a status line (sent once the DHCP, TFTP and HTTP sockets listen). */
+  /** READY=1 with a status line (sent once the DHCP, TFTP, HTTP and admin sockets listen). */
   ready(status: string): void;
   /** STOPPING=1: systemd shows "deactivating" and waits TimeoutStopSec=. */
   stopping(): void;

@@ -24,6 +24,8 @@ const ADMIN_TOKEN = 'appliance-test-admin-token';
 // The netboot case's rack, 198.18.33.0/24.
 const NETBOOT_APPLIANCE_MAC = '52:54:00:6d:33:02';
 const NETBOOT_NODE_MAC = '52:54:00:6d:33:10';
+// The appliance's management NIC (oob0), on a bridge of its own: the admin listener's default.
+const NETBOOT_OOB_MAC = '52:54:00:6d:33:03';
 // Building the image (when build/image holds none of these inputs) takes minutes, then six boots.
 t.setTimeout(3_600_000);
 
@@ -46,6 +48,7 @@ async function seededAppliance(
   octet: number,
   applianceMac: string,
   nodeMac: string,
+  oobMac: string,
   extra: Readonly<Record<string, string | Buffer>> = {},
 ) {
   const built = await applianceImage((line) => t.comment(line));
@@ -63,6 +66,7 @@ async function seededAppliance(
   rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18090`, '-h', path.join(dir, 'factory')]);
 
   const address = `198.18.${octet}.2`;
+  const oobAddress = `198.19.${octet}.2`;
   const machineConfig = await readFile(path.join(repoRoot, 'config', 'examples', 'worker.machineconfig.yaml'), 'utf8');
   const manifest =
     manifestFor([{ id: 'appl-n1', mac: nodeMac }]).replace(/machineConfigFile: .*/, 'machineConfigFile: worker.machineconfig.yaml') +
@@ -92,11 +96,13 @@ logLevel: info
       'admin.token': `${ADMIN_TOKEN}\n`,
       'network/10-prov0.link': `[Match]\nMACAddress=${applianceMac}\n\n[Link]\nName=prov0\n`,
       'network/20-prov0.network': `[Match]\nName=prov0\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=ipv6\nIPv6AcceptRA=yes\nConfigureWithoutCarrier=yes\n`,
+      'network/11-oob0.link': `[Match]\nMACAddress=${oobMac}\n\n[Link]\nName=oob0\n`,
+      'network/21-oob0.network': `[Match]\nName=oob0\n\n[Network]\nAddress=${oobAddress}/24\nConfigureWithoutCarrier=yes\n`,
       ...extra,
     },
     dir,
   );
-  return { rack, disk, address, dir, version: built.version };
+  return { rack, disk, address, oobAddress, dir, version: built.version };
 }
 
 t.test('a root with one flipped byte does not boot into an agent', async (t) => {
@@ -127,9 +133,10 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
     rack,
     disk,
     address,
+    oobAddress,
     dir,
     version: v1,
-  } = await seededAppliance(t, 'applnb', 33, NETBOOT_APPLIANCE_MAC, NETBOOT_NODE_MAC, {
+  } = await seededAppliance(t, 'applnb', 33, NETBOOT_APPLIANCE_MAC, NETBOOT_NODE_MAC, NETBOOT_OOB_MAC, {
     // tries=1: a new version gets one boot to become ready (the shipped default is 3).
     'update.conf': '# maskin appliance updates\nsource=http://198.18.33.1:18091/\ntries=1\n',
     'update-pubring.gpg': signer.pubring,
@@ -147,8 +154,24 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   rack.spawn('busybox', ['httpd', '-f', '-p', `${rack.address}:18091`, '-h', site]);
 
   const poweredOn = Date.now();
-  const appliance = await startVm({ rack, name: 'ap', firmware: 'uefi', mac: NETBOOT_APPLIANCE_MAC, disk, bootOrder: 'c', memoryMb: 1536, qmp: true });
+  const appliance = await startVm({
+    rack,
+    name: 'ap',
+    firmware: 'uefi',
+    mac: NETBOOT_APPLIANCE_MAC,
+    disk,
+    bootOrder: 'c',
+    memoryMb: 1536,
+    qmp: true,
+    extraNics: [{ mac: NETBOOT_OOB_MAC, linked: true }],
+  });
   t.teardown(() => appliance.stop());
+  // oob0's tap onto a management bridge of its own (198.19.33.1), off the provisioning network.
+  const oobBridge = 'mob-applnb';
+  await rack.exec('ip', ['link', 'add', oobBridge, 'type', 'bridge']);
+  await rack.exec('ip', ['addr', 'add', '198.19.33.1/24', 'dev', oobBridge]);
+  await rack.exec('ip', ['link', 'set', oobBridge, 'up']);
+  await rack.exec('ip', ['link', 'set', appliance.extraTaps[0]!, 'master', oobBridge]);
   const serialDump = (): string => `appliance serial:\n${printable(appliance.serial()).slice(-8000)}`;
   // The update artifacts are sealed while v1 boots (one core each).
   const artifacts = (async () => {
@@ -163,7 +186,7 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   artifacts.catch(() => undefined);
 
   const api = async (route: string): Promise<unknown> =>
-    JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, `http://${address}${route}`]));
+    JSON.parse(await rack.exec('curl', ['-sf', '--max-time', '10', '-H', `authorization: Bearer ${ADMIN_TOKEN}`, `http://${oobAddress}:9180${route}`]));
   /** Waits until the appliance's agent answers /healthz, polling while QEMU runs. */
   const healthy = async (deadlineMs: number): Promise<{ version: string } | undefined> => {
     const deadline = Date.now() + deadlineMs;
@@ -181,6 +204,18 @@ t.test('the appliance provisions a machine, updates itself A/B and rolls a bad v
   if (!first) t.comment(serialDump());
   t.ok(first, 'the appliance agent answers /healthz on its provisioning address');
   if (!first) return;
+  // oob0 may get its address after the agent started: the listener looks again every 30 s.
+  let status: { agentId: string } | undefined;
+  for (const until = Date.now() + 120_000; !status && Date.now() < until;) {
+    status = (await api('/v1/status').catch(() => undefined)) as { agentId: string } | undefined;
+    if (!status) await new Promise((r) => setTimeout(r, 2000));
+  }
+  if (!status) t.comment(serialDump());
+  t.ok(status, 'the admin API answers on oob0');
+  if (!status) return;
+  t.equal(status.agentId, 'appliance-test', 'the admin listener on oob0 (admin.port 9180) is this agent');
+  const onProv = await rack.exec('sh', ['-c', `curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://${address}:9180/v1/status; echo " exit $?"`]);
+  t.equal(onProv.trim(), '000 exit 7', 'and not on the provisioning address');
   t.comment(`appliance power-on to agent ready: ${Math.round((Date.now() - poweredOn) / 1000)} s (${appliance.accel})`);
   t.equal(first.version, v1, `the agent runs version ${v1}`);
   const boot1 = printable(appliance.serial());
