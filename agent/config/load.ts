@@ -245,8 +245,7 @@ export function parseConfig(text: string, options: LoadOptions & { file?: string
     bootTokenTtl: c.bootTokenTtl ?? 3600,
     ...(adminToken ? { adminToken } : {}),
     admin: {
-      // The default list leaves out a provisioning NIC named oob0; a list the operator wrote is checked in adminProblems.
-      listen: c.admin?.listen ?? DEFAULT_ADMIN.listen.filter((entry) => entry !== c.provisioning.interface),
+      listen: c.admin?.listen ?? defaultAdminListen(c.provisioning),
       port: c.admin?.port ?? DEFAULT_ADMIN.port,
     },
     logLevel: logLevelOf(env, problems) ?? c.logLevel ?? 'info',
@@ -412,6 +411,20 @@ function announceProblems(c: AgentConfig): InvalidFieldError[] {
       ),
     );
   return out;
+}
+
+/**
+ * DEFAULT_ADMIN.listen without what adminProblems would refuse: a provisioning NIC named oob0, or
+ * loopback when the provisioning network is (in-process tests). A list the operator wrote is checked.
+ */
+function defaultAdminListen(p: RawConfig['provisioning']): readonly string[] {
+  let subnet: Subnet | undefined;
+  try {
+    subnet = parseSubnet(p.subnet);
+  } catch {
+    // checkRelations names the subnet.
+  }
+  return DEFAULT_ADMIN.listen.filter((entry) => entry !== p.interface && !(isIPv4(entry) && subnet !== undefined && inSubnet(ipToInt(entry), subnet)));
 }
 
 /** The admin listener is never on the provisioning network, nor on every address at once, nor on another listener's port. */

@@ -61,6 +61,14 @@ t.test('config: defaults, and the refusals name the field and the fix', async (t
   t.same(c.admin, { listen: ['127.0.0.1', 'oob0'], port: 9180 });
   const oobIsProvisioning = parseConfig(base.replace('interface: br0', 'interface: oob0'), { env: {} });
   t.same(oobIsProvisioning.admin.listen, ['127.0.0.1'], 'the default leaves out a provisioning NIC named oob0');
+  const onLoopback = parseConfig(
+    base
+      .replace(/198\.18\.90\./g, '127.0.0.')
+      .replace('127.0.0.0/24', '127.0.0.0/8')
+      .replace('br0', 'lo'),
+    { env: {} },
+  );
+  t.same(onLoopback.admin.listen, ['oob0'], 'and loopback when the provisioning network is loopback');
   t.match(
     problems('admin: { listen: [127.0.0.1, br0] }'),
     /admin\.listen\.1.*br0 is provisioning\.interface.*never served on the provisioning network.*list loopback/s,
