@@ -1,7 +1,7 @@
 // The lease pool: an in-memory index over the `leases` sublevel (keyed by address), updated
 // synchronously when a change is applied so concurrent packets never pick the same address, and
 // persisted behind it. Durable changes (bind, release, decline) resolve only once LevelDB has
-// written them with { sync: true }; writes that arrive while one is in flight are grouped into the
+// written them with { sync: true }; offers stay in memory; writes that arrive while one is in flight are grouped into the
 // next batch (group commit), so a storm costs one fsync per batch rather than one per ACK.
 import type { AbstractBatchOptions } from 'abstract-level';
 import type { Sublevel } from '../store/store.js';
@@ -124,7 +124,12 @@ export async function openLeasePool(db: Sublevel<LeaseRecord>, opts: { now?: () 
           break;
         }
       }
-      return write(ops, isDurable(change));
+      if (isDurable(change)) return write(ops, true);
+      // An offer is held in memory only (RFC 2131 §4.3.1: a server need not reserve what it offers):
+      // after a restart the client's REQUEST is judged afresh. Only the address a moving client
+      // leaves behind is deleted, so the store never keeps two addresses for one MAC.
+      const deletes = ops.filter((op) => op.type === 'del');
+      return deletes.length > 0 ? write(deletes, false) : Promise.resolve();
     },
     flush: () => (writing ? write([], false) : Promise.resolve()),
     size: () => byIp.size,

@@ -26,10 +26,10 @@ t.test('leases survive a restart of the store', async (t) => {
   t.equal(pool.ipOf('02:00:00:00:00:01'), '198.18.70.100');
   t.equal(pool.macOf('198.18.70.100'), '02:00:00:00:00:01');
   t.equal(pool.byIp(0xc6124665)?.state, 'declined', '198.18.70.101 still quarantined');
-  t.equal(pool.byMac('02:00:00:00:00:03')?.state, 'offered');
-  t.equal(pool.size(), 3);
+  t.equal(pool.byMac('02:00:00:00:00:03'), undefined, 'an offer is held in memory only (RFC 2131 §4.3.1)');
+  t.equal(pool.size(), 2);
   const free = pool.freeAddress(0xc6124664, 0xc6124667, T0, () => false);
-  t.equal(free, 0xc6124667, 'the only never-used address');
+  t.equal(free, 0xc6124666, 'the offered address is free again after the restart');
 });
 
 t.test('a client moving to another address leaves no stale record behind', async (t) => {
@@ -63,8 +63,16 @@ t.test('durable changes are written with sync and grouped into few batches', asy
   t.equal(mem.data.size, 200);
   t.ok(mem.stats.batches <= 2, `200 binds in ${mem.stats.batches} batch(es)`);
   t.equal(mem.stats.synced, mem.stats.batches);
+  const batches = mem.stats.batches;
   await pool.apply({ op: 'offer', mac: '02:00:00:00:09:99', ip: '198.18.71.1', until: T0 + 1 });
-  t.equal(mem.stats.synced, mem.stats.batches - 1, 'an offer alone is not synced');
+  t.equal(mem.stats.batches, batches, 'an offer is not written at all');
+  t.equal(pool.byMac('02:00:00:00:09:99')?.state, 'offered', 'but holds its address in memory');
+  // A client bound elsewhere that is offered another address: the old one is deleted (unsynced).
+  await pool.apply({ op: 'offer', mac: '02:00:00:00:00:07', ip: '198.18.71.2', until: T0 + 1 });
+  t.equal(mem.stats.batches, batches + 1);
+  t.equal(mem.stats.synced, batches);
+  t.notOk(mem.data.has('198.18.70.7'), "the moving client's old address is gone from the store");
+  t.notOk(mem.data.has('198.18.71.2'), 'and its offer is not in it');
 });
 
 t.test('a broken store rejects durable changes instead of pretending', async (t) => {
