@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from '../config/model.js';
-import { inSubnet, parseSubnet, type Subnet } from '../net/ipv4.js';
+import { nicSubnet, parseSubnet, subnetsOverlap, type Subnet } from '../net/ipv4.js';
 import type { Service } from '../runtime/service.js';
 import { agentVersion } from '../runtime/version.js';
 import { aborted, sleep } from '../runtime/wait.js';
@@ -42,11 +42,9 @@ export function linkOf(name: string, nics: Nics, provisioning: Subnet, provision
   if (!addrs) return 'no-interface';
   const v4 = addrs.find((a) => a.family === 'IPv4' && !a.internal);
   if (!v4) return 'no-address';
-  const prefix = v4.cidr ? Number(v4.cidr.split('/')[1]) : 32;
-  const subnet = parseSubnet(`${v4.address}/${prefix}`);
+  const subnet = nicSubnet(v4);
   // A NIC on the provisioning network under another name (a bridge, a VLAN) is the provisioning network.
-  const overlaps = inSubnet(subnet.network, provisioning) || inSubnet(provisioning.network, subnet);
-  if (addrs.some((a) => a.address === provisioningAddress) || overlaps) return 'provisioning-subnet';
+  if (addrs.some((a) => a.address === provisioningAddress) || subnetsOverlap(subnet, provisioning)) return 'provisioning-subnet';
   return { address: v4.address, subnet };
 }
 

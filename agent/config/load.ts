@@ -413,40 +413,50 @@ function announceProblems(c: AgentConfig): InvalidFieldError[] {
   return out;
 }
 
+/** The subnet, or undefined when it does not parse (checkRelations names it). */
+function subnetOrUndefined(cidr: string): Subnet | undefined {
+  try {
+    return parseSubnet(cidr);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why admin.listen may not hold `entry`: never the provisioning network, nor every address at once. */
+function adminListenRefusal(
+  entry: string,
+  provisioning: { interface: string; subnet: string },
+  subnet: Subnet | undefined,
+): { problem: string; fix: string } | undefined {
+  const fix = 'list loopback (127.0.0.1) and the management NIC (oob0) or its address';
+  if (entry === provisioning.interface)
+    return { problem: `${entry} is provisioning.interface; the admin API is never served on the provisioning network`, fix };
+  if (entry === '0.0.0.0' || entry === '::') return { problem: `${entry} is every address, the provisioning network's too`, fix };
+  if (/^\d+(\.\d+){3}$/.test(entry) && !isIPv4(entry)) return { problem: `${entry} is not an IPv4 address`, fix: 'write four octets 0-255, or a NIC name' };
+  if (isIPv4(entry) && subnet !== undefined && inSubnet(ipToInt(entry), subnet))
+    return { problem: `${entry} is in provisioning.subnet ${provisioning.subnet}; the admin API is never served on the provisioning network`, fix };
+  return undefined;
+}
+
 /**
  * DEFAULT_ADMIN.listen without what adminProblems would refuse: a provisioning NIC named oob0, or
  * loopback when the provisioning network is (in-process tests). A list the operator wrote is checked.
  */
 function defaultAdminListen(p: RawConfig['provisioning']): readonly string[] {
-  let subnet: Subnet | undefined;
-  try {
-    subnet = parseSubnet(p.subnet);
-  } catch {
-    // checkRelations names the subnet.
-  }
-  return DEFAULT_ADMIN.listen.filter((entry) => entry !== p.interface && !(isIPv4(entry) && subnet !== undefined && inSubnet(ipToInt(entry), subnet)));
+  const subnet = subnetOrUndefined(p.subnet);
+  return DEFAULT_ADMIN.listen.filter((entry) => adminListenRefusal(entry, p, subnet) === undefined);
 }
 
-/** The admin listener is never on the provisioning network, nor on every address at once, nor on another listener's port. */
+/** admin.listen's refused entries, and an admin.port another listener has. */
 function adminProblems(c: AgentConfig): InvalidFieldError[] {
   const out: InvalidFieldError[] = [];
   const bad = (field: string, problem: string, fix: string): void => {
     out.push(new InvalidFieldError('config', field, problem, fix));
   };
-  let provisioning: Subnet | undefined;
-  try {
-    provisioning = parseSubnet(c.provisioning.subnet);
-  } catch {
-    // checkRelations names the subnet.
-  }
-  const fix = 'list loopback (127.0.0.1) and the management NIC (oob0) or its address';
+  const subnet = subnetOrUndefined(c.provisioning.subnet);
   c.admin.listen.forEach((entry, i) => {
-    const field = `admin.listen.${i}`;
-    if (entry === c.provisioning.interface) bad(field, `${entry} is provisioning.interface; the admin API is never served on the provisioning network`, fix);
-    else if (entry === '0.0.0.0' || entry === '::') bad(field, `${entry} is every address, the provisioning network's too`, fix);
-    else if (/^\d+(\.\d+){3}$/.test(entry) && !isIPv4(entry)) bad(field, `${entry} is not an IPv4 address`, 'write four octets 0-255, or a NIC name');
-    else if (isIPv4(entry) && provisioning !== undefined && inSubnet(ipToInt(entry), provisioning))
-      bad(field, `${entry} is in provisioning.subnet ${c.provisioning.subnet}; the admin API is never served on the provisioning network`, fix);
+    const refusal = adminListenRefusal(entry, c.provisioning, subnet);
+    if (refusal) bad(`admin.listen.${i}`, refusal.problem, refusal.fix);
   });
   for (const [field, port] of [['ports.http', c.ports.http], ...(c.nodeLogs.enabled ? ([['nodeLogs.port', c.nodeLogs.port]] as const) : [])] as const)
     if (c.admin.port === port) bad('admin.port', `${c.admin.port} is ${field} as well`, `pick another port for admin.port (default ${DEFAULT_ADMIN.port})`);

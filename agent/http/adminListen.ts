@@ -3,7 +3,7 @@
 // bridge, a VLAN) is never served on, whatever the config says; load.ts refuses the rest.
 import type { NetworkInterfaceInfo } from 'node:os';
 import { isIPv4 } from 'node:net';
-import { inSubnet, ipToInt, parseSubnet, type Subnet } from '../net/ipv4.js';
+import { inSubnet, ipToInt, isLoopback, nicSubnet, subnetsOverlap, type Subnet } from '../net/ipv4.js';
 
 export type Nics = NodeJS.Dict<NetworkInterfaceInfo[]>;
 
@@ -27,17 +27,8 @@ export const WAIT_TEXT: Readonly<Record<WaitReason, string>> = {
   provisioning: 'the NIC is on the provisioning network; the admin API is never served there',
 };
 
-/** Linux answers for every 127/8 address on lo (RFC 1122 §3.2.1.3), assigned or not. */
-const isLoopbackV4 = (ip: string): boolean => ip.startsWith('127.');
-
 function onProvisioning(addrs: readonly NetworkInterfaceInfo[], side: ProvisioningSide): boolean {
-  return addrs.some((a) => {
-    if (a.family !== 'IPv4') return false;
-    if (a.address === side.address) return true;
-    const prefix = a.cidr ? Number(a.cidr.split('/')[1]) : 32;
-    const subnet = parseSubnet(`${a.address}/${prefix}`);
-    return inSubnet(subnet.network, side.subnet) || inSubnet(side.subnet.network, subnet);
-  });
+  return addrs.some((a) => a.family === 'IPv4' && (a.address === side.address || subnetsOverlap(nicSubnet(a), side.subnet)));
 }
 
 export function listenPlan(listen: readonly string[], nics: Nics, side: ProvisioningSide): ListenPlan {
@@ -54,7 +45,8 @@ export function listenPlan(listen: readonly string[], nics: Nics, side: Provisio
     if (isIPv4(entry)) {
       // An address on the provisioning network is refused at load; one that moved there since is skipped.
       if (inSubnet(ipToInt(entry), side.subnet)) waiting.push({ entry, reason: 'provisioning' });
-      else if (isLoopbackV4(entry) || all.some((a) => a.address === entry)) add(entry, entry);
+      // Linux answers for every 127/8 address on lo (RFC 1122 §3.2.1.3), assigned or not.
+      else if (isLoopback(entry) || all.some((a) => a.address === entry)) add(entry, entry);
       else waiting.push({ entry, reason: 'absent' });
       continue;
     }

@@ -10,14 +10,20 @@ import type { Service } from '../runtime/service.js';
 import { aborted, sleep } from '../runtime/wait.js';
 import { listenPlan, WAIT_TEXT, type Nics } from './adminListen.js';
 
-export function createHttpService(app: FastifyInstance, config: Pick<AgentConfig, 'httpListen' | 'ports'>): Service & { readonly ready: Promise<void> } {
-  let listening: () => void = () => undefined;
-  let failed: (err: unknown) => void = () => undefined;
+/** A service's `ready`, and the calls that settle it (a rejection nobody awaits is not unhandled). */
+function readiness(): { ready: Promise<void>; listening: () => void; failed: (err: unknown) => void } {
+  let listening!: () => void;
+  let failed!: (err: unknown) => void;
   const ready = new Promise<void>((resolve, reject) => {
     listening = resolve;
     failed = reject;
   });
   ready.catch(() => undefined);
+  return { ready, listening, failed };
+}
+
+export function createHttpService(app: FastifyInstance, config: Pick<AgentConfig, 'httpListen' | 'ports'>): Service & { readonly ready: Promise<void> } {
+  const { ready, listening, failed } = readiness();
   return {
     name: 'http',
     ready,
@@ -61,13 +67,7 @@ export function createAdminService(app: FastifyInstance, deps: AdminServiceDeps)
   const side = { subnet: parseSubnet(config.provisioning.subnet), address: config.provisioning.address };
   const servers = new Map<string, Server>();
   const said = new Map<string, string>();
-  let listening: () => void = () => undefined;
-  let failed: (err: unknown) => void = () => undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    listening = resolve;
-    failed = reject;
-  });
-  ready.catch(() => undefined);
+  const { ready, listening, failed } = readiness();
 
   /** Logs an entry's state once per change: a NIC absent on purpose (no oob0 here) is no flood. */
   const tell = (entry: string, state: string, level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void => {

@@ -51,6 +51,17 @@ export function inSubnet(ip: number, subnet: Subnet): boolean {
   return (ip & subnet.mask) >>> 0 === subnet.network;
 }
 
+/** The subnet of an interface address as os.networkInterfaces() gives it (address and CIDR; a /32 without one). */
+export function nicSubnet(nic: { readonly address: string; readonly cidr: string | null }): Subnet {
+  const prefix = nic.cidr ? Number(nic.cidr.split('/')[1]) : 32;
+  return parseSubnet(`${nic.address}/${prefix}`);
+}
+
+/** Whether two subnets share an address: one lies inside the other. */
+export function subnetsOverlap(a: Subnet, b: Subnet): boolean {
+  return inSubnet(a.network, b) || inSubnet(b.network, a);
+}
+
 /** Whether `ip` (as a socket reports it: IPv4, IPv6, or IPv4-mapped IPv6) is a loopback address. */
 export function isLoopback(ip: string): boolean {
   return ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
